@@ -1,0 +1,1 @@
+//! roost host library.
