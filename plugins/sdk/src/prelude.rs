@@ -1,0 +1,9 @@
+//! Everything a plugin usually needs, in one glob import: `use roost_plugin::prelude::*;`.
+
+pub use crate::admin::{self, PluginInfo, PluginState};
+pub use crate::kv;
+pub use crate::timer::{self, TimerId};
+pub use crate::{
+    Command, CommandSpec, Config, Error, Manifest, Plugin, Reply, Role, chat, export_plugin, log,
+};
+pub use std::time::Duration;
