@@ -1,0 +1,146 @@
+//! `faulty`: a plugin that exists only so the host's tests can prove isolation and
+//! durability. Each command misbehaves (or behaves) in one precise way: hangs, memory
+//! bombs, traps, panics, storage writes, grant-checked sends and timers.
+//!
+//! Build two distinct versions with `FAULTY_VERSION=… cargo build --release`.
+//! Config: `fail_init = true` makes `init` fail.
+
+use std::time::Duration;
+
+use roost_plugin::prelude::*;
+
+/// The version `!version` and the manifest report; tests set `FAULTY_VERSION` at build
+/// time to tell two builds apart.
+const VERSION: &str = match option_env!("FAULTY_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
+/// Default size of `!alloc`: far above the host's default 64 MiB limit.
+const DEFAULT_ALLOC_MIB: usize = 1024;
+
+/// No state: everything that must outlive a call is in kv.
+#[derive(Default)]
+struct Faulty;
+
+impl Plugin for Faulty {
+    fn init(&mut self, cfg: Config) -> Result<Manifest, String> {
+        if cfg.get_or::<bool>("fail_init", false) {
+            return Err("init refused: fail_init is set".into());
+        }
+        let cmd = |name, usage, summary| CommandSpec::new(name, usage, summary);
+        Ok(Manifest::new("faulty", VERSION).commands([
+            cmd("spin", "!spin", "Loop forever"),
+            cmd(
+                "alloc",
+                "!alloc [mib]",
+                "Allocate and touch MiB of memory (default 1024)",
+            ),
+            cmd("trap", "!trap", "Execute `unreachable`"),
+            cmd("panic", "!panic", "Panic"),
+            cmd("kvset", "!kvset <key> <value>", "Store a value").min_args(2),
+            cmd("kvget", "!kvget <key>", "Read a value").min_args(1),
+            cmd("kvcount", "!kvcount", "Count stored keys"),
+            cmd("kvloop", "!kvloop <n>", "Write seq/00000.. one by one").min_args(1),
+            cmd("version", "!version", "The build's version"),
+            cmd("send", "!send <channel> <text>", "Post to a channel alias").min_args(2),
+            cmd(
+                "timer",
+                "!timer <ms> <tag>",
+                "One-shot timer that stores fired/<tag>",
+            )
+            .min_args(2),
+            cmd("echo", "!echo <args...>", "The arguments joined with |"),
+        ]))
+    }
+
+    fn on_command(&mut self, cmd: Command) -> Result<Reply, String> {
+        let text = match cmd.name() {
+            "spin" => spin(),
+            "alloc" => alloc(number(&cmd, 0)?.unwrap_or(DEFAULT_ALLOC_MIB))?,
+            "trap" => core::arch::wasm32::unreachable(),
+            "panic" => panic!("faulty panicked on purpose"),
+            "kvset" => {
+                kv::set_string(arg(&cmd, 0)?, &cmd.rest(1))?;
+                "ok".to_string()
+            }
+            "kvget" => kv::get_string(arg(&cmd, 0)?)?.unwrap_or_else(|| "(none)".into()),
+            "kvcount" => kv::list("")?.len().to_string(),
+            "kvloop" => {
+                let n: usize = number(&cmd, 0)?.unwrap_or(0);
+                for i in 0..n {
+                    kv::set_string(&format!("seq/{i:05}"), &i.to_string())?;
+                }
+                n.to_string()
+            }
+            "version" => VERSION.to_string(),
+            "send" => match chat::send(arg(&cmd, 0)?, cmd.rest(1)) {
+                Ok(()) => "sent".to_string(),
+                Err(e) => e.to_string(),
+            },
+            "timer" => {
+                let ms: u64 = number(&cmd, 0)?.unwrap_or(0);
+                let id = timer::after(Duration::from_millis(ms), arg(&cmd, 1)?)?;
+                format!("timer {id} set")
+            }
+            "echo" => cmd.args().join("|"),
+            other => return Err(format!("faulty does not serve `{other}`")),
+        };
+        Ok(Reply::text(text))
+    }
+
+    fn on_timer(&mut self, tag: &str) {
+        if let Err(e) = kv::set_string(&format!("fired/{tag}"), "1") {
+            log::error(format!("timer {tag}: {e}"));
+        }
+    }
+
+    fn status(&self) -> String {
+        format!("misbehaving on request (version {VERSION})")
+    }
+}
+
+export_plugin!(Faulty);
+
+/// Argument `i`, or the usage line as the error.
+fn arg(cmd: &Command, i: usize) -> Result<&str, String> {
+    cmd.arg(i).ok_or_else(|| format!("usage: {}", cmd.usage()))
+}
+
+/// Argument `i` as a number, `None` when absent.
+fn number<T: std::str::FromStr>(cmd: &Command, i: usize) -> Result<Option<T>, String> {
+    match cmd.arg(i) {
+        None => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("`{s}` is not a number")),
+    }
+}
+
+/// Burns CPU forever; only the host's call deadline ends it. `black_box` keeps the
+/// optimiser from proving the loop useless.
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+/// Allocates `mib` MiB and writes to every page, so the memory is really claimed. Past the
+/// host's limit the allocation fails and the call traps, as a real memory bomb would.
+fn alloc(mib: usize) -> Result<String, String> {
+    let bytes = mib
+        .checked_mul(1024 * 1024)
+        .ok_or_else(|| format!("{mib} MiB does not fit in a 32-bit address space"))?;
+    let mut block = vec![0u8; bytes];
+    for i in (0..bytes).step_by(4096) {
+        block[i] = 1;
+    }
+    let touched = std::hint::black_box(&block)
+        .iter()
+        .step_by(4096)
+        .filter(|b| **b == 1)
+        .count();
+    Ok(format!("allocated {mib} MiB ({touched} pages touched)"))
+}
