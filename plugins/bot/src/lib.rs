@@ -59,9 +59,9 @@ impl Plugin for Bot {
                 status(&host, &plugins()?)
             }
             "plugins" => plugin_lines(&plugins()?),
-            "reload" => control(&cmd, "reload", admin::reload)?,
-            "enable" => control(&cmd, "enable", admin::enable)?,
-            "disable" => control(&cmd, "disable", admin::disable)?,
+            "reload" => control(p, &cmd, "reload", admin::reload)?,
+            "enable" => control(p, &cmd, "enable", admin::enable)?,
+            "disable" => control(p, &cmd, "disable", admin::disable)?,
             other => return Err(format!("bot does not serve `{other}`")),
         };
         Ok(Reply::text(text))
@@ -186,6 +186,7 @@ fn version(p: &PluginInfo) -> &str {
 /// `!reload`, `!enable`, `!disable`: one admin call on the plugin named by the first
 /// argument; the host's reason comes back as the error.
 fn control(
+    prefix: &str,
     cmd: &Command,
     verb: &str,
     call: fn(&str) -> Result<String, roost_plugin::Error>,
@@ -199,10 +200,11 @@ fn control(
         "enable" => "enabled",
         _ => "disabled",
     };
-    Ok(if verb == "disable" || version.is_empty() {
-        format!("{done} {name}")
-    } else {
-        format!("{done} {name}: now serving {version}")
+    Ok(match (verb, version.is_empty()) {
+        ("disable", _) => format!("{done} {name}"),
+        // Enabled, but the load or init failed; the reason is in the plugin's status line.
+        (_, true) => format!("{done} {name}, but nothing is serving; see {prefix}status"),
+        (_, false) => format!("{done} {name}: now serving {version}"),
     })
 }
 
@@ -294,14 +296,18 @@ mod tests {
     fn control_reports_the_new_version_or_the_hosts_reason() {
         let cmd = Command::new("reload", ["hello"]);
         assert_eq!(
-            control(&cmd, "reload", |_| Ok("0.2.0".into())).unwrap(),
+            control("!", &cmd, "reload", |_| Ok("0.2.0".into())).unwrap(),
             "reloaded hello: now serving 0.2.0"
         );
         assert_eq!(
-            control(&cmd, "disable", |_| Ok(String::new())).unwrap(),
+            control("!", &cmd, "disable", |_| Ok(String::new())).unwrap(),
             "disabled hello"
         );
-        let err = control(&cmd, "enable", |n| {
+        assert_eq!(
+            control("!", &cmd, "enable", |_| Ok(String::new())).unwrap(),
+            "enabled hello, but nothing is serving; see !status"
+        );
+        let err = control("!", &cmd, "enable", |n| {
             Err(roost_plugin::Error::NotFound(format!("no plugin `{n}`")))
         });
         assert_eq!(
