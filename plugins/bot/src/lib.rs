@@ -18,28 +18,21 @@ struct Bot {
 impl Plugin for Bot {
     fn init(&mut self, cfg: Config) -> Result<Manifest, String> {
         self.prefix = cfg.get_or("prefix", "!");
+        // The bot's own usage lines use the configured prefix, since the host shows them
+        // as they are when a call is wrong.
+        let p = self.prefix.as_str();
+        let cmd = |name: &str, args: &str, summary: &str| {
+            CommandSpec::new(name, format!("{p}{name}{args}"), summary)
+        };
+        let admin = |spec: CommandSpec| spec.role(Role::Admin).min_args(1);
         let manifest = Manifest::new("bot", env!("CARGO_PKG_VERSION")).commands([
-            CommandSpec::new(
-                "help",
-                "!help [command]",
-                "List every command, or explain one",
-            ),
-            CommandSpec::new("ping", "!ping", "Check the bot answers"),
-            CommandSpec::new("status", "!status", "Host and plugin health"),
-            CommandSpec::new(
-                "plugins",
-                "!plugins",
-                "Every plugin with its version and state",
-            ),
-            CommandSpec::new("reload", "!reload <plugin>", "Reload a plugin from disk")
-                .role(Role::Admin)
-                .min_args(1),
-            CommandSpec::new("enable", "!enable <plugin>", "Start a plugin")
-                .role(Role::Admin)
-                .min_args(1),
-            CommandSpec::new("disable", "!disable <plugin>", "Stop a plugin")
-                .role(Role::Admin)
-                .min_args(1),
+            cmd("help", " [command]", "List every command, or explain one"),
+            cmd("ping", "", "Check the bot answers"),
+            cmd("status", "", "Host and plugin health"),
+            cmd("plugins", "", "Every plugin with its version and state"),
+            admin(cmd("reload", " <plugin>", "Reload a plugin from disk")),
+            admin(cmd("enable", " <plugin>", "Start a plugin")),
+            admin(cmd("disable", " <plugin>", "Stop a plugin")),
         ]);
         self.commands = manifest.command_specs().len();
         Ok(manifest)
