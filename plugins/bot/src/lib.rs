@@ -6,23 +6,18 @@
 use roost_plugin::admin::{self, PluginInfo, PluginState};
 use roost_plugin::prelude::*;
 
-/// The bot's state: how to write commands back to users.
+/// The bot's state.
 #[derive(Default)]
 struct Bot {
-    /// The host's command prefix (config key `prefix`, default `!`), for usage lines.
-    prefix: String,
     /// How many commands the manifest declares, for `status`.
     commands: usize,
 }
 
 impl Plugin for Bot {
-    fn init(&mut self, cfg: Config) -> Result<Manifest, String> {
-        self.prefix = cfg.get_or("prefix", "!");
-        // The bot's own usage lines use the configured prefix, since the host shows them
-        // as they are when a call is wrong.
-        let p = self.prefix.as_str();
+    fn init(&mut self, _cfg: Config) -> Result<Manifest, String> {
+        // Usage lines are written with `!`; whoever shows them swaps in the host's prefix.
         let cmd = |name: &str, args: &str, summary: &str| {
-            CommandSpec::new(name, format!("{p}{name}{args}"), summary)
+            CommandSpec::new(name, format!("!{name}{args}"), summary)
         };
         let admin = |spec: CommandSpec| spec.role(Role::Admin).min_args(1);
         let manifest = Manifest::new("bot", env!("CARGO_PKG_VERSION")).commands([
@@ -39,7 +34,7 @@ impl Plugin for Bot {
     }
 
     fn on_command(&mut self, cmd: Command) -> Result<Reply, String> {
-        let p = self.prefix.as_str();
+        let p = cmd.prefix();
         let text = match cmd.name() {
             "help" => match cmd.arg(0) {
                 None => help_all(p, &plugins()?),

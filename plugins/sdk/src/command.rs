@@ -18,6 +18,7 @@ pub struct Command {
     role: Role,
     gateway: String,
     channel: String,
+    prefix: String,
     text: String,
 }
 
@@ -39,6 +40,7 @@ impl Command {
             role: Role::Anyone,
             gateway: "test".into(),
             channel: "test".into(),
+            prefix: "!".into(),
             text,
         }
     }
@@ -49,28 +51,26 @@ impl Command {
         self
     }
 
-    /// Builds the command from what the host passes, working out which of the plugin's
-    /// `commands` was typed.
+    /// Builds the command from what the host passes; `commands` gives its usage line.
     pub(crate) fn from_host(
         ctx: wit::CommandContext,
         args: Vec<String>,
         commands: &[CommandSpec],
     ) -> Self {
-        let spec = typed_command(&ctx.text, commands);
-        let name = match spec {
-            Some(spec) => spec.name.clone(),
-            None => fallback_name(&ctx.text),
-        };
+        let usage = commands
+            .iter()
+            .find(|spec| spec.name == ctx.command)
+            .map(|spec| spec.usage.clone())
+            .unwrap_or_else(|| format!("!{}", ctx.command));
         Self {
-            usage: spec
-                .map(|s| s.usage.clone())
-                .unwrap_or_else(|| format!("!{name}")),
-            name,
+            usage,
+            name: ctx.command,
             args,
             identity: ctx.identity,
             role: ctx.role.into(),
             gateway: ctx.gateway,
             channel: ctx.channel,
+            prefix: ctx.prefix,
             text: ctx.text,
         }
     }
@@ -122,41 +122,15 @@ impl Command {
         &self.channel
     }
 
+    /// The host's command prefix ("!" by default), for usage lines written back to users.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// The raw message text, prefix and all.
     pub fn text(&self) -> &str {
         &self.text
     }
-}
-
-/// Which of `commands` the message `text` invokes. The host strips a configurable prefix
-/// the plugin does not know, so this takes the first word that ends with a declared name
-/// (ignoring case; the longest match wins) — "!ping", "?PING" and "bot ping" all give
-/// "ping". A plugin with a single command needs no guessing.
-fn typed_command<'a>(text: &str, commands: &'a [CommandSpec]) -> Option<&'a CommandSpec> {
-    for word in text.split_whitespace().take(2) {
-        let word = word.trim_matches(|c| c == '"' || c == '\'').to_lowercase();
-        let found = commands
-            .iter()
-            .filter(|spec| !spec.name.is_empty() && word.ends_with(&spec.name.to_lowercase()))
-            .max_by_key(|spec| spec.name.len());
-        if found.is_some() {
-            return found;
-        }
-    }
-    match commands {
-        [only] => Some(only),
-        _ => None,
-    }
-}
-
-/// The name when no declared command matches (which the host never routes): the first
-/// word without leading punctuation, lowercased.
-fn fallback_name(text: &str) -> String {
-    text.split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches(|c: char| !c.is_alphanumeric())
-        .to_lowercase()
 }
 
 #[cfg(test)]
@@ -164,11 +138,19 @@ mod tests {
     use super::*;
 
     fn ctx(text: &str) -> wit::CommandContext {
+        let command = text
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('!')
+            .to_string();
         wit::CommandContext {
             identity: "console".into(),
             role: wit::Role::Admin,
             gateway: "console".into(),
             channel: "local".into(),
+            command,
+            prefix: "!".into(),
             text: text.into(),
         }
     }
@@ -182,22 +164,14 @@ mod tests {
     }
 
     #[test]
-    fn the_name_is_the_declared_command_whatever_the_prefix() {
-        for text in ["!ping", "  !PING a b", "?ping", "roost> ping", "bot ping x"] {
-            let cmd = Command::from_host(ctx(text), vec![], &specs());
-            assert_eq!(cmd.name(), "ping", "{text}");
-            assert_eq!(cmd.usage(), "!ping");
-        }
-        let cmd = Command::from_host(ctx("!ing"), vec![], &specs());
-        assert_eq!(cmd.name(), "ing");
-    }
-
-    #[test]
-    fn an_undeclared_name_falls_back_to_the_first_word() {
-        let cmd = Command::from_host(ctx("!Other x"), vec!["x".into()], &specs());
-        assert_eq!(cmd.name(), "other");
-        let cmd = Command::from_host(ctx(""), vec![], &specs());
-        assert_eq!(cmd.name(), "");
+    fn the_name_and_usage_come_from_the_host_and_the_manifest() {
+        let cmd = Command::from_host(ctx("!ping a b"), vec![], &specs());
+        assert_eq!(
+            (cmd.name(), cmd.usage(), cmd.prefix()),
+            ("ping", "!ping", "!")
+        );
+        let cmd = Command::from_host(ctx("!other"), vec![], &specs());
+        assert_eq!((cmd.name(), cmd.usage()), ("other", "!other"));
     }
 
     #[test]

@@ -123,7 +123,7 @@ impl<P: Plugin> bindings::Guest for Adapter<P> {
 ///
 /// Call it once, at the top level of the plugin crate (a `cdylib`):
 ///
-/// ```ignore
+/// ```text
 /// #[derive(Default)]
 /// struct MyPlugin;
 /// impl roost_plugin::Plugin for MyPlugin { /* … */ }

@@ -1,7 +1,7 @@
 //! The SDK for roost plugins: write a `#[derive(Default)]` type, implement [`Plugin`] for
 //! the hooks you need, call [`export_plugin!`], and build for `wasm32-wasip2`.
 //!
-//! ```ignore
+//! ```text
 //! use roost_plugin::prelude::*;
 //!
 //! #[derive(Default)]
