@@ -1,0 +1,1367 @@
+//! `roost.toml`: the model of the user's config file, its validation, and errors that point
+//! at the line and column of the mistake.
+//!
+//! Every section is optional and every struct rejects unknown keys, so an empty file is a
+//! valid config and a misspelt key is an error rather than a silently ignored setting (the
+//! Errbot ACL complaint in `USER-ASKS.md`). Errors render as `path:line:column: message`
+//! whether the file is not TOML, does not fit the schema, or fits it but says something
+//! impossible (a grant naming a channel alias that does not exist).
+//!
+//! Parsing happens in three steps:
+//! 1. [`DeTable::parse`] turns the text into a tree that remembers the byte span of every key
+//!    and value (syntax errors come from here);
+//! 2. serde turns a copy of that tree into the plain [`Config`] structs (unknown keys, wrong
+//!    types and bad enum values come from here, with toml's own spans);
+//! 3. [`Config::problems`] checks ranges and cross-references on the plain structs and
+//!    names each bad value by its key path; the path is looked up in the tree from step 1 to
+//!    find its position. This keeps the public structs free of span wrappers.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::ops::{Range, RangeInclusive};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// Where `roost` looks for its config when `--config` is not given: the repository layout
+/// keeps it in `config/`, and `roost init` writes there by default.
+pub const DEFAULT_CONFIG_PATH: &str = "config/roost.toml";
+
+/// Allowed `memory_mb`: a plugin needs at least one page, and 4 GiB is the most a 32-bit
+/// wasm linear memory can address.
+pub const MEMORY_MB_RANGE: RangeInclusive<u64> = 1..=4096;
+/// Allowed `call_timeout_ms`: under 10 ms even `init` cannot finish; over 10 minutes a hung
+/// plugin would hold its mailbox for longer than anyone waits for a chat reply.
+pub const CALL_TIMEOUT_MS_RANGE: RangeInclusive<u64> = 10..=600_000;
+/// Allowed `mailbox`: at least one slot so a call can be queued; the upper bound caps how
+/// much host memory a stuck plugin's queue can hold.
+pub const MAILBOX_RANGE: RangeInclusive<usize> = 1..=10_000;
+/// Longest plugin name: names become KV namespaces, log tags and file names.
+pub const MAX_PLUGIN_NAME: usize = 64;
+
+/// The whole `roost.toml`, as the daemon, `roost check` and `roost invoke` use it. A reload
+/// builds a new one and compares it with the running one section by section (hence
+/// `PartialEq` everywhere).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The file this config came from; relative paths inside it are resolved against its
+    /// directory, and error messages name it.
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// `[host]`: where data lives, the command prefix, logging.
+    pub host: HostConfig,
+    /// `[limits]`: the default sandbox limits for every plugin.
+    pub limits: Limits,
+    /// `[rate_limit]`: how many commands one identity may send.
+    pub rate_limit: RateLimit,
+    /// `[roles]`: which identities are admins or trusted.
+    pub roles: Roles,
+    /// `[commands.NAME]`: per-command overrides of the role a command needs.
+    pub commands: BTreeMap<String, CommandOverride>,
+    /// `[gateways.*]`: which chat gateways run.
+    pub gateways: Gateways,
+    /// `[channels.ALIAS]`: channel aliases plugins post to, each fanning out to targets.
+    pub channels: BTreeMap<String, Channel>,
+    /// `[plugins.NAME]`: per-plugin switches, grants, limits and free-form config.
+    pub plugins: BTreeMap<String, PluginConfig>,
+}
+
+/// `[host]`: settings of the daemon itself rather than of any plugin.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostConfig {
+    /// Where the database and the control socket live; relative to the config file's
+    /// directory. Read it through [`Config::data_dir`], which resolves it.
+    pub data_dir: PathBuf,
+    /// The folder watched for plugin `.wasm` files; `None` means `<data_dir>/plugins`. Read
+    /// it through [`Config::plugins_dir`].
+    pub plugins_dir: Option<PathBuf>,
+    /// What starts a command in a chat message (`!` makes `!help` a command).
+    pub prefix: String,
+    /// The `tracing` filter directive used when `RUST_LOG` is not set.
+    pub log: String,
+    /// Whether `.wasm` files found in the plugins folder but not named in `[plugins]` are
+    /// loaded (with no grants), so dropping a file in is enough to try a plugin.
+    pub autoload: bool,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            plugins_dir: None,
+            prefix: "!".to_string(),
+            log: "info".to_string(),
+            autoload: true,
+        }
+    }
+}
+
+/// The sandbox limits one plugin instance runs under. `[limits]` gives the defaults and
+/// [`Config::limits_for`] applies a plugin's own overrides.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Most linear memory the instance may grow to, in MiB ([`MEMORY_MB_RANGE`]).
+    pub memory_mb: u64,
+    /// Longest one call into the plugin may run, in milliseconds ([`CALL_TIMEOUT_MS_RANGE`]).
+    pub call_timeout_ms: u64,
+    /// How many calls and events may queue for the plugin ([`MAILBOX_RANGE`]).
+    pub mailbox: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_mb: 64,
+            call_timeout_ms: 2000,
+            mailbox: 64,
+        }
+    }
+}
+
+/// `[plugins.NAME.limits]`: the limits one plugin overrides; unset fields fall back to the
+/// global `[limits]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginLimits {
+    /// Overrides [`Limits::memory_mb`].
+    pub memory_mb: Option<u64>,
+    /// Overrides [`Limits::call_timeout_ms`].
+    pub call_timeout_ms: Option<u64>,
+    /// Overrides [`Limits::mailbox`].
+    pub mailbox: Option<usize>,
+}
+
+impl PluginLimits {
+    /// These overrides applied over `base`; the effective limits of one plugin.
+    pub fn over(&self, base: &Limits) -> Limits {
+        Limits {
+            memory_mb: self.memory_mb.unwrap_or(base.memory_mb),
+            call_timeout_ms: self.call_timeout_ms.unwrap_or(base.call_timeout_ms),
+            mailbox: self.mailbox.unwrap_or(base.mailbox),
+        }
+    }
+}
+
+/// `[rate_limit]`: a token bucket per identity, so one user (or a flood of DMs) cannot keep
+/// every plugin busy.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimit {
+    /// Commands per identity per minute, refilled continuously; 0 turns the limit off.
+    pub per_minute: u32,
+    /// How many commands may arrive at once before the per-minute rate applies.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            per_minute: 60,
+            burst: 10,
+        }
+    }
+}
+
+/// `[roles]`: which identities hold which role. An identity is `console` or
+/// `<gateway>:<user id>`; anyone not listed has [`Role::Anyone`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Roles {
+    /// Identities that may run every command. Default: the local console only.
+    pub admin: Vec<String>,
+    /// Identities that may run commands that need [`Role::Trusted`].
+    pub trusted: Vec<String>,
+}
+
+impl Default for Roles {
+    fn default() -> Self {
+        Self {
+            admin: vec!["console".to_string()],
+            trusted: Vec::new(),
+        }
+    }
+}
+
+/// What a command needs from its sender, and what a sender has. Ordered, so "may run" is
+/// `have >= need`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everyone who can reach a gateway.
+    Anyone,
+    /// Identities listed in `roles.trusted`.
+    Trusted,
+    /// Identities listed in `roles.admin`.
+    Admin,
+}
+
+impl Role {
+    /// The name used in `roost.toml` and in chat replies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Anyone => "anyone",
+            Role::Trusted => "trusted",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[commands.NAME]`: lets the user change the role any command needs, built-ins included,
+/// so e.g. `!reload` can be delegated to trusted users without changing a plugin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandOverride {
+    /// The role the command needs instead of the one its plugin declared.
+    pub role: Role,
+}
+
+/// `[gateways]`: one field per gateway roost knows, each switched on or off here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gateways {
+    /// `[gateways.console]`: the local socket `roost chat` talks to.
+    pub console: ConsoleGateway,
+}
+
+/// `[gateways.console]`: the local console gateway, on by default so a fresh install can be
+/// talked to without any chat account.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleGateway {
+    /// Whether the daemon listens on `<data_dir>/roost.sock`.
+    pub enabled: bool,
+}
+
+impl Default for ConsoleGateway {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// `[channels.ALIAS]`: a name plugins post to, so a plugin never needs to know platform
+/// channel ids and one message can fan out to several platforms.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Channel {
+    /// Where messages to this alias go: `console` or `<gateway>:<channel id>`; never empty.
+    pub targets: Vec<String>,
+}
+
+/// `[plugins.NAME]`: everything the user decides about one plugin.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Whether the plugin runs; `false` keeps its grants and data but does not load it.
+    pub enabled: bool,
+    /// Where its `.wasm` is. [`Config::parse`] has already resolved it against the config
+    /// file's directory. `None`: the build embedded in roost for first-party plugins,
+    /// otherwise `<plugins_dir>/<name>.wasm`.
+    pub path: Option<PathBuf>,
+    /// What the plugin may do beyond computing; nothing by default.
+    pub grants: Grants,
+    /// Its overrides of the global `[limits]`.
+    pub limits: PluginLimits,
+    /// `[plugins.NAME.config]`: free-form settings handed to the plugin's `init` as JSON
+    /// (see [`PluginConfig::config_json`]); roost does not interpret them.
+    pub config: toml::Table,
+}
+
+impl Default for PluginConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: None,
+            grants: Grants::default(),
+            limits: PluginLimits::default(),
+            config: toml::Table::new(),
+        }
+    }
+}
+
+impl PluginConfig {
+    /// The plugin's `[plugins.NAME.config]` table as the JSON text its `init` receives.
+    /// Datetimes become RFC 3339 strings and non-finite floats become `null`, since JSON
+    /// has neither.
+    pub fn config_json(&self) -> String {
+        let map = self
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), toml_to_json(v)))
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    }
+}
+
+fn toml_to_json(value: &toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(i) => J::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => J::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// `[plugins.NAME.grants]`: the capabilities a plugin may use. Deny by default: a plugin
+/// with no grants can compute, log and use its own KV namespace, nothing else.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Grants {
+    /// Channel aliases (keys of `[channels]`) the plugin may post to.
+    pub channels: Vec<String>,
+    /// Whether the plugin may list, reload, enable and disable plugins (the `admin`
+    /// interface); meant for the `bot` plugin only.
+    pub admin: bool,
+}
+
+/// Why a config could not be used. Every variant but [`ConfigError::Io`] renders as
+/// `path:line:column: message`, so editors and terminals can jump to the mistake.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read (missing, unreadable, not UTF-8).
+    #[error("{}: cannot read config: {source}", path.display())]
+    Io {
+        /// The file roost tried to read.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not valid TOML.
+    #[error("{}: {message}", location(.path, *.position))]
+    Syntax {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line and column (in characters) of the mistake, when toml knows it.
+        position: Option<(usize, usize)>,
+        /// What toml expected.
+        message: String,
+    },
+    /// Valid TOML that does not fit roost's schema: an unknown key, a value of the wrong
+    /// type, an unknown role.
+    #[error("{}: {message}", location(.path, *.position))]
+    Schema {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line and column (in characters) of the offending key or value.
+        position: Option<(usize, usize)>,
+        /// The key path (when known) and what was expected.
+        message: String,
+    },
+    /// Fits the schema but a value is unusable: out of range, a bad name, a reference to
+    /// something that is not defined.
+    #[error("{}: {message}", location(.path, *.position))]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line and column (in characters) of the offending value.
+        position: Option<(usize, usize)>,
+        /// The key path and what is wrong with the value.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// 1-based line and column (counted in characters) of the mistake, for tests and for
+    /// tools that want to point at it; `None` for I/O errors or when toml gave no span.
+    pub fn line_col(&self) -> Option<(usize, usize)> {
+        match self {
+            ConfigError::Io { .. } => None,
+            ConfigError::Syntax { position, .. }
+            | ConfigError::Schema { position, .. }
+            | ConfigError::Invalid { position, .. } => *position,
+        }
+    }
+
+    /// The config file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            ConfigError::Io { path, .. }
+            | ConfigError::Syntax { path, .. }
+            | ConfigError::Schema { path, .. }
+            | ConfigError::Invalid { path, .. } => path,
+        }
+    }
+}
+
+fn location(path: &Path, position: Option<(usize, usize)>) -> String {
+    match position {
+        Some((line, column)) => format!("{}:{line}:{column}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+impl Config {
+    /// Parses and validates `text`. `path` names the file in error messages and is the
+    /// base for relative paths; nothing is read from disk. Used by [`Config::load`] and by
+    /// tests and `roost check`, which already hold the text.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let doc = DeTable::parse(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            position: e.span().map(|s| line_col(text, s.start)),
+            message: e.message().trim().to_string(),
+        })?;
+        let mut config = Config::deserialize(toml::de::Deserializer::from(doc.clone()))
+            .map_err(|e| schema_error(path, text, &doc, &e))?;
+        config.path = path.to_path_buf();
+
+        let problem = config
+            .problems()
+            .into_iter()
+            .map(|p| {
+                let span = span_of(&doc, &p.at, p.on_key);
+                (span, p)
+            })
+            // Report the mistake nearest the top of the file, as a compiler would.
+            .min_by_key(|(span, _)| span.as_ref().map_or(usize::MAX, |s| s.start));
+        if let Some((span, problem)) = problem {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                position: span.map(|s| line_col(text, s.start)),
+                message: format!("{}: {}", dotted(&problem.at), problem.message),
+            });
+        }
+
+        let dir = config.dir().to_path_buf();
+        for plugin in config.plugins.values_mut() {
+            if let Some(p) = plugin.path.take() {
+                plugin.path = Some(dir.join(p));
+            }
+        }
+        tracing::debug!(
+            path = %path.display(),
+            plugins = config.plugins.len(),
+            channels = config.channels.len(),
+            "config parsed"
+        );
+        Ok(config)
+    }
+
+    /// Reads and parses the file at `path`: the daemon's start-up and every reload.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// The directory the config file is in, which relative paths are resolved against.
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or_else(|| Path::new(""))
+    }
+
+    /// `host.data_dir` resolved against the config file's directory: where the database
+    /// and the socket live.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir().join(&self.host.data_dir)
+    }
+
+    /// The folder watched for plugin `.wasm` files: `host.plugins_dir` resolved against the
+    /// config file's directory, or `<data_dir>/plugins` when it is not set.
+    pub fn plugins_dir(&self) -> PathBuf {
+        match &self.host.plugins_dir {
+            Some(dir) => self.dir().join(dir),
+            None => self.data_dir().join("plugins"),
+        }
+    }
+
+    /// The console gateway's socket, `<data_dir>/roost.sock`; `roost chat` and
+    /// `roost status` connect to it.
+    pub fn socket_path(&self) -> PathBuf {
+        self.data_dir().join("roost.sock")
+    }
+
+    /// The role `identity` holds: admin if listed in `roles.admin`, else trusted if listed
+    /// in `roles.trusted`, else [`Role::Anyone`]. The router calls it for every command.
+    pub fn role_of(&self, identity: &str) -> Role {
+        if self.roles.admin.iter().any(|i| i == identity) {
+            Role::Admin
+        } else if self.roles.trusted.iter().any(|i| i == identity) {
+            Role::Trusted
+        } else {
+            Role::Anyone
+        }
+    }
+
+    /// The role the user set for `command` under `[commands]`, which wins over the role the
+    /// plugin declared.
+    pub fn command_role(&self, command: &str) -> Option<Role> {
+        self.commands.get(command).map(|c| c.role)
+    }
+
+    /// The `[plugins.NAME]` section for `name`, if the config mentions it.
+    pub fn plugin(&self, name: &str) -> Option<&PluginConfig> {
+        self.plugins.get(name)
+    }
+
+    /// The limits plugin `name` runs under: its `[plugins.NAME.limits]` fields over the
+    /// global `[limits]` (just the global ones for a plugin the config does not mention).
+    pub fn limits_for(&self, name: &str) -> Limits {
+        match self.plugins.get(name) {
+            Some(p) => p.limits.over(&self.limits),
+            None => self.limits.clone(),
+        }
+    }
+
+    /// The targets of channel alias `alias`, or `None` if there is no such alias; the chat
+    /// capability fans a message out to each of them.
+    pub fn channel_targets(&self, alias: &str) -> Option<&[String]> {
+        self.channels.get(alias).map(|c| c.targets.as_slice())
+    }
+
+    /// The commented starter config `roost init` writes: the console gateway, the `bot`
+    /// plugin with its admin grant, and an `announce` channel alias. It is also
+    /// `config/roost.toml` except for `data_dir` (tests keep the two in step).
+    pub fn starter() -> &'static str {
+        STARTER
+    }
+
+    /// The starter config as `roost init` should write it to `path`: [`Config::starter`]
+    /// with `data_dir` rewritten so the data lands in `./data` of the directory `init` ran
+    /// in, wherever under it the config goes. `config/roost.toml` (the default) gets
+    /// `data_dir = "../data"`, which is exactly the repository's `config/roost.toml`. An
+    /// absolute `path`, or one with `..` in it, keeps `data_dir = "data"` next to the file.
+    pub fn starter_for(path: &Path) -> String {
+        let depth = path.parent().map_or(Some(0), |dir| {
+            dir.components().try_fold(0usize, |n, c| match c {
+                std::path::Component::Normal(_) => Some(n + 1),
+                std::path::Component::CurDir => Some(n),
+                _ => None,
+            })
+        });
+        let data_dir = match depth {
+            Some(n) => "../".repeat(n) + "data",
+            None => "data".to_string(),
+        };
+        STARTER.replacen(
+            "data_dir = \"data\"",
+            &format!("data_dir = {data_dir:?}"),
+            1,
+        )
+    }
+
+    /// Every value that fits the schema but cannot be used, each with the key path it came
+    /// from. Empty when the config is valid.
+    fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+
+        let prefix = &self.host.prefix;
+        if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {
+            out.push(Problem::value(
+                &["host", "prefix"],
+                format!("{prefix:?} cannot be a command prefix; it must be non-empty with no spaces, e.g. \"!\""),
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.host.log) {
+            out.push(Problem::value(
+                &["host", "log"],
+                format!("not a log filter ({e}); try \"info\" or \"info,roost=debug\""),
+            ));
+        }
+
+        let global = PluginLimits {
+            memory_mb: Some(self.limits.memory_mb),
+            call_timeout_ms: Some(self.limits.call_timeout_ms),
+            mailbox: Some(self.limits.mailbox),
+        };
+        check_limits(&mut out, &["limits"], &global);
+
+        if self.rate_limit.per_minute > 0 && self.rate_limit.burst == 0 {
+            out.push(Problem::value(
+                &["rate_limit", "burst"],
+                "must be at least 1 when per_minute is set (0 would refuse every command)"
+                    .to_string(),
+            ));
+        }
+
+        for (list, ids) in [
+            ("admin", &self.roles.admin),
+            ("trusted", &self.roles.trusted),
+        ] {
+            for (i, id) in ids.iter().enumerate() {
+                if id.trim().is_empty() || id.chars().any(char::is_whitespace) {
+                    out.push(Problem {
+                        at: vec![Seg::key("roles"), Seg::key(list), Seg::Index(i)],
+                        on_key: false,
+                        message: format!(
+                            "{id:?} is not an identity; write \"console\" or \"<gateway>:<user id>\""
+                        ),
+                    });
+                }
+            }
+        }
+
+        for name in self.commands.keys() {
+            if name.is_empty() || name.chars().any(char::is_whitespace) {
+                out.push(Problem::key(
+                    &["commands", name],
+                    format!("{name:?} is not a command name"),
+                ));
+            } else if !prefix.is_empty() && name.starts_with(prefix.as_str()) {
+                out.push(Problem::key(
+                    &["commands", name],
+                    format!(
+                        "write the command without the prefix: [commands.{}]",
+                        &name[prefix.len()..]
+                    ),
+                ));
+            }
+        }
+
+        for (alias, channel) in &self.channels {
+            if alias.is_empty() || alias.contains(':') || alias.chars().any(char::is_whitespace) {
+                out.push(Problem::key(
+                    &["channels", alias],
+                    format!("{alias:?} cannot be a channel alias; use a name without ':' or spaces, e.g. \"announce\""),
+                ));
+            }
+            if channel.targets.is_empty() {
+                out.push(Problem::value(
+                    &["channels", alias, "targets"],
+                    "needs at least one target, e.g. targets = [\"console\"]".to_string(),
+                ));
+            }
+            for (i, target) in channel.targets.iter().enumerate() {
+                if !is_target(target) {
+                    out.push(Problem {
+                        at: vec![
+                            Seg::key("channels"),
+                            Seg::key(alias),
+                            Seg::key("targets"),
+                            Seg::Index(i),
+                        ],
+                        on_key: false,
+                        message: format!(
+                            "{target:?} is not a target; write \"console\" or \"<gateway>:<channel id>\", e.g. \"discord:123456789\""
+                        ),
+                    });
+                }
+            }
+        }
+
+        for (name, plugin) in &self.plugins {
+            if !is_plugin_name(name) {
+                out.push(Problem::key(
+                    &["plugins", name],
+                    format!(
+                        "{name:?} is not a plugin name; use lowercase letters, digits, '-' and '_' (starting with a letter or digit, at most {MAX_PLUGIN_NAME})"
+                    ),
+                ));
+            }
+            if plugin
+                .path
+                .as_ref()
+                .is_some_and(|p| p.as_os_str().is_empty())
+            {
+                out.push(Problem::value(
+                    &["plugins", name, "path"],
+                    "is empty; remove it to use the default".to_string(),
+                ));
+            }
+            for (i, alias) in plugin.grants.channels.iter().enumerate() {
+                if !self.channels.contains_key(alias) {
+                    let known: Vec<&str> = self.channels.keys().map(String::as_str).collect();
+                    let known = if known.is_empty() {
+                        format!("none; define it with [channels.{alias}]")
+                    } else {
+                        known.join(", ")
+                    };
+                    out.push(Problem {
+                        at: vec![
+                            Seg::key("plugins"),
+                            Seg::key(name),
+                            Seg::key("grants"),
+                            Seg::key("channels"),
+                            Seg::Index(i),
+                        ],
+                        on_key: false,
+                        message: format!("no channel alias `{alias}` (known: {known})"),
+                    });
+                }
+            }
+            check_limits(&mut out, &["plugins", name, "limits"], &plugin.limits);
+        }
+        out
+    }
+}
+
+/// Range checks shared by `[limits]` and `[plugins.NAME.limits]` (unset fields pass).
+fn check_limits(out: &mut Vec<Problem>, table: &[&str], limits: &PluginLimits) {
+    fn check<T: PartialOrd + std::fmt::Display>(
+        out: &mut Vec<Problem>,
+        table: &[&str],
+        field: &str,
+        value: Option<T>,
+        range: &RangeInclusive<T>,
+        unit: &str,
+    ) {
+        if let Some(v) = value
+            && !range.contains(&v)
+        {
+            let mut at: Vec<&str> = table.to_vec();
+            at.push(field);
+            out.push(Problem::value(
+                &at,
+                format!(
+                    "{v} is out of range; expected {} to {}{unit}",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+    }
+    check(
+        out,
+        table,
+        "memory_mb",
+        limits.memory_mb,
+        &MEMORY_MB_RANGE,
+        " MiB",
+    );
+    check(
+        out,
+        table,
+        "call_timeout_ms",
+        limits.call_timeout_ms,
+        &CALL_TIMEOUT_MS_RANGE,
+        " ms",
+    );
+    check(out, table, "mailbox", limits.mailbox, &MAILBOX_RANGE, "");
+}
+
+/// `[a-z0-9][a-z0-9_-]{0,63}`: plugin names are KV namespaces, log tags and file names.
+fn is_plugin_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    first_ok
+        && name.len() <= MAX_PLUGIN_NAME
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// `console`, or `<gateway>:<id>` with a gateway name like a plugin name and a non-empty
+/// id without spaces.
+fn is_target(target: &str) -> bool {
+    if target == "console" {
+        return true;
+    }
+    match target.split_once(':') {
+        Some((gateway, id)) => {
+            is_plugin_name(gateway) && !id.is_empty() && !id.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// One step of a key path into the document.
+#[derive(Clone, Debug, PartialEq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl Seg {
+    fn key(k: &str) -> Self {
+        Seg::Key(k.to_string())
+    }
+}
+
+/// A validation failure and where it is: the key path, and whether to point at the key
+/// itself (a bad name) or at its value.
+#[derive(Debug)]
+struct Problem {
+    at: Vec<Seg>,
+    on_key: bool,
+    message: String,
+}
+
+impl Problem {
+    fn value(at: &[&str], message: String) -> Self {
+        Self {
+            at: at.iter().map(|k| Seg::key(k)).collect(),
+            on_key: false,
+            message,
+        }
+    }
+
+    fn key(at: &[&str], message: String) -> Self {
+        Self {
+            at: at.iter().map(|k| Seg::key(k)).collect(),
+            on_key: true,
+            message,
+        }
+    }
+}
+
+/// `plugins.bot.grants.channels[0]`, quoting keys that are not bare TOML keys.
+fn dotted(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                let bare = !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                if bare {
+                    out.push_str(k);
+                } else {
+                    let _ = write!(out, "{k:?}");
+                }
+            }
+            Seg::Index(i) => {
+                let _ = write!(out, "[{i}]");
+            }
+        }
+    }
+    out
+}
+
+/// The byte span of the key or value at `path`. When the path runs out early (the value is
+/// a default, not in the file) the deepest part that exists is used, so the error still
+/// points at the right table.
+fn span_of(doc: &Spanned<DeTable<'_>>, path: &[Seg], on_key: bool) -> Option<Range<usize>> {
+    let mut best = None;
+    let mut node: Option<&DeValue<'_>> = None;
+    let mut table = Some(doc.get_ref());
+    for (i, seg) in path.iter().enumerate() {
+        let last = i + 1 == path.len();
+        let found = match (seg, table, node) {
+            (Seg::Key(k), Some(t), _) => t.get_key_value(k.as_str()).map(|(key, value)| {
+                if last && on_key {
+                    (key.span(), value)
+                } else {
+                    (value.span(), value)
+                }
+            }),
+            (Seg::Index(n), _, Some(DeValue::Array(a))) => a.get(*n).map(|v| (v.span(), v)),
+            _ => None,
+        };
+        let Some((span, value)) = found else {
+            break;
+        };
+        best = Some(span);
+        node = Some(value.get_ref());
+        table = value.get_ref().as_table();
+    }
+    best
+}
+
+/// Turns a serde error into a [`ConfigError::Schema`], prefixing the message with the key
+/// path of the table (for an unknown key) or value (for a bad value) it points at.
+fn schema_error(
+    path: &Path,
+    text: &str,
+    doc: &Spanned<DeTable<'_>>,
+    err: &toml::de::Error,
+) -> ConfigError {
+    let message = err.message().trim();
+    let span = err.span();
+    let located = span
+        .as_ref()
+        .and_then(|s| locate(doc.get_ref(), s, &mut Vec::new()));
+    let message = match located {
+        Some((mut at, on_key)) => {
+            if on_key {
+                at.pop();
+            }
+            if at.is_empty() {
+                message.to_string()
+            } else {
+                format!("{}: {message}", dotted(&at))
+            }
+        }
+        None => message.to_string(),
+    };
+    ConfigError::Schema {
+        path: path.to_path_buf(),
+        position: span.map(|s| line_col(text, s.start)),
+        message,
+    }
+}
+
+/// Finds the key or value whose span is exactly `span`: its path, and whether it was the key.
+fn locate(table: &DeTable<'_>, span: &Range<usize>, at: &mut Vec<Seg>) -> Option<(Vec<Seg>, bool)> {
+    for (key, value) in table.iter() {
+        at.push(Seg::Key(key.get_ref().to_string()));
+        if key.span() == *span {
+            return Some((at.clone(), true));
+        }
+        if let Some(found) = locate_value(value, span, at) {
+            return Some(found);
+        }
+        at.pop();
+    }
+    None
+}
+
+fn locate_value(
+    value: &Spanned<DeValue<'_>>,
+    span: &Range<usize>,
+    at: &mut Vec<Seg>,
+) -> Option<(Vec<Seg>, bool)> {
+    // Children first: a table declared by a header shares nothing with its keys, but an
+    // inline value's span contains its children's.
+    match value.get_ref() {
+        DeValue::Table(t) => {
+            if let Some(found) = locate(t, span, at) {
+                return Some(found);
+            }
+        }
+        DeValue::Array(a) => {
+            for (i, item) in a.iter().enumerate() {
+                at.push(Seg::Index(i));
+                if let Some(found) = locate_value(item, span, at) {
+                    return Some(found);
+                }
+                at.pop();
+            }
+        }
+        _ => {}
+    }
+    (value.span() == *span).then(|| (at.clone(), false))
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+const STARTER: &str = r#"# roost.toml: the roost daemon's config.
+#
+# `roost check` validates this file and points at the line and column of any mistake.
+# A running daemon reloads it when it changes, and keeps the config it has if the new
+# one is wrong. Misspelt keys are errors, not silently ignored.
+# Relative paths are resolved against the directory this file is in.
+
+[host]
+# Where roost keeps its database (roost.db) and the console socket (roost.sock).
+data_dir = "data"
+# The folder watched for plugin .wasm files. Default: "plugins" inside data_dir.
+# plugins_dir = "plugins"
+# What starts a command in chat: with "!", typing "!help" runs the help command.
+prefix = "!"
+# Log filter (tracing syntax), e.g. "info", "debug" or "info,roost::router=debug".
+# The RUST_LOG environment variable wins over it.
+log = "info"
+# Also load .wasm files in plugins_dir that this file does not mention (with no grants).
+autoload = true
+
+[limits]
+# Defaults for every plugin; [plugins.NAME.limits] overrides them for one plugin.
+# Most memory a plugin may use, in MiB (1 to 4096).
+memory_mb = 64
+# Longest a single call into a plugin may run before it is stopped, in ms (10 to 600000).
+call_timeout_ms = 2000
+# Calls and events that may wait for a busy plugin before more are refused (1 to 10000).
+mailbox = 64
+
+[rate_limit]
+# Commands one identity may send per minute; 0 means no limit.
+per_minute = 60
+# Commands that may arrive at once before the per-minute rate applies.
+burst = 10
+
+[roles]
+# An identity is "console" (the local `roost chat`) or "<gateway>:<user id>",
+# e.g. "discord:123456789". Anyone not listed has the role "anyone".
+# Admins may run every command, including !reload, !enable and !disable.
+admin = ["console"]
+# Trusted identities may run commands that need the role "trusted".
+trusted = []
+
+[commands]
+# Change the role a command needs, built-in commands included.
+# Roles: "anyone", "trusted", "admin". Write the command without the prefix.
+# reload = { role = "trusted" }
+
+[gateways.console]
+# The local console: `roost chat` talks to the daemon over data_dir/roost.sock.
+enabled = true
+
+# Channel aliases: a plugin posts to an alias and the message goes to every target.
+# A target is "console" or "<gateway>:<channel id>", e.g. "discord:123456789".
+[channels.announce]
+targets = ["console"]
+
+# One [plugins.NAME] section per plugin (names: lowercase letters, digits, '-', '_').
+# With autoload on, a plugin not listed here still runs, but with no grants.
+[plugins.bot]
+# The built-in commands: !help, !ping, !status, !plugins, !reload, !enable, !disable.
+enabled = true
+# Where the .wasm is. Default: the copy built into roost for first-party plugins,
+# otherwise plugins_dir/NAME.wasm.
+# path = "bot.wasm"
+
+[plugins.bot.grants]
+# Channel aliases (from [channels]) the plugin may post to.
+channels = ["announce"]
+# Lets the plugin list, reload, enable and disable plugins. Only for plugins you trust.
+admin = true
+
+[plugins.bot.limits]
+# This plugin's own values for any [limits] key, e.g.:
+# memory_mb = 32
+
+[plugins.bot.config]
+# Free-form settings the plugin receives when it starts; see the plugin's docs.
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("config/roost.toml"), text)
+    }
+
+    fn err(text: &str) -> ConfigError {
+        match parse(text) {
+            Ok(c) => panic!("expected an error, got {c:#?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn an_empty_file_is_a_valid_config_with_defaults() {
+        let c = parse("").expect("empty config");
+        assert_eq!(c.host, HostConfig::default());
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.roles.admin, vec!["console".to_string()]);
+        assert!(c.gateways.console.enabled);
+        assert!(c.host.autoload);
+        assert_eq!(c.host.prefix, "!");
+        assert!(c.plugins.is_empty());
+        assert_eq!(c.path, Path::new("config/roost.toml"));
+    }
+
+    #[test]
+    fn a_syntax_error_points_at_its_line_and_column() {
+        let e = err("[host]\nprefix = \"!\"\nlog = \"info\n");
+        assert!(matches!(e, ConfigError::Syntax { .. }), "{e:?}");
+        assert_eq!(e.line_col().map(|(l, _)| l), Some(3), "{e}");
+        let e = err("[host]\nprefix = = \"!\"\n");
+        assert_eq!(e.line_col(), Some((2, 10)), "{e}");
+        assert!(e.to_string().starts_with("config/roost.toml:2:10: "), "{e}");
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        // "é" is two bytes but one column: the stray `x` is the line's 10th byte, column 9.
+        let e = err("[host]\nlog=\"é\" x\n");
+        assert_eq!(e.line_col(), Some((2, 9)), "{e}");
+        assert_eq!(line_col("é=", 2), (1, 2));
+        assert_eq!(line_col("aé\nxy", 5), (2, 2));
+    }
+
+    #[test]
+    fn an_unknown_top_level_key_names_the_expected_sections() {
+        let text = "[host]\nprefix = \"!\"\n\n\n\n\n[plugin.bot]\nenabled = true\n";
+        let e = err(text);
+        assert!(matches!(e, ConfigError::Schema { .. }), "{e:?}");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("config/roost.toml:7:2: unknown field `plugin`, expected one of"),
+            "{shown}"
+        );
+        assert!(shown.contains("`plugins`"), "{shown}");
+        assert!(shown.contains("`host`"), "{shown}");
+    }
+
+    #[test]
+    fn a_misspelt_nested_key_names_its_table_line_and_the_expected_keys() {
+        let text =
+            "[channels.announce]\ntargets = [\"console\"]\n\n[plugins.bot.grants]\nchanels = []\n";
+        let e = err(text);
+        assert_eq!(e.line_col(), Some((5, 1)), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected `channels` or `admin`"
+        );
+    }
+
+    #[test]
+    fn a_bad_role_value_lists_the_roles() {
+        let e = err("[commands.reload]\nrole = \"owner\"\n");
+        assert_eq!(e.line_col(), Some((2, 8)), "{e}");
+        let shown = e.to_string();
+        assert!(
+            shown.contains("commands.reload.role: unknown variant `owner`"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("`anyone`") && shown.contains("`admin`"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_says_what_was_expected() {
+        let e = err("[limits]\nmemory_mb = \"lots\"\n");
+        assert_eq!(e.line_col(), Some((2, 13)), "{e}");
+        assert!(
+            e.to_string()
+                .contains("limits.memory_mb: invalid type: string \"lots\", expected u64"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn memory_mb_zero_is_out_of_range_with_its_position() {
+        let e = err("[limits]\nmemory_mb = 0\n");
+        assert!(matches!(e, ConfigError::Invalid { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "config/roost.toml:2:13: limits.memory_mb: 0 is out of range; expected 1 to 4096 MiB"
+        );
+        let e = err("[plugins.x.limits]\ncall_timeout_ms = 5\n");
+        assert_eq!(e.line_col(), Some((2, 19)), "{e}");
+        assert!(
+            e.to_string().contains("plugins.x.limits.call_timeout_ms"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_grant_naming_a_missing_channel_alias_points_at_that_value() {
+        let text = "[channels.announce]\ntargets = [\"console\"]\n\n[plugins.bot]\nenabled = true\n\n[plugins.bot.grants]\nadmin = true\nchannels = [\"announce\", \"anounce\"]\n";
+        let e = err(text);
+        assert_eq!(
+            e.to_string(),
+            "config/roost.toml:9:25: plugins.bot.grants.channels[1]: no channel alias `anounce` (known: announce)"
+        );
+    }
+
+    #[test]
+    fn the_first_mistake_in_the_file_is_reported() {
+        let text = "[plugins.bot.grants]\nchannels = [\"nope\"]\n[limits]\nmailbox = 0\n";
+        let e = err(text);
+        assert_eq!(e.line_col(), Some((2, 13)), "{e}");
+    }
+
+    #[test]
+    fn bad_names_and_targets_are_rejected() {
+        let e = err("[plugins.Bot]\n");
+        assert_eq!(e.line_col(), Some((1, 10)), "{e}");
+        assert!(e.to_string().contains("not a plugin name"), "{e}");
+        let e = err(&format!("[plugins.{}]\n", "a".repeat(65)));
+        assert!(e.to_string().contains("not a plugin name"), "{e}");
+        assert!(parse(&format!("[plugins.{}]\n", "a".repeat(64))).is_ok());
+        assert!(parse("[plugins.db-diff_2]\n").is_ok());
+
+        let e = err("[channels.a]\ntargets = [\"console\", \"discord\"]\n");
+        assert_eq!(e.line_col(), Some((2, 23)), "{e}");
+        let e = err("[channels.a]\ntargets = []\n");
+        assert!(e.to_string().contains("at least one target"), "{e}");
+        let e = err("[channels.a]\n");
+        assert_eq!(e.line_col(), Some((1, 1)), "{e}");
+        assert!(parse("[channels.a]\ntargets = [\"console\", \"discord:123\"]\n").is_ok());
+
+        let e = err("[host]\nprefix = \"\"\n");
+        assert_eq!(e.line_col(), Some((2, 10)), "{e}");
+        let e = err("[commands.\"!reload\"]\nrole = \"trusted\"\n");
+        assert!(e.to_string().contains("without the prefix"), "{e}");
+    }
+
+    #[test]
+    fn starter_parses_and_enables_the_bot_with_its_grants() {
+        let c = parse(Config::starter()).expect("starter config");
+        let bot = c.plugin("bot").expect("bot section");
+        assert!(bot.enabled);
+        assert!(bot.grants.admin);
+        assert_eq!(bot.grants.channels, vec!["announce".to_string()]);
+        assert_eq!(
+            c.channel_targets("announce"),
+            Some(&["console".to_string()][..])
+        );
+        assert_eq!(c.role_of("console"), Role::Admin);
+        assert!(c.gateways.console.enabled);
+        assert_eq!(c.host.data_dir, Path::new("data"));
+        // Every section is spelt out, so users see what they can set.
+        let doc = DeTable::parse(Config::starter()).expect("starter parses");
+        for section in [
+            "host",
+            "limits",
+            "rate_limit",
+            "roles",
+            "commands",
+            "gateways",
+            "channels",
+            "plugins",
+        ] {
+            assert!(
+                doc.get_ref().contains_key(section),
+                "starter lacks [{section}]"
+            );
+        }
+    }
+
+    #[test]
+    fn the_repository_config_is_the_starter_with_data_at_the_repo_root() {
+        let repo = include_str!("../../config/roost.toml");
+        let c = Config::parse(Path::new("config/roost.toml"), repo).expect("config/roost.toml");
+        assert_eq!(c.data_dir(), Path::new("config/../data"));
+        assert_eq!(
+            Config::starter().replace("data_dir = \"data\"", "data_dir = \"../data\""),
+            repo,
+            "config/roost.toml must stay the starter config with data_dir = \"../data\""
+        );
+    }
+
+    #[test]
+    fn starter_for_keeps_data_in_the_directory_init_ran_in() {
+        let repo = include_str!("../../config/roost.toml");
+        assert_eq!(Config::starter_for(Path::new(DEFAULT_CONFIG_PATH)), repo);
+        assert_eq!(
+            Config::starter_for(Path::new("roost.toml")),
+            Config::starter()
+        );
+        assert_eq!(
+            Config::starter_for(Path::new("./roost.toml")),
+            Config::starter()
+        );
+        assert_eq!(
+            Config::starter_for(Path::new("/etc/roost/roost.toml")),
+            Config::starter()
+        );
+        assert_eq!(
+            Config::starter_for(Path::new("../x/roost.toml")),
+            Config::starter()
+        );
+        let deep = Config::starter_for(Path::new("a/b/roost.toml"));
+        let c = Config::parse(Path::new("a/b/roost.toml"), &deep).expect("parses");
+        assert_eq!(c.data_dir(), Path::new("a/b/../../data"));
+    }
+
+    #[test]
+    fn role_of_prefers_admin_then_trusted_then_anyone() {
+        let c = parse("[roles]\nadmin = [\"discord:1\"]\ntrusted = [\"discord:1\", \"slack:2\"]\n")
+            .expect("config");
+        assert_eq!(c.role_of("discord:1"), Role::Admin);
+        assert_eq!(c.role_of("slack:2"), Role::Trusted);
+        assert_eq!(c.role_of("console"), Role::Anyone);
+        assert!(Role::Admin > Role::Trusted && Role::Trusted > Role::Anyone);
+    }
+
+    #[test]
+    fn command_overrides_are_looked_up_by_name() {
+        let c = parse("[commands.reload]\nrole = \"trusted\"\n").expect("config");
+        assert_eq!(c.command_role("reload"), Some(Role::Trusted));
+        assert_eq!(c.command_role("ping"), None);
+    }
+
+    #[test]
+    fn limits_for_merges_plugin_fields_over_the_globals() {
+        let text =
+            "[limits]\nmemory_mb = 128\nmailbox = 10\n[plugins.big.limits]\nmemory_mb = 512\n";
+        let c = parse(text).expect("config");
+        assert_eq!(
+            c.limits_for("big"),
+            Limits {
+                memory_mb: 512,
+                call_timeout_ms: 2000,
+                mailbox: 10
+            }
+        );
+        assert_eq!(
+            c.limits_for("unknown"),
+            Limits {
+                memory_mb: 128,
+                call_timeout_ms: 2000,
+                mailbox: 10
+            }
+        );
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_files_directory() {
+        let text = "[host]\ndata_dir = \"../data\"\n[plugins.x]\npath = \"wasm/x.wasm\"\n[plugins.y]\npath = \"/abs/y.wasm\"\n";
+        let c = Config::parse(Path::new("/etc/roost/roost.toml"), text).expect("config");
+        assert_eq!(c.data_dir(), Path::new("/etc/roost/../data"));
+        assert_eq!(c.plugins_dir(), Path::new("/etc/roost/../data/plugins"));
+        assert_eq!(c.socket_path(), Path::new("/etc/roost/../data/roost.sock"));
+        assert_eq!(
+            c.plugin("x").and_then(|p| p.path.as_deref()),
+            Some(Path::new("/etc/roost/wasm/x.wasm"))
+        );
+        assert_eq!(
+            c.plugin("y").and_then(|p| p.path.as_deref()),
+            Some(Path::new("/abs/y.wasm"))
+        );
+
+        let c = Config::parse(
+            Path::new("/etc/roost/roost.toml"),
+            "[host]\nplugins_dir = \"enabled\"\n",
+        )
+        .expect("config");
+        assert_eq!(c.plugins_dir(), Path::new("/etc/roost/enabled"));
+        // A bare file name has no directory: paths stay relative to the working directory.
+        let c = Config::parse(Path::new("roost.toml"), "").expect("config");
+        assert_eq!(c.data_dir(), Path::new("data"));
+    }
+
+    #[test]
+    fn plugin_config_becomes_json() {
+        let text = "[plugins.w.config]\nroot = \"src\"\nn = 3\nratio = 0.5\nwhen = 1979-05-27T07:32:00Z\nlist = [1, \"a\"]\n[plugins.w.config.nested]\nok = true\n";
+        let c = parse(text).expect("config");
+        let json: serde_json::Value =
+            serde_json::from_str(&c.plugin("w").expect("w").config_json()).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "root": "src", "n": 3, "ratio": 0.5, "when": "1979-05-27T07:32:00Z",
+                "list": [1, "a"], "nested": {"ok": true}
+            })
+        );
+        assert_eq!(PluginConfig::default().config_json(), "{}");
+    }
+
+    #[test]
+    fn load_reports_a_missing_file_with_its_path() {
+        let e = Config::load(Path::new("/nonexistent/roost.toml")).expect_err("missing file");
+        assert!(matches!(e, ConfigError::Io { .. }));
+        assert!(
+            e.to_string().starts_with("/nonexistent/roost.toml: "),
+            "{e}"
+        );
+        assert_eq!(e.line_col(), None);
+    }
+
+    #[test]
+    fn a_reload_can_compare_plugin_sections() {
+        let a = parse("[plugins.x.config]\nk = 1\n").expect("a");
+        let b = parse("[plugins.x.config]\nk = 2\n").expect("b");
+        assert_ne!(a.plugin("x"), b.plugin("x"));
+        assert_eq!(a.limits_for("x"), b.limits_for("x"));
+    }
+}
