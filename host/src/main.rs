@@ -1,1 +1,162 @@
-fn main() {}
+//! The `roost` command: clap parsing, logging setup, then a call into the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use roost::cli::{self, EXIT_BAD_CONFIG, EXIT_FAILED};
+use roost::config::{Config, DEFAULT_CONFIG_PATH};
+
+/// roost: a personal automation hub. A small daemon hosts sandboxed WebAssembly plugins
+/// and gives each only what its grants in roost.toml name; you talk to them over chat.
+#[derive(Parser)]
+#[command(name = "roost", version, propagate_version = true)]
+struct Cli {
+    /// The config file.
+    #[arg(long, short = 'C', global = true, env = "ROOST_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: load plugins, serve the console socket, reload on edits and SIGHUP.
+    Run,
+    /// Validate the config and load every enabled plugin without starting; exit 0 or 2.
+    Check,
+    /// Talk to the running daemon: a prompt, or one-shot lines with -c.
+    Chat {
+        /// Send this line, print the replies and exit (repeatable; e.g. -c '!ping').
+        #[arg(short = 'c', long = "command", value_name = "LINE")]
+        lines: Vec<String>,
+    },
+    /// Run one plugin command from the shell, without a daemon; exit 1 on error.
+    Invoke {
+        /// The plugin's name (its file stem, or a built-in plugin).
+        plugin: String,
+        /// The command, without the prefix (e.g. `ping`).
+        command: String,
+        /// Arguments passed to the command as they are.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Ask the running daemon for its status (the same as `roost chat -c '!status'`).
+    Status,
+    /// Write a commented starter config to --config (default config/roost.toml).
+    Init {
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("roost: {}", describe(&e));
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Init { force } = cli.command {
+        let path = cli::init(&cli.config, force)?;
+        println!("wrote {}", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Every other command needs a valid config: a bad one is exit 2 with file:line:column.
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("roost: {e}");
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    };
+    init_logging(&config.host.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run => {
+                roost::daemon::run(&cli.config, roost::daemon::terminate_signal()).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Check => {
+                let report = cli::check::check(&cli.config).await?;
+                for (name, version) in &report.loaded {
+                    println!("ok  {name} {version}");
+                }
+                for e in &report.errors {
+                    eprintln!("error: {e}");
+                }
+                if report.errors.is_empty() {
+                    println!("{}: ok", cli.config.display());
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    Ok(ExitCode::from(EXIT_BAD_CONFIG))
+                }
+            }
+            Command::Chat { lines } => {
+                let socket = config.socket_path();
+                if lines.is_empty() {
+                    cli::chat::interactive(&socket).await?;
+                } else {
+                    cli::chat::one_shot(&socket, &lines).await?;
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Status => {
+                let line = format!("{}status", config.host.prefix);
+                cli::chat::one_shot(&config.socket_path(), &[line]).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Invoke {
+                plugin,
+                command,
+                args,
+            } => match cli::invoke::invoke(&cli.config, &plugin, &command, args).await {
+                Ok(reply) => {
+                    println!("{}", reply.render_plain());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("roost invoke: {e}");
+                    Ok(ExitCode::from(EXIT_FAILED))
+                }
+            },
+            Command::Init { .. } => unreachable!("handled above"),
+        }
+    })
+}
+
+/// The error and those of its causes its message does not already include (our error
+/// types print their cause; anyhow contexts do not).
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+/// Logs to stderr; `RUST_LOG` wins over the config's `host.log`.
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

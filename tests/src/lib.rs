@@ -1,1 +1,305 @@
-//! Shared fixtures for the end-to-end tests.
+//! Shared fixtures for the end-to-end tests: a real `roost` daemon in a temporary directory,
+//! driven the way a user drives it (config file, plugins folder, `roost chat -c`).
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The fault-fixture plugin (`tests/plugins/faulty`).
+pub const FAULTY_WASM: &str = env!("FAULTY_WASM");
+/// The example plugin (`plugins/examples/hello`).
+pub const HELLO_WASM: &str = env!("HELLO_WASM");
+
+/// How long a daemon may take to start or a condition to become true before a test fails.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The config every test daemon starts from; tests append their own sections.
+pub const BASE_CONFIG: &str = r#"
+[host]
+data_dir = "data"
+log = "info,roost=debug"
+
+[rate_limit]
+per_minute = 0
+
+[roles]
+admin = ["console"]
+
+[channels.announce]
+targets = ["console"]
+
+[plugins.bot.grants]
+admin = true
+channels = ["announce"]
+"#;
+
+/// The `roost` binary built next to the test executable (`make test` builds it first).
+pub fn roost_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let bin = dir.join("roost");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first with `cargo build -p roost` (`make test` does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A running daemon in its own temporary directory; killed when dropped.
+pub struct Daemon {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    /// Starts a daemon on [`BASE_CONFIG`] plus `extra_config`, and waits until it is ready.
+    pub fn start(extra_config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("data/plugins")).expect("plugins dir");
+        std::fs::write(
+            dir.path().join("roost.toml"),
+            format!("{BASE_CONFIG}\n{extra_config}"),
+        )
+        .expect("write config");
+        let mut daemon = Self {
+            dir,
+            child: None,
+            log: Arc::new(Mutex::new(String::new())),
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    /// Starts a daemon with `plugins` (name, wasm path) already in its plugins folder.
+    pub fn start_with_plugins(extra_config: &str, plugins: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plugins_dir = dir.path().join("data/plugins");
+        std::fs::create_dir_all(&plugins_dir).expect("plugins dir");
+        for (name, wasm) in plugins {
+            std::fs::copy(wasm, plugins_dir.join(format!("{name}.wasm"))).expect("copy plugin");
+        }
+        std::fs::write(
+            dir.path().join("roost.toml"),
+            format!("{BASE_CONFIG}\n{extra_config}"),
+        )
+        .expect("write config");
+        let mut daemon = Self {
+            dir,
+            child: None,
+            log: Arc::new(Mutex::new(String::new())),
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(roost_bin())
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("run")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn roost run");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if std::env::var_os("ROOST_TEST_ECHO").is_some() {
+                    eprintln!("[roost] {line}");
+                }
+                if let Ok(mut l) = log.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            }
+        });
+        self.child = Some(child);
+        let start = Instant::now();
+        while !self.log().contains("roost ready") {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "roost exited with {status} before it was ready:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "roost not ready in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            UnixStream::connect(self.socket()).is_ok(),
+            "console socket not accepting"
+        );
+    }
+
+    /// The daemon's working directory (holds roost.toml and data/).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Its config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("roost.toml")
+    }
+
+    /// Its plugins folder.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("data/plugins")
+    }
+
+    /// Its console socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("data/roost.sock")
+    }
+
+    /// Its host database.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("data/roost.db")
+    }
+
+    /// Everything the daemon has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Overwrites the config with [`BASE_CONFIG`] plus `extra_config`.
+    pub fn rewrite_config(&self, extra_config: &str) {
+        self.write_config_raw(&format!("{BASE_CONFIG}\n{extra_config}"));
+    }
+
+    /// Overwrites the config file with exactly `text`, the way an editor saves (write a
+    /// temporary file, rename it over the old one).
+    pub fn write_config_raw(&self, text: &str) {
+        let tmp = self.dir.path().join(".roost.toml.tmp");
+        std::fs::write(&tmp, text).expect("write config");
+        std::fs::rename(&tmp, self.config_path()).expect("rename config");
+    }
+
+    /// Runs `roost --config <ours> ARGS…` to completion.
+    pub fn roost(&self, args: &[&str]) -> Output {
+        Command::new(roost_bin())
+            .arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run roost")
+    }
+
+    /// `roost chat -c LINE`: the reply text; fails the test if the command exits non-zero.
+    pub fn chat(&self, line: &str) -> String {
+        let out = self.roost(&["chat", "-c", line]);
+        assert!(
+            out.status.success(),
+            "roost chat -c {line:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Repeats `roost chat -c LINE` until the reply satisfies `ok`; returns that reply.
+    pub fn chat_until(&self, line: &str, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let reply = self.chat(line);
+            if ok(&reply) {
+                return reply;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "{line:?} never gave the expected reply; last:\n{reply}\nlog:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str) {
+        let start = Instant::now();
+        while !self.log().contains(needle) {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "log never showed {needle:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Copies a plugin build into the plugins folder as `<name>.wasm` (atomically, as a
+    /// package manager or `install` would).
+    pub fn drop_plugin(&self, name: &str, wasm: &str) {
+        let tmp = self.plugins_dir().join(format!(".{name}.tmp"));
+        std::fs::copy(wasm, &tmp).expect("copy plugin");
+        std::fs::rename(&tmp, self.plugins_dir().join(format!("{name}.wasm"))).expect("rename");
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill")
+            .args([format!("-{signal}").as_str(), &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Kills the daemon with SIGKILL and waits for it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits for the daemon to exit (after a signal); its exit status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "daemon did not exit:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the daemon again on the same directory (after `kill9` or `wait_exit`).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        if let Ok(mut l) = self.log.lock() {
+            l.clear();
+        }
+        self.spawn();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}

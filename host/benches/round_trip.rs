@@ -1,0 +1,75 @@
+//! Command round trip in process: router → bot plugin actor → wasm `on-command` → reply.
+//! The same path a chat message takes after its gateway, without the socket. Prints median
+//! and p99 and, when `ERRBOT_MEDIAN_MS`/`ERRBOT_P99_MS` are set (the bench script measures
+//! Errbot's TestBot in the same run), the ratios.
+//!
+//! Run: `cargo bench -p roost --bench round_trip` (or `make bench` for the side-by-side).
+
+use std::time::{Duration, Instant};
+
+use roost::config::Config;
+use roost::daemon::Host;
+use roost::message::ChatMessage;
+use roost::router::Router;
+
+const WARMUP: usize = 2_000;
+const ROUNDS: usize = 20_000;
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("roost.toml");
+    let text = "[host]\ndata_dir = \"data\"\n[rate_limit]\nper_minute = 0\n[plugins.bot.grants]\nadmin = true\n";
+    std::fs::write(&config_path, text).expect("write config");
+    let config = Config::load(&config_path).expect("config");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let host = Host::build(config).expect("host");
+        let errors = host.supervisor.sync().await;
+        assert!(errors.is_empty(), "{errors:?}");
+        let router = Router::new(host.supervisor.clone());
+        let msg = ChatMessage {
+            gateway: "bench".into(),
+            channel: "bench".into(),
+            identity: "console".into(),
+            text: "!ping".into(),
+        };
+        for _ in 0..WARMUP {
+            router.handle(&msg).await.expect("reply");
+        }
+        let mut samples = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            let reply = router.handle(&msg).await.expect("reply");
+            samples.push(t.elapsed());
+            assert_eq!(reply.render_plain(), "pong");
+        }
+        samples.sort();
+        let median = samples[ROUNDS / 2];
+        let p99 = samples[ROUNDS * 99 / 100];
+        println!(
+            "round_trip !ping ({ROUNDS} rounds): median {} us, p99 {} us",
+            us(median),
+            us(p99)
+        );
+        for (what, ours, var) in [
+            ("median", median, "ERRBOT_MEDIAN_MS"),
+            ("p99", p99, "ERRBOT_P99_MS"),
+        ] {
+            if let Some(peer) = std::env::var(var).ok().and_then(|v| v.parse::<f64>().ok()) {
+                let ours_ms = ours.as_secs_f64() * 1000.0;
+                println!(
+                    "  vs Errbot TestBot {what} {peer:.3} ms: {:.1}x faster",
+                    peer / ours_ms
+                );
+            }
+        }
+        host.supervisor.unload_all();
+    });
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e6)
+}

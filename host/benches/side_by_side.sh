@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks of roost against Errbot 6.2.1, both measured in this run:
+#   command round trip in process (median, p99), startup to ready (cold and warm compile
+#   cache), idle resident memory. Run from the repo root: `make bench`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+work=$root/target/bench
+mkdir -p "$work"
+
+echo "== Errbot 6.2.1 (TestBot backend), installed in $work/errbot-venv"
+if [ ! -x "$work/errbot-venv/bin/python" ]; then
+  python3 -m venv "$work/errbot-venv"
+  "$work/errbot-venv/bin/pip" install -q errbot==6.2.1 pytest
+fi
+eval "$("$work/errbot-venv/bin/python" host/benches/errbot_peer.py 2>/dev/null | grep '^ERRBOT_')"
+echo "errbot: round trip median ${ERRBOT_MEDIAN_MS} ms, p99 ${ERRBOT_P99_MS} ms; startup ${ERRBOT_STARTUP_S} s; RSS ${ERRBOT_RSS_MB} MB"
+
+echo "== roost round trip (release)"
+ERRBOT_MEDIAN_MS=$ERRBOT_MEDIAN_MS ERRBOT_P99_MS=$ERRBOT_P99_MS \
+  cargo bench -q -p roost --bench round_trip 2>/dev/null | grep -v '^$'
+
+echo "== roost startup to ready and idle memory (release binary, starter config)"
+cargo build -q --release -p roost
+bin=$root/target/release/roost
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+(cd "$dir" && "$bin" init >/dev/null)
+start_once() {  # prints seconds from spawn to "roost ready", leaves PID in $pid
+  local log=$dir/log.txt
+  : >"$log"
+  local t0
+  t0=$(date +%s.%N)
+  (cd "$dir" && exec "$bin" run 2>"$log") &
+  pid=$!
+  until grep -q "roost ready" "$log"; do sleep 0.005; done
+  echo "$(date +%s.%N) - $t0" | bc
+}
+rm -rf "$dir/data/cache"
+cold=$(start_once); kill "$pid"; wait "$pid" || true
+warm=$(start_once)
+sleep 2
+rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+kill "$pid"; wait "$pid" || true
+rss_mb=$(echo "scale=1; $rss_kb/1024" | bc)
+echo "roost: startup cold ${cold} s, warm ${warm} s; idle RSS ${rss_mb} MB"
+echo "  startup vs errbot ${ERRBOT_STARTUP_S} s: $(echo "scale=1; $ERRBOT_STARTUP_S/$warm" | bc)x (warm)"
+echo "  idle RSS vs errbot ${ERRBOT_RSS_MB} MB: $(echo "scale=2; $rss_mb/$ERRBOT_RSS_MB" | bc)x the memory"

@@ -1,0 +1,50 @@
+//! `log`: a plugin's log lines go to the host's `tracing` output, tagged with its name.
+
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::runtime::bindings::roost::plugin::log::{self, Level};
+use crate::runtime::state::PluginState;
+
+/// Longest log line kept; a plugin controls the length, so longer ones are cut.
+const MAX_LINE_BYTES: usize = 8 * 1024;
+
+/// Per-instance context: just the plugin's name for the tag.
+pub struct LogCtx {
+    plugin: String,
+}
+
+impl LogCtx {
+    /// Context for one instance of `plugin`.
+    pub fn new(plugin: &str) -> Self {
+        Self {
+            plugin: plugin.to_string(),
+        }
+    }
+}
+
+impl log::Host for LogCtx {
+    async fn log(&mut self, level: Level, mut message: String) -> wasmtime::Result<()> {
+        if message.len() > MAX_LINE_BYTES {
+            let mut cut = MAX_LINE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let plugin = self.plugin.as_str();
+        match level {
+            Level::Trace => tracing::trace!(plugin, "{message}"),
+            Level::Debug => tracing::debug!(plugin, "{message}"),
+            Level::Info => tracing::info!(plugin, "{message}"),
+            Level::Warn => tracing::warn!(plugin, "{message}"),
+            Level::Error => tracing::error!(plugin, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+/// Links `roost:plugin/log` to each instance's [`LogCtx`].
+pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    log::add_to_linker::<PluginState, HasSelf<LogCtx>>(linker, |s| &mut s.log)
+}

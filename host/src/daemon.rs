@@ -1,0 +1,196 @@
+//! `roost run`: wires the store, engine, supervisor, router, console gateway, outbox
+//! delivery and hot reload together, and runs until `shutdown` resolves.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::config::{Config, ConfigError};
+use crate::gateways::{self, console};
+use crate::live_config::LiveConfig;
+use crate::outbox::Outbox;
+use crate::router::Router;
+use crate::runtime::RuntimeError;
+use crate::runtime::actor::HostServices;
+use crate::runtime::engine::PluginEngine;
+use crate::runtime::hot_reload::{Change, HotReload};
+use crate::runtime::supervisor::Supervisor;
+use crate::store::{Store, StoreError};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Console(#[from] console::ConsoleError),
+}
+
+/// The services a daemon (or a one-shot `roost invoke`) builds from a config.
+pub struct Host {
+    pub supervisor: Arc<Supervisor>,
+    pub config: LiveConfig,
+}
+
+impl Host {
+    /// Opens the store and the engine (with its on-disk cache) for `config`. No plugin is
+    /// loaded yet.
+    pub fn build(config: Config) -> Result<Self, DaemonError> {
+        let data_dir = config.data_dir();
+        std::fs::create_dir_all(&data_dir).map_err(|source| RuntimeError::Io {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let store = Store::open(&data_dir.join("roost.db"))?;
+        let engine = PluginEngine::new(Some(&data_dir.join("cache")))?;
+        let config = LiveConfig::new(config);
+        let services = HostServices {
+            engine,
+            store: store.clone(),
+            outbox: Outbox::new(store),
+            config: config.clone(),
+            control: None,
+        };
+        Ok(Self {
+            supervisor: Supervisor::new(services),
+            config,
+        })
+    }
+}
+
+/// Runs the daemon on the config at `config_path` until `shutdown` resolves. SIGHUP and edits
+/// of the config file reload it; a bad edit is logged and the running config stays.
+pub async fn run(
+    config_path: &Path,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let config = Config::load(config_path)?;
+    let socket = config.socket_path();
+    let plugins_dir = config.plugins_dir();
+    let console_enabled = config.gateways.console.enabled;
+    let host = Host::build(config)?;
+    let supervisor = host.supervisor.clone();
+
+    for error in supervisor.sync().await {
+        tracing::error!("{error}");
+    }
+    let router = Arc::new(Router::new(supervisor.clone()));
+    let hub = console::ConsoleHub::new();
+    let outbox = supervisor.services().outbox.clone();
+    let delivery = tokio::spawn(gateways::deliver(outbox, hub.clone()));
+
+    let console_task = if console_enabled {
+        let listener = console::bind(&socket).await?;
+        supervisor.set_extra_status(vec![format!(
+            "gateway console: listening on {}",
+            socket.display()
+        )]);
+        Some(tokio::spawn(console::serve(
+            listener,
+            router.clone(),
+            hub.clone(),
+        )))
+    } else {
+        supervisor.set_extra_status(vec!["gateway console: disabled".into()]);
+        None
+    };
+
+    let (changes_tx, mut changes) = mpsc::unbounded_channel();
+    let _watch = HotReload::start(config_path, &plugins_dir, changes_tx.clone())?;
+    let mut hangup = signal_stream(tokio::signal::unix::SignalKind::hangup());
+
+    let running = supervisor.list_plugins_names();
+    tracing::info!(
+        plugins = %running.join(","),
+        socket = %socket.display(),
+        "roost ready"
+    );
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            change = changes.recv() => match change {
+                Some(Change::Config) => reload_config(config_path, &host).await,
+                Some(Change::Plugins) => {
+                    for error in supervisor.sync().await {
+                        tracing::error!("{error}");
+                    }
+                }
+                None => break,
+            },
+            _ = recv_signal(&mut hangup) => {
+                tracing::info!("SIGHUP: reloading config");
+                reload_config(config_path, &host).await;
+            }
+        }
+    }
+
+    tracing::info!("shutting down");
+    if let Some(task) = console_task {
+        task.abort();
+    }
+    delivery.abort();
+    supervisor.unload_all();
+    if console_enabled {
+        let _ = std::fs::remove_file(&socket);
+    }
+    Ok(())
+}
+
+/// Re-reads the config; applies it only if it is valid.
+async fn reload_config(path: &Path, host: &Host) {
+    match Config::load(path) {
+        Ok(new) => {
+            let old = host.config.get();
+            if new.data_dir() != old.data_dir() || new.plugins_dir() != old.plugins_dir() {
+                tracing::warn!("data_dir and plugins_dir changes take effect after a restart");
+            }
+            host.config.replace(new);
+            host.supervisor.set_config_error(None);
+            host.supervisor.clear_overrides();
+            tracing::info!("config reloaded from {}", path.display());
+            for error in host.supervisor.sync().await {
+                tracing::error!("{error}");
+            }
+        }
+        Err(e) => {
+            tracing::error!("config edit rejected, keeping the running config: {e}");
+            host.supervisor.set_config_error(Some(e.to_string()));
+        }
+    }
+}
+
+fn signal_stream(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(kind) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("cannot listen for a signal: {e}");
+            None
+        }
+    }
+}
+
+async fn recv_signal(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM: the daemon's default shutdown signal.
+pub async fn terminate_signal() {
+    let mut term = signal_stream(tokio::signal::unix::SignalKind::terminate());
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = recv_signal(&mut term) => {}
+    }
+}

@@ -1,0 +1,181 @@
+//! The local console gateway: a Unix socket in the data dir (mode 0600, so only the user who
+//! runs the daemon can talk to it). `roost chat` speaks JSON lines over it; its identity is
+//! always `console`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::broadcast;
+
+use crate::message::{ChatMessage, Outgoing};
+use crate::router::Router;
+
+/// Longest line a client may send; longer lines end the connection.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// What a client sends.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ClientFrame {
+    /// A chat line, as typed.
+    Say { id: u64, text: String },
+}
+
+/// What the daemon sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ServerFrame {
+    /// The reply to `Say { id }`.
+    Reply { id: u64, text: String },
+    /// Everything for `Say { id }` has been sent.
+    Done { id: u64 },
+    /// A message a plugin sent to a channel that includes the console.
+    Message { plugin: String, text: String },
+}
+
+/// Fan-out of outbox messages to every connected console client.
+#[derive(Clone)]
+pub struct ConsoleHub {
+    tx: broadcast::Sender<ServerFrame>,
+}
+
+impl Default for ConsoleHub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConsoleHub {
+    /// A hub with no clients.
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        Self { tx }
+    }
+
+    /// Shows a queued message to every connected client (and in the daemon's log).
+    pub fn deliver(&self, plugin: &str, payload: &str) {
+        let text = serde_json::from_str::<Outgoing>(payload)
+            .map(|o| o.render_plain())
+            .unwrap_or_else(|_| payload.to_string());
+        tracing::info!(target: "roost::console", plugin, "{text}");
+        let _ = self.tx.send(ServerFrame::Message {
+            plugin: plugin.to_string(),
+            text,
+        });
+    }
+}
+
+/// Errors starting the console gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("another roost daemon is already listening on {0}")]
+    AlreadyRunning(PathBuf),
+    #[error("console socket {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Binds the socket, replacing a stale one left by a daemon that died.
+pub async fn bind(path: &Path) -> Result<UnixListener, ConsoleError> {
+    let io = |source| ConsoleError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(ConsoleError::AlreadyRunning(path.to_path_buf()));
+        }
+        std::fs::remove_file(path).map_err(io)?;
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let listener = UnixListener::bind(path).map_err(io)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    Ok(listener)
+}
+
+/// Accepts clients forever.
+pub async fn serve(listener: UnixListener, router: Arc<Router>, hub: ConsoleHub) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let router = router.clone();
+                let rx = hub.tx.subscribe();
+                tokio::spawn(async move {
+                    if let Err(e) = client(stream, router, rx).await {
+                        tracing::debug!("console client: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!("console accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn client(
+    stream: UnixStream,
+    router: Arc<Router>,
+    mut broadcasts: broadcast::Receiver<ServerFrame>,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => {
+                let Some(line) = line? else { return Ok(()) };
+                if line.len() > MAX_LINE_BYTES {
+                    return Ok(());
+                }
+                let frames = match serde_json::from_str::<ClientFrame>(&line) {
+                    Ok(ClientFrame::Say { id, text }) => {
+                        let msg = ChatMessage {
+                            gateway: "console".into(),
+                            channel: "console".into(),
+                            identity: "console".into(),
+                            text,
+                        };
+                        let mut frames = Vec::new();
+                        if let Some(reply) = router.handle(&msg).await {
+                            frames.push(ServerFrame::Reply { id, text: reply.render_plain() });
+                        }
+                        frames.push(ServerFrame::Done { id });
+                        frames
+                    }
+                    Err(e) => {
+                        tracing::debug!("console: bad frame: {e}");
+                        continue;
+                    }
+                };
+                for frame in frames {
+                    send(&mut write, &frame).await?;
+                }
+            }
+            frame = broadcasts.recv() => match frame {
+                Ok(frame) => send(&mut write, &frame).await?,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!("console client fell {n} messages behind");
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            }
+        }
+    }
+}
+
+async fn send(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    frame: &ServerFrame,
+) -> std::io::Result<()> {
+    let mut line = serde_json::to_string(frame).map_err(std::io::Error::other)?;
+    line.push('\n');
+    write.write_all(line.as_bytes()).await
+}

@@ -1,0 +1,255 @@
+//! Chat message → command → plugin → reply. The router parses the prefix and arguments,
+//! resolves the command to the plugin serving it, enforces the command's role and the
+//! sender's rate limit (in the host, never trusting a plugin to do it), and turns every
+//! failure into a reply a user can act on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::config::{Config, Role};
+use crate::live_config::LiveConfig;
+use crate::message::{ChatMessage, Outgoing};
+use crate::runtime::actor::CallError;
+use crate::runtime::bindings::CommandContext;
+use crate::runtime::supervisor::Supervisor;
+
+/// A chat line, parsed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// No prefix: ordinary chat, not for the bot.
+    NotACommand,
+    /// The prefix and nothing else, or quotes that do not close.
+    Malformed(String),
+    /// `!name arg…`.
+    Invoke { name: String, args: Vec<String> },
+}
+
+/// Splits `text` into a command name and shell-style arguments (quotes group words).
+pub fn parse(prefix: &str, text: &str) -> Parsed {
+    let Some(rest) = text.trim_start().strip_prefix(prefix) else {
+        return Parsed::NotACommand;
+    };
+    let Some(words) = shlex::split(rest) else {
+        return Parsed::Malformed("unbalanced quotes".into());
+    };
+    let mut words = words.into_iter();
+    match words.next() {
+        Some(name) if !name.is_empty() && !rest.starts_with(char::is_whitespace) => {
+            Parsed::Invoke {
+                name: name.to_lowercase(),
+                args: words.collect(),
+            }
+        }
+        _ => Parsed::Malformed("no command name".into()),
+    }
+}
+
+/// Routes chat messages to plugins. Cheap to share (`Arc`).
+pub struct Router {
+    supervisor: Arc<Supervisor>,
+    config: LiveConfig,
+    limiter: Mutex<RateLimiter>,
+}
+
+impl Router {
+    /// A router over the supervisor's plugins.
+    pub fn new(supervisor: Arc<Supervisor>) -> Self {
+        let config = supervisor.services().config.clone();
+        Self {
+            supervisor,
+            config,
+            limiter: Mutex::new(RateLimiter::default()),
+        }
+    }
+
+    /// Handles one message; `None` when it is not a command.
+    pub async fn handle(&self, msg: &ChatMessage) -> Option<Outgoing> {
+        let config = self.config.get();
+        let prefix = config.host.prefix.as_str();
+        let (name, args) = match parse(prefix, &msg.text) {
+            Parsed::NotACommand => return None,
+            Parsed::Malformed(why) => {
+                return Some(Outgoing::text(format!(
+                    "{why}; usage: {prefix}<command> [args…] — {prefix}help lists commands"
+                )));
+            }
+            Parsed::Invoke { name, args } => (name, args),
+        };
+        if let Err(wait) = self.admit(&config, &msg.identity) {
+            return Some(Outgoing::text(format!(
+                "slow down: too many commands from {}; try again in {wait} s",
+                msg.identity
+            )));
+        }
+        let Some((plugin, spec)) = self.supervisor.resolve(&name) else {
+            return Some(Outgoing::text(self.unknown(prefix, &name)));
+        };
+        let role = config.role_of(&msg.identity);
+        let needed = Role::from(spec.role);
+        if role < needed {
+            return Some(Outgoing::text(format!(
+                "not allowed: {prefix}{name} needs role {} and {} has role {}",
+                role_name(needed),
+                msg.identity,
+                role_name(role)
+            )));
+        }
+        if (args.len() as u64) < u64::from(spec.min_args) {
+            return Some(Outgoing::text(format!(
+                "usage: {}",
+                with_prefix(prefix, &spec.usage)
+            )));
+        }
+        let ctx = CommandContext {
+            identity: msg.identity.clone(),
+            role: role.into(),
+            gateway: msg.gateway.clone(),
+            channel: msg.channel.clone(),
+            command: spec.name.clone(),
+            prefix: prefix.to_string(),
+            text: msg.text.clone(),
+        };
+        Some(match plugin.command(ctx, args).await {
+            Ok(reply) => reply,
+            Err(CallError::Refused(reason)) => Outgoing::text(format!("{prefix}{name}: {reason}")),
+            Err(e) => Outgoing::text(e.to_string()),
+        })
+    }
+
+    fn admit(&self, config: &Config, identity: &str) -> Result<(), u64> {
+        let mut limiter = match self.limiter.lock() {
+            Ok(l) => l,
+            Err(p) => p.into_inner(),
+        };
+        limiter.admit(
+            identity,
+            config.rate_limit.per_minute,
+            config.rate_limit.burst,
+            Instant::now(),
+        )
+    }
+
+    fn unknown(&self, prefix: &str, name: &str) -> String {
+        let nearest = self
+            .supervisor
+            .command_names()
+            .into_iter()
+            .map(|c| (strsim::jaro_winkler(name, &c), c))
+            .filter(|(score, _)| *score > 0.7)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        match nearest {
+            Some((_, c)) => format!(
+                "unknown command {prefix}{name}; did you mean {prefix}{c}? ({prefix}help lists commands)"
+            ),
+            None => format!("unknown command {prefix}{name}; {prefix}help lists commands"),
+        }
+    }
+}
+
+/// Usage lines are declared with `!`; users see the configured prefix.
+pub fn with_prefix(prefix: &str, usage: &str) -> String {
+    match usage.strip_prefix('!') {
+        Some(rest) => format!("{prefix}{rest}"),
+        None => usage.to_string(),
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Anyone => "anyone",
+        Role::Trusted => "trusted",
+        Role::Admin => "admin",
+    }
+}
+
+/// Token bucket per identity, so one flooding user cannot starve the others.
+#[derive(Default)]
+struct RateLimiter {
+    buckets: HashMap<String, (f64, Instant)>,
+}
+
+/// Identities remembered at most; the oldest buckets are forgotten past this.
+const MAX_BUCKETS: usize = 10_000;
+
+impl RateLimiter {
+    /// `Ok` when `identity` may run a command now, else the seconds to wait.
+    fn admit(
+        &mut self,
+        identity: &str,
+        per_minute: u32,
+        burst: u32,
+        now: Instant,
+    ) -> Result<(), u64> {
+        if per_minute == 0 {
+            return Ok(());
+        }
+        let rate = f64::from(per_minute) / 60.0;
+        let cap = f64::from(burst.max(1));
+        if self.buckets.len() >= MAX_BUCKETS && !self.buckets.contains_key(identity) {
+            self.buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < cap
+            });
+        }
+        let (tokens, at) = self
+            .buckets
+            .entry(identity.to_string())
+            .or_insert((cap, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(cap);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / rate).ceil() as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn parse_splits_name_and_quoted_arguments() {
+        assert_eq!(
+            parse("!", "!Echo a 'b c' \"d\""),
+            Parsed::Invoke {
+                name: "echo".into(),
+                args: vec!["a".into(), "b c".into(), "d".into()]
+            }
+        );
+        assert_eq!(parse("!", "hello !ping"), Parsed::NotACommand);
+        assert!(matches!(parse("!", "!"), Parsed::Malformed(_)));
+        assert!(matches!(parse("!", "! ping"), Parsed::Malformed(_)));
+        assert!(matches!(parse("!", "!echo 'open"), Parsed::Malformed(_)));
+        assert_eq!(
+            parse("roost:", "roost:ping"),
+            Parsed::Invoke {
+                name: "ping".into(),
+                args: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn the_rate_limiter_allows_a_burst_then_refills() {
+        let mut limiter = RateLimiter::default();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.admit("u", 60, 3, t0).is_ok());
+        }
+        assert_eq!(limiter.admit("u", 60, 3, t0), Err(1));
+        assert!(
+            limiter.admit("other", 60, 3, t0).is_ok(),
+            "others are not starved"
+        );
+        assert!(
+            limiter
+                .admit("u", 60, 3, t0 + Duration::from_secs(1))
+                .is_ok()
+        );
+        assert!(limiter.admit("u", 0, 0, t0).is_ok(), "0 means unlimited");
+    }
+}

@@ -1,0 +1,445 @@
+//! One tokio task per plugin instance. Calls into a plugin are serialized through its
+//! mailbox; different plugins run in parallel. A call that traps, runs past its deadline or
+//! exhausts its memory ends with a [`CallError`], the instance is dropped (with its timers),
+//! and a fresh one is built after an exponential backoff. Nothing outside this task notices.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::bindings::{CommandContext, Event, Manifest, Plugin, PluginPre};
+use super::engine::PluginEngine;
+use super::state::{Capabilities, PluginState};
+use crate::capabilities::admin::{AdminCtx, PluginControl};
+use crate::capabilities::chat::{ChatCtx, ChatGrant};
+use crate::capabilities::kv::KvCtx;
+use crate::capabilities::log::LogCtx;
+use crate::capabilities::timer::TimerCtx;
+use crate::config::Limits;
+use crate::live_config::LiveConfig;
+use crate::message::Outgoing;
+use crate::outbox::Outbox;
+use crate::store::Store as HostStore;
+
+/// First wait before rebuilding a crashed instance; doubles per consecutive crash.
+const BACKOFF_START: Duration = Duration::from_millis(50);
+/// Longest wait between rebuild attempts.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Time allowed for the `status()` call made after each command.
+const STATUS_CALL_LIMIT: Duration = Duration::from_millis(200);
+
+/// Why a call into a plugin did not produce a reply.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// The plugin ran and returned an error of its own (shown to the user as is).
+    #[error("{0}")]
+    Refused(String),
+    /// The call trapped, timed out or ran out of memory; the instance is being rebuilt.
+    #[error("plugin {plugin} failed: {reason}")]
+    Crashed { plugin: String, reason: String },
+    /// The plugin cannot take the call now (restarting, mailbox full, unloaded).
+    #[error("plugin {plugin} is unavailable: {reason}")]
+    Unavailable { plugin: String, reason: String },
+}
+
+/// The host services every instance of every plugin shares.
+#[derive(Clone)]
+pub struct HostServices {
+    pub engine: PluginEngine,
+    pub store: HostStore,
+    pub outbox: Outbox,
+    pub config: LiveConfig,
+    /// The supervisor, for the admin capability; `None` without a daemon.
+    pub control: Option<Weak<dyn PluginControl>>,
+}
+
+/// Everything needed to build (and rebuild) instances of one plugin.
+#[derive(Clone)]
+pub struct PluginRecipe {
+    pub name: String,
+    pub pre: PluginPre<PluginState>,
+    pub config_json: String,
+    pub limits: Limits,
+    pub chat: ChatGrant,
+    pub admin: bool,
+}
+
+/// What `!status` and `!plugins` show about a plugin, updated by its actor.
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub manifest: Manifest,
+    /// "running" or "restarting".
+    pub state: &'static str,
+    pub failures: u64,
+    pub last_error: Option<String>,
+    pub status_line: String,
+}
+
+/// Handle to a running plugin actor. Cloning is cheap; when the last clone is dropped the
+/// actor finishes what is in its mailbox and ends, dropping its instance and timers.
+#[derive(Clone)]
+pub struct PluginHandle {
+    name: Arc<str>,
+    tx: mpsc::Sender<Request>,
+    health: Arc<Mutex<Health>>,
+}
+
+enum Request {
+    Command {
+        ctx: CommandContext,
+        args: Vec<String>,
+        reply: oneshot::Sender<Result<Outgoing, CallError>>,
+    },
+    Event(Event),
+}
+
+impl PluginHandle {
+    /// Builds the first instance and runs `init`; only if that succeeds does an actor start.
+    /// The error is the reason to show (bad component, trap, or `init`'s own error).
+    pub async fn start(recipe: PluginRecipe, services: HostServices) -> Result<Self, String> {
+        let instance = Instance::build(&recipe, &services).await?;
+        let health = Arc::new(Mutex::new(Health {
+            manifest: instance.manifest.clone(),
+            state: "running",
+            failures: 0,
+            last_error: None,
+            status_line: String::new(),
+        }));
+        let (tx, rx) = mpsc::channel(recipe.limits.mailbox.max(1));
+        let name: Arc<str> = recipe.name.as_str().into();
+        let mut actor = Actor {
+            recipe,
+            services,
+            instance: Some(instance),
+            health: health.clone(),
+            consecutive_crashes: 0,
+            retry_at: Instant::now(),
+        };
+        actor.refresh_status().await;
+        tokio::spawn(actor.run(rx));
+        Ok(Self { name, tx, health })
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A snapshot of its health.
+    pub fn health(&self) -> Health {
+        match self.health.lock() {
+            Ok(h) => h.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Calls `on-command` and waits for the reply. A full mailbox is refused at once rather
+    /// than queued without bound.
+    pub async fn command(
+        &self,
+        ctx: CommandContext,
+        args: Vec<String>,
+    ) -> Result<Outgoing, CallError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .try_send(Request::Command { ctx, args, reply })
+            .map_err(|e| {
+                self.unavailable(match e {
+                    mpsc::error::TrySendError::Full(_) => "busy: its mailbox is full".to_string(),
+                    mpsc::error::TrySendError::Closed(_) => "unloaded".to_string(),
+                })
+            })?;
+        rx.await
+            .map_err(|_| self.unavailable("unloaded during the call".into()))?
+    }
+
+    /// Queues an event; dropped (and logged) when the mailbox is full.
+    pub fn event(&self, event: Event) {
+        if self.tx.try_send(Request::Event(event)).is_err() {
+            tracing::warn!(plugin = %self.name, "event dropped: mailbox full or plugin unloaded");
+        }
+    }
+
+    fn unavailable(&self, reason: String) -> CallError {
+        CallError::Unavailable {
+            plugin: self.name.to_string(),
+            reason,
+        }
+    }
+}
+
+/// A live instance: its store, its bindings and the queue its timers feed.
+struct Instance {
+    store: Store<PluginState>,
+    plugin: Plugin,
+    events: mpsc::Receiver<Event>,
+    manifest: Manifest,
+}
+
+impl Instance {
+    async fn build(recipe: &PluginRecipe, services: &HostServices) -> Result<Self, String> {
+        let (events_tx, events) = mpsc::channel(recipe.limits.mailbox.max(1));
+        let name = recipe.name.as_str();
+        let caps = Capabilities {
+            log: LogCtx::new(name),
+            kv: KvCtx::new(name, services.store.clone()),
+            chat: ChatCtx::new(
+                name,
+                recipe.chat.clone(),
+                services.config.clone(),
+                services.outbox.clone(),
+            ),
+            timer: TimerCtx::new(name, events_tx),
+            admin: AdminCtx::new(name, recipe.admin, services.control.clone()),
+        };
+        let memory = usize::try_from(recipe.limits.memory_mb.saturating_mul(1024 * 1024))
+            .unwrap_or(usize::MAX);
+        let mut store = Store::new(
+            services.engine.engine(),
+            PluginState::new(name, memory, caps),
+        );
+        store.limiter(|s| &mut s.limiter);
+        // Every epoch tick: past the call's deadline, trap; otherwise yield to tokio so a
+        // spinning plugin never holds a worker thread for more than one tick.
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
+            }
+        });
+        let timeout = Duration::from_millis(recipe.limits.call_timeout_ms);
+        arm(&mut store, timeout);
+        let plugin = match recipe.pre.instantiate_async(&mut store).await {
+            Ok(p) => p,
+            Err(e) => {
+                return Err(format!(
+                    "instantiation failed: {}",
+                    describe(&e, &store, timeout)
+                ));
+            }
+        };
+        arm(&mut store, timeout);
+        let manifest = match plugin.call_init(&mut store, &recipe.config_json).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(reason)) => return Err(format!("init failed: {reason}")),
+            Err(e) => return Err(format!("init failed: {}", describe(&e, &store, timeout))),
+        };
+        Ok(Self {
+            store,
+            plugin,
+            events,
+            manifest,
+        })
+    }
+}
+
+/// Starts the deadline for one call.
+fn arm(store: &mut Store<PluginState>, timeout: Duration) {
+    let data = store.data_mut();
+    data.deadline = Instant::now() + timeout;
+    data.limiter.refused = false;
+    data.stderr.clear();
+    store.set_epoch_deadline(1);
+}
+
+/// Says in words why a call into the guest failed.
+fn describe(err: &wasmtime::Error, store: &Store<PluginState>, timeout: Duration) -> String {
+    let data = store.data();
+    if data.limiter.refused {
+        return format!(
+            "exceeded its memory limit of {} MiB",
+            data.limiter.max_bytes() / (1024 * 1024)
+        );
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => format!("timed out after {} ms", timeout.as_millis()),
+        Some(trap) => match data.stderr.last_line() {
+            Some(line) => format!("crashed: {line} ({trap})"),
+            None => format!("crashed: {trap}"),
+        },
+        None => format!("{err:#}"),
+    }
+}
+
+struct Actor {
+    recipe: PluginRecipe,
+    services: HostServices,
+    instance: Option<Instance>,
+    health: Arc<Mutex<Health>>,
+    consecutive_crashes: u32,
+    retry_at: Instant,
+}
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        loop {
+            let rebuild_at = tokio::time::Instant::from_std(self.retry_at);
+            tokio::select! {
+                request = rx.recv() => match request {
+                    Some(Request::Command { ctx, args, reply }) => {
+                        let result = self.command(ctx, args).await;
+                        let _ = reply.send(result);
+                    }
+                    Some(Request::Event(event)) => self.event(event).await,
+                    None => break,
+                },
+                event = next_event(&mut self.instance) => {
+                    if let Some(event) = event {
+                        self.event(event).await;
+                    }
+                }
+                _ = tokio::time::sleep_until(rebuild_at), if self.instance.is_none() => {
+                    self.rebuild().await;
+                }
+            }
+        }
+        tracing::debug!(plugin = %self.recipe.name, "actor finished");
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.recipe.limits.call_timeout_ms)
+    }
+
+    async fn command(
+        &mut self,
+        ctx: CommandContext,
+        args: Vec<String>,
+    ) -> Result<Outgoing, CallError> {
+        let timeout = self.timeout();
+        let Some(inst) = self.instance.as_mut() else {
+            let wait = self.retry_at.saturating_duration_since(Instant::now());
+            return Err(CallError::Unavailable {
+                plugin: self.recipe.name.clone(),
+                reason: format!(
+                    "restarting after a failure (next try in {} ms)",
+                    wait.as_millis()
+                ),
+            });
+        };
+        arm(&mut inst.store, timeout);
+        let result = inst
+            .plugin
+            .call_on_command(&mut inst.store, &ctx, &args)
+            .await;
+        match result {
+            Ok(Ok(parts)) => {
+                self.consecutive_crashes = 0;
+                self.refresh_status().await;
+                Ok(Outgoing::from(parts))
+            }
+            Ok(Err(reason)) => Err(CallError::Refused(reason)),
+            Err(e) => {
+                let reason = describe(&e, &inst.store, timeout);
+                self.crashed(&reason);
+                Err(CallError::Crashed {
+                    plugin: self.recipe.name.clone(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    async fn event(&mut self, event: Event) {
+        let timeout = self.timeout();
+        let Some(inst) = self.instance.as_mut() else {
+            return;
+        };
+        arm(&mut inst.store, timeout);
+        if let Err(e) = inst.plugin.call_on_event(&mut inst.store, &event).await {
+            let reason = describe(&e, &inst.store, timeout);
+            self.crashed(&reason);
+        }
+    }
+
+    async fn refresh_status(&mut self) {
+        let limit = STATUS_CALL_LIMIT.min(self.timeout());
+        let Some(inst) = self.instance.as_mut() else {
+            return;
+        };
+        arm(&mut inst.store, limit);
+        match inst.plugin.call_status(&mut inst.store).await {
+            Ok(line) => self.update(|h| h.status_line = line),
+            Err(e) => {
+                let reason = describe(&e, &inst.store, STATUS_CALL_LIMIT);
+                self.crashed(&format!("status: {reason}"));
+            }
+        }
+    }
+
+    /// Drops the instance (it can never be entered again after a trap) and schedules a
+    /// rebuild.
+    fn crashed(&mut self, reason: &str) {
+        self.instance = None;
+        self.consecutive_crashes = self.consecutive_crashes.saturating_add(1);
+        let wait = backoff(self.consecutive_crashes);
+        self.retry_at = Instant::now() + wait;
+        tracing::warn!(plugin = %self.recipe.name, "call failed: {reason}; rebuilding in {} ms", wait.as_millis());
+        let _ = self
+            .services
+            .store
+            .history_push(Some(&self.recipe.name), "crash", reason);
+        self.update(|h| {
+            h.state = "restarting";
+            h.failures += 1;
+            h.last_error = Some(reason.to_string());
+        });
+    }
+
+    async fn rebuild(&mut self) {
+        match Instance::build(&self.recipe, &self.services).await {
+            Ok(instance) => {
+                tracing::info!(plugin = %self.recipe.name, "instance rebuilt");
+                let manifest = instance.manifest.clone();
+                self.instance = Some(instance);
+                self.update(|h| {
+                    h.state = "running";
+                    h.manifest = manifest;
+                });
+                self.refresh_status().await;
+            }
+            Err(reason) => self.crashed(&format!("rebuild: {reason}")),
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Health)) {
+        match self.health.lock() {
+            Ok(mut h) => f(&mut h),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+}
+
+/// The next timer event of the live instance; pending forever when there is none.
+async fn next_event(instance: &mut Option<Instance>) -> Option<Event> {
+    match instance {
+        Some(inst) => inst.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Wait before rebuild attempt `n` (1-based): 50 ms, 100 ms, 200 ms, … up to 30 s.
+fn backoff(n: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(n.saturating_sub(1).min(20))
+        .unwrap_or(u32::MAX);
+    BACKOFF_START.saturating_mul(factor).min(BACKOFF_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_millis(50));
+        assert_eq!(backoff(2), Duration::from_millis(100));
+        assert_eq!(backoff(4), Duration::from_millis(400));
+        assert_eq!(backoff(40), BACKOFF_MAX);
+    }
+}

@@ -1,0 +1,20 @@
+//! The one `bindgen!` for the whole host: Rust types and traits for the `roost:plugin` world.
+//!
+//! Every capability module implements the generated `Host` trait of its interface; the
+//! runtime calls the four exports through [`Plugin`].
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "plugin",
+    // Host functions are async so a capability can await I/O (SQLite, outbox, supervisor)
+    // without blocking a runtime worker, and `trappable` so each returns
+    // `wasmtime::Result<..>`: the outer error is a trap (a host bug), the inner WIT `error`
+    // is the guest's mistake (access denied, not found, …).
+    imports: { default: async | trappable },
+    // Exports are called with `call_async` so epoch interruption can yield and time out.
+    exports: { default: async },
+});
+
+pub use roost::plugin::types::{
+    Attachment, CodeBlock, CommandSpec, Content, Error as GuestError, Role as WitRole,
+};

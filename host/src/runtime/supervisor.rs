@@ -1,0 +1,547 @@
+//! Owns every plugin slot: where each plugin comes from (embedded, plugins folder, config
+//! path), whether it should run, the actor serving it, and what went wrong last. Loading
+//! is all-or-nothing: a new build replaces the old one only after its `init` succeeded.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
+
+use super::actor::{HostServices, PluginHandle, PluginRecipe};
+use super::bindings::{CommandSpec, roost::plugin::admin::PluginInfo};
+use super::embedded;
+use crate::capabilities::admin::{BoxFuture, PluginControl};
+use crate::capabilities::chat::ChatGrant;
+use crate::config::{Config, Role};
+
+/// Where a plugin's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A first-party plugin built into the binary.
+    Embedded(&'static [u8]),
+    /// A `.wasm` file (plugins folder or a `path` in config).
+    File(PathBuf),
+}
+
+impl Source {
+    fn describe(&self) -> String {
+        match self {
+            Source::Embedded(_) => "embedded".into(),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+
+    fn read(&self) -> Result<Vec<u8>, String> {
+        match self {
+            Source::Embedded(b) => Ok(b.to_vec()),
+            Source::File(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())),
+        }
+    }
+}
+
+/// Everything that, when changed, means a plugin must be reloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Inputs {
+    source: String,
+    bytes_hash: u64,
+    config_json: String,
+    limits: crate::config::Limits,
+    chat: ChatGrant,
+    admin: bool,
+}
+
+#[derive(Default)]
+struct Slot {
+    handle: Option<PluginHandle>,
+    inputs: Option<Inputs>,
+    /// The last load failure, shown in `!status` until a load succeeds.
+    error: Option<String>,
+    /// Inputs whose load failed: not retried until something changes.
+    failed_inputs: Option<Inputs>,
+    /// `!enable`/`!disable` until the next config change.
+    enabled_override: Option<bool>,
+    enabled: bool,
+}
+
+/// The plugin supervisor. Shared as `Arc<Supervisor>`; also the admin capability's
+/// [`PluginControl`].
+pub struct Supervisor {
+    services: HostServices,
+    slots: Mutex<BTreeMap<String, Slot>>,
+    /// Serializes loads, reloads and syncs; reads never wait on it.
+    ops: tokio::sync::Mutex<()>,
+    started: Instant,
+    config_error: Mutex<Option<String>>,
+    extra_status: Mutex<Vec<String>>,
+    /// Itself, for futures that must outlive a `&self` borrow.
+    me: Weak<Supervisor>,
+}
+
+impl Supervisor {
+    /// A supervisor with no plugins yet; `services.control` is set to itself.
+    pub fn new(mut services: HostServices) -> Arc<Self> {
+        Arc::new_cyclic(|me: &Weak<Supervisor>| {
+            let control: Weak<dyn PluginControl> = me.clone();
+            services.control = Some(control);
+            Self {
+                services,
+                slots: Mutex::new(BTreeMap::new()),
+                ops: tokio::sync::Mutex::new(()),
+                started: Instant::now(),
+                config_error: Mutex::new(None),
+                extra_status: Mutex::new(Vec::new()),
+                me: me.clone(),
+            }
+        })
+    }
+
+    /// The shared host services.
+    pub fn services(&self) -> &HostServices {
+        &self.services
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Slot>> {
+        match self.slots.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Records (or clears) a rejected config edit for `!status`.
+    pub fn set_config_error(&self, error: Option<String>) {
+        if let Ok(mut e) = self.config_error.lock() {
+            *e = error;
+        }
+    }
+
+    /// Lines other parts of the daemon add to the host status (gateways, outbox).
+    pub fn set_extra_status(&self, lines: Vec<String>) {
+        if let Ok(mut e) = self.extra_status.lock() {
+            *e = lines;
+        }
+    }
+
+    /// Brings the running plugins in line with the config in force and the plugins folder:
+    /// loads new or changed ones, unloads removed or disabled ones. Returns the load errors.
+    pub async fn sync(&self) -> Vec<String> {
+        let _guard = self.ops.lock().await;
+        let config = self.services.config.get();
+        let mut names: BTreeSet<String> = config.plugins.keys().cloned().collect();
+        if config.host.autoload {
+            names.extend(folder_plugins(&config));
+        }
+        names.extend(self.slots().keys().cloned());
+        let mut errors = Vec::new();
+        for name in names {
+            if let Err(e) = self.sync_one(&config, &name, false).await {
+                errors.push(e);
+            }
+        }
+        errors
+    }
+
+    /// Drops runtime `!enable`/`!disable` overrides; called when the config file changes.
+    pub fn clear_overrides(&self) {
+        for slot in self.slots().values_mut() {
+            slot.enabled_override = None;
+        }
+    }
+
+    fn wanted(&self, config: &Config, name: &str) -> (bool, Option<Source>) {
+        let over = self.slots().get(name).and_then(|s| s.enabled_override);
+        let source = source_for(config, name);
+        let enabled = match (over, config.plugin(name)) {
+            (Some(o), _) => o,
+            (None, Some(p)) => p.enabled,
+            (None, None) => config.host.autoload && matches!(source, Some(Source::File(_))),
+        };
+        (enabled, source)
+    }
+
+    /// Loads, reloads or unloads one plugin. `force` reloads even when nothing changed.
+    async fn sync_one(&self, config: &Config, name: &str, force: bool) -> Result<(), String> {
+        let (enabled, source) = self.wanted(config, name);
+        if !enabled {
+            let mut slots = self.slots();
+            let known = config.plugin(name).is_some() || source.is_some();
+            if let Some(slot) = slots.get_mut(name) {
+                if slot.handle.take().is_some() {
+                    tracing::info!(plugin = name, "unloaded");
+                }
+                slot.inputs = None;
+                slot.enabled = false;
+                slot.error = None;
+            } else if known {
+                slots.insert(name.to_string(), Slot::default());
+            }
+            if !known
+                && slots
+                    .get(name)
+                    .is_some_and(|s| s.enabled_override.is_none())
+            {
+                slots.remove(name);
+            }
+            return Ok(());
+        }
+        let Some(source) = source else {
+            let why = format!(
+                "plugin `{name}`: no file {}/{name}.wasm and no built-in plugin of that name",
+                config.plugins_dir().display()
+            );
+            return Err(self.fail(name, why, None));
+        };
+        let bytes = source.read().map_err(|e| self.fail(name, e, None))?;
+        let pcfg = config.plugin(name);
+        let inputs = Inputs {
+            source: source.describe(),
+            bytes_hash: hash_bytes(&bytes),
+            config_json: pcfg.map(|p| p.config_json()).unwrap_or_else(|| "{}".into()),
+            limits: config.limits_for(name),
+            chat: ChatGrant {
+                channels: pcfg.map(|p| p.grants.channels.clone()).unwrap_or_default(),
+            },
+            admin: pcfg.is_some_and(|p| p.grants.admin),
+        };
+        {
+            let mut slots = self.slots();
+            let slot = slots.entry(name.to_string()).or_default();
+            slot.enabled = true;
+            if !force {
+                if slot.handle.is_some() && slot.inputs.as_ref() == Some(&inputs) {
+                    return Ok(());
+                }
+                if slot.failed_inputs.as_ref() == Some(&inputs) {
+                    return Err(slot.error.clone().unwrap_or_default());
+                }
+            }
+        }
+        let engine = self.services.engine.clone();
+        let pre = tokio::task::spawn_blocking(move || engine.prepare(&bytes))
+            .await
+            .map_err(|e| format!("compile task: {e}"))
+            .and_then(|r| r);
+        let pre = match pre {
+            Ok(p) => p,
+            Err(e) => {
+                return Err(self.fail(name, format!("{}: {e}", source.describe()), Some(inputs)));
+            }
+        };
+        let recipe = PluginRecipe {
+            name: name.to_string(),
+            pre,
+            config_json: inputs.config_json.clone(),
+            limits: inputs.limits.clone(),
+            chat: inputs.chat.clone(),
+            admin: inputs.admin,
+        };
+        match PluginHandle::start(recipe, self.services.clone()).await {
+            Ok(handle) => {
+                let version = handle.health().manifest.version;
+                tracing::info!(plugin = name, version, source = %source.describe(), "loaded");
+                let _ = self
+                    .services
+                    .store
+                    .history_push(Some(name), "loaded", &version);
+                let mut slots = self.slots();
+                let slot = slots.entry(name.to_string()).or_default();
+                slot.handle = Some(handle);
+                slot.inputs = Some(inputs);
+                slot.error = None;
+                slot.failed_inputs = None;
+                Ok(())
+            }
+            Err(e) => Err(self.fail(name, format!("{}: {e}", source.describe()), Some(inputs))),
+        }
+    }
+
+    fn fail(&self, name: &str, error: String, inputs: Option<Inputs>) -> String {
+        tracing::error!(plugin = name, "load failed: {error}");
+        let _ = self
+            .services
+            .store
+            .history_push(Some(name), "load-failed", &error);
+        let mut slots = self.slots();
+        let slot = slots.entry(name.to_string()).or_default();
+        slot.error = Some(error.clone());
+        slot.failed_inputs = inputs;
+        if slot.handle.is_some() {
+            format!("{error} (the previous build keeps serving)")
+        } else {
+            error
+        }
+    }
+
+    /// The running plugin serving `command`, with that command's spec (role override from
+    /// config applied). `command` may be qualified as `plugin:command`; unqualified names
+    /// are searched in plugin name order and the first wins a clash.
+    pub fn resolve(&self, command: &str) -> Option<(PluginHandle, CommandSpec)> {
+        let config = self.services.config.get();
+        let (only, command) = match command.split_once(':') {
+            Some((plugin, command)) => (Some(plugin), command),
+            None => (None, command),
+        };
+        let slots = self.slots();
+        for (name, slot) in slots.iter() {
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            let Some(handle) = &slot.handle else { continue };
+            let health = handle.health();
+            if let Some(spec) = health.manifest.commands.iter().find(|c| c.name == command) {
+                let mut spec = spec.clone();
+                if let Some(role) = config.command_role(command) {
+                    spec.role = role.into();
+                }
+                return Some((handle.clone(), spec));
+            }
+        }
+        None
+    }
+
+    /// Every command name served now, for "did you mean".
+    pub fn command_names(&self) -> Vec<String> {
+        self.slots()
+            .values()
+            .filter_map(|s| s.handle.as_ref())
+            .flat_map(|h| h.health().manifest.commands.into_iter().map(|c| c.name))
+            .collect()
+    }
+
+    /// The handle of a running plugin.
+    pub fn handle(&self, name: &str) -> Option<PluginHandle> {
+        self.slots().get(name).and_then(|s| s.handle.clone())
+    }
+
+    /// Loads one plugin whatever its `enabled` setting (for `roost invoke`).
+    pub async fn load_one(&self, name: &str) -> Result<(), String> {
+        let _guard = self.ops.lock().await;
+        let config = self.services.config.get();
+        self.slots()
+            .entry(name.to_string())
+            .or_default()
+            .enabled_override = Some(true);
+        self.sync_one(&config, name, false).await
+    }
+
+    /// Names of the plugins running now.
+    pub fn list_plugins_names(&self) -> Vec<String> {
+        self.slots()
+            .iter()
+            .filter(|(_, s)| s.handle.is_some())
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Unloads everything (daemon shutdown).
+    pub fn unload_all(&self) {
+        for slot in self.slots().values_mut() {
+            slot.handle = None;
+        }
+    }
+
+    async fn reload_named(&self, name: String) -> Result<String, String> {
+        let _guard = self.ops.lock().await;
+        let config = self.services.config.get();
+        if !self.slots().contains_key(&name) && source_for(&config, &name).is_none() {
+            return Err(format!("no plugin `{name}`"));
+        }
+        self.sync_one(&config, &name, true).await?;
+        self.handle(&name)
+            .map(|h| h.health().manifest.version)
+            .ok_or_else(|| format!("plugin `{name}` is disabled"))
+    }
+
+    async fn set_enabled(&self, name: String, enabled: bool) -> Result<String, String> {
+        let _guard = self.ops.lock().await;
+        let config = self.services.config.get();
+        if !self.slots().contains_key(&name) && source_for(&config, &name).is_none() {
+            return Err(format!("no plugin `{name}`"));
+        }
+        self.slots()
+            .entry(name.clone())
+            .or_default()
+            .enabled_override = Some(enabled);
+        self.sync_one(&config, &name, false).await?;
+        Ok(if enabled {
+            self.handle(&name)
+                .map(|h| h.health().manifest.version)
+                .unwrap_or_default()
+        } else {
+            String::new()
+        })
+    }
+}
+
+impl PluginControl for Supervisor {
+    fn host_status(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "roost {} up {}",
+            env!("CARGO_PKG_VERSION"),
+            human_duration(self.started.elapsed().as_secs())
+        )];
+        if let Ok(extra) = self.extra_status.lock() {
+            lines.extend(extra.iter().cloned());
+        }
+        if let Ok(targets) = self.services.store.outbox_targets() {
+            let pending: u64 = targets.iter().map(|(_, n)| n).sum();
+            lines.push(format!("outbox: {pending} pending"));
+        }
+        if let Ok(Some(e)) = self.config_error.lock().map(|e| e.clone()) {
+            lines.push(format!("config: last edit rejected, old config kept: {e}"));
+        }
+        lines
+    }
+
+    fn list_plugins(&self) -> Vec<PluginInfo> {
+        let config = self.services.config.get();
+        self.slots()
+            .iter()
+            .map(|(name, slot)| {
+                let health = slot.handle.as_ref().map(|h| h.health());
+                let state = match (&health, slot.enabled, &slot.error) {
+                    (Some(h), _, _) => h.state,
+                    (None, false, _) => "disabled",
+                    (None, true, Some(_)) => "failed",
+                    (None, true, None) => "stopped",
+                };
+                let last_error = slot
+                    .error
+                    .clone()
+                    .or_else(|| health.as_ref().and_then(|h| h.last_error.clone()))
+                    .unwrap_or_default();
+                let commands = health
+                    .as_ref()
+                    .map(|h| {
+                        h.manifest
+                            .commands
+                            .iter()
+                            .map(|c| {
+                                let mut c = c.clone();
+                                if let Some(role) = config.command_role(&c.name) {
+                                    c.role = role.into();
+                                }
+                                c
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                PluginInfo {
+                    name: name.clone(),
+                    version: health
+                        .as_ref()
+                        .map(|h| h.manifest.version.clone())
+                        .unwrap_or_default(),
+                    state: state.to_string(),
+                    enabled: slot.enabled,
+                    commands,
+                    status: health
+                        .as_ref()
+                        .map(|h| h.status_line.clone())
+                        .unwrap_or_default(),
+                    last_error,
+                    failures: health.as_ref().map(|h| h.failures).unwrap_or(0),
+                }
+            })
+            .collect()
+    }
+
+    fn reload(&self, name: String) -> BoxFuture<Result<String, String>> {
+        let me = self.me();
+        Box::pin(async move {
+            match me {
+                Some(me) => me.reload_named(name).await,
+                None => Err("the daemon is shutting down".into()),
+            }
+        })
+    }
+
+    fn enable(&self, name: String) -> BoxFuture<Result<String, String>> {
+        let me = self.me();
+        Box::pin(async move {
+            match me {
+                Some(me) => me.set_enabled(name, true).await,
+                None => Err("the daemon is shutting down".into()),
+            }
+        })
+    }
+
+    fn disable(&self, name: String) -> BoxFuture<Result<String, String>> {
+        let me = self.me();
+        Box::pin(async move {
+            match me {
+                Some(me) => me.set_enabled(name, false).await,
+                None => Err("the daemon is shutting down".into()),
+            }
+        })
+    }
+}
+
+impl Supervisor {
+    /// A strong reference to self, for futures that outlive the `&self` borrow.
+    fn me(&self) -> Option<Arc<Supervisor>> {
+        self.me.upgrade()
+    }
+}
+
+/// Where plugin `name` comes from under `config`: an explicit `path`, else
+/// `<plugins_dir>/<name>.wasm`, else a built-in plugin.
+pub fn source_for(config: &Config, name: &str) -> Option<Source> {
+    if let Some(path) = config.plugin(name).and_then(|p| p.path.clone()) {
+        return Some(Source::File(path));
+    }
+    let file = config.plugins_dir().join(format!("{name}.wasm"));
+    if file.is_file() {
+        return Some(Source::File(file));
+    }
+    embedded::get(name).map(Source::Embedded)
+}
+
+/// Names of the `.wasm` files in the plugins folder.
+fn folder_plugins(config: &Config) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(config.plugins_dir()) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
+        .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
+        .collect()
+}
+
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+impl From<Role> for super::bindings::WitRole {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Anyone => Self::Anyone,
+            Role::Trusted => Self::Trusted,
+            Role::Admin => Self::Admin,
+        }
+    }
+}
+
+impl From<super::bindings::WitRole> for Role {
+    fn from(r: super::bindings::WitRole) -> Self {
+        use super::bindings::WitRole as W;
+        match r {
+            W::Anyone => Role::Anyone,
+            W::Trusted => Role::Trusted,
+            W::Admin => Role::Admin,
+        }
+    }
+}

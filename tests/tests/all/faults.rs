@@ -1,0 +1,115 @@
+//! A plugin that spins, allocates 1 GiB, traps or panics: the caller gets a clear error, the
+//! host lives, other plugins keep answering, and the plugin serves again after its rebuild.
+
+use std::time::Duration;
+
+use roost_tests::{Daemon, FAULTY_WASM};
+
+/// The faulty plugin with a short time limit, so the spin test is quick.
+fn daemon() -> Daemon {
+    Daemon::start_with_plugins(
+        "[plugins.faulty.limits]\ncall_timeout_ms = 1000\n",
+        &[("faulty", FAULTY_WASM)],
+    )
+}
+
+/// After a failure the plugin comes back (rebuilt with backoff) and answers again.
+fn serves_again(d: &Daemon) {
+    let reply = d.chat_until("!version", |r| {
+        !r.contains("unavailable") && !r.contains("failed")
+    });
+    assert!(!reply.trim().is_empty(), "version answered: {reply}");
+}
+
+#[test]
+fn a_spinning_plugin_times_out_while_the_bot_keeps_answering() {
+    let d = daemon();
+    let spin = {
+        let cfg = d.config_path();
+        std::thread::spawn(move || {
+            std::process::Command::new(roost_tests::roost_bin())
+                .arg("--config")
+                .arg(cfg)
+                .args(["chat", "-c", "!spin"])
+                .output()
+                .expect("run roost chat")
+        })
+    };
+    // While faulty spins, the bot is not slowed: several pings complete meanwhile.
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..3 {
+        assert_eq!(d.chat("!ping").trim(), "pong");
+    }
+    assert!(
+        !spin.is_finished(),
+        "the pings finished before the spin's deadline"
+    );
+    let out = spin.join().expect("spin thread");
+    let reply = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        reply.contains("plugin faulty failed: timed out after 1000 ms"),
+        "{reply}"
+    );
+    serves_again(&d);
+    let status = d.chat("!status");
+    assert!(
+        status.contains("timed out"),
+        "last error in status: {status}"
+    );
+}
+
+#[test]
+fn a_memory_bomb_is_stopped_at_the_limit() {
+    let d = daemon();
+    let reply = d.chat("!alloc 1024");
+    assert!(reply.contains("plugin faulty failed"), "{reply}");
+    assert!(reply.contains("memory limit of 64 MiB"), "{reply}");
+    assert_eq!(d.chat("!ping").trim(), "pong");
+    serves_again(&d);
+    // A modest allocation under the limit is fine.
+    let ok = d.chat("!alloc 8");
+    assert!(!ok.contains("failed"), "{ok}");
+}
+
+#[test]
+fn a_trap_is_reported_and_the_plugin_is_rebuilt() {
+    let d = daemon();
+    let reply = d.chat("!trap");
+    assert!(reply.contains("plugin faulty failed: crashed"), "{reply}");
+    assert!(reply.contains("unreachable"), "{reply}");
+    serves_again(&d);
+}
+
+#[test]
+fn a_panic_shows_its_message() {
+    let d = daemon();
+    let reply = d.chat("!panic");
+    assert!(reply.contains("plugin faulty failed"), "{reply}");
+    assert!(reply.contains("faulty panicked on purpose"), "{reply}");
+    serves_again(&d);
+    let status = d.chat("!status");
+    assert!(status.contains("faulty"), "{status}");
+}
+
+#[test]
+fn a_plugin_whose_init_fails_stays_out_with_its_reason() {
+    let d = Daemon::start_with_plugins(
+        "[plugins.faulty.config]\nfail_init = true\n",
+        &[("faulty", FAULTY_WASM)],
+    );
+    let status = d.chat("!status");
+    assert!(
+        status.contains("init refused: fail_init is set"),
+        "{status}"
+    );
+    let reply = d.chat("!version");
+    assert!(reply.contains("unknown command"), "{reply}");
+    assert_eq!(d.chat("!ping").trim(), "pong");
+}
+
+#[test]
+fn a_timer_set_by_a_plugin_fires_into_it() {
+    let d = Daemon::start_with_plugins("", &[("faulty", FAULTY_WASM)]);
+    assert!(!d.chat("!timer 50 t1").contains("failed"));
+    d.chat_until("!kvget fired/t1", |r| r.trim() == "1");
+}

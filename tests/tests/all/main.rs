@@ -1,0 +1,10 @@
+//! End-to-end tests: each starts a real `roost` daemon in a temporary directory and drives
+//! it the way a user does, through `roost chat -c`, the config file, the plugins folder and
+//! signals. One binary, shared fixture in `roost_tests` (wasmtime's `tests/all` shape).
+
+mod chat;
+mod cli;
+mod durability;
+mod faults;
+mod hot_reload;
+mod isolation;
