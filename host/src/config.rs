@@ -27,6 +27,10 @@ use toml::de::{DeTable, DeValue};
 
 /// Where `roost` looks for its config when `--config` is not given: the repository layout
 /// keeps it in `config/`, and `roost init` writes there by default.
+/// File name of the console socket inside the data dir.
+pub const SOCKET_FILE: &str = "roost.sock";
+
+/// The config file used when none is named.
 pub const DEFAULT_CONFIG_PATH: &str = "config/roost.toml";
 
 /// Allowed `memory_mb`: a plugin needs at least one page, and 4 GiB is the most a 32-bit
@@ -487,7 +491,7 @@ impl Config {
     /// The console gateway's socket, `<data_dir>/roost.sock`; `roost chat` and
     /// `roost status` connect to it.
     pub fn socket_path(&self) -> PathBuf {
-        self.data_dir().join("roost.sock")
+        self.data_dir().join(SOCKET_FILE)
     }
 
     /// The role `identity` holds: admin if listed in `roles.admin`, else trusted if listed

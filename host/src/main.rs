@@ -52,6 +52,19 @@ enum Command {
     },
 }
 
+/// The socket of the daemon, or exit 2 when the config cannot even say where it is.
+macro_rules! socket_or_exit {
+    ($found:expr) => {
+        match $found {
+            Ok(socket) => socket,
+            Err(e) => {
+                eprintln!("roost: {e}");
+                return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+            }
+        }
+    };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match real_main(cli) {
@@ -69,6 +82,28 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("wrote {}", path.display());
         return Ok(ExitCode::SUCCESS);
     }
+    // Talking to a running daemon works even while the config file has a rejected edit.
+    if let Command::Chat { lines } = &cli.command {
+        let socket = socket_or_exit!(cli::chat::socket_for(&cli.config));
+        return run_async(async move {
+            if lines.is_empty() {
+                cli::chat::interactive(&socket).await?;
+            } else {
+                cli::chat::one_shot(&socket, lines).await?;
+            }
+            Ok(ExitCode::SUCCESS)
+        });
+    }
+    if let Command::Status = &cli.command {
+        let socket = socket_or_exit!(cli::chat::socket_for(&cli.config));
+        let prefix = Config::load(&cli.config)
+            .map(|c| c.host.prefix)
+            .unwrap_or_else(|_| "!".into());
+        return run_async(async move {
+            cli::chat::one_shot(&socket, &[format!("{prefix}status")]).await?;
+            Ok(ExitCode::SUCCESS)
+        });
+    }
     // Every other command needs a valid config: a bad one is exit 2 with file:line:column.
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
@@ -78,11 +113,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     };
     init_logging(&config.host.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    run_async(async move {
         match cli.command {
             Command::Run => {
                 roost::daemon::run(&cli.config, roost::daemon::terminate_signal()).await?;
@@ -103,20 +134,6 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(EXIT_BAD_CONFIG))
                 }
             }
-            Command::Chat { lines } => {
-                let socket = config.socket_path();
-                if lines.is_empty() {
-                    cli::chat::interactive(&socket).await?;
-                } else {
-                    cli::chat::one_shot(&socket, &lines).await?;
-                }
-                Ok(ExitCode::SUCCESS)
-            }
-            Command::Status => {
-                let line = format!("{}status", config.host.prefix);
-                cli::chat::one_shot(&config.socket_path(), &[line]).await?;
-                Ok(ExitCode::SUCCESS)
-            }
             Command::Invoke {
                 plugin,
                 command,
@@ -131,9 +148,22 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(EXIT_FAILED))
                 }
             },
-            Command::Init { .. } => unreachable!("handled above"),
+            Command::Init { .. } | Command::Chat { .. } | Command::Status => {
+                unreachable!("handled above")
+            }
         }
     })
+}
+
+/// Runs `work` on a fresh multi-threaded tokio runtime.
+fn run_async(
+    work: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(work)
 }
 
 /// The error and those of its causes its message does not already include (our error

@@ -8,9 +8,12 @@ use crate::runtime::state::PluginState;
 /// Longest log line kept; a plugin controls the length, so longer ones are cut.
 const MAX_LINE_BYTES: usize = 8 * 1024;
 
-/// Per-instance context: just the plugin's name for the tag.
+/// Per-instance context: the plugin's name for the tag, and its last error line (the SDK
+/// logs a panic's message just before the trap, so the user can be shown why).
 pub struct LogCtx {
     plugin: String,
+    /// The last error-level line of the current call.
+    pub last_error: Option<String>,
 }
 
 impl LogCtx {
@@ -18,6 +21,7 @@ impl LogCtx {
     pub fn new(plugin: &str) -> Self {
         Self {
             plugin: plugin.to_string(),
+            last_error: None,
         }
     }
 }
@@ -38,7 +42,10 @@ impl log::Host for LogCtx {
             Level::Debug => tracing::debug!(plugin, "{message}"),
             Level::Info => tracing::info!(plugin, "{message}"),
             Level::Warn => tracing::warn!(plugin, "{message}"),
-            Level::Error => tracing::error!(plugin, "{message}"),
+            Level::Error => {
+                tracing::error!(plugin, "{message}");
+                self.last_error = Some(message);
+            }
         }
         Ok(())
     }

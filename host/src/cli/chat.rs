@@ -2,7 +2,9 @@
 //! interactive prompt that also shows what plugins announce to the console.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -22,6 +24,40 @@ pub enum ChatError {
     Io(#[from] std::io::Error),
     #[error("the daemon closed the connection")]
     Closed,
+}
+
+/// The daemon's socket for the config at `path`. When the file has an error (the running
+/// daemon rejected that edit and kept its old config, and the user wants to ask it), the
+/// socket is still found from `host.data_dir` if that much can be read.
+pub fn socket_for(path: &Path) -> Result<PathBuf, crate::config::ConfigError> {
+    match Config::load(path) {
+        Ok(config) => Ok(config.socket_path()),
+        Err(e) => {
+            let text = std::fs::read_to_string(path).map_err(|_| e)?;
+            let data_dir = data_dir_of(&text).unwrap_or_else(|| "data".to_string());
+            tracing::warn!(
+                "config has an error, reaching the daemon through data_dir {data_dir:?}"
+            );
+            let base = path.parent().unwrap_or(Path::new("."));
+            Ok(base.join(data_dir).join(crate::config::SOCKET_FILE))
+        }
+    }
+}
+
+/// `host.data_dir` from config text that may not parse: from the TOML table if it parses,
+/// else from the first `data_dir = "…"` line.
+fn data_dir_of(text: &str) -> Option<String> {
+    if let Ok(table) = toml::from_str::<toml::Table>(text) {
+        return table
+            .get("host")
+            .and_then(|h| h.get("data_dir"))
+            .and_then(|d| d.as_str())
+            .map(str::to_string);
+    }
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == "data_dir").then(|| value.trim().trim_matches('"').to_string())
+    })
 }
 
 /// Sends each line in turn, prints every reply, returns when the last one is answered.

@@ -245,6 +245,7 @@ fn arm(store: &mut Store<PluginState>, timeout: Duration) {
     data.deadline = Instant::now() + timeout;
     data.limiter.refused = false;
     data.stderr.clear();
+    data.log.last_error = None;
     store.set_epoch_deadline(1);
 }
 
@@ -259,7 +260,12 @@ fn describe(err: &wasmtime::Error, store: &Store<PluginState>, timeout: Duration
     }
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => format!("timed out after {} ms", timeout.as_millis()),
-        Some(trap) => match data.stderr.last_line() {
+        Some(trap) => match data
+            .log
+            .last_error
+            .clone()
+            .or_else(|| data.stderr.last_line())
+        {
             Some(line) => format!("crashed: {line} ({trap})"),
             None => format!("crashed: {trap}"),
         },

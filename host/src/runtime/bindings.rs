@@ -15,6 +15,6 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use roost::plugin::types::{
+pub use self::roost::plugin::types::{
     Attachment, CodeBlock, CommandSpec, Content, Error as GuestError, Role as WitRole,
 };
