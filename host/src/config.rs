@@ -334,6 +334,11 @@ pub struct Grants {
     /// Whether the plugin may list, reload, enable and disable plugins (the `admin`
     /// interface); meant for the `bot` plugin only.
     pub admin: bool,
+    /// SQLite files, or directories holding them, the plugin may open read-only (the
+    /// `sqlite` interface). Resolved against the config file's directory.
+    pub sqlite_read: Vec<PathBuf>,
+    /// Directories the plugin may write SQLite snapshots into.
+    pub sqlite_write: Vec<PathBuf>,
 }
 
 /// Why a config could not be used. Every variant but [`ConfigError::Io`] renders as
@@ -449,6 +454,14 @@ impl Config {
             if let Some(p) = plugin.path.take() {
                 plugin.path = Some(dir.join(p));
             }
+            let grants = &mut plugin.grants;
+            for p in grants
+                .sqlite_read
+                .iter_mut()
+                .chain(grants.sqlite_write.iter_mut())
+            {
+                *p = tidy(&dir.join(&*p));
+            }
         }
         tracing::debug!(
             path = %path.display(),
@@ -476,14 +489,14 @@ impl Config {
     /// `host.data_dir` resolved against the config file's directory: where the database
     /// and the socket live.
     pub fn data_dir(&self) -> PathBuf {
-        self.dir().join(&self.host.data_dir)
+        tidy(&self.dir().join(&self.host.data_dir))
     }
 
     /// The folder watched for plugin `.wasm` files: `host.plugins_dir` resolved against the
     /// config file's directory, or `<data_dir>/plugins` when it is not set.
     pub fn plugins_dir(&self) -> PathBuf {
         match &self.host.plugins_dir {
-            Some(dir) => self.dir().join(dir),
+            Some(dir) => tidy(&self.dir().join(dir)),
             None => self.data_dir().join("plugins"),
         }
     }
@@ -1032,6 +1045,10 @@ enabled = true
 channels = ["announce"]
 # Lets the plugin list, reload, enable and disable plugins. Only for plugins you trust.
 admin = true
+# SQLite files, or folders of them, the plugin may open read-only (db-diff uses this).
+# sqlite_read = ["dbs"]
+# Folders the plugin may write SQLite snapshots into.
+# sqlite_write = ["snapshots"]
 
 [plugins.bot.limits]
 # This plugin's own values for any [limits] key, e.g.:
@@ -1040,6 +1057,29 @@ admin = true
 [plugins.bot.config]
 # Free-form settings the plugin receives when it starts; see the plugin's docs.
 "#;
+
+/// `a/b/../c` → `a/c` without touching the filesystem, so paths in messages read the way a
+/// user would write them (`config/../data` → `data`). A `..` that cannot be folded stays.
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                _ => out.push(".."),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {
@@ -1110,7 +1150,7 @@ mod tests {
         assert_eq!(e.line_col(), Some((5, 1)), "{e}");
         assert_eq!(
             e.to_string(),
-            "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected `channels` or `admin`"
+            "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected one of `channels`, `admin`, `sqlite_read`, `sqlite_write`"
         );
     }
 
@@ -1234,7 +1274,7 @@ mod tests {
     fn the_repository_config_is_the_starter_with_data_at_the_repo_root() {
         let repo = include_str!("../../config/roost.toml");
         let c = Config::parse(Path::new("config/roost.toml"), repo).expect("config/roost.toml");
-        assert_eq!(c.data_dir(), Path::new("config/../data"));
+        assert_eq!(c.data_dir(), Path::new("data"));
         assert_eq!(
             Config::starter().replace("data_dir = \"data\"", "data_dir = \"../data\""),
             repo,
@@ -1264,7 +1304,7 @@ mod tests {
         );
         let deep = Config::starter_for(Path::new("a/b/roost.toml"));
         let c = Config::parse(Path::new("a/b/roost.toml"), &deep).expect("parses");
-        assert_eq!(c.data_dir(), Path::new("a/b/../../data"));
+        assert_eq!(c.data_dir(), Path::new("data"));
     }
 
     #[test]
@@ -1311,9 +1351,9 @@ mod tests {
     fn relative_paths_resolve_against_the_config_files_directory() {
         let text = "[host]\ndata_dir = \"../data\"\n[plugins.x]\npath = \"wasm/x.wasm\"\n[plugins.y]\npath = \"/abs/y.wasm\"\n";
         let c = Config::parse(Path::new("/etc/roost/roost.toml"), text).expect("config");
-        assert_eq!(c.data_dir(), Path::new("/etc/roost/../data"));
-        assert_eq!(c.plugins_dir(), Path::new("/etc/roost/../data/plugins"));
-        assert_eq!(c.socket_path(), Path::new("/etc/roost/../data/roost.sock"));
+        assert_eq!(c.data_dir(), Path::new("/etc/data"));
+        assert_eq!(c.plugins_dir(), Path::new("/etc/data/plugins"));
+        assert_eq!(c.socket_path(), Path::new("/etc/data/roost.sock"));
         assert_eq!(
             c.plugin("x").and_then(|p| p.path.as_deref()),
             Some(Path::new("/etc/roost/wasm/x.wasm"))
@@ -1332,6 +1372,10 @@ mod tests {
         // A bare file name has no directory: paths stay relative to the working directory.
         let c = Config::parse(Path::new("roost.toml"), "").expect("config");
         assert_eq!(c.data_dir(), Path::new("data"));
+        // `..` that has nothing to fold into stays.
+        let c = Config::parse(Path::new("roost.toml"), "[host]\ndata_dir = \"../d\"\n")
+            .expect("config");
+        assert_eq!(c.data_dir(), Path::new("../d"));
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! every host call; guest mistakes come back as the WIT `error`, never as a trap.
 //!
 //! What a plugin gets without any grant: `log`, its own `kv` namespace and its own `timer`s
-//! (none of them reach outside the plugin). Chat channels and `admin` must be granted by name.
+//! (none of them reach outside the plugin). Chat channels, `admin` and SQLite files must be
+//! granted by name.
 
 pub mod admin;
 pub mod chat;
 pub mod kv;
 pub mod log;
+pub mod sqlite;
 pub mod timer;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -26,6 +28,7 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     chat::add_to_linker(linker)?;
     timer::add_to_linker(linker)?;
     admin::add_to_linker(linker)?;
+    sqlite::add_to_linker(linker)?;
     Ok(())
 }
 

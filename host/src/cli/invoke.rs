@@ -1,7 +1,7 @@
 //! `roost invoke PLUGIN COMMAND ARGS…`: runs one plugin command from the shell, no daemon.
 //! The caller is the local user, identity `cli` with role admin.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::daemon::{DaemonError, Host};
@@ -30,6 +30,22 @@ pub enum InvokeError {
     Call(#[from] CallError),
 }
 
+/// The local user who types `roost invoke db-diff diff a.db b.db` has chosen those files:
+/// existing files named as arguments are granted to the plugin for reading, for this run
+/// only (nothing else is: the config's grants apply as in the daemon).
+fn grant_named_files(config: &mut Config, plugin: &str, args: &[String]) {
+    let files: Vec<PathBuf> = args
+        .iter()
+        .map(Path::new)
+        .filter(|p| p.is_file())
+        .filter_map(|p| std::path::absolute(p).ok())
+        .collect();
+    if !files.is_empty() {
+        let entry = config.plugins.entry(plugin.to_string()).or_default();
+        entry.grants.sqlite_read.extend(files);
+    }
+}
+
 /// Loads `plugin` alone and runs `command` with `args`.
 pub async fn invoke(
     config_path: &Path,
@@ -37,7 +53,8 @@ pub async fn invoke(
     command: &str,
     args: Vec<String>,
 ) -> Result<Outgoing, InvokeError> {
-    let config = Config::load(config_path)?;
+    let mut config = Config::load(config_path)?;
+    grant_named_files(&mut config, plugin, &args);
     let prefix = config.host.prefix.clone();
     let host = Host::build(config)?;
     let supervisor = host.supervisor.clone();

@@ -16,6 +16,7 @@ use crate::capabilities::admin::{AdminCtx, PluginControl};
 use crate::capabilities::chat::{ChatCtx, ChatGrant};
 use crate::capabilities::kv::KvCtx;
 use crate::capabilities::log::LogCtx;
+use crate::capabilities::sqlite::{SqliteCtx, SqliteGrant};
 use crate::capabilities::timer::TimerCtx;
 use crate::config::Limits;
 use crate::live_config::LiveConfig;
@@ -64,6 +65,7 @@ pub struct PluginRecipe {
     pub limits: Limits,
     pub chat: ChatGrant,
     pub admin: bool,
+    pub sqlite: SqliteGrant,
 }
 
 /// What `!status` and `!plugins` show about a plugin, updated by its actor.
@@ -193,6 +195,7 @@ impl Instance {
             ),
             timer: TimerCtx::new(name, events_tx),
             admin: AdminCtx::new(name, recipe.admin, services.control.clone()),
+            sqlite: SqliteCtx::new(name, recipe.sqlite.clone()),
         };
         let memory = usize::try_from(recipe.limits.memory_mb.saturating_mul(1024 * 1024))
             .unwrap_or(usize::MAX);

@@ -13,6 +13,13 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     // Exports are called with `call_async` so epoch interruption can yield and time out.
     exports: { default: async },
+    // Lets tests and the supervisor compare WIT values (manifests, rows).
+    additional_derives: [PartialEq],
+    // Resources are the capability's own types, kept in that capability's table.
+    with: {
+        "roost:plugin/sqlite.connection": crate::capabilities::sqlite::SqliteConnection,
+        "roost:plugin/sqlite.cursor": crate::capabilities::sqlite::SqliteCursor,
+    },
 });
 
 pub use self::roost::plugin::types::{

@@ -14,7 +14,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::capabilities::{
-    admin::AdminCtx, chat::ChatCtx, kv::KvCtx, log::LogCtx, timer::TimerCtx,
+    admin::AdminCtx, chat::ChatCtx, kv::KvCtx, log::LogCtx, sqlite::SqliteCtx, timer::TimerCtx,
 };
 
 /// Longest tail of a plugin's stderr kept for error messages (a panic message lands there).
@@ -33,6 +33,7 @@ pub struct PluginState {
     pub chat: ChatCtx,
     pub timer: TimerCtx,
     pub admin: AdminCtx,
+    pub sqlite: SqliteCtx,
     pub stderr: StderrTail,
 }
 
@@ -43,6 +44,7 @@ pub struct Capabilities {
     pub chat: ChatCtx,
     pub timer: TimerCtx,
     pub admin: AdminCtx,
+    pub sqlite: SqliteCtx,
 }
 
 impl PluginState {
@@ -65,6 +67,7 @@ impl PluginState {
             chat: caps.chat,
             timer: caps.timer,
             admin: caps.admin,
+            sqlite: caps.sqlite,
             stderr,
         }
     }

@@ -13,6 +13,7 @@ use super::bindings::{CommandSpec, roost::plugin::admin::PluginInfo};
 use super::embedded;
 use crate::capabilities::admin::{BoxFuture, PluginControl};
 use crate::capabilities::chat::ChatGrant;
+use crate::capabilities::sqlite::SqliteGrant;
 use crate::config::{Config, Role};
 
 /// Where a plugin's bytes come from.
@@ -49,6 +50,7 @@ struct Inputs {
     limits: crate::config::Limits,
     chat: ChatGrant,
     admin: bool,
+    sqlite: SqliteGrant,
 }
 
 #[derive(Default)]
@@ -202,6 +204,14 @@ impl Supervisor {
                 channels: pcfg.map(|p| p.grants.channels.clone()).unwrap_or_default(),
             },
             admin: pcfg.is_some_and(|p| p.grants.admin),
+            sqlite: SqliteGrant {
+                read: pcfg
+                    .map(|p| p.grants.sqlite_read.clone())
+                    .unwrap_or_default(),
+                write: pcfg
+                    .map(|p| p.grants.sqlite_write.clone())
+                    .unwrap_or_default(),
+            },
         };
         {
             let mut slots = self.slots();
@@ -234,6 +244,7 @@ impl Supervisor {
             limits: inputs.limits.clone(),
             chat: inputs.chat.clone(),
             admin: inputs.admin,
+            sqlite: inputs.sqlite.clone(),
         };
         match PluginHandle::start(recipe, self.services.clone()).await {
             Ok(handle) => {
@@ -390,6 +401,14 @@ impl PluginControl for Supervisor {
         if let Ok(Some(e)) = self.config_error.lock().map(|e| e.clone()) {
             lines.push(format!("config: last edit rejected, old config kept: {e}"));
         }
+        if let Ok(recent) = self.services.store.history_recent(RECENT_EVENTS) {
+            let now = unix_ms();
+            for event in recent {
+                let ago = human_duration(u64::try_from(now - event.at).unwrap_or(0) / 1000);
+                let who = event.plugin.as_deref().unwrap_or("host");
+                lines.push(format!("{ago} ago: {who} {} {}", event.kind, event.detail));
+            }
+        }
         lines
     }
 
@@ -508,6 +527,16 @@ fn folder_plugins(config: &Config) -> Vec<String> {
         .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
         .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
         .collect()
+}
+
+/// Events from the history shown at the end of the host status.
+const RECENT_EVENTS: usize = 5;
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 fn hash_bytes(bytes: &[u8]) -> u64 {
