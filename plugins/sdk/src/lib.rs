@@ -32,7 +32,7 @@
 //! - [`Command`] (`command.rs`) in, [`Reply`] (`reply.rs`) out.
 //! - [`Error`] (`error.rs`): why a capability call was refused.
 //! - One module per host capability, one function per call: [`log`], [`kv`], [`chat`],
-//!   [`timer`], [`admin`].
+//!   [`timer`], [`admin`], [`sqlite`].
 //! - [`prelude`]: one glob import for all of the above.
 //!
 //! # Panics
@@ -57,6 +57,7 @@ mod manifest;
 mod plugin;
 pub mod prelude;
 mod reply;
+pub mod sqlite;
 pub mod timer;
 
 pub use command::Command;
