@@ -2,11 +2,18 @@
 CARGO ?= cargo
 CONFIG ?= config/roost.toml
 
-.PHONY: setup run build test lint bench
+.PHONY: setup test-deps run build test lint bench
+
+HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 
 ## Toolchain pieces the build needs (idempotent, quick when already there).
 setup:
 	rustup target add wasm32-wasip2
+
+## What the tests need beyond the toolchain: the real sqlite3 shell (db-diff applies its
+## diffs with it).
+test-deps:
+	command -v sqlite3 >/dev/null || (apt-get update -qq && apt-get install -y -qq sqlite3)
 
 ## Build the host in release (first-party plugins are built and embedded) and run the
 ## daemon on the default config: SQLite in ./data, the console gateway, the bot plugin.
@@ -17,14 +24,18 @@ run: setup
 build: setup
 	$(CARGO) build --release -p roost
 
-## Every test: unit tests, then end-to-end tests that drive the real binary.
-test: setup
+## Every test: the plugins' own tests (native), then the host's unit tests and the
+## end-to-end tests that drive the real binary.
+test: setup test-deps
+	cd plugins && $(CARGO) test --locked --target $(HOST_TRIPLE) --no-fail-fast
 	$(CARGO) build -p roost --bin roost
-	$(CARGO) test --workspace --no-fail-fast
+	$(CARGO) test --workspace --doc
+	$(CARGO) test --workspace --lib --bins --tests --no-fail-fast
 
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd plugins && $(CARGO) fmt --all --check && $(CARGO) clippy --release -- -D warnings
 
 bench: setup
 	bash host/benches/side_by_side.sh

@@ -165,24 +165,22 @@ impl Supervisor {
     async fn sync_one(&self, config: &Config, name: &str, force: bool) -> Result<(), String> {
         let (enabled, source) = self.wanted(config, name);
         if !enabled {
-            let mut slots = self.slots();
+            // A plugin the config or a source still names stays listed as disabled; one
+            // whose file is gone and that nothing names disappears.
             let known = config.plugin(name).is_some() || source.is_some();
-            if let Some(slot) = slots.get_mut(name) {
-                if slot.handle.take().is_some() {
-                    tracing::info!(plugin = name, "unloaded");
-                }
+            let mut slots = self.slots();
+            let stopped = if !known && slots.get(name).is_none_or(|s| s.enabled_override.is_none())
+            {
+                slots.remove(name).and_then(|s| s.handle)
+            } else {
+                let slot = slots.entry(name.to_string()).or_default();
                 slot.inputs = None;
                 slot.enabled = false;
                 slot.error = None;
-            } else if known {
-                slots.insert(name.to_string(), Slot::default());
-            }
-            if !known
-                && slots
-                    .get(name)
-                    .is_some_and(|s| s.enabled_override.is_none())
-            {
-                slots.remove(name);
+                slot.handle.take()
+            };
+            if stopped.is_some() {
+                tracing::info!(plugin = name, "unloaded");
             }
             return Ok(());
         }
