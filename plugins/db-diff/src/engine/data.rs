@@ -1,0 +1,477 @@
+//! The row diff of one table, run as set queries inside SQLite.
+
+use super::literal::{ident, literal};
+use super::{Db, Value, query_all, query_count};
+
+/// How the rows of a key-matched table are matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// The rowid, under this alias (one that no column shadows).
+    Rowid(&'static str),
+    /// These columns (the declared PRIMARY KEY or INTEGER PRIMARY KEY).
+    Columns(Vec<String>),
+}
+
+/// How a table's rows are brought from A to B.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum How {
+    /// The table is new (or freshly recreated and empty): insert every row of B.
+    InsertAll,
+    /// Delete every row, then insert every row of B.
+    FullReload,
+    /// Match rows on a key: deletes, updates, inserts.
+    Keyed(Key),
+    /// No usable key: compare as multisets of rows.
+    Multiset,
+}
+
+/// One table's row diff, ready to run.
+#[derive(Debug, Clone)]
+pub struct TableData {
+    /// A's table name (None when A has no such table).
+    pub a_name: Option<String>,
+    /// B's table name (and the name in the database being changed).
+    pub b_name: String,
+    /// B's stored columns, in order.
+    pub columns: Vec<String>,
+    /// Per column: whether `--ignore-column` names it.
+    pub ignored: Vec<bool>,
+    /// Per column: the SQL that gives A's value (after the schema change) from alias `a`.
+    pub a_exprs: Vec<String>,
+    /// How rows are matched.
+    pub how: How,
+    /// Whether changed rows are written as DELETE + INSERT rather than UPDATE (the table
+    /// has a UNIQUE constraint an UPDATE could trip over in the middle of a swap).
+    pub delete_insert: bool,
+    /// The rowid alias to carry in INSERTs, for rowid tables without INTEGER PRIMARY KEY.
+    pub insert_rowid: Option<&'static str>,
+    /// Whether `atan2` exists, to tell -0.0 from 0.0 in REAL comparisons.
+    pub has_atan2: bool,
+}
+
+/// Row counts of one table's diff.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Rows only in B.
+    pub inserts: u64,
+    /// Rows only in A.
+    pub deletes: u64,
+    /// Rows matched on the key whose values differ.
+    pub updates: u64,
+    /// Rows equal in both (only counted in counts mode).
+    pub unchanged: u64,
+}
+
+impl Counts {
+    /// Whether anything differs.
+    pub fn changed(&self) -> bool {
+        self.inserts + self.deletes + self.updates > 0
+    }
+}
+
+impl TableData {
+    fn a_tab(&self) -> String {
+        format!("main.{}", ident(self.a_name.as_deref().unwrap_or(&self.b_name)))
+    }
+
+    fn b_tab(&self) -> String {
+        format!("aux.{}", ident(&self.b_name))
+    }
+
+    fn key_columns(&self) -> Vec<String> {
+        match &self.how {
+            How::Keyed(Key::Columns(k)) => k.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Indexes of the columns whose values are compared.
+    fn compared(&self) -> Vec<usize> {
+        let key = self.key_columns();
+        (0..self.columns.len())
+            .filter(|&i| !self.ignored[i])
+            .filter(|&i| !key.iter().any(|k| k.eq_ignore_ascii_case(&self.columns[i])))
+            .collect()
+    }
+
+    /// `left` and `right` (two SQL expressions) hold different values or storage classes.
+    fn differs(&self, left: &str, right: &str) -> String {
+        let mut s = format!("NOT ({left} IS {right} COLLATE BINARY AND typeof({left}) = typeof({right}))");
+        if self.has_atan2 {
+            s = format!(
+                "({s} OR (typeof({left}) = 'real' AND typeof({right}) = 'real' AND {left} = 0 AND atan2({left}, -1) <> atan2({right}, -1)))"
+            );
+        }
+        s
+    }
+
+    /// The join of a row of `x` to the row of `y` with the same key; `x` comes first so its
+    /// index serves the lookup.
+    fn key_match(&self, x: &str, y: &str) -> String {
+        match &self.how {
+            How::Keyed(Key::Rowid(r)) => format!("{x}.{r} = {y}.{r}"),
+            How::Keyed(Key::Columns(cols)) => cols
+                .iter()
+                .map(|c| {
+                    let c = ident(c);
+                    format!(
+                        "{x}.{c} = {y}.{c} AND {x}.{c} = {y}.{c} COLLATE BINARY AND typeof({x}.{c}) = typeof({y}.{c})"
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" AND "),
+            _ => "0".to_string(),
+        }
+    }
+
+    /// The key as selected from alias `x`.
+    fn key_select(&self, x: &str) -> Vec<String> {
+        match &self.how {
+            How::Keyed(Key::Rowid(r)) => vec![format!("{x}.{r}")],
+            How::Keyed(Key::Columns(cols)) => {
+                cols.iter().map(|c| format!("{x}.{}", ident(c))).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// `WHERE` text that finds the row with key `values` in the changed database.
+    fn key_where(&self, values: &[Value]) -> String {
+        match &self.how {
+            How::Keyed(Key::Rowid(r)) => format!("{r}={}", values.first().map_or("NULL".into(), literal)),
+            How::Keyed(Key::Columns(cols)) => cols
+                .iter()
+                .zip(values)
+                .map(|(c, v)| format!("{}={}", ident(c), literal(v)))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+            _ => "0".to_string(),
+        }
+    }
+
+    /// The columns of an INSERT and the matching select list from alias `b`.
+    fn insert_columns(&self) -> (String, String) {
+        let mut names = Vec::new();
+        let mut select = Vec::new();
+        if let Some(r) = self.insert_rowid {
+            names.push(r.to_string());
+            select.push(format!("b.{r}"));
+        }
+        for c in &self.columns {
+            names.push(ident(c));
+            select.push(format!("b.{}", ident(c)));
+        }
+        (names.join(","), select.join(", "))
+    }
+
+    fn insert_stmt(&self, names: &str, values: &[Value]) -> String {
+        let vals: Vec<String> = values.iter().map(literal).collect();
+        format!(
+            "INSERT INTO {}({names}) VALUES({});\n",
+            ident(&self.b_name),
+            vals.join(",")
+        )
+    }
+
+    /// Inserts every row of B matching `filter` (SQL on alias `b`) into `out`.
+    fn insert_rows(&self, db: &mut dyn Db, filter: &str, out: &mut String) -> Result<u64, String> {
+        let (names, select) = self.insert_columns();
+        if names.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!("SELECT {select} FROM {} AS b WHERE {filter}", self.b_tab());
+        let mut n = 0;
+        db.query(&sql, &[], &mut |row| {
+            out.push_str(&self.insert_stmt(&names, &row));
+            n += 1;
+            Ok(())
+        })?;
+        Ok(n)
+    }
+
+    /// The SQL that brings this table's rows from A to B, appended to `out`.
+    pub fn emit(&self, db: &mut dyn Db, out: &mut String) -> Result<Counts, String> {
+        let mut counts = Counts::default();
+        match &self.how {
+            How::InsertAll => {
+                counts.inserts = self.insert_rows(db, "1", out)?;
+            }
+            How::FullReload => {
+                let mut body = String::new();
+                counts.inserts = self.insert_rows(db, "1", &mut body)?;
+                if let Some(a) = &self.a_name {
+                    counts.deletes = query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?;
+                }
+                if counts.deletes > 0 {
+                    out.push_str(&format!("DELETE FROM {};\n", ident(&self.b_name)));
+                }
+                out.push_str(&body);
+            }
+            How::Keyed(_) => self.emit_keyed(db, out, &mut counts)?,
+            How::Multiset => self.emit_multiset(db, out, &mut counts)?,
+        }
+        Ok(counts)
+    }
+
+    fn emit_keyed(&self, db: &mut dyn Db, out: &mut String, counts: &mut Counts) -> Result<(), String> {
+        let (a_tab, b_tab) = (self.a_tab(), self.b_tab());
+        let table = ident(&self.b_name);
+        let mut deletes = String::new();
+        let mut updates = String::new();
+        let mut inserts = String::new();
+        // Rows only in A.
+        let sql = format!(
+            "SELECT {} FROM {a_tab} AS a WHERE NOT EXISTS (SELECT 1 FROM {b_tab} AS b WHERE {})",
+            self.key_select("a").join(", "),
+            self.key_match("b", "a")
+        );
+        db.query(&sql, &[], &mut |row| {
+            deletes.push_str(&format!("DELETE FROM {table} WHERE {};\n", self.key_where(&row)));
+            counts.deletes += 1;
+            Ok(())
+        })?;
+        // Rows in both whose values differ.
+        let compared = self.compared();
+        if !compared.is_empty() {
+            let keys = self.key_select("b");
+            let nk = keys.len();
+            let mut select = keys;
+            select.extend(self.columns.iter().map(|c| format!("b.{}", ident(c))));
+            let flags: Vec<String> = compared
+                .iter()
+                .map(|&i| self.differs(&self.a_exprs[i], &format!("b.{}", ident(&self.columns[i]))))
+                .collect();
+            select.extend(flags.iter().cloned());
+            let sql = format!(
+                "SELECT {} FROM {a_tab} AS a JOIN {b_tab} AS b ON {} WHERE {}",
+                select.join(", "),
+                self.key_match("b", "a"),
+                flags.join(" OR ")
+            );
+            let (names, _) = self.insert_columns();
+            let nc = self.columns.len();
+            db.query(&sql, &[], &mut |row| {
+                let key = &row[..nk.min(row.len())];
+                let wh = self.key_where(key);
+                counts.updates += 1;
+                if self.delete_insert {
+                    deletes.push_str(&format!("DELETE FROM {table} WHERE {wh};\n"));
+                    let mut values: Vec<Value> = Vec::new();
+                    if self.insert_rowid.is_some() {
+                        values.push(key.first().cloned().unwrap_or(Value::Null));
+                    }
+                    values.extend(row.iter().skip(nk).take(nc).cloned());
+                    inserts.push_str(&self.insert_stmt(&names, &values));
+                    return Ok(());
+                }
+                let sets: Vec<String> = compared
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| row.get(nk + nc + j).and_then(Value::as_i64).unwrap_or(1) != 0)
+                    .map(|(_, &i)| {
+                        let v = row.get(nk + i).cloned().unwrap_or(Value::Null);
+                        format!("{}={}", ident(&self.columns[i]), literal(&v))
+                    })
+                    .collect();
+                updates.push_str(&format!("UPDATE {table} SET {} WHERE {wh};\n", sets.join(", ")));
+                Ok(())
+            })?;
+        }
+        // Rows only in B.
+        counts.inserts = self.insert_rows(
+            db,
+            &format!("NOT EXISTS (SELECT 1 FROM {a_tab} AS a WHERE {})", self.key_match("a", "b")),
+            &mut inserts,
+        )?;
+        out.push_str(&deletes);
+        out.push_str(&updates);
+        out.push_str(&inserts);
+        Ok(())
+    }
+
+    /// The grouped multiset query: per distinct row (compared columns), its count in A and
+    /// in B. `filter` is applied to the groups.
+    fn multiset_sql(&self, filter: &str) -> String {
+        let compared = self.compared();
+        let a_cols: Vec<String> = compared
+            .iter()
+            .enumerate()
+            .map(|(j, &i)| format!("{} AS c{j}", self.a_exprs[i]))
+            .chain(["1 AS na".to_string(), "0 AS nb".to_string()])
+            .collect();
+        let b_cols: Vec<String> = compared
+            .iter()
+            .map(|&i| format!("b.{}", ident(&self.columns[i])))
+            .chain(["0".to_string(), "1".to_string()])
+            .collect();
+        let a_from = match &self.a_name {
+            Some(a) => format!("main.{} AS a", ident(a)),
+            None => "(SELECT 1 WHERE 0) AS a".to_string(),
+        };
+        let group: Vec<String> = (0..compared.len())
+            .map(|j| format!("typeof(c{j}), c{j} COLLATE BINARY"))
+            .collect();
+        let outs: Vec<String> = (0..compared.len()).map(|j| format!("c{j}")).collect();
+        format!(
+            "SELECT * FROM (SELECT {}sum(na) AS na, sum(nb) AS nb FROM (SELECT {} FROM {a_from} UNION ALL SELECT {} FROM {} AS b){}) WHERE {filter}",
+            outs.iter().map(|o| format!("{o}, ")).collect::<String>(),
+            a_cols.join(", "),
+            b_cols.join(", "),
+            self.b_tab(),
+            if group.is_empty() { String::new() } else { format!(" GROUP BY {}", group.join(", ")) },
+        )
+    }
+
+    /// `WHERE` text matching rows whose compared columns (under prefix `p`) hold `values`.
+    fn row_where(&self, p: &str, values: &[Value]) -> String {
+        let parts: Vec<String> = self
+            .compared()
+            .iter()
+            .zip(values)
+            .map(|(&i, v)| {
+                let c = format!("{p}{}", ident(&self.columns[i]));
+                match v {
+                    Value::Null => format!("{c} IS NULL"),
+                    other => format!(
+                        "{c}={} COLLATE BINARY AND typeof({c})='{}'",
+                        literal(other),
+                        type_name(other)
+                    ),
+                }
+            })
+            .collect();
+        if parts.is_empty() { "1".to_string() } else { parts.join(" AND ") }
+    }
+
+    fn emit_multiset(&self, db: &mut dyn Db, out: &mut String, counts: &mut Counts) -> Result<(), String> {
+        let table = ident(&self.b_name);
+        let compared = self.compared();
+        let all_compared = compared.len() == self.columns.len();
+        let mut deletes = String::new();
+        let mut inserts = String::new();
+        let mut pending: Vec<Vec<Value>> = Vec::new();
+        let (names, _) = {
+            // Multiset rows carry no rowid.
+            let names: Vec<String> = self.columns.iter().map(|c| ident(c)).collect();
+            (names.join(","), ())
+        };
+        let n = compared.len();
+        db.query(&self.multiset_sql("na <> nb"), &[], &mut |row| {
+            let values = &row[..n.min(row.len())];
+            let count = |k: usize| row.get(n + k).and_then(Value::as_i64).unwrap_or(0).max(0) as u64;
+            let (na, nb) = (count(0), count(1));
+            counts.deletes += na.saturating_sub(nb);
+            counts.inserts += nb.saturating_sub(na);
+            if na > 0 {
+                deletes.push_str(&format!("DELETE FROM {table} WHERE {};\n", self.row_where("", values)));
+            }
+            if nb > 0 {
+                if all_compared {
+                    for _ in 0..nb {
+                        inserts.push_str(&self.insert_stmt(&names, values));
+                    }
+                } else {
+                    pending.push(values.to_vec());
+                }
+            }
+            Ok(())
+        })?;
+        for values in pending {
+            let sql = format!(
+                "SELECT {} FROM {} AS b WHERE {}",
+                self.columns.iter().map(|c| format!("b.{}", ident(c))).collect::<Vec<_>>().join(", "),
+                self.b_tab(),
+                self.row_where("b.", &values)
+            );
+            db.query(&sql, &[], &mut |row| {
+                inserts.push_str(&self.insert_stmt(&names, &row));
+                Ok(())
+            })?;
+        }
+        out.push_str(&deletes);
+        out.push_str(&inserts);
+        Ok(())
+    }
+
+    /// The counts of this table's diff, without producing SQL.
+    pub fn count(&self, db: &mut dyn Db) -> Result<Counts, String> {
+        let mut c = Counts::default();
+        let b_count = query_count(db, &format!("SELECT count(*) FROM {}", self.b_tab()))?;
+        match &self.how {
+            How::InsertAll => c.inserts = b_count,
+            How::FullReload => {
+                c.inserts = b_count;
+                if let Some(a) = &self.a_name {
+                    c.deletes = query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?;
+                }
+            }
+            How::Keyed(_) => {
+                let (a_tab, b_tab) = (self.a_tab(), self.b_tab());
+                c.deletes = query_count(
+                    db,
+                    &format!(
+                        "SELECT count(*) FROM {a_tab} AS a WHERE NOT EXISTS (SELECT 1 FROM {b_tab} AS b WHERE {})",
+                        self.key_match("b", "a")
+                    ),
+                )?;
+                c.inserts = query_count(
+                    db,
+                    &format!(
+                        "SELECT count(*) FROM {b_tab} AS b WHERE NOT EXISTS (SELECT 1 FROM {a_tab} AS a WHERE {})",
+                        self.key_match("a", "b")
+                    ),
+                )?;
+                let flags: Vec<String> = self
+                    .compared()
+                    .iter()
+                    .map(|&i| self.differs(&self.a_exprs[i], &format!("b.{}", ident(&self.columns[i]))))
+                    .collect();
+                let any = if flags.is_empty() { "0".to_string() } else { flags.join(" OR ") };
+                let rows = query_all(
+                    db,
+                    &format!(
+                        "SELECT count(*), coalesce(sum(CASE WHEN {any} THEN 1 ELSE 0 END), 0) FROM {a_tab} AS a JOIN {b_tab} AS b ON {}",
+                        self.key_match("b", "a")
+                    ),
+                    &[],
+                )?;
+                let get = |k: usize| {
+                    rows.first()
+                        .and_then(|r| r.get(k))
+                        .and_then(Value::as_i64)
+                        .map_or(0, |n| n.max(0) as u64)
+                };
+                c.updates = get(1);
+                c.unchanged = get(0).saturating_sub(c.updates);
+            }
+            How::Multiset => {
+                let sql = format!(
+                    "SELECT coalesce(sum(max(na-nb,0)),0), coalesce(sum(max(nb-na,0)),0), coalesce(sum(min(na,nb)),0) FROM ({})",
+                    self.multiset_sql("1")
+                );
+                let rows = query_all(db, &sql, &[])?;
+                let get = |k: usize| {
+                    rows.first()
+                        .and_then(|r| r.get(k))
+                        .and_then(Value::as_i64)
+                        .map_or(0, |n| n.max(0) as u64)
+                };
+                c.deletes = get(0);
+                c.inserts = get(1);
+                c.unchanged = get(2);
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// The `typeof()` name of a value.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Integer(_) => "integer",
+        Value::Real(_) => "real",
+        Value::Text(_) => "text",
+        Value::Blob(_) => "blob",
+    }
+}

@@ -1,0 +1,94 @@
+//! The diff engine: SQL that turns database A into database B, computed inside SQLite.
+//!
+//! The engine talks to SQLite only through [`Db`]: one connection on which A is the schema
+//! `main` and B is attached as `aux`. Every comparison is a set query that SQLite runs
+//! (`NOT EXISTS` on the key, joins on the key with an exact per-column comparison, or
+//! `GROUP BY` counts for tables without a usable key); the engine only reads the rows that
+//! differ, plus the schema.
+//!
+//! ```text
+//! let diff = engine::diff(&mut db, &Options::default())?;
+//! print!("{}", diff.sql);
+//! ```
+
+mod data;
+pub mod literal;
+mod options;
+pub mod parse;
+mod plan;
+mod schema;
+
+pub use options::{Mode, Options};
+pub use plan::{Diff, ObjectChange, TableStat, diff};
+
+/// A column value with its storage class (what SQL `typeof()` says).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A 64-bit signed integer.
+    Integer(i64),
+    /// A 64-bit IEEE float.
+    Real(f64),
+    /// Text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+}
+
+impl Value {
+    /// The integer, if this is one.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The text, if this is text.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// A connection on which database A is the schema `main` and database B is attached as
+/// `aux`. Read-only use is enough: the engine only runs `SELECT`s (including `pragma_*`
+/// table-valued functions).
+pub trait Db {
+    /// Runs `sql` with `?` parameters and calls `row` with each result row, in order. An
+    /// `Err` from `row` stops the query and is returned. Implementations fetch rows in
+    /// bounded batches; the engine never runs a second query from inside `row`.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        row: &mut dyn FnMut(Vec<Value>) -> Result<(), String>,
+    ) -> Result<(), String>;
+}
+
+/// Every row of a (small) query, e.g. schema reads.
+pub(crate) fn query_all(
+    db: &mut dyn Db,
+    sql: &str,
+    params: &[Value],
+) -> Result<Vec<Vec<Value>>, String> {
+    let mut rows = Vec::new();
+    db.query(sql, params, &mut |r| {
+        rows.push(r);
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// The first column of the first row as an integer (counts); 0 when there is none.
+pub(crate) fn query_count(db: &mut dyn Db, sql: &str) -> Result<u64, String> {
+    let rows = query_all(db, sql, &[])?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(Value::as_i64)
+        .map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+}

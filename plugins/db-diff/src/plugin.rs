@@ -1,0 +1,334 @@
+//! The roost plugin: `diff` (shell and chat), the `dbdiff` chat command with snapshots,
+//! and the watch timer. Reads its config from `[plugins.db-diff.config]`.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use roost_plugin::prelude::*;
+use roost_plugin::sqlite::{Connection, Value as SdkValue};
+
+use crate::cli::{self, Output};
+use crate::engine::{self, Db, Mode, Options, Value};
+
+/// Rows fetched per host call.
+const BATCH: u32 = 1000;
+
+/// The plugin's config, `[plugins.db-diff.config]`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+struct Settings {
+    /// Names for database files: `prod = "/srv/prod.db"`.
+    databases: BTreeMap<String, String>,
+    /// Where snapshots go (a directory granted in `sqlite_write`).
+    snapshot_dir: Option<String>,
+    /// Databases to check on a timer: `prod = 86400` (seconds).
+    watch: BTreeMap<String, u64>,
+    /// The channel alias watch notices go to (granted in `channels`).
+    channel: Option<String>,
+    /// Replies longer than this go out as an attachment `diff.sql`.
+    max_reply_bytes: Option<usize>,
+}
+
+/// The plugin state: its settings.
+#[derive(Default)]
+pub struct DbDiff {
+    settings: Settings,
+    last: String,
+}
+
+/// The engine's connection over the host's `sqlite` capability.
+struct HostDb {
+    conn: Connection,
+}
+
+fn to_sdk(v: &Value) -> SdkValue {
+    match v {
+        Value::Null => SdkValue::Null,
+        Value::Integer(i) => SdkValue::Integer(*i),
+        Value::Real(r) => SdkValue::Real(*r),
+        Value::Text(t) => SdkValue::Text(t.clone()),
+        Value::Blob(b) => SdkValue::Blob(b.clone()),
+    }
+}
+
+fn from_sdk(v: SdkValue) -> Value {
+    match v {
+        SdkValue::Null => Value::Null,
+        SdkValue::Integer(i) => Value::Integer(i),
+        SdkValue::Real(r) => Value::Real(r),
+        SdkValue::Text(t) => Value::Text(t),
+        SdkValue::Blob(b) => Value::Blob(b),
+    }
+}
+
+impl Db for HostDb {
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        row: &mut dyn FnMut(Vec<Value>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let params: Vec<SdkValue> = params.iter().map(to_sdk).collect();
+        let mut cursor = self.conn.query(sql, &params).map_err(|e| e.to_string())?;
+        while let Some(batch) = cursor.next_batch(BATCH).map_err(|e| e.to_string())? {
+            for r in batch {
+                row(r.into_iter().map(from_sdk).collect())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `secs` since the epoch as `YYYY-MM-DD HH:MM UTC`.
+pub fn format_time(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+}
+
+impl DbDiff {
+    fn snapshot_path(&self, name: &str) -> Result<String, String> {
+        let dir = self
+            .settings
+            .snapshot_dir
+            .as_deref()
+            .ok_or("no `snapshot_dir` in [plugins.db-diff.config]")?;
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(format!("`{name}` is not a database name"));
+        }
+        Ok(format!("{}/{name}.snapshot.db", dir.trim_end_matches('/')))
+    }
+
+    /// A database argument as a path: a configured name, `NAME@snapshot`, `@snapshot`
+    /// (the snapshot of `other`), or a path as given.
+    fn resolve(&self, arg: &str, other: &str) -> Result<String, String> {
+        if let Some(name) = arg.strip_suffix("@snapshot") {
+            let name = if name.is_empty() {
+                other.strip_suffix("@snapshot").unwrap_or(other)
+            } else {
+                name
+            };
+            return self.snapshot_path(name);
+        }
+        Ok(self
+            .settings
+            .databases
+            .get(arg)
+            .cloned()
+            .unwrap_or_else(|| arg.to_string()))
+    }
+
+    fn open(&self, a: &str, b: &str) -> Result<HostDb, String> {
+        let mut conn =
+            Connection::open(a).map_err(|e| format!("cannot open `{a}`: {e}"))?;
+        conn.attach(b, "aux")
+            .map_err(|e| format!("cannot open `{b}`: {e}"))?;
+        Ok(HostDb { conn })
+    }
+
+    fn run_diff(&mut self, cmd: &Command, args: &[String]) -> Result<Reply, String> {
+        let parsed = cli::parse(args)?;
+        let a = self.resolve(&parsed.a, &parsed.b)?;
+        let b = self.resolve(&parsed.b, &parsed.a)?;
+        let mut db = self.open(&a, &b)?;
+        let diff = engine::diff(&mut db, &parsed.options)?;
+        self.last = format!("last diff: {} vs {}", parsed.a, parsed.b);
+        if parsed.exit_code && diff.differs() {
+            return Err("differences found".to_string());
+        }
+        let text = match parsed.output {
+            Output::Sql => diff.sql.clone(),
+            Output::Summary => diff.summary(),
+            Output::Stat => diff.stat(),
+        };
+        Ok(self.render(cmd, &text, &diff, parsed.output))
+    }
+
+    /// The reply: plain text for the shell (so `roost invoke` prints bare SQL), a code
+    /// block in chat, an attachment when it is longer than `max_reply_bytes`.
+    fn render(&self, cmd: &Command, text: &str, diff: &engine::Diff, output: Output) -> Reply {
+        let text = text.trim_end_matches('\n');
+        if cmd.gateway() == "cli" {
+            return if text.is_empty() { Reply::new() } else { Reply::text(text) };
+        }
+        if text.is_empty() {
+            return Reply::text("no differences");
+        }
+        let max = self.settings.max_reply_bytes.unwrap_or(16_000);
+        if text.len() > max {
+            let summary = diff.short_summary();
+            return Reply::text(format!(
+                "{} bytes of {}, attached; {}",
+                text.len(),
+                if output == Output::Sql { "SQL" } else { "output" },
+                if summary.is_empty() { "no row counts".to_string() } else { summary }
+            ))
+            .attachment("diff.sql", text.as_bytes().to_vec());
+        }
+        let lang = if output == Output::Sql { "sql" } else { "" };
+        if text.lines().count() <= 1 && output != Output::Sql {
+            Reply::text(text)
+        } else {
+            Reply::new().code(lang, text)
+        }
+    }
+
+    fn snapshot(&self, name: &str) -> Result<String, String> {
+        let source = self
+            .settings
+            .databases
+            .get(name)
+            .ok_or_else(|| format!("`{name}` is not in [plugins.db-diff.config.databases]"))?;
+        let target = self.snapshot_path(name)?;
+        let mut conn = Connection::open(source).map_err(|e| format!("cannot open `{source}`: {e}"))?;
+        conn.snapshot(&target)
+            .map_err(|e| format!("cannot snapshot `{name}` to `{target}`: {e}"))?;
+        let now = now_secs();
+        kv::set_string(&format!("snapshot:{name}"), &now.to_string())?;
+        Ok(format!("snapshot of {name} taken ({})", format_time(now)))
+    }
+
+    fn watch(&mut self, name: &str) -> Result<(), String> {
+        let taken: Option<u64> = kv::get_string(&format!("snapshot:{name}"))?
+            .and_then(|s| s.parse().ok());
+        let Some(taken) = taken else {
+            self.snapshot(name)?;
+            return Ok(());
+        };
+        let snap = self.snapshot_path(name)?;
+        let current = self
+            .settings
+            .databases
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("watched `{name}` is not in databases"))?;
+        let mut db = self.open(&snap, &current)?;
+        let opts = Options {
+            mode: Mode::Counts,
+            ..Options::default()
+        };
+        let diff = engine::diff(&mut db, &opts)?;
+        drop(db);
+        if diff.differs() {
+            let msg = format!(
+                "{name} changed since {}: {}",
+                format_time(taken),
+                diff.short_summary()
+            );
+            match self.settings.channel.as_deref() {
+                Some(ch) => chat::send(ch, msg)?,
+                None => log::info(msg),
+            }
+            self.snapshot(name)?;
+        }
+        Ok(())
+    }
+}
+
+impl Plugin for DbDiff {
+    fn init(&mut self, cfg: Config) -> Result<Manifest, String> {
+        self.settings = cfg.decode()?;
+        for (name, secs) in &self.settings.watch {
+            if !self.settings.databases.contains_key(name) {
+                return Err(format!("watch: `{name}` is not in databases"));
+            }
+            if *secs == 0 {
+                return Err(format!("watch: the interval of `{name}` must be above 0 seconds"));
+            }
+            timer::every(Duration::from_secs(*secs), &format!("watch:{name}"))?;
+        }
+        Ok(Manifest::new("db-diff", env!("CARGO_PKG_VERSION"))
+            .command(
+                CommandSpec::new(
+                    "diff",
+                    &format!("!diff <A> <B> {}", cli::OPTIONS),
+                    "SQL that turns database A into database B",
+                )
+                .role(Role::Trusted)
+                .min_args(2),
+            )
+            .command(
+                CommandSpec::new(
+                    "dbdiff",
+                    "!dbdiff <A> <B> [options] | !dbdiff snapshot <name>",
+                    "Diff two configured databases, or snapshot one (NAME@snapshot)",
+                )
+                .role(Role::Trusted)
+                .min_args(2),
+            ))
+    }
+
+    fn on_command(&mut self, cmd: Command) -> Result<Reply, String> {
+        let args: Vec<String> = cmd.args().to_vec();
+        match cmd.name() {
+            "dbdiff" if args.first().map(String::as_str) == Some("snapshot") => {
+                let name = args.get(1).ok_or("usage: dbdiff snapshot <name>")?;
+                Ok(Reply::text(self.snapshot(name)?))
+            }
+            "diff" | "dbdiff" => self.run_diff(&cmd, &args),
+            other => Err(format!("db-diff does not serve `{other}`")),
+        }
+    }
+
+    fn on_timer(&mut self, tag: &str) {
+        if let Some(name) = tag.strip_prefix("watch:") {
+            if let Err(e) = self.watch(name) {
+                log::warn(format!("watch {name}: {e}"));
+            }
+        }
+    }
+
+    fn status(&self) -> String {
+        let mut s = format!("{} databases", self.settings.databases.len());
+        if !self.settings.watch.is_empty() {
+            s.push_str(&format!(", watching {}", self.settings.watch.len()));
+        }
+        if !self.last.is_empty() {
+            s.push_str(&format!("; {}", self.last));
+        }
+        s
+    }
+}
+
+export_plugin!(DbDiff);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13 UTC");
+    }
+
+    #[test]
+    fn resolves_names_and_snapshots() {
+        let mut p = DbDiff::default();
+        p.settings.databases.insert("prod".into(), "/srv/prod.db".into());
+        p.settings.snapshot_dir = Some("/snaps/".into());
+        assert_eq!(p.resolve("prod", "x").unwrap(), "/srv/prod.db");
+        assert_eq!(p.resolve("other.db", "x").unwrap(), "other.db");
+        assert_eq!(p.resolve("prod@snapshot", "x").unwrap(), "/snaps/prod.snapshot.db");
+        assert_eq!(p.resolve("@snapshot", "prod").unwrap(), "/snaps/prod.snapshot.db");
+        assert!(p.resolve("../x@snapshot", "prod").is_err());
+    }
+}

@@ -1,0 +1,233 @@
+//! Test helpers: build A and B from SQL, diff them through rusqlite, apply the diff to a
+//! copy of A with the real `sqlite3 -bail`, and compare the copy with B exactly.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use db_diff::engine::{self, Db, Options, Value};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+
+/// The real shell the diffs are applied with.
+pub const SQLITE3: &str = "/usr/bin/sqlite3";
+
+/// The engine's [`Db`] over rusqlite: A opened read-only as `main`, B attached read-only
+/// as `aux`.
+pub struct RusqliteDb {
+    conn: Connection,
+}
+
+impl RusqliteDb {
+    /// Opens `a` read-only and attaches `b` read-only as `aux`.
+    pub fn open(a: &Path, b: &Path) -> RusqliteDb {
+        let conn = Connection::open_with_flags(
+            a,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .expect("open A");
+        let uri = format!("file:{}?mode=ro", b.display());
+        conn.execute("ATTACH ?1 AS aux", [uri]).expect("attach B");
+        conn.pragma_update(None, "query_only", true).expect("query_only");
+        RusqliteDb { conn }
+    }
+}
+
+fn to_rs(v: &Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as R;
+    match v {
+        Value::Null => R::Null,
+        Value::Integer(i) => R::Integer(*i),
+        Value::Real(r) => R::Real(*r),
+        Value::Text(t) => R::Text(t.clone()),
+        Value::Blob(b) => R::Blob(b.clone()),
+    }
+}
+
+fn from_ref(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(r) => Value::Real(r),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+impl Db for RusqliteDb {
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        row: &mut dyn FnMut(Vec<Value>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| format!("{e}: {sql}"))?;
+        let n = stmt.column_count();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter().map(to_rs)))
+            .map_err(|e| e.to_string())?;
+        while let Some(r) = rows.next().map_err(|e| e.to_string())? {
+            let mut vals = Vec::with_capacity(n);
+            for i in 0..n {
+                vals.push(from_ref(r.get_ref(i).map_err(|e| e.to_string())?));
+            }
+            row(vals)?;
+        }
+        Ok(())
+    }
+}
+
+/// A pair of databases in a temporary directory.
+pub struct Pair {
+    /// Keeps the directory alive.
+    pub dir: tempfile::TempDir,
+    /// Database A.
+    pub a: PathBuf,
+    /// Database B.
+    pub b: PathBuf,
+}
+
+/// Creates a database at `path` from `sql` (run by rusqlite).
+pub fn create(path: &Path, sql: &str) {
+    let conn = Connection::open(path).expect("create db");
+    conn.execute_batch(sql)
+        .unwrap_or_else(|e| panic!("setup SQL failed: {e}\n{sql}"));
+}
+
+/// A and B from SQL.
+pub fn pair(a_sql: &str, b_sql: &str) -> Pair {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = dir.path().join("a.db");
+    let b = dir.path().join("b.db");
+    create(&a, a_sql);
+    create(&b, b_sql);
+    Pair { dir, a, b }
+}
+
+/// Runs the engine on A and B.
+pub fn diff(p: &Pair, opts: &Options) -> engine::Diff {
+    let mut db = RusqliteDb::open(&p.a, &p.b);
+    engine::diff(&mut db, opts).unwrap_or_else(|e| panic!("diff failed: {e}"))
+}
+
+/// Applies `sql` with `sqlite3 -bail` to a copy of A; returns the copy's path.
+pub fn apply(p: &Pair, sql: &str) -> PathBuf {
+    let copy = p.dir.path().join(format!("copy-{}.db", rand_suffix()));
+    std::fs::copy(&p.a, &copy).expect("copy A");
+    let mut child = Command::new(SQLITE3)
+        .arg("-bail")
+        .arg(&copy)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sqlite3");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(sql.as_bytes())
+        .expect("write diff");
+    let out = child.wait_with_output().expect("sqlite3 finished");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "sqlite3 -bail failed: {}\n--- diff ---\n{sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    copy
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed).to_string()
+}
+
+/// One value as compared: storage class and exact contents (REALs by their bits).
+pub fn canon(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => "null".into(),
+        ValueRef::Integer(i) => format!("integer:{i}"),
+        ValueRef::Real(r) => format!("real:{:016x}", r.to_bits()),
+        ValueRef::Text(t) => format!("text:{:?}", String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => format!("blob:{b:?}"),
+    }
+}
+
+/// Everything the bar compares: every `sqlite_schema` row's type, name, table and SQL
+/// text, and every table's rows (a sorted multiset of exact values). Virtual tables are
+/// compared through their shadow tables.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Contents {
+    /// (type, name, tbl_name, sql) sorted.
+    pub schema: Vec<(String, String, String, Option<String>)>,
+    /// table name -> sorted rows.
+    pub rows: BTreeMap<String, Vec<Vec<String>>>,
+}
+
+/// Reads [`Contents`] of `path`, limited to table `only` when given.
+pub fn contents(path: &Path, only: Option<&str>) -> Contents {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
+    let mut schema: Vec<(String, String, String, Option<String>)> = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+        })
+        .expect("schema");
+    schema.retain(|(_, _, tbl, _)| only.is_none_or(|t| t.eq_ignore_ascii_case(tbl)));
+    schema.sort();
+    let mut rows = BTreeMap::new();
+    for (kind, name, _, sql) in &schema {
+        if kind != "table" || sql.as_deref().is_some_and(|s| s.starts_with("CREATE VIRTUAL")) {
+            continue;
+        }
+        let q = format!("SELECT * FROM \"{}\"", name.replace('"', "\"\""));
+        let mut stmt = conn.prepare(&q).expect("select");
+        let n = stmt.column_count();
+        let mut got: Vec<Vec<String>> = stmt
+            .query_map([], |r| (0..n).map(|i| Ok(canon(r.get_ref(i)?))).collect())
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        got.sort();
+        rows.insert(name.clone(), got);
+    }
+    Contents { schema, rows }
+}
+
+/// The whole check: diff A to B with `opts`, apply to a copy of A, the copy equals B.
+/// Returns the diff.
+pub fn check_with(a_sql: &str, b_sql: &str, opts: &Options) -> engine::Diff {
+    let p = pair(a_sql, b_sql);
+    let d = diff(&p, opts);
+    let copy = apply(&p, &d.sql);
+    let only = opts.table.as_deref();
+    let got = contents(&copy, only);
+    let want = contents(&p.b, only);
+    assert_eq!(got.schema, want.schema, "schema differs after applying:\n{}", d.sql);
+    assert_eq!(got.rows, want.rows, "rows differ after applying:\n{}", d.sql);
+    // Diffing the result against B again finds nothing.
+    let again = Pair {
+        a: copy.clone(),
+        b: p.b.clone(),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let d2 = diff(&again, opts);
+    let statements: String = d2.sql.lines().filter(|l| !l.starts_with("--")).collect();
+    assert!(
+        statements.is_empty(),
+        "second diff not empty:\n{}\n--- first diff ---\n{}",
+        d2.sql,
+        d.sql
+    );
+    d
+}
+
+/// [`check_with`] with default options.
+pub fn check(a_sql: &str, b_sql: &str) -> engine::Diff {
+    check_with(a_sql, b_sql, &Options::default())
+}
