@@ -200,7 +200,7 @@ fn schema_only_output_applies_alone_and_keeps_the_data() {
     let p = pair(a, b);
     let opts = Options { schema_only: true, ..Options::default() };
     let d = diff(&p, &opts);
-    assert!(!d.sql.contains("INSERT INTO \"t\"(\"id\""), "{}", d.sql);
+    assert!(!d.sql.contains("VALUES("), "{}", d.sql);
     let copy = common::apply(&p, &d.sql);
     let got = common::contents(&copy, None);
     let want = common::contents(&p.b, None);
@@ -330,7 +330,7 @@ fn ignore_column_ignores_a_timestamp_column() {
     let opts = Options { ignore_columns: vec![("e".into(), "TS".into())], ..Options::default() };
     let d = diff(&p, &opts);
     assert!(!d.sql.contains("'2024' WHERE"), "{}", d.sql);
-    assert!(d.sql.contains("UPDATE \"e\" SET \"v\"='B' WHERE id=2;"), "{}", d.sql);
+    assert!(d.sql.contains("UPDATE \"e\" SET \"v\"='B' WHERE \"id\"=2;"), "{}", d.sql);
     assert!(d.sql.contains("VALUES(3,'c','2024')"), "{}", d.sql);
 }
 

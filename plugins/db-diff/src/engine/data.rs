@@ -202,7 +202,9 @@ impl TableData {
                 if let Some(a) = &self.a_name {
                     counts.deletes = query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?;
                 }
-                if counts.deletes > 0 {
+                // Unconditional: a freshly created virtual table's shadow tables already
+                // hold rows that A never had.
+                if counts.deletes > 0 || self.a_name.is_none() {
                     out.push_str(&format!("DELETE FROM {};\n", ident(&self.b_name)));
                 }
                 out.push_str(&body);
@@ -366,7 +368,10 @@ impl TableData {
                 deletes.push_str(&format!("DELETE FROM {table} WHERE {};\n", self.row_where("", values)));
             }
             if nb > 0 {
-                if all_compared {
+                // A REAL zero stands for both 0.0 and -0.0, which SQL cannot tell apart:
+                // copy B's actual rows of the group.
+                let has_zero = values.iter().any(|v| matches!(v, Value::Real(r) if *r == 0.0));
+                if all_compared && !has_zero {
                     for _ in 0..nb {
                         inserts.push_str(&self.insert_stmt(&names, values));
                     }

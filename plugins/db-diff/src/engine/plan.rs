@@ -258,9 +258,7 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
         let b_comes = b_owner.as_ref().is_some_and(|o| vt_created.contains(o));
         if a_goes || b_comes {
             if let Some(t) = tb.filter(|_| b_comes) {
-                let td = table_data(None, t, How::FullReload, opts, has_atan2);
-                let td = TableData { a_name: Some(t.name.clone()), ..td };
-                plans.push(td);
+                plans.push(table_data(None, t, How::FullReload, opts, has_atan2));
             } else if let (Some(t), false) = (ta, b_comes) {
                 // A shadow table of a dropped virtual table that B keeps as a plain table.
                 if let Some(t2) = tb {
@@ -586,7 +584,7 @@ fn alter_steps(a: &Table, b: &Table) -> Option<Change> {
         if cols_a.iter().any(|(i, _)| i.name.eq_ignore_ascii_case(&item.name)) {
             return None;
         }
-        if !add_column_ok(item) {
+        if !add_column_ok(item, text) {
             return None;
         }
         sql = after_add_column(&sql, text)?;
@@ -596,7 +594,7 @@ fn alter_steps(a: &Table, b: &Table) -> Option<Change> {
 }
 
 /// Whether `ALTER TABLE ADD COLUMN` accepts this column definition.
-fn add_column_ok(item: &parse::Item) -> bool {
+fn add_column_ok(item: &parse::Item, text: &str) -> bool {
     let w = &item.words;
     let has = |k: &str| w.iter().any(|x| x == k);
     if has("PRIMARY") || has("UNIQUE") || has("CHECK") || has("REFERENCES") || has("STORED") {
@@ -606,8 +604,15 @@ fn add_column_ok(item: &parse::Item) -> bool {
         return false;
     }
     // A default must be a constant (no parentheses) and NOT NULL needs a non-NULL one.
-    if has("DEFAULT") && w.last().is_some_and(|x| x == "DEFAULT") {
-        return false;
+    let tokens = parse::tokenize(text);
+    let default_at = tokens
+        .iter()
+        .position(|t| text[t.start..t.end].eq_ignore_ascii_case("DEFAULT"));
+    if let Some(k) = default_at {
+        match tokens.get(k + 1) {
+            Some(t) if &text[t.start..t.end] != "(" => {}
+            _ => return false,
+        }
     }
     if has("NOT") && !has("DEFAULT") {
         return false;
@@ -728,8 +733,10 @@ fn choose_how(db: &mut dyn Db, a: &Table, b: &Table, change: &Change, opts: &Opt
         None => {
             let new_with_default = b.data_columns().any(|c| {
                 a.column(&c.name).is_none()
-                    && c.dflt.as_deref().is_some_and(|d| constant_default(d).is_some_and(|v| !v.eq_ignore_ascii_case("NULL")))
-                    && b.affinity(c) != Affinity::Blob
+                    && c.dflt
+                        .as_deref()
+                        .and_then(constant_default)
+                        .is_some_and(|v| !affinity_keeps(b.affinity(c), &v))
             });
             if affinity_changed || new_with_default {
                 How::FullReload
@@ -807,4 +814,22 @@ fn sequence_sql(db: &mut dyn Db, a_has: bool, created: bool) -> Result<String, S
         ));
     }
     Ok(s)
+}
+
+/// Whether storing the constant `lit` in a column of affinity `aff` keeps its storage class
+/// (so A's rows, which get the default, hold exactly the literal's value).
+fn affinity_keeps(aff: Affinity, lit: &str) -> bool {
+    let body = lit.trim_start_matches(['-', '+']);
+    let is_number = body.starts_with(|c: char| c.is_ascii_digit() || c == '.');
+    let is_integer = is_number && body.chars().all(|c| c.is_ascii_digit());
+    let is_real = is_number && !is_integer && !body.starts_with("0x") && !body.starts_with("0X");
+    if lit.eq_ignore_ascii_case("NULL") {
+        return true;
+    }
+    match aff {
+        Affinity::Blob => true,
+        Affinity::Integer | Affinity::Numeric => is_integer,
+        Affinity::Real => is_real,
+        Affinity::Text => lit.starts_with('\''),
+    }
 }
