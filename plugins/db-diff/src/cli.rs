@@ -45,7 +45,10 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
         let mut value = |name: &str| -> Result<String, String> {
             match inline.clone() {
                 Some(v) => Ok(v),
-                None => it.next().cloned().ok_or_else(|| format!("{name} needs a value")),
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value")),
             }
         };
         match flag {
@@ -62,7 +65,9 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
                     .rsplit_once('.')
                     .filter(|(t, c)| !t.is_empty() && !c.is_empty())
                     .ok_or_else(|| format!("--ignore-column wants TABLE.COLUMN, got `{v}`"))?;
-                out.options.ignore_columns.push((t.to_string(), c.to_string()));
+                out.options
+                    .ignore_columns
+                    .push((t.to_string(), c.to_string()));
             }
             "--changeset" => {
                 return Err("--changeset is not supported yet: use the SQL output".to_string());
@@ -99,21 +104,39 @@ mod tests {
 
     #[test]
     fn reads_sqldiff_options() {
-        let a = p("a.db b.db --schema --table t --primarykey --transaction --ignore-column t.ts").unwrap();
+        let a = p("a.db b.db --schema --table t --primarykey --transaction --ignore-column t.ts")
+            .unwrap();
         assert_eq!((a.a.as_str(), a.b.as_str()), ("a.db", "b.db"));
         assert!(a.options.schema_only && a.options.primary_key && a.options.transaction);
         assert_eq!(a.options.table.as_deref(), Some("t"));
-        assert_eq!(a.options.ignore_columns, [("t".to_string(), "ts".to_string())]);
+        assert_eq!(
+            a.options.ignore_columns,
+            [("t".to_string(), "ts".to_string())]
+        );
         let s = p("a b --summary --exit-code").unwrap();
-        assert_eq!((s.output, s.options.mode, s.exit_code), (Output::Summary, Mode::Counts, true));
-        assert_eq!(p("a b --table=x").unwrap().options.table.as_deref(), Some("x"));
+        assert_eq!(
+            (s.output, s.options.mode, s.exit_code),
+            (Output::Summary, Mode::Counts, true)
+        );
+        assert_eq!(
+            p("a b --table=x").unwrap().options.table.as_deref(),
+            Some("x")
+        );
     }
 
     #[test]
     fn rejects_what_it_cannot_do() {
-        assert!(p("a b --changeset f").unwrap_err().contains("not supported yet"));
+        assert!(
+            p("a b --changeset f")
+                .unwrap_err()
+                .contains("not supported yet")
+        );
         assert!(p("a b --bogus").unwrap_err().contains("unknown option"));
         assert!(p("a").unwrap_err().contains("two databases"));
-        assert!(p("a b --ignore-column ts").unwrap_err().contains("TABLE.COLUMN"));
+        assert!(
+            p("a b --ignore-column ts")
+                .unwrap_err()
+                .contains("TABLE.COLUMN")
+        );
     }
 }

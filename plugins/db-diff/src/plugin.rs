@@ -101,7 +101,11 @@ pub fn format_time(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 impl DbDiff {
@@ -137,8 +141,7 @@ impl DbDiff {
     }
 
     fn open(&self, a: &str, b: &str) -> Result<HostDb, String> {
-        let mut conn =
-            Connection::open(a).map_err(|e| format!("cannot open `{a}`: {e}"))?;
+        let mut conn = Connection::open(a).map_err(|e| format!("cannot open `{a}`: {e}"))?;
         conn.attach(b, "aux")
             .map_err(|e| format!("cannot open `{b}`: {e}"))?;
         Ok(HostDb { conn })
@@ -167,7 +170,11 @@ impl DbDiff {
     fn render(&self, cmd: &Command, text: &str, diff: &engine::Diff, output: Output) -> Reply {
         let text = text.trim_end_matches('\n');
         if cmd.gateway() == "cli" {
-            return if text.is_empty() { Reply::new() } else { Reply::text(text) };
+            return if text.is_empty() {
+                Reply::new()
+            } else {
+                Reply::text(text)
+            };
         }
         if text.is_empty() {
             return Reply::text("no differences");
@@ -178,8 +185,16 @@ impl DbDiff {
             return Reply::text(format!(
                 "{} bytes of {}, attached; {}",
                 text.len(),
-                if output == Output::Sql { "SQL" } else { "output" },
-                if summary.is_empty() { "no row counts".to_string() } else { summary }
+                if output == Output::Sql {
+                    "SQL"
+                } else {
+                    "output"
+                },
+                if summary.is_empty() {
+                    "no row counts".to_string()
+                } else {
+                    summary
+                }
             ))
             .attachment("diff.sql", text.as_bytes().to_vec());
         }
@@ -198,7 +213,8 @@ impl DbDiff {
             .get(name)
             .ok_or_else(|| format!("`{name}` is not in [plugins.db-diff.config.databases]"))?;
         let target = self.snapshot_path(name)?;
-        let mut conn = Connection::open(source).map_err(|e| format!("cannot open `{source}`: {e}"))?;
+        let mut conn =
+            Connection::open(source).map_err(|e| format!("cannot open `{source}`: {e}"))?;
         conn.snapshot(&target)
             .map_err(|e| format!("cannot snapshot `{name}` to `{target}`: {e}"))?;
         let now = now_secs();
@@ -207,8 +223,8 @@ impl DbDiff {
     }
 
     fn watch(&mut self, name: &str) -> Result<(), String> {
-        let taken: Option<u64> = kv::get_string(&format!("snapshot:{name}"))?
-            .and_then(|s| s.parse().ok());
+        let taken: Option<u64> =
+            kv::get_string(&format!("snapshot:{name}"))?.and_then(|s| s.parse().ok());
         let Some(taken) = taken else {
             self.snapshot(name)?;
             return Ok(());
@@ -251,7 +267,9 @@ impl Plugin for DbDiff {
                 return Err(format!("watch: `{name}` is not in databases"));
             }
             if *secs == 0 {
-                return Err(format!("watch: the interval of `{name}` must be above 0 seconds"));
+                return Err(format!(
+                    "watch: the interval of `{name}` must be above 0 seconds"
+                ));
             }
             timer::every(Duration::from_secs(*secs), &format!("watch:{name}"))?;
         }
@@ -259,7 +277,7 @@ impl Plugin for DbDiff {
             .command(
                 CommandSpec::new(
                     "diff",
-                    &format!("!diff <A> <B> {}", cli::OPTIONS),
+                    format!("!diff <A> <B> {}", cli::OPTIONS),
                     "SQL that turns database A into database B",
                 )
                 .role(Role::Trusted)
@@ -289,10 +307,10 @@ impl Plugin for DbDiff {
     }
 
     fn on_timer(&mut self, tag: &str) {
-        if let Some(name) = tag.strip_prefix("watch:") {
-            if let Err(e) = self.watch(name) {
-                log::warn(format!("watch {name}: {e}"));
-            }
+        if let Some(name) = tag.strip_prefix("watch:")
+            && let Err(e) = self.watch(name)
+        {
+            log::warn(format!("watch {name}: {e}"));
         }
     }
 
@@ -323,12 +341,20 @@ mod tests {
     #[test]
     fn resolves_names_and_snapshots() {
         let mut p = DbDiff::default();
-        p.settings.databases.insert("prod".into(), "/srv/prod.db".into());
+        p.settings
+            .databases
+            .insert("prod".into(), "/srv/prod.db".into());
         p.settings.snapshot_dir = Some("/snaps/".into());
         assert_eq!(p.resolve("prod", "x").unwrap(), "/srv/prod.db");
         assert_eq!(p.resolve("other.db", "x").unwrap(), "other.db");
-        assert_eq!(p.resolve("prod@snapshot", "x").unwrap(), "/snaps/prod.snapshot.db");
-        assert_eq!(p.resolve("@snapshot", "prod").unwrap(), "/snaps/prod.snapshot.db");
+        assert_eq!(
+            p.resolve("prod@snapshot", "x").unwrap(),
+            "/snaps/prod.snapshot.db"
+        );
+        assert_eq!(
+            p.resolve("@snapshot", "prod").unwrap(),
+            "/snaps/prod.snapshot.db"
+        );
         assert!(p.resolve("../x@snapshot", "prod").is_err());
     }
 }

@@ -14,7 +14,9 @@ fn with(rows: &str) -> String {
 
 #[test]
 fn identical_databases_give_an_empty_diff() {
-    let sql = with("INSERT INTO t VALUES(1,'x','y',1.5),(2,NULL,NULL,NULL); CREATE INDEX i ON t(a); CREATE VIEW v AS SELECT a FROM t; CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END;");
+    let sql = with(
+        "INSERT INTO t VALUES(1,'x','y',1.5),(2,NULL,NULL,NULL); CREATE INDEX i ON t(a); CREATE VIEW v AS SELECT a FROM t; CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END;",
+    );
     let p = pair(&sql, &sql);
     let d = diff(&p, &Options::default());
     assert_eq!(d.sql, "");
@@ -33,13 +35,18 @@ fn inserted_deleted_and_updated_rows_are_reproduced() {
 fn reals_round_trip_bit_for_bit() {
     check(
         &with("INSERT INTO t VALUES(1,0.3,'',0.3);"),
-        &with("INSERT INTO t VALUES(1,0.1+0.2,'',0.1+0.2),(2,1e308*10,'',-1e308*10),(3,5e-324,'',2.2250738585072014e-308),(4,1.0,'',123456789.123456789),(5,-0.0,'',1e-300),(6,1.9430036859926971e-299,'',-3.394825485491527e-306),(7,9007199254740993.0,'',0.1);"),
+        &with(
+            "INSERT INTO t VALUES(1,0.1+0.2,'',0.1+0.2),(2,1e308*10,'',-1e308*10),(3,5e-324,'',2.2250738585072014e-308),(4,1.0,'',123456789.123456789),(5,-0.0,'',1e-300),(6,1.9430036859926971e-299,'',-3.394825485491527e-306),(7,9007199254740993.0,'',0.1);",
+        ),
     );
 }
 
 #[test]
 fn negative_zero_is_kept_when_inserted() {
-    let d = check("CREATE TABLE z(a);", "CREATE TABLE z(a); INSERT INTO z VALUES(-0.0),(0.0);");
+    let d = check(
+        "CREATE TABLE z(a);",
+        "CREATE TABLE z(a); INSERT INTO z VALUES(-0.0),(0.0);",
+    );
     assert!(d.sql.contains("-0.0"), "{}", d.sql);
 }
 
@@ -104,18 +111,29 @@ fn rowid_tables_with_a_declared_key_match_on_rowid_by_default() {
 
 #[test]
 fn primarykey_matches_rows_on_the_declared_key() {
-    let opts = Options { primary_key: true, ..Options::default() };
+    let opts = Options {
+        primary_key: true,
+        ..Options::default()
+    };
     let d = check_with(
         "CREATE TABLE p(code TEXT PRIMARY KEY, v); INSERT INTO p(rowid,code,v) VALUES(1,'a',1),(2,'b',2);",
         "CREATE TABLE p(code TEXT PRIMARY KEY, v); INSERT INTO p(rowid,code,v) VALUES(7,'b',2),(8,'a',5);",
         &opts,
     );
-    assert!(d.sql.contains("UPDATE \"p\" SET \"v\"=5 WHERE \"code\"='a'"), "{}", d.sql);
+    assert!(
+        d.sql
+            .contains("UPDATE \"p\" SET \"v\"=5 WHERE \"code\"='a'"),
+        "{}",
+        d.sql
+    );
 }
 
 #[test]
 fn primarykey_with_null_keys_still_matches_rows_correctly() {
-    let opts = Options { primary_key: true, ..Options::default() };
+    let opts = Options {
+        primary_key: true,
+        ..Options::default()
+    };
     check_with(
         "CREATE TABLE p(code TEXT PRIMARY KEY, v); INSERT INTO p VALUES(NULL,1),(NULL,2),('a',3);",
         "CREATE TABLE p(code TEXT PRIMARY KEY, v); INSERT INTO p VALUES(NULL,1),(NULL,9),('a',3);",
@@ -145,7 +163,9 @@ fn quoted_and_odd_identifiers_are_quoted_everywhere() {
     let s = "CREATE TABLE \"we\"\"ird tab\"(\"k ey\" INTEGER PRIMARY KEY, [sel ect], `a\"b`, \"rowid\"); CREATE INDEX \"in dex\" ON \"we\"\"ird tab\"(\"sel ect\");";
     check(
         &format!("{s} INSERT INTO \"we\"\"ird tab\" VALUES(1,'a','b',1);"),
-        &format!("{s} INSERT INTO \"we\"\"ird tab\" VALUES(1,'A','b',2),(2,'x','y',3); CREATE VIEW \"v w\" AS SELECT \"sel ect\" FROM \"we\"\"ird tab\";"),
+        &format!(
+            "{s} INSERT INTO \"we\"\"ird tab\" VALUES(1,'A','b',2),(2,'x','y',3); CREATE VIEW \"v w\" AS SELECT \"sel ect\" FROM \"we\"\"ird tab\";"
+        ),
     );
 }
 
@@ -155,7 +175,12 @@ fn a_column_added_keeps_its_full_definition() {
         "CREATE TABLE t(a, b); INSERT INTO t VALUES(1,2);",
         "CREATE TABLE t(a, b, c int default 5); INSERT INTO t VALUES(1,2,5),(3,4,6);",
     );
-    assert!(d.sql.contains("ALTER TABLE \"t\" ADD COLUMN c int default 5;"), "{}", d.sql);
+    assert!(
+        d.sql
+            .contains("ALTER TABLE \"t\" ADD COLUMN c int default 5;"),
+        "{}",
+        d.sql
+    );
 }
 
 #[test]
@@ -164,7 +189,11 @@ fn a_column_added_to_a_strict_table_keeps_its_definition() {
         "CREATE TABLE s(id INTEGER PRIMARY KEY, a TEXT NOT NULL) STRICT; INSERT INTO s VALUES(1,'x');",
         "CREATE TABLE s(id INTEGER PRIMARY KEY, a TEXT NOT NULL, n INTEGER NOT NULL DEFAULT 0) STRICT; INSERT INTO s VALUES(1,'x',0),(2,'y',7);",
     );
-    assert!(d.sql.contains("ADD COLUMN n INTEGER NOT NULL DEFAULT 0"), "{}", d.sql);
+    assert!(
+        d.sql.contains("ADD COLUMN n INTEGER NOT NULL DEFAULT 0"),
+        "{}",
+        d.sql
+    );
 }
 
 #[test]
@@ -173,7 +202,11 @@ fn a_dropped_column_uses_alter_table_drop_column() {
         "CREATE TABLE t(a, b, c); INSERT INTO t VALUES(1,2,3);",
         "CREATE TABLE t(a, c); INSERT INTO t VALUES(1,3);",
     );
-    assert!(d.sql.contains("ALTER TABLE \"t\" DROP COLUMN \"b\";"), "{}", d.sql);
+    assert!(
+        d.sql.contains("ALTER TABLE \"t\" DROP COLUMN \"b\";"),
+        "{}",
+        d.sql
+    );
 }
 
 #[test]
@@ -198,7 +231,10 @@ fn schema_only_output_applies_alone_and_keeps_the_data() {
     let a = "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT, b); INSERT INTO t VALUES(1,'x','y'); CREATE TABLE gone(x);";
     let b = "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT COLLATE NOCASE, b, c DEFAULT 1); CREATE TABLE new(x); CREATE VIEW v AS SELECT * FROM t;";
     let p = pair(a, b);
-    let opts = Options { schema_only: true, ..Options::default() };
+    let opts = Options {
+        schema_only: true,
+        ..Options::default()
+    };
     let d = diff(&p, &opts);
     assert!(!d.sql.contains("VALUES("), "{}", d.sql);
     let copy = common::apply(&p, &d.sql);
@@ -231,7 +267,9 @@ fn triggers_added_dropped_and_changed_are_diffed_and_never_fire_during_the_diff(
     let trig = "CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO log VALUES(new.a); END;";
     check(
         &format!("{base}{trig} CREATE TRIGGER gone AFTER DELETE ON t BEGIN SELECT 1; END;"),
-        &format!("{base}{trig} INSERT INTO t VALUES(1,'x'); CREATE TRIGGER upd AFTER UPDATE ON t BEGIN DELETE FROM log; END;"),
+        &format!(
+            "{base}{trig} INSERT INTO t VALUES(1,'x'); CREATE TRIGGER upd AFTER UPDATE ON t BEGIN DELETE FROM log; END;"
+        ),
     );
 }
 
@@ -302,21 +340,40 @@ fn rtree_tables_are_diffed_through_their_shadow_tables() {
 #[test]
 fn summary_counts_are_correct() {
     let p = pair(
-        &with("INSERT INTO t VALUES(1,'a','x',1.0),(2,'b','y',2.0),(3,'c','z',3.0),(4,'d','w',4.0);"),
-        &with("INSERT INTO t VALUES(1,'a','x',1.0),(2,'B','y',2.0),(3,'c','Z',3.0),(5,'e',NULL,NULL);"),
+        &with(
+            "INSERT INTO t VALUES(1,'a','x',1.0),(2,'b','y',2.0),(3,'c','z',3.0),(4,'d','w',4.0);",
+        ),
+        &with(
+            "INSERT INTO t VALUES(1,'a','x',1.0),(2,'B','y',2.0),(3,'c','Z',3.0),(5,'e',NULL,NULL);",
+        ),
     );
-    let opts = Options { mode: Mode::Counts, ..Options::default() };
+    let opts = Options {
+        mode: Mode::Counts,
+        ..Options::default()
+    };
     let d = diff(&p, &opts);
-    assert_eq!(d.summary(), "t: 2 changes, 1 inserts, 1 deletes, 1 unchanged\n");
+    assert_eq!(
+        d.summary(),
+        "t: 2 changes, 1 inserts, 1 deletes, 1 unchanged\n"
+    );
     assert_eq!(d.short_summary(), "t: 2 changes, 1 inserts, 1 deletes");
-    assert!(d.stat().contains("1 tables changed, 1 inserts(+), 1 deletes(-), 2 changes(~)"), "{}", d.stat());
+    assert!(
+        d.stat()
+            .contains("1 tables changed, 1 inserts(+), 1 deletes(-), 2 changes(~)"),
+        "{}",
+        d.stat()
+    );
 }
 
 #[test]
 fn table_limits_the_diff_to_one_table() {
-    let a = "CREATE TABLE x(v); CREATE TABLE y(v); INSERT INTO x VALUES(1); INSERT INTO y VALUES(1);";
+    let a =
+        "CREATE TABLE x(v); CREATE TABLE y(v); INSERT INTO x VALUES(1); INSERT INTO y VALUES(1);";
     let b = "CREATE TABLE x(v); CREATE TABLE y(v); INSERT INTO x VALUES(2); INSERT INTO y VALUES(2); CREATE INDEX iy ON y(v);";
-    let opts = Options { table: Some("x".into()), ..Options::default() };
+    let opts = Options {
+        table: Some("x".into()),
+        ..Options::default()
+    };
     let d = check_with(a, b, &opts);
     assert!(!d.sql.contains("\"y\""), "{}", d.sql);
 }
@@ -327,16 +384,26 @@ fn ignore_column_ignores_a_timestamp_column() {
         "CREATE TABLE e(id INTEGER PRIMARY KEY, v, ts); INSERT INTO e VALUES(1,'a','2020'),(2,'b','2020');",
         "CREATE TABLE e(id INTEGER PRIMARY KEY, v, ts); INSERT INTO e VALUES(1,'a','2024'),(2,'B','2024'),(3,'c','2024');",
     );
-    let opts = Options { ignore_columns: vec![("e".into(), "TS".into())], ..Options::default() };
+    let opts = Options {
+        ignore_columns: vec![("e".into(), "TS".into())],
+        ..Options::default()
+    };
     let d = diff(&p, &opts);
     assert!(!d.sql.contains("'2024' WHERE"), "{}", d.sql);
-    assert!(d.sql.contains("UPDATE \"e\" SET \"v\"='B' WHERE \"id\"=2;"), "{}", d.sql);
+    assert!(
+        d.sql.contains("UPDATE \"e\" SET \"v\"='B' WHERE \"id\"=2;"),
+        "{}",
+        d.sql
+    );
     assert!(d.sql.contains("VALUES(3,'c','2024')"), "{}", d.sql);
 }
 
 #[test]
 fn transaction_wraps_everything_once() {
-    let opts = Options { transaction: true, ..Options::default() };
+    let opts = Options {
+        transaction: true,
+        ..Options::default()
+    };
     let d = check_with(
         "CREATE TABLE t(id INTEGER PRIMARY KEY, a TEXT); INSERT INTO t VALUES(1,'x');",
         "CREATE TABLE t(id INTEGER PRIMARY KEY, a INT); INSERT INTO t VALUES(1,'y');",

@@ -71,7 +71,10 @@ impl Counts {
 
 impl TableData {
     fn a_tab(&self) -> String {
-        format!("main.{}", ident(self.a_name.as_deref().unwrap_or(&self.b_name)))
+        format!(
+            "main.{}",
+            ident(self.a_name.as_deref().unwrap_or(&self.b_name))
+        )
     }
 
     fn b_tab(&self) -> String {
@@ -96,7 +99,8 @@ impl TableData {
 
     /// `left` and `right` (two SQL expressions) hold different values or storage classes.
     fn differs(&self, left: &str, right: &str) -> String {
-        let mut s = format!("NOT ({left} IS {right} COLLATE BINARY AND typeof({left}) = typeof({right}))");
+        let mut s =
+            format!("NOT ({left} IS {right} COLLATE BINARY AND typeof({left}) = typeof({right}))");
         if self.has_atan2 {
             s = format!(
                 "({s} OR (typeof({left}) = 'real' AND typeof({right}) = 'real' AND {left} = 0 AND atan2({left}, -1) <> atan2({right}, -1)))"
@@ -138,7 +142,9 @@ impl TableData {
     /// `WHERE` text that finds the row with key `values` in the changed database.
     fn key_where(&self, values: &[Value]) -> String {
         match &self.how {
-            How::Keyed(Key::Rowid(r)) => format!("{r}={}", values.first().map_or("NULL".into(), literal)),
+            How::Keyed(Key::Rowid(r)) => {
+                format!("{r}={}", values.first().map_or("NULL".into(), literal))
+            }
             How::Keyed(Key::Columns(cols)) => cols
                 .iter()
                 .zip(values)
@@ -200,7 +206,8 @@ impl TableData {
                 let mut body = String::new();
                 counts.inserts = self.insert_rows(db, "1", &mut body)?;
                 if let Some(a) = &self.a_name {
-                    counts.deletes = query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?;
+                    counts.deletes =
+                        query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?;
                 }
                 // Unconditional: a freshly created virtual table's shadow tables already
                 // hold rows that A never had.
@@ -215,7 +222,12 @@ impl TableData {
         Ok(counts)
     }
 
-    fn emit_keyed(&self, db: &mut dyn Db, out: &mut String, counts: &mut Counts) -> Result<(), String> {
+    fn emit_keyed(
+        &self,
+        db: &mut dyn Db,
+        out: &mut String,
+        counts: &mut Counts,
+    ) -> Result<(), String> {
         let (a_tab, b_tab) = (self.a_tab(), self.b_tab());
         let table = ident(&self.b_name);
         let mut deletes = String::new();
@@ -228,7 +240,10 @@ impl TableData {
             self.key_match("b", "a")
         );
         db.query(&sql, &[], &mut |row| {
-            deletes.push_str(&format!("DELETE FROM {table} WHERE {};\n", self.key_where(&row)));
+            deletes.push_str(&format!(
+                "DELETE FROM {table} WHERE {};\n",
+                self.key_where(&row)
+            ));
             counts.deletes += 1;
             Ok(())
         })?;
@@ -275,14 +290,20 @@ impl TableData {
                         format!("{}={}", ident(&self.columns[i]), literal(&v))
                     })
                     .collect();
-                updates.push_str(&format!("UPDATE {table} SET {} WHERE {wh};\n", sets.join(", ")));
+                updates.push_str(&format!(
+                    "UPDATE {table} SET {} WHERE {wh};\n",
+                    sets.join(", ")
+                ));
                 Ok(())
             })?;
         }
         // Rows only in B.
         counts.inserts = self.insert_rows(
             db,
-            &format!("NOT EXISTS (SELECT 1 FROM {a_tab} AS a WHERE {})", self.key_match("a", "b")),
+            &format!(
+                "NOT EXISTS (SELECT 1 FROM {a_tab} AS a WHERE {})",
+                self.key_match("a", "b")
+            ),
             &mut inserts,
         )?;
         out.push_str(&deletes);
@@ -320,7 +341,11 @@ impl TableData {
             a_cols.join(", "),
             b_cols.join(", "),
             self.b_tab(),
-            if group.is_empty() { String::new() } else { format!(" GROUP BY {}", group.join(", ")) },
+            if group.is_empty() {
+                String::new()
+            } else {
+                format!(" GROUP BY {}", group.join(", "))
+            },
         )
     }
 
@@ -342,10 +367,19 @@ impl TableData {
                 }
             })
             .collect();
-        if parts.is_empty() { "1".to_string() } else { parts.join(" AND ") }
+        if parts.is_empty() {
+            "1".to_string()
+        } else {
+            parts.join(" AND ")
+        }
     }
 
-    fn emit_multiset(&self, db: &mut dyn Db, out: &mut String, counts: &mut Counts) -> Result<(), String> {
+    fn emit_multiset(
+        &self,
+        db: &mut dyn Db,
+        out: &mut String,
+        counts: &mut Counts,
+    ) -> Result<(), String> {
         let table = ident(&self.b_name);
         let compared = self.compared();
         let all_compared = compared.len() == self.columns.len();
@@ -360,17 +394,23 @@ impl TableData {
         let n = compared.len();
         db.query(&self.multiset_sql("na <> nb"), &[], &mut |row| {
             let values = &row[..n.min(row.len())];
-            let count = |k: usize| row.get(n + k).and_then(Value::as_i64).unwrap_or(0).max(0) as u64;
+            let count =
+                |k: usize| row.get(n + k).and_then(Value::as_i64).unwrap_or(0).max(0) as u64;
             let (na, nb) = (count(0), count(1));
             counts.deletes += na.saturating_sub(nb);
             counts.inserts += nb.saturating_sub(na);
             if na > 0 {
-                deletes.push_str(&format!("DELETE FROM {table} WHERE {};\n", self.row_where("", values)));
+                deletes.push_str(&format!(
+                    "DELETE FROM {table} WHERE {};\n",
+                    self.row_where("", values)
+                ));
             }
             if nb > 0 {
                 // A REAL zero stands for both 0.0 and -0.0, which SQL cannot tell apart:
                 // copy B's actual rows of the group.
-                let has_zero = values.iter().any(|v| matches!(v, Value::Real(r) if *r == 0.0));
+                let has_zero = values
+                    .iter()
+                    .any(|v| matches!(v, Value::Real(r) if *r == 0.0));
                 if all_compared && !has_zero {
                     for _ in 0..nb {
                         inserts.push_str(&self.insert_stmt(&names, values));
@@ -384,7 +424,11 @@ impl TableData {
         for values in pending {
             let sql = format!(
                 "SELECT {} FROM {} AS b WHERE {}",
-                self.columns.iter().map(|c| format!("b.{}", ident(c))).collect::<Vec<_>>().join(", "),
+                self.columns
+                    .iter()
+                    .map(|c| format!("b.{}", ident(c)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 self.b_tab(),
                 self.row_where("b.", &values)
             );
@@ -407,7 +451,8 @@ impl TableData {
             How::FullReload => {
                 c.inserts = b_count;
                 if let Some(a) = &self.a_name {
-                    c.deletes = query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?;
+                    c.deletes =
+                        query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?;
                 }
             }
             How::Keyed(_) => {
@@ -429,9 +474,15 @@ impl TableData {
                 let flags: Vec<String> = self
                     .compared()
                     .iter()
-                    .map(|&i| self.differs(&self.a_exprs[i], &format!("b.{}", ident(&self.columns[i]))))
+                    .map(|&i| {
+                        self.differs(&self.a_exprs[i], &format!("b.{}", ident(&self.columns[i])))
+                    })
                     .collect();
-                let any = if flags.is_empty() { "0".to_string() } else { flags.join(" OR ") };
+                let any = if flags.is_empty() {
+                    "0".to_string()
+                } else {
+                    flags.join(" OR ")
+                };
                 let rows = query_all(
                     db,
                     &format!(

@@ -158,9 +158,14 @@ fn decimal_is_exact(r: f64, shortest: &str) -> bool {
             return false;
         };
         if q >= 0 {
-            q < 75 && m.checked_shl(q as u32).is_some_and(|v| v >> q == m && v == lhs)
+            q < 75
+                && m.checked_shl(q as u32)
+                    .is_some_and(|v| v >> q == m && v == lhs)
         } else {
-            (-q) < 128 && lhs.checked_shl((-q) as u32).is_some_and(|v| v >> (-q) == lhs && v == m)
+            (-q) < 128
+                && lhs
+                    .checked_shl((-q) as u32)
+                    .is_some_and(|v| v >> (-q) == lhs && v == m)
         }
     } else {
         // digits == m * 2^q * 10^k, k = -e10  <=>  digits == m * 5^k * 2^(q+k)

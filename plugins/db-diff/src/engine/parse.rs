@@ -75,8 +75,7 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
         {
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.' || b[i] == b'_') {
                 // exponent sign: 1e-5
-                if (b[i] == b'e' || b[i] == b'E')
-                    && matches!(b.get(i + 1), Some(b'+') | Some(b'-'))
+                if (b[i] == b'e' || b[i] == b'E') && matches!(b.get(i + 1), Some(b'+') | Some(b'-'))
                 {
                     i += 1;
                 }
@@ -186,13 +185,18 @@ pub fn create_table(sql: &str) -> Option<CreateTable> {
     let upper = |t: &Token| sql[t.start..t.end].to_ascii_uppercase();
     let mut i = 0;
     // CREATE [TEMP] TABLE [IF NOT EXISTS] name [. name] (
-    if !tokens.first().is_some_and(|t| word(t) && upper(t) == "CREATE") {
+    if !tokens
+        .first()
+        .is_some_and(|t| word(t) && upper(t) == "CREATE")
+    {
         return None;
     }
     while i < tokens.len() && !(word(&tokens[i]) && upper(&tokens[i]) == "TABLE") {
         i += 1;
     }
-    while i < tokens.len() && !(tokens[i].kind == Kind::Punct && &sql[tokens[i].start..tokens[i].end] == "(") {
+    while i < tokens.len()
+        && !(tokens[i].kind == Kind::Punct && &sql[tokens[i].start..tokens[i].end] == "(")
+    {
         if word(&tokens[i]) && upper(&tokens[i]) == "AS" {
             return None;
         }
@@ -256,7 +260,11 @@ pub fn create_table(sql: &str) -> Option<CreateTable> {
         }
         None => tokens[close].start,
     };
-    let options = tokens[close + 1..].iter().filter(|t| word(t)).map(upper).collect();
+    let options = tokens[close + 1..]
+        .iter()
+        .filter(|t| word(t))
+        .map(upper)
+        .collect();
     Some(CreateTable {
         items: out,
         add_col_offset,
@@ -276,9 +284,15 @@ pub fn after_add_column(sql: &str, def: &str) -> Option<String> {
 pub fn after_drop_column(sql: &str, name: &str) -> Option<String> {
     let t = create_table(sql)?;
     let cols: Vec<&Item> = t.columns().collect();
-    let k = cols.iter().position(|c| c.name.eq_ignore_ascii_case(name))?;
+    let k = cols
+        .iter()
+        .position(|c| c.name.eq_ignore_ascii_case(name))?;
     if k + 1 < cols.len() {
-        Some(format!("{}{}", &sql[..cols[k].start], &sql[cols[k + 1].start..]))
+        Some(format!(
+            "{}{}",
+            &sql[..cols[k].start],
+            &sql[cols[k + 1].start..]
+        ))
     } else {
         let comma = sql[..cols[k].start].rfind(',')?;
         Some(format!("{}{}", &sql[..comma], &sql[t.add_col_offset..]))

@@ -99,7 +99,11 @@ impl Diff {
             if let Some(n) = t.schema {
                 bits.push(n.to_string());
             }
-            for (n, w) in [(t.updates, "changes"), (t.inserts, "inserts"), (t.deletes, "deletes")] {
+            for (n, w) in [
+                (t.updates, "changes"),
+                (t.inserts, "inserts"),
+                (t.deletes, "deletes"),
+            ] {
                 if n > 0 {
                     bits.push(format!("{n} {w}"));
                 }
@@ -115,7 +119,11 @@ impl Diff {
     /// `--stat`: git-style lines `name | N +I -D ~U` and a total line.
     pub fn stat(&self) -> String {
         let changed: Vec<&TableStat> = self.tables.iter().filter(|t| t.changed()).collect();
-        let width = changed.iter().map(|t| t.name.chars().count()).max().unwrap_or(0);
+        let width = changed
+            .iter()
+            .map(|t| t.name.chars().count())
+            .max()
+            .unwrap_or(0);
         let mut out = String::new();
         let (mut i, mut d, mut u) = (0, 0, 0);
         for t in &changed {
@@ -238,13 +246,15 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
                 }
                 structural = true;
             }
-            if vt_created.contains(n) {
-                if let Some(t) = tb {
-                    tables_sql.push_str(&format!("{};\n", t.sql));
-                }
+            if let Some(t) = tb.filter(|_| vt_created.contains(n)) {
+                tables_sql.push_str(&format!("{};\n", t.sql));
             }
             if let Some(t) = tb.filter(|_| vt_created.contains(n) || vt_dropped.contains(n)) {
-                let note = if ta.is_some() { "schema changed" } else { "added" };
+                let note = if ta.is_some() {
+                    "schema changed"
+                } else {
+                    "added"
+                };
                 result.tables.push(stat(&t.name, Some(note)));
             } else if let (Some(t), None) = (ta, tb) {
                 result.tables.push(stat(&t.name, Some("dropped")));
@@ -259,15 +269,11 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
         if a_goes || b_comes {
             if let Some(t) = tb.filter(|_| b_comes) {
                 plans.push(table_data(None, t, How::FullReload, opts, has_atan2));
-            } else if let (Some(t), false) = (ta, b_comes) {
+            } else if let Some(t) = tb {
                 // A shadow table of a dropped virtual table that B keeps as a plain table.
-                if let Some(t2) = tb {
-                    tables_sql.push_str(&format!("{};\n", t2.sql));
-                    plans.push(table_data(None, t2, How::InsertAll, opts, has_atan2));
-                    created.insert(n.clone());
-                } else {
-                    let _ = t;
-                }
+                tables_sql.push_str(&format!("{};\n", t.sql));
+                plans.push(table_data(None, t, How::InsertAll, opts, has_atan2));
+                created.insert(n.clone());
             }
             continue;
         }
@@ -277,7 +283,10 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
                 structural = true;
                 let mut s = stat(&t.name, Some("dropped"));
                 if !sql_mode {
-                    s.deletes = super::query_count(db, &format!("SELECT count(*) FROM main.{}", ident(&t.name)))?;
+                    s.deletes = super::query_count(
+                        db,
+                        &format!("SELECT count(*) FROM main.{}", ident(&t.name)),
+                    )?;
                 }
                 result.tables.push(s);
             }
@@ -287,7 +296,11 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
                 plans.push(table_data(None, t, How::InsertAll, opts, has_atan2));
             }
             (Some(x), Some(y)) => {
-                let change = if x.sql == y.sql { Change::Same } else { table_change(x, y, opts) };
+                let change = if x.sql == y.sql {
+                    Change::Same
+                } else {
+                    table_change(x, y, opts)
+                };
                 let mut how_override = None;
                 match &change {
                     Change::Same => {}
@@ -300,12 +313,16 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
                     Change::RebuildCopy => {
                         structural = true;
                         rebuilt.insert(n.clone());
-                        tables_sql.push_str(&rebuild_sql(x, y, &a, &b, opts));
+                        tables_sql.push_str(&rebuild_sql(x, y, &a, &b));
                     }
                     Change::Recreate => {
                         structural = true;
                         rebuilt.insert(n.clone());
-                        tables_sql.push_str(&format!("DROP TABLE {};\n{};\n", ident(&x.name), y.sql));
+                        tables_sql.push_str(&format!(
+                            "DROP TABLE {};\n{};\n",
+                            ident(&x.name),
+                            y.sql
+                        ));
                         how_override = Some(How::InsertAll);
                     }
                 }
@@ -344,7 +361,12 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
             if counts.changed() {
                 data_changed.insert(td.b_name.to_lowercase());
             }
-            merge_stat(&mut result.tables, &td.b_name, counts, created.contains(&td.b_name.to_lowercase()));
+            merge_stat(
+                &mut result.tables,
+                &td.b_name,
+                counts,
+                created.contains(&td.b_name.to_lowercase()),
+            );
         }
         if sql_mode && opts.table.is_none() && b.has_sequence {
             let creates_autoinc = b
@@ -356,7 +378,12 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
         }
     } else {
         for td in &plans {
-            merge_stat(&mut result.tables, &td.b_name, Counts::default(), created.contains(&td.b_name.to_lowercase()));
+            merge_stat(
+                &mut result.tables,
+                &td.b_name,
+                Counts::default(),
+                created.contains(&td.b_name.to_lowercase()),
+            );
         }
     }
     // Order the stats as B lists its tables.
@@ -373,14 +400,19 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
     };
     let table_reset = |tbl: &str| {
         let l = tbl.to_lowercase();
-        rebuilt.contains(&l) || created.contains(&l) || vt_created.contains(&l) || vt_dropped.contains(&l)
+        rebuilt.contains(&l)
+            || created.contains(&l)
+            || vt_created.contains(&l)
+            || vt_dropped.contains(&l)
     };
     let mut dropped_objects: BTreeSet<(String, String)> = BTreeSet::new();
     for kind in ["trigger", "view", "index"] {
         for o in a.objects.iter().filter(|o| o.kind == kind && in_scope(o)) {
             let same = b.object(kind, &o.name).is_some_and(|x| x.sql == o.sql);
             let drop = match kind {
-                "trigger" => !same || structural || data_changed.contains(&o.tbl_name.to_lowercase()),
+                "trigger" => {
+                    !same || structural || data_changed.contains(&o.tbl_name.to_lowercase())
+                }
                 "view" => !same || structural,
                 _ => !same || table_reset(&o.tbl_name),
             };
@@ -388,21 +420,36 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
                 continue;
             }
             dropped_objects.insert((kind.to_string(), o.name.to_lowercase()));
-            if kind == "index" && tables_gone(&o.tbl_name) && a.tables.contains_key(&o.tbl_name.to_lowercase()) {
+            if kind == "index"
+                && tables_gone(&o.tbl_name)
+                && a.tables.contains_key(&o.tbl_name.to_lowercase())
+            {
                 // Goes with its table.
                 if !same {
                     result.objects.push(change(kind, &o.name, "dropped"));
                 }
                 continue;
             }
-            drops.push_str(&format!("DROP {} {};\n", kind.to_uppercase(), ident(&o.name)));
+            drops.push_str(&format!(
+                "DROP {} {};\n",
+                kind.to_uppercase(),
+                ident(&o.name)
+            ));
             if !same {
-                let what = if b.object(kind, &o.name).is_some() { "changed" } else { "dropped" };
+                let what = if b.object(kind, &o.name).is_some() {
+                    "changed"
+                } else {
+                    "dropped"
+                };
                 result.objects.push(change(kind, &o.name, what));
             }
         }
     }
-    for o in b.objects.iter().filter(|o| o.kind != "table" && in_scope(o)) {
+    for o in b
+        .objects
+        .iter()
+        .filter(|o| o.kind != "table" && in_scope(o))
+    {
         let in_a = a.object(&o.kind, &o.name);
         let same = in_a.is_some_and(|x| x.sql == o.sql);
         let was_dropped = dropped_objects.contains(&(o.kind.clone(), o.name.to_lowercase()));
@@ -427,7 +474,11 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
             if opts.transaction {
                 out.push_str("BEGIN TRANSACTION;\n");
             }
-            let body = if opts.transaction { body.replace("BEGIN;\n", "").replace("COMMIT;\n", "") } else { body };
+            let body = if opts.transaction {
+                body.replace("BEGIN;\n", "").replace("COMMIT;\n", "")
+            } else {
+                body
+            };
             out.push_str(&body);
             if opts.transaction {
                 out.push_str("COMMIT;\n");
@@ -502,7 +553,13 @@ fn drops_table(drops: &mut String, t: &Table) {
 }
 
 /// A [`TableData`] for B's table `b` (and A's `a`, if it is matched against one).
-fn table_data(a: Option<&Table>, b: &Table, how: How, opts: &Options, has_atan2: bool) -> TableData {
+fn table_data(
+    a: Option<&Table>,
+    b: &Table,
+    how: How,
+    opts: &Options,
+    has_atan2: bool,
+) -> TableData {
     let columns: Vec<String> = b.data_columns().map(|c| c.name.clone()).collect();
     let ignored = columns.iter().map(|c| opts.ignored(&b.name, c)).collect();
     let a_exprs = b
@@ -556,23 +613,35 @@ fn alter_steps(a: &Table, b: &Table) -> Option<Change> {
         return None;
     }
     let item_text = |sql: &str, i: &parse::Item| sql[i.start..i.end].to_string();
-    let cols_a: Vec<(&parse::Item, String)> = pa.columns().map(|i| (i, item_text(&a.sql, i))).collect();
-    let cols_b: Vec<(&parse::Item, String)> = pb.columns().map(|i| (i, item_text(&b.sql, i))).collect();
+    let cols_a: Vec<(&parse::Item, String)> =
+        pa.columns().map(|i| (i, item_text(&a.sql, i))).collect();
+    let cols_b: Vec<(&parse::Item, String)> =
+        pb.columns().map(|i| (i, item_text(&b.sql, i))).collect();
     let mut sql = a.sql.clone();
     let mut stmts = Vec::new();
     let table = ident(&a.name);
     let mut dropped = false;
     // Drop A's columns B does not have.
-    for (item, text) in &cols_a {
-        if cols_b.iter().any(|(j, _)| j.name.eq_ignore_ascii_case(&item.name)) {
+    for (item, _) in &cols_a {
+        if cols_b
+            .iter()
+            .any(|(j, _)| j.name.eq_ignore_ascii_case(&item.name))
+        {
             continue;
         }
-        if item.words.iter().any(|w| matches!(w.as_str(), "PRIMARY" | "UNIQUE" | "REFERENCES" | "GENERATED" | "AS")) {
+        if item.words.iter().any(|w| {
+            matches!(
+                w.as_str(),
+                "PRIMARY" | "UNIQUE" | "REFERENCES" | "GENERATED" | "AS"
+            )
+        }) {
             return None;
         }
-        let _ = text;
         sql = after_drop_column(&sql, &item.name)?;
-        stmts.push(format!("ALTER TABLE {table} DROP COLUMN {};\n", ident(&item.name)));
+        stmts.push(format!(
+            "ALTER TABLE {table} DROP COLUMN {};\n",
+            ident(&item.name)
+        ));
         dropped = true;
     }
     // Then add B's new columns, which must come after the kept ones.
@@ -581,7 +650,10 @@ fn alter_steps(a: &Table, b: &Table) -> Option<Change> {
         return None;
     }
     for (item, text) in &cols_b[kept..] {
-        if cols_a.iter().any(|(i, _)| i.name.eq_ignore_ascii_case(&item.name)) {
+        if cols_a
+            .iter()
+            .any(|(i, _)| i.name.eq_ignore_ascii_case(&item.name))
+        {
             return None;
         }
         if !add_column_ok(item, text) {
@@ -632,18 +704,27 @@ fn copy_is_safe(a: &Table, b: &Table) -> bool {
         return false;
     }
     let cons = |p: &parse::CreateTable, sql: &str| -> Vec<String> {
-        p.items.iter().filter(|i| i.constraint).map(|i| sql[i.start..i.end].to_string()).collect()
+        p.items
+            .iter()
+            .filter(|i| i.constraint)
+            .map(|i| sql[i.start..i.end].to_string())
+            .collect()
     };
     if cons(pa, &a.sql) != cons(pb, &b.sql) {
         return false;
     }
     for ib in pb.columns() {
         let tb = &b.sql[ib.start..ib.end];
-        let risky = ib
-            .words
-            .iter()
-            .any(|w| matches!(w.as_str(), "NOT" | "CHECK" | "UNIQUE" | "PRIMARY" | "REFERENCES"));
-        match pa.columns().find(|ia| ia.name.eq_ignore_ascii_case(&ib.name)) {
+        let risky = ib.words.iter().any(|w| {
+            matches!(
+                w.as_str(),
+                "NOT" | "CHECK" | "UNIQUE" | "PRIMARY" | "REFERENCES"
+            )
+        });
+        match pa
+            .columns()
+            .find(|ia| ia.name.eq_ignore_ascii_case(&ib.name))
+        {
             Some(ia) if &a.sql[ia.start..ia.end] == tb => {}
             Some(_) if risky => return false,
             _ => {}
@@ -654,20 +735,18 @@ fn copy_is_safe(a: &Table, b: &Table) -> bool {
 
 /// The SQLite-documented rebuild: rename the old table away, create B's exactly, copy the
 /// common columns (and the rowid), drop the old one; inside a transaction.
-fn rebuild_sql(a: &Table, b: &Table, sa: &Schema, sb: &Schema, _opts: &Options) -> String {
+fn rebuild_sql(a: &Table, b: &Table, sa: &Schema, sb: &Schema) -> String {
     let mut old = format!("{}__roost_old", a.name);
-    while sa.tables.contains_key(&old.to_lowercase()) || sb.tables.contains_key(&old.to_lowercase()) {
+    while sa.tables.contains_key(&old.to_lowercase()) || sb.tables.contains_key(&old.to_lowercase())
+    {
         old.push('_');
     }
     let mut cols: Vec<String> = Vec::new();
     if !a.without_rowid() && !b.without_rowid() && b.ipk().is_none() {
-        if let Some(r) = rowid_alias(Some(a), b) {
-            cols.push(r.to_string());
-        }
+        cols.extend(rowid_alias(Some(a), b).map(str::to_string));
     }
     for c in b.data_columns() {
-        if let Some(ac) = a.column(&c.name) {
-            let _ = ac;
+        if a.column(&c.name).is_some() {
             cols.push(ident(&c.name));
         }
     }
@@ -676,7 +755,11 @@ fn rebuild_sql(a: &Table, b: &Table, sa: &Schema, sb: &Schema, _opts: &Options) 
     s.push_str("BEGIN;\n");
     // Indexes of the old table go with it; B's are created at the end.
     s.push_str("PRAGMA legacy_alter_table=ON;\n");
-    s.push_str(&format!("ALTER TABLE {} RENAME TO {};\n", ident(&a.name), ident(&old)));
+    s.push_str(&format!(
+        "ALTER TABLE {} RENAME TO {};\n",
+        ident(&a.name),
+        ident(&old)
+    ));
     s.push_str("PRAGMA legacy_alter_table=OFF;\n");
     s.push_str(&format!("{};\n", b.sql));
     if !cols.is_empty() {
@@ -692,7 +775,13 @@ fn rebuild_sql(a: &Table, b: &Table, sa: &Schema, sb: &Schema, _opts: &Options) 
 }
 
 /// Picks how rows of a table present in both are matched.
-fn choose_how(db: &mut dyn Db, a: &Table, b: &Table, change: &Change, opts: &Options) -> Result<How, String> {
+fn choose_how(
+    db: &mut dyn Db,
+    a: &Table,
+    b: &Table,
+    change: &Change,
+    opts: &Options,
+) -> Result<How, String> {
     let common = |c: &str| a.column(c).is_some_and(|x| x.hidden == 0 || x.hidden >= 2);
     // Values whose storage class the copy into B's definition may change.
     let affinity_changed = b.data_columns().any(|c| {
@@ -702,7 +791,9 @@ fn choose_how(db: &mut dyn Db, a: &Table, b: &Table, change: &Change, opts: &Opt
     // New columns whose value in A's rows (their default) the engine cannot know.
     let unknown_new = b.data_columns().any(|c| {
         a.column(&c.name).is_none()
-            && c.dflt.as_deref().is_some_and(|d| constant_default(d).is_none())
+            && c.dflt
+                .as_deref()
+                .is_some_and(|d| constant_default(d).is_none())
     });
     if unknown_new {
         return Ok(How::FullReload);
@@ -712,7 +803,11 @@ fn choose_how(db: &mut dyn Db, a: &Table, b: &Table, change: &Change, opts: &Opt
         (!pk.is_empty() && pk.iter().all(|c| common(&c.name)))
             .then(|| Key::Columns(pk.iter().map(|c| c.name.clone()).collect()))
     } else if let Some(ipk) = b.ipk() {
-        let ok = common(&ipk.name) && (a.ipk().is_some_and(|x| x.name.eq_ignore_ascii_case(&ipk.name)) || *change != Change::Same);
+        let ok = common(&ipk.name)
+            && (a
+                .ipk()
+                .is_some_and(|x| x.name.eq_ignore_ascii_case(&ipk.name))
+                || *change != Change::Same);
         ok.then(|| Key::Columns(vec![ipk.name.clone()]))
     } else if b.pk().is_empty() {
         None

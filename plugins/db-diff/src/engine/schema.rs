@@ -88,9 +88,7 @@ impl Table {
     pub fn ipk(&self) -> Option<&Column> {
         let pk = self.pk();
         match pk.as_slice() {
-            [one] if !self.without_rowid() && one.decl.eq_ignore_ascii_case("INTEGER") => {
-                Some(one)
-            }
+            [one] if !self.without_rowid() && one.decl.eq_ignore_ascii_case("INTEGER") => Some(one),
             _ => None,
         }
     }
@@ -213,9 +211,9 @@ impl Schema {
         let lower = name.to_lowercase();
         self.tables.values().find(|t| {
             t.module.as_deref().is_some_and(|m| {
-                shadow_suffixes(m).iter().any(|s| {
-                    lower == format!("{}_{s}", t.name.to_lowercase())
-                })
+                shadow_suffixes(m)
+                    .iter()
+                    .any(|s| lower == format!("{}_{s}", t.name.to_lowercase()))
             })
         })
     }
@@ -255,7 +253,10 @@ fn read_columns(db: &mut dyn Db, db_name: &str, table: &str) -> Result<Vec<Colum
     let rows = query_all(
         db,
         "SELECT name, type, dflt_value, pk, hidden FROM pragma_table_xinfo(?1, ?2) ORDER BY cid",
-        &[Value::Text(table.to_string()), Value::Text(db_name.to_string())],
+        &[
+            Value::Text(table.to_string()),
+            Value::Text(db_name.to_string()),
+        ],
     )?;
     Ok(rows
         .into_iter()

@@ -31,7 +31,8 @@ impl RusqliteDb {
         .expect("open A");
         let uri = format!("file:{}?mode=ro", b.display());
         conn.execute("ATTACH ?1 AS aux", [uri]).expect("attach B");
-        conn.pragma_update(None, "query_only", true).expect("query_only");
+        conn.pragma_update(None, "query_only", true)
+            .expect("query_only");
         RusqliteDb { conn }
     }
 }
@@ -182,7 +183,11 @@ pub fn contents(path: &Path, only: Option<&str>) -> Contents {
     schema.sort();
     let mut rows = BTreeMap::new();
     for (kind, name, _, sql) in &schema {
-        if kind != "table" || sql.as_deref().is_some_and(|s| s.starts_with("CREATE VIRTUAL")) {
+        if kind != "table"
+            || sql
+                .as_deref()
+                .is_some_and(|s| s.starts_with("CREATE VIRTUAL"))
+        {
             continue;
         }
         let q = format!("SELECT * FROM \"{}\"", name.replace('"', "\"\""));
@@ -208,8 +213,16 @@ pub fn check_with(a_sql: &str, b_sql: &str, opts: &Options) -> engine::Diff {
     let only = opts.table.as_deref();
     let got = contents(&copy, only);
     let want = contents(&p.b, only);
-    assert_eq!(got.schema, want.schema, "schema differs after applying:\n{}", d.sql);
-    assert_eq!(got.rows, want.rows, "rows differ after applying:\n{}", d.sql);
+    assert_eq!(
+        got.schema, want.schema,
+        "schema differs after applying:\n{}",
+        d.sql
+    );
+    assert_eq!(
+        got.rows, want.rows,
+        "rows differ after applying:\n{}",
+        d.sql
+    );
     // Diffing the result against B again finds nothing.
     let again = Pair {
         a: copy.clone(),
