@@ -420,3 +420,31 @@ fn a_table_replaced_by_a_view_of_the_same_name() {
         "CREATE TABLE y(a); CREATE VIEW x AS SELECT a FROM y;",
     );
 }
+
+#[test]
+fn virtual_tables_of_unknown_modules_are_created_and_their_rows_skipped_with_a_comment() {
+    let d = check(
+        "CREATE TABLE t(a);",
+        "CREATE TABLE t(a); CREATE VIRTUAL TABLE s USING dbstat;",
+    );
+    assert!(
+        d.sql
+            .contains("-- virtual table \"s\" (module dbstat): its rows are not diffed"),
+        "{}",
+        d.sql
+    );
+}
+
+#[test]
+fn reals_are_written_as_exact_binary_expressions_with_the_decimal_as_a_comment() {
+    let d = check(
+        "CREATE TABLE r(v);",
+        "CREATE TABLE r(v); INSERT INTO r VALUES(0.1+0.2);",
+    );
+    assert!(
+        d.sql
+            .contains("(CAST(1351079888211149 AS REAL)/4503599627370496 /*0.30000000000000004*/)"),
+        "{}",
+        d.sql
+    );
+}

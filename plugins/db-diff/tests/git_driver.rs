@@ -36,15 +36,27 @@ fn git_diff_runs_the_driver_with_the_old_and_new_database() {
     let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("git-diff-driver.sh");
     let repo = d.join("repo");
     std::fs::create_dir(&repo).expect("repo");
-    let git = |args: &[&str]| run(&repo, "git", args, &[("ROOST", stub.to_str().expect("utf-8"))]);
+    let git = |args: &[&str]| {
+        run(
+            &repo,
+            "git",
+            args,
+            &[("ROOST", stub.to_str().expect("utf-8"))],
+        )
+    };
     git(&["init", "-q"]);
     git(&["config", "user.email", "t@example.com"]);
     git(&["config", "user.name", "t"]);
-    git(&["config", "diff.sqlite.command", driver.to_str().expect("utf-8")]);
+    git(&[
+        "config",
+        "diff.sqlite.command",
+        driver.to_str().expect("utf-8"),
+    ]);
     std::fs::write(repo.join(".gitattributes"), "*.db diff=sqlite\n").expect("attrs");
     let db = repo.join("app.db");
     let conn = rusqlite::Connection::open(&db).expect("db");
-    conn.execute_batch("CREATE TABLE t(a); INSERT INTO t VALUES(1);").expect("sql");
+    conn.execute_batch("CREATE TABLE t(a); INSERT INTO t VALUES(1);")
+        .expect("sql");
     drop(conn);
     git(&["add", "."]);
     git(&["commit", "-qm", "one"]);
@@ -61,12 +73,19 @@ fn git_diff_runs_the_driver_with_the_old_and_new_database() {
     drop(conn);
     git(&["add", "-N", "new.db"]);
     let out = git(&["diff", "--", "new.db"]);
-    assert!(out.contains("roost invoke db-diff diff ") && out.contains("roost-empty-"), "{out}");
+    assert!(
+        out.contains("roost invoke db-diff diff ") && out.contains("roost-empty-"),
+        "{out}"
+    );
 }
 
 #[test]
 fn the_driver_refuses_a_wrong_number_of_arguments() {
     let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("git-diff-driver.sh");
-    let out = Command::new("sh").arg(driver).arg("one").output().expect("run");
+    let out = Command::new("sh")
+        .arg(driver)
+        .arg("one")
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
