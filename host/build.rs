@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The first-party plugins, in the order users read about them.
-const FIRST_PARTY: &[&str] = &["bot"];
+const FIRST_PARTY: &[&str] = &["bot", "db-diff"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"));

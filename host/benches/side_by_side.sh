@@ -26,19 +26,19 @@ bin=$root/target/release/roost
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 (cd "$dir" && "$bin" init >/dev/null)
-start_once() {  # prints seconds from spawn to "roost ready", leaves PID in $pid
+start_once() {  # sets $secs (spawn to "roost ready") and $pid
   local log=$dir/log.txt
   : >"$log"
   local t0
   t0=$(date +%s.%N)
-  (cd "$dir" && exec "$bin" run 2>"$log") &
+  (cd "$dir" && exec "$bin" run >/dev/null 2>"$log") &
   pid=$!
-  until grep -q "roost ready" "$log"; do sleep 0.005; done
-  echo "$(date +%s.%N) - $t0" | bc
+  until grep -q "roost ready" "$log"; do sleep 0.002; done
+  secs=$(echo "$(date +%s.%N) - $t0" | bc)
 }
 rm -rf "$dir/data/cache"
-cold=$(start_once); kill "$pid"; wait "$pid" || true
-warm=$(start_once)
+start_once; cold=$secs; kill "$pid"; wait "$pid" || true
+start_once; warm=$secs
 sleep 2
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 kill "$pid"; wait "$pid" || true

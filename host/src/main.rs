@@ -112,7 +112,12 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_BAD_CONFIG));
         }
     };
-    init_logging(&config.host.log);
+    // The daemon logs at the config's level; one-shot commands only say what went wrong.
+    let level = match cli.command {
+        Command::Run => config.host.log.as_str(),
+        _ => "warn",
+    };
+    init_logging(level);
     run_async(async move {
         match cli.command {
             Command::Run => {

@@ -4,6 +4,7 @@
 
 mod chat;
 mod cli;
+mod db_diff;
 mod durability;
 mod faults;
 mod hot_reload;

@@ -1,0 +1,237 @@
+//! db-diff driven the way a user drives it: `roost invoke db-diff diff A B` from the shell
+//! (the output applied with the real `sqlite3` shell must turn A into B), and `!dbdiff` in
+//! chat on databases the config names and grants.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use roost_tests::{Daemon, roost_bin};
+
+/// A directory with a starter config (`roost init`) to run `roost invoke` in.
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = roost(dir.path(), &["init"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+fn roost(dir: &Path, args: &[&str]) -> Output {
+    Command::new(roost_bin())
+        .current_dir(dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("ROOST_CONFIG")
+        .output()
+        .expect("run roost")
+}
+
+fn make_db(path: &Path, sql: &str) {
+    let conn = rusqlite::Connection::open(path).expect("create db");
+    conn.execute_batch(sql).expect("fill db");
+}
+
+/// Applies `sql` to a copy of `a` with `sqlite3 -bail`; the copy's path.
+fn apply(a: &Path, sql: &str) -> PathBuf {
+    let copy = a.with_extension("applied.db");
+    std::fs::copy(a, &copy).expect("copy");
+    let mut child = Command::new("sqlite3")
+        .arg("-bail")
+        .arg(&copy)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sqlite3 shell (make test installs it)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(sql.as_bytes())
+        .expect("write sql");
+    let out = child.wait_with_output().expect("sqlite3");
+    assert!(
+        out.status.success(),
+        "sqlite3 failed: {}\n{sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    copy
+}
+
+/// Everything that makes two databases equal: the SQL of every schema object, and every
+/// row of every table with its storage class and exact value (REAL as its bits).
+fn contents(path: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    let mut out = Vec::new();
+    let mut stmt = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name")
+        .expect("schema");
+    let schema: Vec<(String, String, String, Option<String>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    for (kind, name, table, sql) in &schema {
+        out.push(format!("{kind} {name} on {table}: {sql:?}"));
+        if kind != "table" {
+            continue;
+        }
+        let mut rows = conn
+            .prepare(&format!("SELECT * FROM \"{name}\" ORDER BY 1, 2"))
+            .expect("rows");
+        let width = rows.column_count();
+        let mut all: Vec<String> = rows
+            .query_map([], |r| {
+                let mut cells = Vec::new();
+                for i in 0..width {
+                    cells.push(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Real(f) => format!("real:{:x}", f.to_bits()),
+                        other => format!("{other:?}"),
+                    });
+                }
+                Ok(cells.join("|"))
+            })
+            .expect("query")
+            .map(|r| r.expect("row"))
+            .collect();
+        all.sort();
+        out.extend(all.into_iter().map(|r| format!("  {name}: {r}")));
+    }
+    out
+}
+
+const A: &str = "
+CREATE TABLE t(id INTEGER PRIMARY KEY, v REAL, s TEXT);
+INSERT INTO t VALUES (1, 0.1, 'x'), (2, 2.5, 'y'), (4, -1.0, 'gone');
+CREATE TABLE keyless(a, b);
+INSERT INTO keyless VALUES (1, 'one'), (1, 'one'), (2, 'two');
+CREATE VIEW v1 AS SELECT id FROM t;
+CREATE INDEX t_s ON t(s);
+";
+
+const B: &str = "
+CREATE TABLE t(id INTEGER PRIMARY KEY, v REAL, s TEXT, c INT DEFAULT 5);
+INSERT INTO t VALUES (1, 0.1 + 0.2, 'it''s
+two lines', 5), (2, 2.5, 'y', 5), (3, 1e300, 'new', 7);
+CREATE TABLE keyless(a, b);
+INSERT INTO keyless VALUES (1, 'one'), (2, 'two'), (3, x'00ff');
+CREATE VIEW v1 AS SELECT id, s FROM t;
+CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN SELECT 1; END;
+CREATE TABLE added(k TEXT PRIMARY KEY, n) WITHOUT ROWID;
+INSERT INTO added VALUES ('a', 1);
+";
+
+#[test]
+fn invoke_prints_sql_that_turns_a_into_b_with_the_sqlite3_shell() {
+    let dir = workdir();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    make_db(&a, A);
+    make_db(&b, B);
+    let out = roost(dir.path(), &["invoke", "db-diff", "diff", "a.db", "b.db"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sql = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        sql.contains("CREATE TRIGGER"),
+        "triggers are diffed:\n{sql}"
+    );
+    let copy = apply(&a, &sql);
+    assert_eq!(contents(&copy), contents(&b), "applied diff:\n{sql}");
+
+    // And the diff of the result against B is empty.
+    let copy_name = copy
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("name")
+        .to_string();
+    let again = roost(
+        dir.path(),
+        &["invoke", "db-diff", "diff", &copy_name, "b.db"],
+    );
+    assert!(again.status.success());
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), "");
+}
+
+#[test]
+fn summary_and_exit_code_options_work_from_the_shell() {
+    let dir = workdir();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    make_db(&a, A);
+    make_db(&b, B);
+    let out = roost(
+        dir.path(),
+        &["invoke", "db-diff", "diff", "a.db", "b.db", "--summary"],
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("t: 1 changes, 1 inserts, 1 deletes"),
+        "{summary}"
+    );
+    let out = roost(
+        dir.path(),
+        &["invoke", "db-diff", "diff", "a.db", "b.db", "--exit-code"],
+    );
+    assert_eq!(out.status.code(), Some(1), "they differ");
+    let out = roost(
+        dir.path(),
+        &["invoke", "db-diff", "diff", "b.db", "b.db", "--exit-code"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_missing_file_or_a_non_database_is_a_one_line_error() {
+    let dir = workdir();
+    make_db(&dir.path().join("a.db"), A);
+    std::fs::write(
+        dir.path().join("junk.db"),
+        "not a database at all, just text",
+    )
+    .expect("write");
+    for other in ["missing.db", "junk.db"] {
+        let out = roost(dir.path(), &["invoke", "db-diff", "diff", "a.db", other]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(other), "names the file: {err}");
+    }
+}
+
+#[test]
+fn chat_diffs_configured_databases_and_refuses_ungranted_files() {
+    let d = Daemon::start("");
+    let dbs = d.dir().join("dbs");
+    std::fs::create_dir_all(&dbs).expect("mkdir");
+    make_db(&dbs.join("prod.db"), A);
+    make_db(&dbs.join("staging.db"), B);
+    let secret = d.dir().join("secret.db");
+    make_db(&secret, A);
+    d.rewrite_config(&format!(
+        "[plugins.db-diff.grants]\nsqlite_read = [\"dbs\"]\n\
+         [plugins.db-diff.config.databases]\nprod = \"{0}/prod.db\"\nstaging = \"{0}/staging.db\"\n",
+        dbs.display()
+    ));
+    let reply = d.chat_until("!dbdiff prod staging --summary", |r| {
+        !r.contains("unknown command")
+    });
+    assert!(
+        reply.contains("t: 1 changes, 1 inserts, 1 deletes"),
+        "{reply}"
+    );
+    let denied = d.chat(&format!("!dbdiff prod {}", secret.display()));
+    assert!(denied.contains("not granted"), "{denied}");
+    let traversal = d.chat(&format!("!dbdiff prod {}/../secret.db", dbs.display()));
+    assert!(traversal.contains("not granted"), "{traversal}");
+}
