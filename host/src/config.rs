@@ -1056,6 +1056,21 @@ admin = true
 
 [plugins.bot.config]
 # Free-form settings the plugin receives when it starts; see the plugin's docs.
+
+[plugins.db-diff]
+# SQL that turns one SQLite database into another: `!dbdiff A B` in chat,
+# `roost invoke db-diff diff A.db B.db` from the shell. See plugins/db-diff/README.md.
+enabled = true
+
+[plugins.db-diff.grants]
+# Databases, or folders of them, it may read. `roost invoke` also grants the files
+# named on its command line, for that run.
+sqlite_read = []
+
+[plugins.db-diff.limits]
+# Diffing large databases takes longer than the default time per call.
+call_timeout_ms = 120000
+memory_mb = 256
 "#;
 
 /// `a/b/../c` → `a/c` without touching the filesystem, so paths in messages read the way a
