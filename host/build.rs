@@ -4,8 +4,11 @@
 
 use std::env;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+
+#[path = "wasm_build.rs"]
+mod wasm_build;
+use std::path::PathBuf;
+use wasm_build::build_wasm_workspace;
 
 /// The first-party plugins, in the order users read about them.
 const FIRST_PARTY: &[&str] = &["bot", "db-diff"];
@@ -21,8 +24,11 @@ fn main() {
         "wit",
         "plugins/sdk",
         "plugins/bot",
+        "plugins/db-diff/src",
+        "plugins/db-diff/Cargo.toml",
         "plugins/Cargo.toml",
         "plugins/Cargo.lock",
+        "host/wasm_build.rs",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
@@ -45,41 +51,4 @@ fn main() {
     }
     code += "];\n";
     fs::write(out.join("embedded_plugins.rs"), code).expect("write embedded_plugins.rs");
-}
-
-/// `cargo build --release` of the given packages in a wasm workspace.
-pub fn build_wasm_workspace(workspace: &Path, target_dir: &Path, packages: &[&str]) {
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            "wasm32-wasip2",
-        ])
-        .arg("--target-dir")
-        .arg(target_dir);
-    for p in packages {
-        cmd.args(["-p", p]);
-    }
-    // The outer build's settings are for the host, not for wasm.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_MAKEFLAGS",
-        "MAKEFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
-    let status = cmd.status().expect("run cargo for the plugins");
-    assert!(
-        status.success(),
-        "building the plugins in {} failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)",
-        workspace.display()
-    );
 }

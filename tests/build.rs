@@ -3,8 +3,11 @@
 //! where they are through `FAULTY_WASM` and `HELLO_WASM`.
 
 use std::env;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+
+#[path = "../host/wasm_build.rs"]
+mod wasm_build;
+use wasm_build::build_wasm_workspace;
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"));
@@ -20,12 +23,13 @@ fn main() {
         "tests/plugins/faulty",
         "tests/plugins/Cargo.toml",
         "tests/plugins/Cargo.lock",
+        "host/wasm_build.rs",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = root.join("target").join("wasm-plugins");
-    build(&root.join("tests/plugins"), &target_dir, &["faulty"]);
-    build(&root.join("plugins"), &target_dir, &["hello"]);
+    build_wasm_workspace(&root.join("tests/plugins"), &target_dir, &["faulty"]);
+    build_wasm_workspace(&root.join("plugins"), &target_dir, &["hello"]);
     let release = target_dir.join("wasm32-wasip2/release");
     println!(
         "cargo:rustc-env=FAULTY_WASM={}",
@@ -34,40 +38,5 @@ fn main() {
     println!(
         "cargo:rustc-env=HELLO_WASM={}",
         release.join("hello.wasm").display()
-    );
-}
-
-fn build(workspace: &Path, target_dir: &Path, packages: &[&str]) {
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            "wasm32-wasip2",
-        ])
-        .arg("--target-dir")
-        .arg(target_dir);
-    for p in packages {
-        cmd.args(["-p", p]);
-    }
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_MAKEFLAGS",
-        "MAKEFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
-    let status = cmd.status().expect("run cargo for the test plugins");
-    assert!(
-        status.success(),
-        "building plugins in {} failed",
-        workspace.display()
     );
 }

@@ -52,6 +52,29 @@ pub fn roost_bin() -> PathBuf {
     bin
 }
 
+/// Runs `roost ARGS…` in `dir` with no config named (so `config/roost.toml` there).
+pub fn roost_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(roost_bin())
+        .current_dir(dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("ROOST_CONFIG")
+        .output()
+        .expect("run roost")
+}
+
+/// A temporary directory holding the starter config `roost init` writes.
+pub fn starter_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = roost_in(dir.path(), &["init"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
 /// A running daemon in its own temporary directory; killed when dropped.
 pub struct Daemon {
     dir: tempfile::TempDir,
@@ -62,20 +85,7 @@ pub struct Daemon {
 impl Daemon {
     /// Starts a daemon on [`BASE_CONFIG`] plus `extra_config`, and waits until it is ready.
     pub fn start(extra_config: &str) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir_all(dir.path().join("data/plugins")).expect("plugins dir");
-        std::fs::write(
-            dir.path().join("roost.toml"),
-            format!("{BASE_CONFIG}\n{extra_config}"),
-        )
-        .expect("write config");
-        let mut daemon = Self {
-            dir,
-            child: None,
-            log: Arc::new(Mutex::new(String::new())),
-        };
-        daemon.spawn();
-        daemon
+        Self::start_with_plugins(extra_config, &[])
     }
 
     /// Starts a daemon with `plugins` (name, wasm path) already in its plugins folder.

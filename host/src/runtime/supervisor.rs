@@ -464,40 +464,33 @@ impl PluginControl for Supervisor {
     }
 
     fn reload(&self, name: String) -> BoxFuture<Result<String, String>> {
-        let me = self.me();
-        Box::pin(async move {
-            match me {
-                Some(me) => me.reload_named(name).await,
-                None => Err("the daemon is shutting down".into()),
-            }
-        })
+        self.detached(|me| async move { me.reload_named(name).await })
     }
 
     fn enable(&self, name: String) -> BoxFuture<Result<String, String>> {
-        let me = self.me();
-        Box::pin(async move {
-            match me {
-                Some(me) => me.set_enabled(name, true).await,
-                None => Err("the daemon is shutting down".into()),
-            }
-        })
+        self.detached(|me| async move { me.set_enabled(name, true).await })
     }
 
     fn disable(&self, name: String) -> BoxFuture<Result<String, String>> {
-        let me = self.me();
-        Box::pin(async move {
-            match me {
-                Some(me) => me.set_enabled(name, false).await,
-                None => Err("the daemon is shutting down".into()),
-            }
-        })
+        self.detached(|me| async move { me.set_enabled(name, false).await })
     }
 }
 
 impl Supervisor {
-    /// A strong reference to self, for futures that outlive the `&self` borrow.
-    fn me(&self) -> Option<Arc<Supervisor>> {
-        self.me.upgrade()
+    /// Runs `op` on a strong reference to self: the admin futures outlive the `&self` borrow
+    /// they are created from.
+    fn detached<F, Fut>(&self, op: F) -> BoxFuture<Result<String, String>>
+    where
+        F: FnOnce(Arc<Supervisor>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<String, String>> + Send + 'static,
+    {
+        let me = self.me.upgrade();
+        Box::pin(async move {
+            match me {
+                Some(me) => op(me).await,
+                None => Err("the daemon is shutting down".into()),
+            }
+        })
     }
 }
 

@@ -2,28 +2,7 @@
 
 use std::process::Command;
 
-use roost_tests::{Daemon, HELLO_WASM, roost_bin};
-
-fn roost_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(roost_bin())
-        .current_dir(dir)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("ROOST_CONFIG")
-        .output()
-        .expect("run roost")
-}
-
-fn starter_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = roost_in(dir.path(), &["init"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
+use roost_tests::{Daemon, HELLO_WASM, roost_bin, roost_in, starter_dir};
 
 #[test]
 fn init_writes_a_commented_config_that_check_accepts() {

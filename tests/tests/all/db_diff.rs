@@ -3,31 +3,9 @@
 //! chat on databases the config names and grants.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use roost_tests::{Daemon, roost_bin};
-
-/// A directory with a starter config (`roost init`) to run `roost invoke` in.
-fn workdir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = roost(dir.path(), &["init"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
-
-fn roost(dir: &Path, args: &[&str]) -> Output {
-    Command::new(roost_bin())
-        .current_dir(dir)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("ROOST_CONFIG")
-        .output()
-        .expect("run roost")
-}
+use roost_tests::{Daemon, roost_in, starter_dir};
 
 fn make_db(path: &Path, sql: &str) {
     let conn = rusqlite::Connection::open(path).expect("create db");
@@ -127,11 +105,11 @@ INSERT INTO added VALUES ('a', 1);
 
 #[test]
 fn invoke_prints_sql_that_turns_a_into_b_with_the_sqlite3_shell() {
-    let dir = workdir();
+    let dir = starter_dir();
     let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
     make_db(&a, A);
     make_db(&b, B);
-    let out = roost(dir.path(), &["invoke", "db-diff", "diff", "a.db", "b.db"]);
+    let out = roost_in(dir.path(), &["invoke", "db-diff", "diff", "a.db", "b.db"]);
     assert!(
         out.status.success(),
         "{}",
@@ -151,7 +129,7 @@ fn invoke_prints_sql_that_turns_a_into_b_with_the_sqlite3_shell() {
         .and_then(|n| n.to_str())
         .expect("name")
         .to_string();
-    let again = roost(
+    let again = roost_in(
         dir.path(),
         &["invoke", "db-diff", "diff", &copy_name, "b.db"],
     );
@@ -161,11 +139,11 @@ fn invoke_prints_sql_that_turns_a_into_b_with_the_sqlite3_shell() {
 
 #[test]
 fn summary_and_exit_code_options_work_from_the_shell() {
-    let dir = workdir();
+    let dir = starter_dir();
     let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
     make_db(&a, A);
     make_db(&b, B);
-    let out = roost(
+    let out = roost_in(
         dir.path(),
         &["invoke", "db-diff", "diff", "a.db", "b.db", "--summary"],
     );
@@ -174,12 +152,12 @@ fn summary_and_exit_code_options_work_from_the_shell() {
         summary.contains("t: 1 changes, 1 inserts, 1 deletes"),
         "{summary}"
     );
-    let out = roost(
+    let out = roost_in(
         dir.path(),
         &["invoke", "db-diff", "diff", "a.db", "b.db", "--exit-code"],
     );
     assert_eq!(out.status.code(), Some(1), "they differ");
-    let out = roost(
+    let out = roost_in(
         dir.path(),
         &["invoke", "db-diff", "diff", "b.db", "b.db", "--exit-code"],
     );
@@ -193,7 +171,7 @@ fn summary_and_exit_code_options_work_from_the_shell() {
 
 #[test]
 fn a_missing_file_or_a_non_database_is_a_one_line_error() {
-    let dir = workdir();
+    let dir = starter_dir();
     make_db(&dir.path().join("a.db"), A);
     std::fs::write(
         dir.path().join("junk.db"),
@@ -201,7 +179,7 @@ fn a_missing_file_or_a_non_database_is_a_one_line_error() {
     )
     .expect("write");
     for other in ["missing.db", "junk.db"] {
-        let out = roost(dir.path(), &["invoke", "db-diff", "diff", "a.db", other]);
+        let out = roost_in(dir.path(), &["invoke", "db-diff", "diff", "a.db", other]);
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
