@@ -213,3 +213,61 @@ fn chat_diffs_configured_databases_and_refuses_ungranted_files() {
     let traversal = d.chat(&format!("!dbdiff prod {}/../secret.db", dbs.display()));
     assert!(traversal.contains("not granted"), "{traversal}");
 }
+
+/// Config for db-diff over `<daemon dir>/dbs/prod.db` with snapshots in `<daemon dir>/snaps`.
+fn snapshot_config(d: &Daemon, watch: &str) -> String {
+    let dir = d.dir().display().to_string();
+    format!(
+        "[plugins.db-diff.grants]\nsqlite_read = [\"dbs\", \"snaps\"]\nsqlite_write = [\"snaps\"]\n\
+         channels = [\"announce\"]\n\
+         [plugins.db-diff.config]\nsnapshot_dir = \"{dir}/snaps\"\nchannel = \"announce\"\n\
+         [plugins.db-diff.config.databases]\nprod = \"{dir}/dbs/prod.db\"\n{watch}"
+    )
+}
+
+fn prod_db(d: &Daemon) -> PathBuf {
+    for sub in ["dbs", "snaps"] {
+        std::fs::create_dir_all(d.dir().join(sub)).expect("mkdir");
+    }
+    let prod = d.dir().join("dbs/prod.db");
+    make_db(&prod, A);
+    prod
+}
+
+#[test]
+fn a_snapshot_keeps_a_copy_to_diff_against_later() {
+    let d = Daemon::start("");
+    let prod = prod_db(&d);
+    d.rewrite_config(&snapshot_config(&d, ""));
+    let taken = d.chat_until("!dbdiff snapshot prod", |r| !r.contains("unknown command"));
+    assert!(taken.contains("snapshot of prod taken"), "{taken}");
+    assert!(d.dir().join("snaps/prod.snapshot.db").is_file());
+    make_db(
+        &prod,
+        "INSERT INTO t VALUES (10, 1.0, 'after the snapshot');",
+    );
+    let summary = d.chat("!dbdiff prod@snapshot prod --summary");
+    assert!(
+        summary.contains("t: 0 changes, 1 inserts, 0 deletes"),
+        "{summary}"
+    );
+    let sql = d.chat("!dbdiff prod@snapshot prod");
+    assert!(sql.contains("after the snapshot"), "{sql}");
+}
+
+#[test]
+fn a_watched_database_posts_its_changes_to_the_channel() {
+    let d = Daemon::start("");
+    let prod = prod_db(&d);
+    d.rewrite_config(&snapshot_config(
+        &d,
+        "[plugins.db-diff.config.watch]\nprod = 1\n",
+    ));
+    // The first tick only takes the snapshot to compare against.
+    d.chat_until("!dbdiff snapshot prod", |r| {
+        r.contains("snapshot of prod taken")
+    });
+    make_db(&prod, "DELETE FROM t WHERE id = 2;");
+    d.wait_for_log("prod changed since");
+    assert!(d.log().contains("1 deletes"), "{}", d.log());
+}
