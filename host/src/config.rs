@@ -339,6 +339,11 @@ pub struct Grants {
     pub sqlite_read: Vec<PathBuf>,
     /// Directories the plugin may write SQLite snapshots into.
     pub sqlite_write: Vec<PathBuf>,
+    /// DNS servers ("ip:port", or an ip for port 53) the plugin may query (the `dns`
+    /// interface).
+    pub dns_servers: Vec<String>,
+    /// Whether the plugin may also query the system's resolvers (/etc/resolv.conf).
+    pub dns_system: bool,
 }
 
 /// Why a config could not be used. Every variant but [`ConfigError::Io`] renders as
@@ -712,6 +717,23 @@ impl Config {
                         ],
                         on_key: false,
                         message: format!("no channel alias `{alias}` (known: {known})"),
+                    });
+                }
+            }
+            for (i, server) in plugin.grants.dns_servers.iter().enumerate() {
+                if crate::capabilities::dns::parse_server(server).is_none() {
+                    out.push(Problem {
+                        at: vec![
+                            Seg::key("plugins"),
+                            Seg::key(name),
+                            Seg::key("grants"),
+                            Seg::key("dns_servers"),
+                            Seg::Index(i),
+                        ],
+                        on_key: false,
+                        message: format!(
+                            "`{server}` is not a server address; write ip:port, e.g. \"127.0.0.1:53\""
+                        ),
                     });
                 }
             }
@@ -1165,7 +1187,7 @@ mod tests {
         assert_eq!(e.line_col(), Some((5, 1)), "{e}");
         assert_eq!(
             e.to_string(),
-            "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected one of `channels`, `admin`, `sqlite_read`, `sqlite_write`"
+            "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected one of `channels`, `admin`, `sqlite_read`, `sqlite_write`, `dns_servers`, `dns_system`"
         );
     }
 

@@ -3,11 +3,12 @@
 //! every host call; guest mistakes come back as the WIT `error`, never as a trap.
 //!
 //! What a plugin gets without any grant: `log`, its own `kv` namespace and its own `timer`s
-//! (none of them reach outside the plugin). Chat channels, `admin` and SQLite files must be
-//! granted by name.
+//! (none of them reach outside the plugin). Chat channels, `admin`, SQLite files and DNS
+//! servers must be granted by name.
 
 pub mod admin;
 pub mod chat;
+pub mod dns;
 pub mod kv;
 pub mod log;
 pub mod sqlite;
@@ -29,6 +30,7 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     timer::add_to_linker(linker)?;
     admin::add_to_linker(linker)?;
     sqlite::add_to_linker(linker)?;
+    dns::add_to_linker(linker)?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use super::engine::PluginEngine;
 use super::state::{Capabilities, PluginState};
 use crate::capabilities::admin::{AdminCtx, PluginControl};
 use crate::capabilities::chat::{ChatCtx, ChatGrant};
+use crate::capabilities::dns::{DnsCtx, DnsGrant};
 use crate::capabilities::kv::KvCtx;
 use crate::capabilities::log::LogCtx;
 use crate::capabilities::sqlite::{SqliteCtx, SqliteGrant};
@@ -66,6 +67,7 @@ pub struct PluginRecipe {
     pub chat: ChatGrant,
     pub admin: bool,
     pub sqlite: SqliteGrant,
+    pub dns: DnsGrant,
 }
 
 /// What `!status` and `!plugins` show about a plugin, updated by its actor.
@@ -196,6 +198,7 @@ impl Instance {
             timer: TimerCtx::new(name, events_tx),
             admin: AdminCtx::new(name, recipe.admin, services.control.clone()),
             sqlite: SqliteCtx::new(name, recipe.sqlite.clone()),
+            dns: DnsCtx::new(name, recipe.dns.clone()),
         };
         let memory = usize::try_from(recipe.limits.memory_mb.saturating_mul(1024 * 1024))
             .unwrap_or(usize::MAX);

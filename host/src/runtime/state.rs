@@ -14,7 +14,8 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::capabilities::{
-    admin::AdminCtx, chat::ChatCtx, kv::KvCtx, log::LogCtx, sqlite::SqliteCtx, timer::TimerCtx,
+    admin::AdminCtx, chat::ChatCtx, dns::DnsCtx, kv::KvCtx, log::LogCtx, sqlite::SqliteCtx,
+    timer::TimerCtx,
 };
 
 /// Longest tail of a plugin's stderr kept for error messages (a panic message lands there).
@@ -34,6 +35,7 @@ pub struct PluginState {
     pub timer: TimerCtx,
     pub admin: AdminCtx,
     pub sqlite: SqliteCtx,
+    pub dns: DnsCtx,
     pub stderr: StderrTail,
 }
 
@@ -45,6 +47,7 @@ pub struct Capabilities {
     pub timer: TimerCtx,
     pub admin: AdminCtx,
     pub sqlite: SqliteCtx,
+    pub dns: DnsCtx,
 }
 
 impl PluginState {
@@ -68,6 +71,7 @@ impl PluginState {
             timer: caps.timer,
             admin: caps.admin,
             sqlite: caps.sqlite,
+            dns: caps.dns,
             stderr,
         }
     }

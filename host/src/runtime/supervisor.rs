@@ -13,6 +13,7 @@ use super::bindings::{CommandSpec, roost::plugin::admin::PluginInfo};
 use super::embedded;
 use crate::capabilities::admin::{BoxFuture, PluginControl};
 use crate::capabilities::chat::ChatGrant;
+use crate::capabilities::dns::DnsGrant;
 use crate::capabilities::sqlite::SqliteGrant;
 use crate::config::{Config, Role};
 
@@ -51,6 +52,7 @@ struct Inputs {
     chat: ChatGrant,
     admin: bool,
     sqlite: SqliteGrant,
+    dns: DnsGrant,
 }
 
 #[derive(Default)]
@@ -202,6 +204,19 @@ impl Supervisor {
                 channels: pcfg.map(|p| p.grants.channels.clone()).unwrap_or_default(),
             },
             admin: pcfg.is_some_and(|p| p.grants.admin),
+            dns: DnsGrant {
+                // Config validation has already refused addresses that do not parse.
+                servers: pcfg
+                    .map(|p| {
+                        p.grants
+                            .dns_servers
+                            .iter()
+                            .filter_map(|s| crate::capabilities::dns::parse_server(s))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                system: pcfg.is_some_and(|p| p.grants.dns_system),
+            },
             sqlite: SqliteGrant {
                 read: pcfg
                     .map(|p| p.grants.sqlite_read.clone())
@@ -243,6 +258,7 @@ impl Supervisor {
             chat: inputs.chat.clone(),
             admin: inputs.admin,
             sqlite: inputs.sqlite.clone(),
+            dns: inputs.dns.clone(),
         };
         match PluginHandle::start(recipe, self.services.clone()).await {
             Ok(handle) => {

@@ -1,0 +1,513 @@
+//! `dns`: uncached lookups against the servers the plugin's grant names. The host speaks
+//! the wire protocol itself (hickory-proto encodes and decodes; UDP, then TCP when the
+//! answer is truncated) so the plugin sees what a caching resolver hides: the response
+//! code, the AA flag, and all three sections with their TTLs. Timeouts and unreachable
+//! servers are failures of their own, never an empty answer.
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, Record, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use wasmtime::component::{HasData, Linker};
+
+use crate::runtime::bindings::roost::plugin::dns::{self, Failure, Rcode, Response};
+use crate::runtime::state::PluginState;
+
+/// Queries one instance may send per minute: a checker asks tens of queries per name, and a
+/// runaway loop must not turn the host into a traffic source.
+pub const QUERIES_PER_MINUTE: u32 = 600;
+/// How long one attempt waits for a UDP answer before it is sent again.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Attempts per lookup over UDP (a flaky resolver gets a second chance).
+pub const ATTEMPTS: u32 = 2;
+/// Largest answer accepted over TCP.
+const MAX_TCP_MESSAGE: usize = 65_535;
+
+/// What config grants: servers to ask ("ip:port"), and whether the system's resolvers (from
+/// /etc/resolv.conf) may be asked. Nothing by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsGrant {
+    pub servers: Vec<SocketAddr>,
+    pub system: bool,
+}
+
+/// Parses a grant or argument server: "ip:port", "[v6]:port" or a bare ip (port 53).
+pub fn parse_server(text: &str) -> Option<SocketAddr> {
+    SocketAddr::from_str(text).ok().or_else(|| {
+        IpAddr::from_str(text)
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 53))
+    })
+}
+
+/// The system's resolvers, from /etc/resolv.conf.
+fn system_servers() -> Vec<SocketAddr> {
+    let Ok(bytes) = std::fs::read("/etc/resolv.conf") else {
+        return Vec::new();
+    };
+    match resolv_conf::Config::parse(&bytes) {
+        Ok(conf) => conf
+            .nameservers
+            .iter()
+            .map(|ns| SocketAddr::new(IpAddr::from(ns.clone()), 53))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Per-instance context: the grant and the query budget.
+pub struct DnsCtx {
+    plugin: String,
+    grant: DnsGrant,
+    window: Instant,
+    used: u32,
+}
+
+impl DnsCtx {
+    /// Context for one instance of `plugin` with its grant.
+    pub fn new(plugin: &str, grant: DnsGrant) -> Self {
+        Self {
+            plugin: plugin.to_string(),
+            grant,
+            window: Instant::now(),
+            used: 0,
+        }
+    }
+
+    /// The server to ask: the named one if granted, else the first granted one.
+    fn server(&self, wanted: &str) -> Result<SocketAddr, Failure> {
+        let system = if self.grant.system {
+            system_servers()
+        } else {
+            Vec::new()
+        };
+        let allowed = || self.grant.servers.iter().chain(system.iter());
+        if wanted.is_empty() {
+            return allowed().next().copied().ok_or_else(|| {
+                Failure::AccessDenied(format!(
+                    "no DNS server is granted to plugin `{0}` (set dns_servers or dns_system in [plugins.{0}.grants])",
+                    self.plugin
+                ))
+            });
+        }
+        let addr = parse_server(wanted).ok_or_else(|| {
+            Failure::InvalidArgument(format!("server `{wanted}`: expected ip:port"))
+        })?;
+        if allowed().any(|a| *a == addr) {
+            Ok(addr)
+        } else {
+            tracing::info!(plugin = %self.plugin, blame = "guest", "denied: DNS server {addr}");
+            Err(Failure::AccessDenied(format!(
+                "DNS server {addr} is not granted to plugin `{0}` (add it to dns_servers in [plugins.{0}.grants])",
+                self.plugin
+            )))
+        }
+    }
+
+    fn spend(&mut self) -> Result<(), Failure> {
+        if self.window.elapsed() >= Duration::from_secs(60) {
+            self.window = Instant::now();
+            self.used = 0;
+        }
+        if self.used >= QUERIES_PER_MINUTE {
+            return Err(Failure::AccessDenied(format!(
+                "query budget of {QUERIES_PER_MINUTE} per minute used up"
+            )));
+        }
+        self.used += 1;
+        Ok(())
+    }
+}
+
+/// What host calls see: the context plus the current call's deadline.
+pub struct DnsView<'a> {
+    ctx: &'a mut DnsCtx,
+    deadline: Instant,
+}
+
+impl dns::Host for DnsView<'_> {
+    async fn lookup(
+        &mut self,
+        name: String,
+        rtype: String,
+        server: String,
+        recurse: bool,
+    ) -> wasmtime::Result<Result<Response, Failure>> {
+        let query = match build_query(&name, &rtype, recurse) {
+            Ok(q) => q,
+            Err(e) => return Ok(Err(e)),
+        };
+        let addr = match self.ctx.server(&server) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = self.ctx.spend() {
+            return Ok(Err(e));
+        }
+        Ok(exchange(&query, addr, self.deadline).await)
+    }
+}
+
+/// A query message for `name`/`rtype`, with a fresh id.
+fn build_query(name: &str, rtype: &str, recurse: bool) -> Result<Message, Failure> {
+    let mut owner = Name::from_utf8(name.trim())
+        .map_err(|e| Failure::InvalidArgument(format!("name `{name}`: {e}")))?;
+    owner.set_fqdn(true);
+    let rtype = RecordType::from_str(&rtype.to_ascii_uppercase())
+        .map_err(|_| Failure::InvalidArgument(format!("record type `{rtype}`")))?;
+    let mut message = Message::new(query_id(), MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = recurse;
+    message.add_query(Query::query(owner, rtype));
+    Ok(message)
+}
+
+/// An id that differs between queries (answers are matched on it).
+fn query_id() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    (nanos as u16) ^ NEXT.fetch_add(0x9e37, Ordering::Relaxed)
+}
+
+/// Sends `query` to `server` over UDP (retrying), then TCP if the answer was truncated.
+async fn exchange(
+    query: &Message,
+    server: SocketAddr,
+    deadline: Instant,
+) -> Result<Response, Failure> {
+    let bytes = query
+        .to_vec()
+        .map_err(|e| Failure::InvalidArgument(format!("cannot encode the query: {e}")))?;
+    let started = Instant::now();
+    let mut answer = udp(&bytes, query.metadata.id, server, deadline).await?;
+    if answer.metadata.truncation {
+        answer = tcp(&bytes, query.metadata.id, server, deadline).await?;
+    }
+    Ok(response(&answer, server, started.elapsed()))
+}
+
+async fn udp(
+    bytes: &[u8],
+    id: u16,
+    server: SocketAddr,
+    deadline: Instant,
+) -> Result<Message, Failure> {
+    let local: SocketAddr = if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
+    let unreachable = |e: std::io::Error| Failure::Unreachable(format!("{server}: {e}"));
+    let socket = UdpSocket::bind(local).await.map_err(unreachable)?;
+    // Connected, so an ICMP "port unreachable" comes back as an error instead of silence.
+    socket.connect(server).await.map_err(unreachable)?;
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..ATTEMPTS {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        socket.send(bytes).await.map_err(unreachable)?;
+        let wait = tokio::time::sleep(ATTEMPT_TIMEOUT.min(left));
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                _ = &mut wait => break,
+                got = socket.recv(&mut buf) => {
+                    let n = got.map_err(unreachable)?;
+                    match Message::from_vec(&buf[..n]) {
+                        Ok(m) if m.metadata.id == id && m.metadata.message_type == MessageType::Response => return Ok(m),
+                        _ => continue, // a stray or stale datagram: keep waiting
+                    }
+                }
+            }
+        }
+    }
+    Err(Failure::Timeout(format!(
+        "{server}: no answer after {ATTEMPTS} tries"
+    )))
+}
+
+async fn tcp(
+    bytes: &[u8],
+    id: u16,
+    server: SocketAddr,
+    deadline: Instant,
+) -> Result<Message, Failure> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let work = async {
+        let unreachable = |e: std::io::Error| Failure::Unreachable(format!("{server} (tcp): {e}"));
+        let mut stream = TcpStream::connect(server).await.map_err(unreachable)?;
+        let len = u16::try_from(bytes.len())
+            .map_err(|_| Failure::InvalidArgument("query too long".into()))?;
+        stream
+            .write_all(&len.to_be_bytes())
+            .await
+            .map_err(unreachable)?;
+        stream.write_all(bytes).await.map_err(unreachable)?;
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).await.map_err(unreachable)?;
+        let len = usize::from(u16::from_be_bytes(len)).min(MAX_TCP_MESSAGE);
+        let mut buf = vec![0u8; len];
+        stream.read_exact(&mut buf).await.map_err(unreachable)?;
+        match Message::from_vec(&buf) {
+            Ok(m) if m.metadata.id == id => Ok(m),
+            Ok(_) => Err(Failure::Unreachable(format!(
+                "{server} (tcp): answer to another query"
+            ))),
+            Err(e) => Err(Failure::Unreachable(format!(
+                "{server} (tcp): bad answer: {e}"
+            ))),
+        }
+    };
+    tokio::time::timeout(left, work).await.unwrap_or_else(|_| {
+        Err(Failure::Timeout(format!(
+            "{server} (tcp): no answer in time"
+        )))
+    })
+}
+
+fn response(m: &Message, server: SocketAddr, elapsed: Duration) -> Response {
+    let records = |rs: &[Record]| {
+        rs.iter()
+            .map(|r| dns::ResourceRecord {
+                name: r.name.to_string(),
+                rtype: r.record_type().to_string(),
+                ttl: r.ttl,
+                data: r.data.to_string(),
+            })
+            .collect()
+    };
+    Response {
+        rcode: match m.metadata.response_code {
+            ResponseCode::NoError => Rcode::NoError,
+            ResponseCode::FormErr => Rcode::FormErr,
+            ResponseCode::ServFail => Rcode::ServFail,
+            ResponseCode::NXDomain => Rcode::NxDomain,
+            ResponseCode::NotImp => Rcode::NotImp,
+            ResponseCode::Refused => Rcode::Refused,
+            _ => Rcode::Other,
+        },
+        authoritative: m.metadata.authoritative,
+        answer: records(&m.answers),
+        authority: records(&m.authorities),
+        additional: records(&m.additionals),
+        server: server.to_string(),
+        elapsed_ms: u32::try_from(elapsed.as_millis()).unwrap_or(u32::MAX),
+    }
+}
+
+/// [`HasData`] marker: host calls get a [`DnsView`] borrowed from the instance state.
+pub struct DnsData;
+
+impl HasData for DnsData {
+    type Data<'a> = DnsView<'a>;
+}
+
+/// Links `roost:plugin/dns` to each instance's [`DnsCtx`] and call deadline.
+pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    dns::add_to_linker::<PluginState, DnsData>(linker, |s| DnsView {
+        ctx: &mut s.dns,
+        deadline: s.deadline,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dns::Host as _;
+    use hickory_proto::rr::{RData, rdata::A};
+    use std::net::Ipv4Addr;
+
+    /// A tiny authoritative responder for the tests: `a.test.` has an A record, `txt.test.`
+    /// exists without one (NODATA), anything else is NXDOMAIN. With `truncate`, UDP answers
+    /// carry TC and only TCP gives the records.
+    async fn responder(truncate: bool) -> SocketAddr {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
+        let addr = udp.local_addr().expect("addr");
+        let tcp = tokio::net::TcpListener::bind(addr).await.expect("bind tcp");
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
+                let mut reply = answer(&buf[..n]);
+                if truncate {
+                    reply.answers.clear();
+                    reply.metadata.truncation = true;
+                }
+                let _ = udp.send_to(&reply.to_vec().expect("encode"), peer).await;
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = tcp.accept().await {
+                let mut len = [0u8; 2];
+                if stream.read_exact(&mut len).await.is_err() {
+                    continue;
+                }
+                let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if stream.read_exact(&mut buf).await.is_err() {
+                    continue;
+                }
+                let bytes = answer(&buf).to_vec().expect("encode");
+                let _ = stream.write_all(&(bytes.len() as u16).to_be_bytes()).await;
+                let _ = stream.write_all(&bytes).await;
+            }
+        });
+        addr
+    }
+
+    fn answer(query: &[u8]) -> Message {
+        let query = Message::from_vec(query).expect("a query");
+        let mut reply = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+        reply.metadata.authoritative = true;
+        let q = query.queries[0].clone();
+        let name = q.name().to_string();
+        if name == "a.test." {
+            if q.query_type() == RecordType::A {
+                reply.answers.push(Record::from_rdata(
+                    q.name().clone(),
+                    300,
+                    RData::A(A(Ipv4Addr::new(192, 0, 2, 1))),
+                ));
+            }
+        } else if name != "txt.test." {
+            reply.metadata.response_code = ResponseCode::NXDomain;
+        }
+        reply.queries.push(q);
+        reply
+    }
+
+    fn view(ctx: &mut DnsCtx, limit: Duration) -> DnsView<'_> {
+        DnsView {
+            ctx,
+            deadline: Instant::now() + limit,
+        }
+    }
+
+    fn granted(addrs: &[SocketAddr]) -> DnsCtx {
+        DnsCtx::new(
+            "p",
+            DnsGrant {
+                servers: addrs.to_vec(),
+                system: false,
+            },
+        )
+    }
+
+    async fn ask(
+        v: &mut DnsView<'_>,
+        name: &str,
+        rtype: &str,
+        server: &str,
+    ) -> Result<Response, Failure> {
+        v.lookup(name.into(), rtype.into(), server.into(), false)
+            .await
+            .expect("no trap")
+    }
+
+    #[tokio::test]
+    async fn answers_keep_rcode_flags_sections_and_ttls() {
+        let server = responder(false).await;
+        let mut ctx = granted(&[server]);
+        let mut v = view(&mut ctx, Duration::from_secs(5));
+        let ok = ask(&mut v, "a.test", "A", "").await.expect("answer");
+        assert_eq!(ok.rcode, Rcode::NoError);
+        assert!(ok.authoritative);
+        assert_eq!(ok.answer.len(), 1);
+        assert_eq!(
+            (
+                ok.answer[0].name.as_str(),
+                ok.answer[0].rtype.as_str(),
+                ok.answer[0].ttl,
+                ok.answer[0].data.as_str()
+            ),
+            ("a.test.", "A", 300, "192.0.2.1")
+        );
+        assert_eq!(ok.server, server.to_string());
+        let nodata = ask(&mut v, "txt.test.", "A", &server.to_string())
+            .await
+            .expect("answer");
+        assert_eq!(
+            (nodata.rcode, nodata.answer.len()),
+            (Rcode::NoError, 0),
+            "NODATA"
+        );
+        let nx = ask(&mut v, "gone.test", "A", "").await.expect("answer");
+        assert_eq!(nx.rcode, Rcode::NxDomain);
+    }
+
+    #[tokio::test]
+    async fn a_truncated_answer_is_fetched_again_over_tcp() {
+        let server = responder(true).await;
+        let mut ctx = granted(&[server]);
+        let mut v = view(&mut ctx, Duration::from_secs(5));
+        let ok = ask(&mut v, "a.test", "A", "").await.expect("answer");
+        assert_eq!(ok.answer.len(), 1, "the TCP answer has the record");
+    }
+
+    #[tokio::test]
+    async fn an_ungranted_server_and_bad_arguments_are_refused() {
+        let server = responder(false).await;
+        let mut ctx = granted(&[server]);
+        let mut v = view(&mut ctx, Duration::from_secs(5));
+        assert!(matches!(
+            ask(&mut v, "a.test", "A", "127.0.0.1:1").await,
+            Err(Failure::AccessDenied(_))
+        ));
+        assert!(matches!(
+            ask(&mut v, "a.test", "NOPE", "").await,
+            Err(Failure::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            ask(&mut v, "a..test", "A", "").await,
+            Err(Failure::InvalidArgument(_))
+        ));
+        let mut none = granted(&[]);
+        let mut v = view(&mut none, Duration::from_secs(5));
+        assert!(matches!(
+            ask(&mut v, "a.test", "A", "").await,
+            Err(Failure::AccessDenied(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn silence_is_a_timeout_and_a_closed_port_is_unreachable() {
+        // A socket that never answers.
+        let silent = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let silent_addr = silent.local_addr().expect("addr");
+        // A port nobody listens on: the ICMP error surfaces on the connected socket.
+        let closed_addr = {
+            let s = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+            s.local_addr().expect("addr")
+        };
+        let mut ctx = granted(&[silent_addr, closed_addr]);
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let t0 = Instant::now();
+        let timeout = ask(&mut v, "a.test", "A", &silent_addr.to_string()).await;
+        assert!(matches!(timeout, Err(Failure::Timeout(_))), "{timeout:?}");
+        assert!(t0.elapsed() < ATTEMPT_TIMEOUT * (ATTEMPTS + 1));
+        let refused = ask(&mut v, "a.test", "A", &closed_addr.to_string()).await;
+        assert!(
+            matches!(refused, Err(Failure::Unreachable(_))),
+            "{refused:?}"
+        );
+        drop(silent);
+    }
+
+    #[tokio::test]
+    async fn the_query_budget_is_enforced() {
+        let server = responder(false).await;
+        let mut ctx = granted(&[server]);
+        ctx.used = QUERIES_PER_MINUTE;
+        let mut v = view(&mut ctx, Duration::from_secs(5));
+        assert!(
+            matches!(ask(&mut v, "a.test", "A", "").await, Err(Failure::AccessDenied(m)) if m.contains("budget"))
+        );
+    }
+}
