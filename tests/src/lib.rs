@@ -8,6 +8,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// A real authoritative DNS server on loopback serving deliberately broken test zones.
+pub mod dns;
+
 /// The fault-fixture plugin (`tests/plugins/faulty`).
 pub const FAULTY_WASM: &str = env!("FAULTY_WASM");
 /// The example plugin (`plugins/examples/hello`).
