@@ -32,7 +32,7 @@
 //! - [`Command`] (`command.rs`) in, [`Reply`] (`reply.rs`) out.
 //! - [`Error`] (`error.rs`): why a capability call was refused.
 //! - One module per host capability, one function per call: [`log`], [`kv`], [`chat`],
-//!   [`timer`], [`admin`], [`sqlite`].
+//!   [`timer`], [`admin`], [`sqlite`], [`dns`].
 //! - [`prelude`]: one glob import for all of the above.
 //!
 //! # Panics
@@ -49,6 +49,7 @@ pub mod admin;
 pub mod chat;
 mod command;
 mod config;
+pub mod dns;
 mod error;
 mod export;
 pub mod kv;

@@ -1,0 +1,25 @@
+//! The analysis, independent of the host: give it names and a [`Lookup`] and it says what
+//! is wrong with each, what changed since last time, and how to put it in words.
+//!
+//! - [`name`]: [`Fqdn`], names in the one form they are compared in (IDNA, case, dot).
+//! - [`lookup`]: the [`Lookup`] trait and the per-run [`Resolver`] (cache, retries).
+//! - [`resolve`]: following a CNAME chain to its end.
+//! - [`check`]: one name's queries and findings.
+//! - [`findings`]: the kinds of finding, their severities, RFCs and fixes.
+//! - [`suffixes`]: the dated table of claimable hosted-service suffixes.
+//! - [`report`]: a check as text.
+//! - [`watch`]: the state kept between periodic checks and the notice when it changes.
+
+pub mod check;
+pub mod findings;
+pub mod lookup;
+pub mod name;
+pub mod report;
+pub mod resolve;
+pub mod suffixes;
+pub mod watch;
+
+pub use check::{Check, CheckSettings, check};
+pub use findings::{Finding, Kind, Severity};
+pub use lookup::{Answer, Failure, Lookup, Rcode, Record, Resolver};
+pub use name::Fqdn;
