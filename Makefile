@@ -11,9 +11,12 @@ setup:
 	rustup target add wasm32-wasip2
 
 ## What the tests need beyond the toolchain: the real sqlite3 shell (db-diff applies its
-## diffs with it).
+## diffs with it), sqldiff (sqlite3-tools; db-diff's changesets are compared with its
+## own), and libclang (rusqlite's `session` feature, which db-diff's tests apply
+## changesets with, generates its bindings at build time).
 test-deps:
 	command -v sqlite3 >/dev/null || (apt-get update -qq && apt-get install -y -qq sqlite3)
+	command -v sqldiff >/dev/null && ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends sqlite3-tools libclang1-14 libclang-common-14-dev)
 
 ## Build the host in release (first-party plugins are built and embedded) and run the
 ## daemon on the default config: SQLite in ./data, the console gateway, the bot plugin.

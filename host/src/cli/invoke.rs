@@ -1,11 +1,16 @@
 //! `roost invoke PLUGIN COMMAND ARGS…`: runs one plugin command from the shell, no daemon.
 //! The caller is the local user, identity `cli` with role admin.
+//!
+//! A reply's attachment is written to a file only when its file name is, exactly, one of
+//! the arguments the user typed (`roost invoke db-diff diff a.db b.db --changeset out.bin`
+//! writes `out.bin`), and never over an SQLite database; any other attachment is shown as
+//! a note with its size and not written.
 
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::daemon::{DaemonError, Host};
-use crate::message::Outgoing;
+use crate::message::{Outgoing, Part};
 use crate::runtime::actor::CallError;
 use crate::runtime::bindings::{CommandContext, WitRole};
 
@@ -28,6 +33,8 @@ pub enum InvokeError {
     Usage(String),
     #[error(transparent)]
     Call(#[from] CallError),
+    #[error("cannot write the attachment to {0}: {1}")]
+    Write(String, String),
 }
 
 /// The local user who types `roost invoke db-diff diff a.db b.db` has chosen those files:
@@ -44,6 +51,52 @@ fn grant_named_files(config: &mut Config, plugin: &str, args: &[String]) {
         let entry = config.plugins.entry(plugin.to_string()).or_default();
         entry.grants.sqlite_read.extend(files);
     }
+}
+
+/// The first bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
+
+/// Whether `path` is an existing SQLite database (which no attachment may overwrite: the
+/// files being compared are named on the same command line).
+fn is_sqlite_database(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == SQLITE_HEADER)
+}
+
+/// Writes each attachment of `reply` whose file name is exactly one of `args` to that
+/// path and drops it from the reply; every other attachment becomes a note with its size.
+/// The user chose those paths by typing them; a plugin cannot reach any other.
+pub fn deliver_attachments(reply: Outgoing, args: &[String]) -> Result<Outgoing, InvokeError> {
+    let mut parts = Vec::with_capacity(reply.parts.len());
+    for part in reply.parts {
+        let Part::Attachment { filename, data } = part else {
+            parts.push(part);
+            continue;
+        };
+        if !args.contains(&filename) {
+            parts.push(Part::Text {
+                text: format!(
+                    "[attachment {filename}, {} bytes: not written (only a file named on the command line is)]",
+                    data.len()
+                ),
+            });
+            continue;
+        }
+        let path = Path::new(&filename);
+        if is_sqlite_database(path) {
+            return Err(InvokeError::Write(
+                filename,
+                "it is an SQLite database; refusing to overwrite it".into(),
+            ));
+        }
+        std::fs::write(path, &data)
+            .map_err(|e| InvokeError::Write(filename.clone(), e.to_string()))?;
+        tracing::debug!(file = %filename, bytes = data.len(), "attachment written");
+    }
+    Ok(Outgoing { parts })
 }
 
 /// Loads `plugin` alone and runs `command` with `args`.
@@ -99,9 +152,72 @@ pub async fn invoke(
             prefix: prefix.clone(),
             text,
         };
-        Ok(handle.command(ctx, args).await?)
+        let reply = handle.command(ctx, args.clone()).await?;
+        deliver_attachments(reply, &args)
     }
     .await;
     supervisor.unload_all();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attachment(name: &str, data: &[u8]) -> Part {
+        Part::Attachment {
+            filename: name.to_string(),
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn writes_only_attachments_named_on_the_command_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let named = dir.path().join("out.bin").display().to_string();
+        let other = dir.path().join("other.bin").display().to_string();
+        let reply = Outgoing {
+            parts: vec![
+                Part::Text { text: "hi".into() },
+                attachment(&named, b"\x54\x01"),
+                attachment(&other, b"secret"),
+            ],
+        };
+        let args = vec!["--changeset".to_string(), named.clone()];
+        let out = deliver_attachments(reply, &args).expect("delivered");
+        assert_eq!(std::fs::read(&named).expect("written"), b"\x54\x01");
+        assert!(
+            !Path::new(&other).exists(),
+            "an unnamed attachment is never written"
+        );
+        let shown = out.render_plain();
+        assert!(shown.starts_with("hi\n"), "{shown}");
+        assert!(shown.contains("other.bin, 6 bytes: not written"), "{shown}");
+        assert!(!shown.contains("out.bin"), "{shown}");
+    }
+
+    #[test]
+    fn a_named_path_must_match_exactly_and_never_overwrites_a_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("a.db");
+        let mut content = SQLITE_HEADER.to_vec();
+        content.extend([0u8; 84]);
+        std::fs::write(&db, &content).expect("db");
+        let db_name = db.display().to_string();
+        let reply = Outgoing {
+            parts: vec![attachment(&db_name, b"clobber")],
+        };
+        let err = deliver_attachments(reply, std::slice::from_ref(&db_name)).expect_err("refused");
+        assert!(err.to_string().contains("SQLite database"), "{err}");
+        assert_eq!(std::fs::read(&db).expect("kept"), content);
+
+        // `./x` on the command line does not name `x`.
+        let plain = dir.path().join("x.bin");
+        let reply = Outgoing {
+            parts: vec![attachment(&plain.display().to_string(), b"x")],
+        };
+        let dotted = format!("{}/./x.bin", dir.path().display());
+        deliver_attachments(reply, &[dotted]).expect("delivered");
+        assert!(!plain.exists());
+    }
 }

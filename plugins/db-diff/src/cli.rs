@@ -27,10 +27,13 @@ pub struct Args {
     pub output: Output,
     /// `--exit-code`: answer with an error ("differences found") when they differ.
     pub exit_code: bool,
+    /// `--changeset FILE`: the row changes as a binary SQLite changeset, delivered as an
+    /// attachment named FILE (which `roost invoke` writes when FILE is on its command line).
+    pub changeset: Option<String>,
 }
 
 /// The options line for usage texts.
-pub const OPTIONS: &str = "[--schema] [--summary] [--stat] [--table T] [--primarykey] [--transaction] [--ignore-column T.C] [--exit-code]";
+pub const OPTIONS: &str = "[--schema] [--summary] [--stat] [--table T] [--primarykey] [--transaction] [--ignore-column T.C] [--exit-code] [--changeset FILE]";
 
 /// Parses `args` (everything after the command name).
 pub fn parse(args: &[String]) -> Result<Args, String> {
@@ -70,7 +73,11 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
                     .push((t.to_string(), c.to_string()));
             }
             "--changeset" => {
-                return Err("--changeset is not supported yet: use the SQL output".to_string());
+                let file = value("--changeset")?;
+                if file.is_empty() {
+                    return Err("--changeset needs a file name".to_string());
+                }
+                out.changeset = Some(file);
             }
             f if f.starts_with("--") => return Err(format!("unknown option `{f}`")),
             _ => positional.push(arg.clone()),
@@ -88,7 +95,20 @@ pub fn parse(args: &[String]) -> Result<Args, String> {
             ));
         }
     }
-    if out.output != Output::Sql {
+    if let Some(file) = &out.changeset {
+        if out.options.schema_only {
+            return Err("--schema and --changeset do not go together: a changeset holds row changes only, no schema".to_string());
+        }
+        if out.output != Output::Sql {
+            return Err("--changeset writes a file: leave out --summary and --stat".to_string());
+        }
+        if *file == out.a || *file == out.b {
+            return Err(format!(
+                "--changeset {file} would overwrite a database being compared"
+            ));
+        }
+        out.options.mode = Mode::Changeset;
+    } else if out.output != Output::Sql {
         out.options.mode = Mode::Counts;
     }
     Ok(out)
@@ -125,12 +145,34 @@ mod tests {
     }
 
     #[test]
-    fn rejects_what_it_cannot_do() {
-        assert!(
-            p("a b --changeset f")
-                .unwrap_err()
-                .contains("not supported yet")
+    fn reads_changeset_and_refuses_what_does_not_go_with_it() {
+        let c = p("a.db b.db --changeset out.bin --transaction").unwrap();
+        assert_eq!(c.changeset.as_deref(), Some("out.bin"));
+        assert_eq!(c.options.mode, Mode::Changeset);
+        assert_eq!(
+            p("a b --changeset=x.bin").unwrap().changeset.as_deref(),
+            Some("x.bin")
         );
+        assert!(p("a b --changeset").unwrap_err().contains("needs a value"));
+        assert!(
+            p("a b --changeset f --schema")
+                .unwrap_err()
+                .contains("do not go together")
+        );
+        assert!(
+            p("a b --summary --changeset f")
+                .unwrap_err()
+                .contains("leave out --summary")
+        );
+        assert!(
+            p("a.db b.db --changeset b.db")
+                .unwrap_err()
+                .contains("overwrite")
+        );
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_do() {
         assert!(p("a b --bogus").unwrap_err().contains("unknown option"));
         assert!(p("a").unwrap_err().contains("two databases"));
         assert!(

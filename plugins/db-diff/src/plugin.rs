@@ -10,8 +10,9 @@ use roost_plugin::sqlite::{Connection, Value as SdkValue};
 use crate::cli::{self, Output};
 use crate::engine::{self, Db, Mode, Options, Value};
 
-/// Rows fetched per host call.
-const BATCH: u32 = 1000;
+/// Rows fetched per host call: the host's most (it also caps a batch at 8 MiB), so a
+/// diff of many changed rows crosses into the host as few times as it can.
+const BATCH: u32 = 10_000;
 
 /// The plugin's config, `[plugins.db-diff.config]`.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -108,6 +109,48 @@ pub fn format_time(secs: u64) -> String {
     )
 }
 
+/// The `--changeset FILE` reply: the bytes as the attachment FILE. From the shell the notes
+/// (what the changeset leaves out) go to the log, which `roost invoke` prints on stderr, and
+/// the attachment alone is the reply (`roost invoke` writes it to FILE, named on its command
+/// line). In chat the notes and the counts are the text, and the file is attached under its
+/// last path component.
+fn render_changeset(cmd: &Command, file: &str, diff: &engine::Diff) -> Reply {
+    let bytes = diff.changeset.clone();
+    if cmd.gateway() == "cli" {
+        for note in &diff.notes {
+            log::warn(format!("note: {note}"));
+        }
+        return Reply::new().attachment(file, bytes);
+    }
+    let name = file.rsplit(['/', '\\']).next().unwrap_or(file);
+    let name = if name.is_empty() {
+        "changeset.bin"
+    } else {
+        name
+    };
+    let summary = diff.short_summary();
+    let mut reply = if bytes.is_empty() {
+        Reply::text("no row changes that a changeset can carry")
+    } else {
+        Reply::text(format!(
+            "changeset {name}: {} bytes, attached{}",
+            bytes.len(),
+            if summary.is_empty() {
+                String::new()
+            } else {
+                format!("; {summary}")
+            }
+        ))
+    };
+    for note in &diff.notes {
+        reply = reply.and_text(format!("note: {note}"));
+    }
+    if !bytes.is_empty() {
+        reply = reply.attachment(name, bytes);
+    }
+    reply
+}
+
 impl DbDiff {
     fn snapshot_path(&self, name: &str) -> Result<String, String> {
         let dir = self
@@ -156,6 +199,9 @@ impl DbDiff {
         self.last = format!("last diff: {} vs {}", parsed.a, parsed.b);
         if parsed.exit_code && diff.differs() {
             return Err("differences found".to_string());
+        }
+        if let Some(file) = &parsed.changeset {
+            return Ok(render_changeset(cmd, file, &diff));
         }
         let text = match parsed.output {
             Output::Sql => diff.sql.clone(),

@@ -137,6 +137,109 @@ fn invoke_prints_sql_that_turns_a_into_b_with_the_sqlite3_shell() {
     assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), "");
 }
 
+/// Applies the changeset file `cs` to a copy of `a` with SQLite's session extension: the
+/// system libsqlite3's `sqlite3changeset_apply` (an SQLite other than the one db-diff ran
+/// on), called through python3's ctypes. Any conflict fails. Returns the copy's path.
+fn apply_changeset(a: &Path, cs: &Path) -> PathBuf {
+    const APPLY: &str = r#"
+import ctypes, ctypes.util, sys
+lib = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+db = ctypes.c_void_p()
+if lib.sqlite3_open(sys.argv[1].encode(), ctypes.byref(db)) != 0:
+    sys.exit("cannot open " + sys.argv[1])
+data = open(sys.argv[2], "rb").read()
+CONFLICT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
+conflicts = []
+def on_conflict(ctx, kind, it):
+    conflicts.append(kind)
+    return 2  # SQLITE_CHANGESET_ABORT
+handler = CONFLICT(on_conflict)
+lib.sqlite3changeset_apply.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p,
+                                       ctypes.c_void_p, CONFLICT, ctypes.c_void_p]
+rc = lib.sqlite3changeset_apply(db, len(data), data, None, handler, None)
+lib.sqlite3_close(db)
+if rc != 0 or conflicts:
+    sys.exit("sqlite3changeset_apply: rc=%d, conflicts=%r" % (rc, conflicts))
+"#;
+    let copy = a.with_extension("changeset-applied.db");
+    std::fs::copy(a, &copy).expect("copy");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(APPLY)
+        .arg(&copy)
+        .arg(cs)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    copy
+}
+
+const CS_A: &str = "
+CREATE TABLE t(id INTEGER PRIMARY KEY, v REAL, s TEXT, b BLOB);
+INSERT INTO t VALUES (1, 0.1, 'x', x'00'), (2, 2.5, 'y', NULL), (4, -1.0, 'gone', x'ff');
+CREATE TABLE w(k TEXT, n INTEGER, v, PRIMARY KEY (k, n)) WITHOUT ROWID;
+INSERT INTO w VALUES ('a', 1, 'one'), ('a', 2, 2), ('b', 1, NULL);
+CREATE TABLE keyless(a, b);
+INSERT INTO keyless VALUES (1, 'one');
+";
+
+const CS_B: &str = "
+CREATE TABLE t(id INTEGER PRIMARY KEY, v REAL, s TEXT, b BLOB);
+INSERT INTO t VALUES (1, 0.1 + 0.2, 'it''s
+two lines', x'00'), (2, 2.5, 'y', zeroblob(3000)), (3, 1e300, 'é☃', NULL);
+CREATE TABLE w(k TEXT, n INTEGER, v, PRIMARY KEY (k, n)) WITHOUT ROWID;
+INSERT INTO w VALUES ('a', 1, 'ONE'), ('a', 2, 2.0), ('c', 1, x'31');
+CREATE TABLE keyless(a, b);
+INSERT INTO keyless VALUES (1, 'one'), (2, 'two');
+";
+
+#[test]
+fn invoke_writes_a_changeset_that_sqlites_session_extension_applies() {
+    let dir = starter_dir();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    make_db(&a, CS_A);
+    make_db(&b, CS_B);
+    let out = roost_in(
+        dir.path(),
+        &[
+            "invoke",
+            "db-diff",
+            "diff",
+            "a.db",
+            "b.db",
+            "--changeset",
+            "out.bin",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "");
+    assert!(
+        stderr.contains("without one are not in it") && stderr.contains("\"keyless\""),
+        "the table left out is named on stderr: {stderr}"
+    );
+    let cs = dir.path().join("out.bin");
+    let bytes = std::fs::read(&cs).expect("invoke wrote out.bin");
+    assert_eq!(
+        bytes.first(),
+        Some(&b'T'),
+        "a changeset starts with a table header"
+    );
+    let copy = apply_changeset(&a, &cs);
+    let carried = |path: &Path| -> Vec<String> {
+        contents(path)
+            .into_iter()
+            .filter(|l| !l.contains("keyless"))
+            .collect()
+    };
+    assert_eq!(carried(&copy), carried(&b));
+    assert_ne!(contents(&copy), contents(&b), "keyless was left out");
+}
+
 #[test]
 fn summary_and_exit_code_options_work_from_the_shell() {
     let dir = starter_dir();
@@ -206,6 +309,19 @@ fn chat_diffs_configured_databases_and_refuses_ungranted_files() {
     });
     assert!(
         reply.contains("t: 1 changes, 1 inserts, 1 deletes"),
+        "{reply}"
+    );
+    // A changeset goes out as an attached file, with what it leaves out named.
+    make_db(&dbs.join("cs_a.db"), CS_A);
+    make_db(&dbs.join("cs_b.db"), CS_B);
+    let reply = d.chat(&format!(
+        "!dbdiff {0}/cs_a.db {0}/cs_b.db --changeset /tmp/x/changes.bin",
+        dbs.display()
+    ));
+    assert!(
+        reply.contains("changeset changes.bin: ")
+            && reply.contains("[attachment changes.bin, ")
+            && reply.contains("\"keyless\""),
         "{reply}"
     );
     let denied = d.chat(&format!("!dbdiff prod {}", secret.display()));

@@ -45,8 +45,57 @@ pub struct TableData {
     pub delete_insert: bool,
     /// The rowid alias to carry in INSERTs, for rowid tables without INTEGER PRIMARY KEY.
     pub insert_rowid: Option<&'static str>,
+    /// Per column: how A's and B's values are compared.
+    pub compare: Vec<Compare>,
     /// Whether `atan2` exists, to tell -0.0 from 0.0 in REAL comparisons.
     pub has_atan2: bool,
+}
+
+/// How the values of one column are compared, cheapest first. Comparisons in SQL convert
+/// an operand when the two sides' affinities differ, so only equal affinities allow the
+/// cheap forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compare {
+    /// A's and B's column have the same INTEGER, REAL, NUMERIC or TEXT affinity (typed
+    /// STRICT columns included): such columns never hold an INTEGER and a REAL that compare
+    /// equal, nor -0.0, and no conversion applies, so `IS NOT` under BINARY collation is
+    /// exact.
+    Typed,
+    /// Both columns are untyped: as [`Compare::Typed`], plus the storage classes of numbers
+    /// (1 and 1.0 compare equal) and, with `atan2`, the sign of zero.
+    Untyped,
+    /// Affinities differ, or A's value is a constant (a new column's default): values and
+    /// storage classes, in full.
+    Full,
+}
+
+/// One row that differs between A and B, as the keyed scan finds it. Column values are in
+/// [`TableData::columns`] order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowChange {
+    /// A row only in A: its key, and A's values when they were asked for.
+    Delete {
+        /// The key, as [`TableData`]'s key selects it.
+        key: Vec<Value>,
+        /// A's values (empty unless asked for).
+        old: Vec<Value>,
+    },
+    /// A row in both whose compared values differ.
+    Update {
+        /// The key (the same on both sides).
+        key: Vec<Value>,
+        /// A's values (empty unless asked for).
+        old: Vec<Value>,
+        /// B's values.
+        new: Vec<Value>,
+        /// Indexes (into the columns) of the compared columns that differ.
+        changed: Vec<usize>,
+    },
+    /// A row only in B: B's values, after the rowid when the table carries one in INSERTs.
+    Insert {
+        /// B's values.
+        new: Vec<Value>,
+    },
 }
 
 /// Row counts of one table's diff.
@@ -97,35 +146,87 @@ impl TableData {
             .collect()
     }
 
-    /// `left` and `right` (two SQL expressions) hold different values or storage classes.
-    fn differs(&self, left: &str, right: &str) -> String {
-        let mut s =
-            format!("NOT ({left} IS {right} COLLATE BINARY AND typeof({left}) = typeof({right}))");
-        if self.has_atan2 {
-            s = format!(
-                "({s} OR (typeof({left}) = 'real' AND typeof({right}) = 'real' AND {left} = 0 AND atan2({left}, -1) <> atan2({right}, -1)))"
-            );
+    /// How column `name` is compared ([`Compare::Full`] when unknown).
+    fn compare_of(&self, name: &str) -> Compare {
+        self.columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
+            .and_then(|i| self.compare.get(i).copied())
+            .unwrap_or(Compare::Full)
+    }
+
+    /// SQL that is 1 when `left` and `right` (two SQL expressions, the latter B's column
+    /// `i`) hold different values or storage classes, else 0 (never NULL). See
+    /// [`Compare`]; untyped columns check storage classes only for numbers (`x < ''` holds
+    /// for numbers alone).
+    fn differs(&self, left: &str, right: &str, i: usize) -> String {
+        let zero = if self.has_atan2 {
+            format!(
+                " OR (typeof({left}) = 'real' AND typeof({right}) = 'real' AND {left} = 0 AND atan2({left}, -1) <> atan2({right}, -1))"
+            )
+        } else {
+            String::new()
+        };
+        match self.compare.get(i).copied().unwrap_or(Compare::Full) {
+            Compare::Typed => format!("{left} IS NOT {right} COLLATE BINARY"),
+            Compare::Untyped => format!(
+                "({left} IS NOT {right} COLLATE BINARY OR ({left} < '' AND (typeof({left}) <> typeof({right}){zero})))"
+            ),
+            Compare::Full => format!(
+                "(NOT ({left} IS {right} COLLATE BINARY AND typeof({left}) = typeof({right})){zero})"
+            ),
         }
-        s
     }
 
     /// The join of a row of `x` to the row of `y` with the same key; `x` comes first so its
-    /// index serves the lookup.
+    /// index serves the lookup. Keys match exactly: BINARY collation, and the same storage
+    /// class unless the column is [`Compare::Typed`].
     fn key_match(&self, x: &str, y: &str) -> String {
         match &self.how {
             How::Keyed(Key::Rowid(r)) => format!("{x}.{r} = {y}.{r}"),
             How::Keyed(Key::Columns(cols)) => cols
                 .iter()
-                .map(|c| {
-                    let c = ident(c);
-                    format!(
-                        "{x}.{c} = {y}.{c} AND {x}.{c} = {y}.{c} COLLATE BINARY AND typeof({x}.{c}) = typeof({y}.{c})"
-                    )
+                .map(|name| {
+                    let c = ident(name);
+                    let mut m = format!("{x}.{c} = {y}.{c} AND {x}.{c} = {y}.{c} COLLATE BINARY");
+                    if self.compare_of(name) != Compare::Typed {
+                        m.push_str(&format!(" AND typeof({x}.{c}) = typeof({y}.{c})"));
+                    }
+                    m
                 })
                 .collect::<Vec<_>>()
                 .join(" AND "),
             _ => "0".to_string(),
         }
+    }
+
+    /// SQL that is 1 when the outer-joined side `x` found no row with the key (keys are
+    /// never NULL: rowids, INTEGER PRIMARY KEYs and WITHOUT ROWID keys cannot be, and
+    /// `--primarykey` falls back to multisets when a key holds NULL).
+    fn missing(&self, x: &str) -> String {
+        match &self.how {
+            How::Keyed(Key::Rowid(r)) => format!("{x}.{r} IS NULL"),
+            How::Keyed(Key::Columns(cols)) => match cols.first() {
+                Some(c) => format!("{x}.{} IS NULL", ident(c)),
+                None => "1".to_string(),
+            },
+            _ => "1".to_string(),
+        }
+    }
+
+    /// The per-column difference flags of the compared columns (A's expression against
+    /// B's column).
+    fn flags(&self) -> Vec<String> {
+        self.compared()
+            .iter()
+            .map(|&i| {
+                self.differs(
+                    &self.a_exprs[i],
+                    &format!("b.{}", ident(&self.columns[i])),
+                    i,
+                )
+            })
+            .collect()
     }
 
     /// The key as selected from alias `x`.
@@ -222,90 +323,132 @@ impl TableData {
         Ok(counts)
     }
 
+    /// Every row of a keyed table that differs, in two passes SQLite runs as outer joins:
+    /// A's rows against B's (rows only in A, and rows whose values differ), then B's rows
+    /// against A's (rows only in B). `with_old` asks for A's values too (changesets carry
+    /// them). Returns the counts.
+    pub fn scan_keyed(
+        &self,
+        db: &mut dyn Db,
+        with_old: bool,
+        found: &mut dyn FnMut(RowChange) -> Result<(), String>,
+    ) -> Result<Counts, String> {
+        let (a_tab, b_tab) = (self.a_tab(), self.b_tab());
+        let mut counts = Counts::default();
+        let compared = self.compared();
+        let nc = self.columns.len();
+        let keys = self.key_select("a");
+        let nk = keys.len();
+        let n_old = if with_old { nc } else { 0 };
+        let gone = self.missing("b");
+        let mut select = keys;
+        select.push(gone.clone());
+        if with_old {
+            select.extend(self.a_exprs.iter().cloned());
+        }
+        select.extend(self.columns.iter().map(|c| format!("b.{}", ident(c))));
+        let flags = self.flags();
+        select.extend(flags.iter().cloned());
+        let filter = if flags.is_empty() {
+            gone
+        } else {
+            format!("{gone} OR {}", flags.join(" OR "))
+        };
+        let sql = format!(
+            "SELECT {} FROM {a_tab} AS a LEFT JOIN {b_tab} AS b ON {} WHERE {filter}",
+            select.join(", "),
+            self.key_match("b", "a")
+        );
+        db.query(&sql, &[], &mut |mut row| {
+            let mut rest = row.split_off(nk.min(row.len()));
+            let key = row;
+            let mut values = rest.split_off(1.min(rest.len()));
+            let only_in_a = rest.first().and_then(Value::as_i64).unwrap_or(0) != 0;
+            let mut new = values.split_off(n_old.min(values.len()));
+            let old = values;
+            let flag_values = new.split_off(nc.min(new.len()));
+            if only_in_a {
+                counts.deletes += 1;
+                return found(RowChange::Delete { key, old });
+            }
+            let changed = compared
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| flag_values.get(*j).and_then(Value::as_i64).unwrap_or(1) != 0)
+                .map(|(_, &i)| i)
+                .collect();
+            counts.updates += 1;
+            found(RowChange::Update {
+                key,
+                old,
+                new,
+                changed,
+            })
+        })?;
+        let (names, select) = self.insert_columns();
+        if !names.is_empty() {
+            let sql = format!(
+                "SELECT {select} FROM {b_tab} AS b LEFT JOIN {a_tab} AS a ON {} WHERE {}",
+                self.key_match("a", "b"),
+                self.missing("a")
+            );
+            db.query(&sql, &[], &mut |new| {
+                counts.inserts += 1;
+                found(RowChange::Insert { new })
+            })?;
+        }
+        Ok(counts)
+    }
+
     fn emit_keyed(
         &self,
         db: &mut dyn Db,
         out: &mut String,
         counts: &mut Counts,
     ) -> Result<(), String> {
-        let (a_tab, b_tab) = (self.a_tab(), self.b_tab());
         let table = ident(&self.b_name);
+        let (names, _) = self.insert_columns();
         let mut deletes = String::new();
         let mut updates = String::new();
         let mut inserts = String::new();
-        // Rows only in A.
-        let sql = format!(
-            "SELECT {} FROM {a_tab} AS a WHERE NOT EXISTS (SELECT 1 FROM {b_tab} AS b WHERE {})",
-            self.key_select("a").join(", "),
-            self.key_match("b", "a")
-        );
-        db.query(&sql, &[], &mut |row| {
-            deletes.push_str(&format!(
-                "DELETE FROM {table} WHERE {};\n",
-                self.key_where(&row)
-            ));
-            counts.deletes += 1;
+        *counts = self.scan_keyed(db, false, &mut |change| {
+            match change {
+                RowChange::Delete { key, .. } => {
+                    deletes.push_str(&format!(
+                        "DELETE FROM {table} WHERE {};\n",
+                        self.key_where(&key)
+                    ));
+                }
+                RowChange::Update {
+                    key, new, changed, ..
+                } => {
+                    let wh = self.key_where(&key);
+                    if self.delete_insert {
+                        deletes.push_str(&format!("DELETE FROM {table} WHERE {wh};\n"));
+                        let mut values: Vec<Value> = Vec::with_capacity(new.len() + 1);
+                        if self.insert_rowid.is_some() {
+                            values.push(key.first().cloned().unwrap_or(Value::Null));
+                        }
+                        values.extend(new);
+                        inserts.push_str(&self.insert_stmt(&names, &values));
+                    } else {
+                        let sets: Vec<String> = changed
+                            .iter()
+                            .map(|&i| {
+                                let v = new.get(i).unwrap_or(&Value::Null);
+                                format!("{}={}", ident(&self.columns[i]), literal(v))
+                            })
+                            .collect();
+                        updates.push_str(&format!(
+                            "UPDATE {table} SET {} WHERE {wh};\n",
+                            sets.join(", ")
+                        ));
+                    }
+                }
+                RowChange::Insert { new } => inserts.push_str(&self.insert_stmt(&names, &new)),
+            }
             Ok(())
         })?;
-        // Rows in both whose values differ.
-        let compared = self.compared();
-        if !compared.is_empty() {
-            let keys = self.key_select("b");
-            let nk = keys.len();
-            let mut select = keys;
-            select.extend(self.columns.iter().map(|c| format!("b.{}", ident(c))));
-            let flags: Vec<String> = compared
-                .iter()
-                .map(|&i| self.differs(&self.a_exprs[i], &format!("b.{}", ident(&self.columns[i]))))
-                .collect();
-            select.extend(flags.iter().cloned());
-            let sql = format!(
-                "SELECT {} FROM {a_tab} AS a JOIN {b_tab} AS b ON {} WHERE {}",
-                select.join(", "),
-                self.key_match("b", "a"),
-                flags.join(" OR ")
-            );
-            let (names, _) = self.insert_columns();
-            let nc = self.columns.len();
-            db.query(&sql, &[], &mut |row| {
-                let key = &row[..nk.min(row.len())];
-                let wh = self.key_where(key);
-                counts.updates += 1;
-                if self.delete_insert {
-                    deletes.push_str(&format!("DELETE FROM {table} WHERE {wh};\n"));
-                    let mut values: Vec<Value> = Vec::new();
-                    if self.insert_rowid.is_some() {
-                        values.push(key.first().cloned().unwrap_or(Value::Null));
-                    }
-                    values.extend(row.iter().skip(nk).take(nc).cloned());
-                    inserts.push_str(&self.insert_stmt(&names, &values));
-                    return Ok(());
-                }
-                let sets: Vec<String> = compared
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| row.get(nk + nc + j).and_then(Value::as_i64).unwrap_or(1) != 0)
-                    .map(|(_, &i)| {
-                        let v = row.get(nk + i).cloned().unwrap_or(Value::Null);
-                        format!("{}={}", ident(&self.columns[i]), literal(&v))
-                    })
-                    .collect();
-                updates.push_str(&format!(
-                    "UPDATE {table} SET {} WHERE {wh};\n",
-                    sets.join(", ")
-                ));
-                Ok(())
-            })?;
-        }
-        // Rows only in B.
-        counts.inserts = self.insert_rows(
-            db,
-            &format!(
-                "NOT EXISTS (SELECT 1 FROM {a_tab} AS a WHERE {})",
-                self.key_match("a", "b")
-            ),
-            &mut inserts,
-        )?;
         out.push_str(&deletes);
         out.push_str(&updates);
         out.push_str(&inserts);
@@ -445,11 +588,11 @@ impl TableData {
     /// The counts of this table's diff, without producing SQL.
     pub fn count(&self, db: &mut dyn Db) -> Result<Counts, String> {
         let mut c = Counts::default();
-        let b_count = query_count(db, &format!("SELECT count(*) FROM {}", self.b_tab()))?;
+        let b_count = || format!("SELECT count(*) FROM {}", self.b_tab());
         match &self.how {
-            How::InsertAll => c.inserts = b_count,
+            How::InsertAll => c.inserts = query_count(db, &b_count())?,
             How::FullReload => {
-                c.inserts = b_count;
+                c.inserts = query_count(db, &b_count())?;
                 if let Some(a) = &self.a_name {
                     c.deletes =
                         query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?;
@@ -457,36 +600,19 @@ impl TableData {
             }
             How::Keyed(_) => {
                 let (a_tab, b_tab) = (self.a_tab(), self.b_tab());
-                c.deletes = query_count(
-                    db,
-                    &format!(
-                        "SELECT count(*) FROM {a_tab} AS a WHERE NOT EXISTS (SELECT 1 FROM {b_tab} AS b WHERE {})",
-                        self.key_match("b", "a")
-                    ),
-                )?;
-                c.inserts = query_count(
-                    db,
-                    &format!(
-                        "SELECT count(*) FROM {b_tab} AS b WHERE NOT EXISTS (SELECT 1 FROM {a_tab} AS a WHERE {})",
-                        self.key_match("a", "b")
-                    ),
-                )?;
-                let flags: Vec<String> = self
-                    .compared()
-                    .iter()
-                    .map(|&i| {
-                        self.differs(&self.a_exprs[i], &format!("b.{}", ident(&self.columns[i])))
-                    })
-                    .collect();
+                let flags = self.flags();
                 let any = if flags.is_empty() {
                     "0".to_string()
                 } else {
                     flags.join(" OR ")
                 };
+                let gone = self.missing("b");
+                // Filtered like the SQL scan, so the comparison runs once per row; the
+                // rows left unchanged are A's count less the others.
                 let rows = query_all(
                     db,
                     &format!(
-                        "SELECT count(*), coalesce(sum(CASE WHEN {any} THEN 1 ELSE 0 END), 0) FROM {a_tab} AS a JOIN {b_tab} AS b ON {}",
+                        "SELECT count(*), coalesce(sum({gone}), 0) FROM {a_tab} AS a LEFT JOIN {b_tab} AS b ON {} WHERE {gone} OR {any}",
                         self.key_match("b", "a")
                     ),
                     &[],
@@ -497,8 +623,18 @@ impl TableData {
                         .and_then(Value::as_i64)
                         .map_or(0, |n| n.max(0) as u64)
                 };
-                c.updates = get(1);
-                c.unchanged = get(0).saturating_sub(c.updates);
+                c.deletes = get(1);
+                c.updates = get(0).saturating_sub(c.deletes);
+                let a_rows = query_count(db, &format!("SELECT count(*) FROM {a_tab}"))?;
+                c.unchanged = a_rows.saturating_sub(c.deletes + c.updates);
+                c.inserts = query_count(
+                    db,
+                    &format!(
+                        "SELECT count(*) FROM {b_tab} AS b LEFT JOIN {a_tab} AS a ON {} WHERE {}",
+                        self.key_match("a", "b"),
+                        self.missing("a")
+                    ),
+                )?;
             }
             How::Multiset => {
                 let sql = format!(

@@ -11,6 +11,7 @@
 //! print!("{}", diff.sql);
 //! ```
 
+pub mod changeset;
 mod data;
 pub mod literal;
 mod options;

@@ -8,6 +8,9 @@ pub enum Mode {
     Sql,
     /// Per-table counts only (`--summary`, `--stat`); no SQL is produced.
     Counts,
+    /// `--changeset`: the row changes as a binary SQLite changeset (the session
+    /// extension's format) in [`crate::engine::Diff::changeset`]; no SQL is produced.
+    Changeset,
 }
 
 /// Options of one diff.

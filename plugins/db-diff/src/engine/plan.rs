@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::data::{Counts, How, Key, TableData};
+use super::data::{Compare, Counts, How, Key, TableData};
 use super::literal::{ident, literal};
 use super::options::{Mode, Options};
 use super::parse::{self, after_add_column, after_drop_column, constant_default};
@@ -61,8 +61,15 @@ pub struct ObjectChange {
 /// The result of [`diff`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Diff {
-    /// The SQL that turns A into B (empty when they are equal, and in counts mode).
+    /// The SQL that turns A into B (empty when they are equal, and in counts and changeset
+    /// modes).
     pub sql: String,
+    /// [`Mode::Changeset`]: the row changes as a binary SQLite changeset (empty otherwise,
+    /// and when no row that a changeset can carry differs).
+    pub changeset: Vec<u8>,
+    /// What the output leaves out, one line each, naming the tables and objects (a
+    /// changeset cannot carry schema changes or rows of tables without a PRIMARY KEY).
+    pub notes: Vec<String>,
     /// Every table in scope, in B's order then A's dropped ones.
     pub tables: Vec<TableStat>,
     /// Indexes, views and triggers that differ.
@@ -165,7 +172,7 @@ enum Change {
 }
 
 /// The rowid alias no column of either table shadows.
-fn rowid_alias(a: Option<&Table>, b: &Table) -> Option<&'static str> {
+pub(super) fn rowid_alias(a: Option<&Table>, b: &Table) -> Option<&'static str> {
     ["rowid", "oid", "_rowid_"]
         .into_iter()
         .find(|r| b.column(r).is_none() && a.is_none_or(|a| a.column(r).is_none()))
@@ -173,6 +180,9 @@ fn rowid_alias(a: Option<&Table>, b: &Table) -> Option<&'static str> {
 
 /// Computes the diff of `main` (A) to `aux` (B) on `db`.
 pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
+    if opts.mode == Mode::Changeset {
+        return super::changeset::diff(db, opts);
+    }
     let a = Schema::read(db, "main")?;
     let b = Schema::read(db, "aux")?;
     let has_atan2 = query_all(db, "SELECT atan2(0.0, -1.0)", &[]).is_ok();
@@ -514,7 +524,7 @@ fn order_drops(drops: &str) -> String {
     out
 }
 
-fn change(kind: &str, name: &str, what: &'static str) -> ObjectChange {
+pub(super) fn change(kind: &str, name: &str, what: &'static str) -> ObjectChange {
     ObjectChange {
         kind: kind.to_string(),
         name: name.to_string(),
@@ -522,7 +532,7 @@ fn change(kind: &str, name: &str, what: &'static str) -> ObjectChange {
     }
 }
 
-fn stat(name: &str, schema: Option<&'static str>) -> TableStat {
+pub(super) fn stat(name: &str, schema: Option<&'static str>) -> TableStat {
     TableStat {
         name: name.to_string(),
         inserts: 0,
@@ -533,7 +543,7 @@ fn stat(name: &str, schema: Option<&'static str>) -> TableStat {
     }
 }
 
-fn merge_stat(stats: &mut Vec<TableStat>, name: &str, c: Counts, added: bool) {
+pub(super) fn merge_stat(stats: &mut Vec<TableStat>, name: &str, c: Counts, added: bool) {
     let i = match stats.iter().position(|s| s.name.eq_ignore_ascii_case(name)) {
         Some(i) => i,
         None => {
@@ -553,7 +563,7 @@ fn drops_table(drops: &mut String, t: &Table) {
 }
 
 /// A [`TableData`] for B's table `b` (and A's `a`, if it is matched against one).
-fn table_data(
+pub(super) fn table_data(
     a: Option<&Table>,
     b: &Table,
     how: How,
@@ -562,6 +572,16 @@ fn table_data(
 ) -> TableData {
     let columns: Vec<String> = b.data_columns().map(|c| c.name.clone()).collect();
     let ignored = columns.iter().map(|c| opts.ignored(&b.name, c)).collect();
+    let compare = b
+        .data_columns()
+        .map(
+            |c| match a.and_then(|a| a.column(&c.name).map(|ac| a.affinity(ac))) {
+                Some(aff) if aff == b.affinity(c) && aff == Affinity::Blob => Compare::Untyped,
+                Some(aff) if aff == b.affinity(c) => Compare::Typed,
+                _ => Compare::Full,
+            },
+        )
+        .collect();
     let a_exprs = b
         .data_columns()
         .map(|c| match a.and_then(|a| a.column(&c.name)) {
@@ -588,6 +608,7 @@ fn table_data(
         how,
         delete_insert: false,
         insert_rowid,
+        compare,
         has_atan2,
     }
 }
@@ -844,7 +865,7 @@ fn choose_how(
 
 /// Whether a declared PRIMARY KEY column holds NULL in either table (rowid tables allow
 /// it, and then the key does not identify rows).
-fn pk_has_nulls(db: &mut dyn Db, a: &Table, b: &Table) -> Result<bool, String> {
+pub(super) fn pk_has_nulls(db: &mut dyn Db, a: &Table, b: &Table) -> Result<bool, String> {
     let cond = b
         .pk()
         .iter()
@@ -863,7 +884,7 @@ fn pk_has_nulls(db: &mut dyn Db, a: &Table, b: &Table) -> Result<bool, String> {
 
 /// Whether changed rows must be written as DELETE + INSERT: the table has a UNIQUE index
 /// other than the one its key is.
-fn has_unique(db: &mut dyn Db, b: &Table, how: &How) -> Result<bool, String> {
+pub(super) fn has_unique(db: &mut dyn Db, b: &Table, how: &How) -> Result<bool, String> {
     let rows = query_all(
         db,
         "SELECT \"unique\", origin FROM pragma_index_list(?1, 'aux')",
@@ -878,7 +899,7 @@ fn has_unique(db: &mut dyn Db, b: &Table, how: &How) -> Result<bool, String> {
 }
 
 /// `sqlite_sequence` set to B's contents when they differ from A's.
-fn sequence_sql(db: &mut dyn Db, a_has: bool, created: bool) -> Result<String, String> {
+pub(super) fn sequence_sql(db: &mut dyn Db, a_has: bool, created: bool) -> Result<String, String> {
     let read = |db: &mut dyn Db, schema: &str| -> Result<BTreeMap<String, String>, String> {
         Ok(query_all(
             db,

@@ -244,3 +244,158 @@ pub fn check_with(a_sql: &str, b_sql: &str, opts: &Options) -> engine::Diff {
 pub fn check(a_sql: &str, b_sql: &str) -> engine::Diff {
     check_with(a_sql, b_sql, &Options::default())
 }
+
+/// Runs the engine on A and B in changeset mode (`--changeset`).
+pub fn changeset(p: &Pair, opts: &Options) -> engine::Diff {
+    let opts = Options {
+        mode: engine::Mode::Changeset,
+        ..opts.clone()
+    };
+    diff(p, &opts)
+}
+
+/// Applies `changeset` with SQLite's session extension (`sqlite3changeset_apply`) to a
+/// copy of A; any conflict fails the test. Returns the copy's path.
+pub fn apply_changeset(p: &Pair, changeset: &[u8]) -> PathBuf {
+    use rusqlite::session::{ConflictAction, ConflictType};
+    use std::sync::{Arc, Mutex};
+    let copy = p.dir.path().join(format!("cs-copy-{}.db", rand_suffix()));
+    std::fs::copy(&p.a, &copy).expect("copy A");
+    let conn = Connection::open(&copy).expect("open copy");
+    let conflicts: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = conflicts.clone();
+    let mut input: &[u8] = changeset;
+    let applied = conn.apply_strm(
+        &mut input,
+        None::<fn(&str) -> bool>,
+        move |kind: ConflictType, item| {
+            let table = item
+                .op()
+                .map(|op| op.table_name().to_string())
+                .unwrap_or_default();
+            seen.lock()
+                .expect("conflicts")
+                .push(format!("{kind:?} in {table}"));
+            ConflictAction::SQLITE_CHANGESET_ABORT
+        },
+    );
+    let conflicts = conflicts.lock().expect("conflicts").clone();
+    assert!(
+        applied.is_ok() && conflicts.is_empty(),
+        "sqlite3changeset_apply failed: {applied:?}, conflicts: {conflicts:?}"
+    );
+    copy
+}
+
+/// The changeset check: the changeset of A to B, applied with the session extension to a
+/// copy of A, gives B's rows exactly in every table (the schemas must already be equal).
+/// Returns the diff (bytes and notes).
+pub fn check_changeset_with(a_sql: &str, b_sql: &str, opts: &Options) -> engine::Diff {
+    let p = pair(a_sql, b_sql);
+    let d = changeset(&p, opts);
+    let copy = apply_changeset(&p, &d.changeset);
+    let only = opts.table.as_deref();
+    let got = contents(&copy, only);
+    let want = contents(&p.b, only);
+    assert_eq!(
+        got.schema, want.schema,
+        "schemas differ: not a changeset case"
+    );
+    assert_eq!(
+        got.rows, want.rows,
+        "rows differ after applying the changeset (notes: {:?})",
+        d.notes
+    );
+    // The changeset of the result against B is empty.
+    let again = Pair {
+        a: copy,
+        b: p.b.clone(),
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let d2 = changeset(&again, opts);
+    assert!(d2.changeset.is_empty(), "second changeset not empty");
+    d
+}
+
+/// [`check_changeset_with`] with default options.
+pub fn check_changeset(a_sql: &str, b_sql: &str) -> engine::Diff {
+    check_changeset_with(a_sql, b_sql, &Options::default())
+}
+
+/// One change of a changeset, as bytes (operation, flag, records), with its table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RawChange {
+    /// The table header's bytes (column count, key positions, name).
+    pub table: Vec<u8>,
+    /// The change's bytes.
+    pub bytes: Vec<u8>,
+}
+
+fn read_varint(b: &[u8], at: &mut usize) -> u64 {
+    let mut v: u64 = 0;
+    for i in 0..9 {
+        let byte = b[*at];
+        *at += 1;
+        if i == 8 {
+            return (v << 8) | u64::from(byte);
+        }
+        v = (v << 7) | u64::from(byte & 0x7f);
+        if byte & 0x80 == 0 {
+            return v;
+        }
+    }
+    v
+}
+
+fn skip_record(b: &[u8], at: &mut usize, n: usize) {
+    for _ in 0..n {
+        let t = b[*at];
+        *at += 1;
+        match t {
+            1 | 2 => *at += 8,
+            3 | 4 => {
+                let len = read_varint(b, at) as usize;
+                *at += len;
+            }
+            0 | 5 => {}
+            other => panic!("bad field type {other} at {}", *at - 1),
+        }
+    }
+}
+
+/// Splits a changeset into its changes (a reader written from SQLite's format notes, for
+/// comparing two changesets regardless of their order).
+pub fn split_changeset(b: &[u8]) -> Vec<RawChange> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut table = Vec::new();
+    let mut ncol = 0;
+    while at < b.len() {
+        if b[at] == b'T' {
+            let start = at + 1;
+            at += 1;
+            ncol = read_varint(b, &mut at) as usize;
+            at += ncol;
+            while b[at] != 0 {
+                at += 1;
+            }
+            at += 1;
+            table = b[start..at].to_vec();
+            continue;
+        }
+        let start = at;
+        let op = b[at];
+        at += 2;
+        let records = match op {
+            23 => 2,
+            9 | 18 => 1,
+            other => panic!("bad operation {other} at {start}"),
+        };
+        skip_record(b, &mut at, ncol * records);
+        out.push(RawChange {
+            table: table.clone(),
+            bytes: b[start..at].to_vec(),
+        });
+    }
+    out
+}

@@ -1,0 +1,404 @@
+//! `--changeset`: the row changes as a binary changeset in the format of SQLite's session
+//! extension, so `sqlite3changeset_apply()` (and every tool built on it) can apply them.
+//!
+//! The format, as SQLite's `sqlite3session.c` writes and reads it: per table a header
+//! (`'T'`, the column count as a varint, one byte per column giving its position in the
+//! PRIMARY KEY or 0 — `sqlite3changeset_apply` compares these bytes with the target's
+//! `table_xinfo` `pk` values —, the table name and a NUL), then its changes: the operation
+//! (INSERT 18, DELETE 9, UPDATE 23), the indirect flag (0), then the old record (DELETE,
+//! UPDATE) and the new record (INSERT, UPDATE). A record is one field per column: a type
+//! byte (0 undefined, 1 integer, 2 real, 3 text, 4 blob, 5 NULL), then 8 big-endian bytes
+//! for integers and reals (the IEEE bits: exact), or a varint length and the bytes for
+//! text and blobs. An UPDATE's old record holds the key and the old values of the changed
+//! columns, its new record the new values of the changed columns; every other field is
+//! undefined.
+//!
+//! A changeset addresses rows by their declared PRIMARY KEY and holds no schema: tables
+//! without one, keys holding NULL, and schema changes cannot be carried. Those are left out
+//! and named in [`Diff::notes`] (sqldiff leaves them out silently).
+
+use std::collections::BTreeSet;
+
+use super::data::{Counts, How, Key, RowChange, TableData};
+use super::literal::ident;
+use super::options::Options;
+use super::plan::{
+    Diff, change, has_unique, merge_stat, pk_has_nulls, sequence_sql, stat, table_data,
+};
+use super::schema::{Schema, Table};
+use super::{Db, Value, query_all};
+
+/// SQLite's code for an INSERT change.
+pub const INSERT: u8 = 18;
+/// SQLite's code for a DELETE change.
+pub const DELETE: u8 = 9;
+/// SQLite's code for an UPDATE change.
+pub const UPDATE: u8 = 23;
+
+/// Appends `v` as an SQLite varint: big-endian groups of 7 bits with the high bit set on
+/// all but the last byte; a value needing more than 8 bytes uses a 9th byte of 8 bits.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    if v & (0xff00_0000_u64 << 32) != 0 {
+        let mut buf = [0u8; 9];
+        buf[8] = v as u8;
+        v >>= 8;
+        for b in buf[..8].iter_mut().rev() {
+            *b = (v & 0x7f) as u8 | 0x80;
+            v >>= 7;
+        }
+        out.extend_from_slice(&buf);
+        return;
+    }
+    let mut buf = [0u8; 9];
+    let mut n = 0;
+    loop {
+        buf[n] = (v & 0x7f) as u8 | 0x80;
+        n += 1;
+        v >>= 7;
+        if v == 0 {
+            break;
+        }
+    }
+    buf[0] &= 0x7f;
+    out.extend(buf[..n].iter().rev());
+}
+
+/// Appends one field of a record; `None` is an undefined field.
+pub fn put_field(out: &mut Vec<u8>, value: Option<&Value>) {
+    match value {
+        None => out.push(0),
+        Some(Value::Integer(i)) => {
+            out.push(1);
+            out.extend_from_slice(&i.to_be_bytes());
+        }
+        Some(Value::Real(r)) => {
+            out.push(2);
+            out.extend_from_slice(&r.to_bits().to_be_bytes());
+        }
+        Some(Value::Text(t)) => {
+            out.push(3);
+            put_varint(out, t.len() as u64);
+            out.extend_from_slice(t.as_bytes());
+        }
+        Some(Value::Blob(b)) => {
+            out.push(4);
+            put_varint(out, b.len() as u64);
+            out.extend_from_slice(b);
+        }
+        Some(Value::Null) => out.push(5),
+    }
+}
+
+/// Appends a table header: `pk` holds one byte per column, its position in the PRIMARY
+/// KEY (1-based) or 0.
+pub fn put_table(out: &mut Vec<u8>, name: &str, pk: &[u8]) {
+    out.push(b'T');
+    put_varint(out, pk.len() as u64);
+    out.extend_from_slice(pk);
+    out.extend_from_slice(name.as_bytes());
+    out.push(0);
+}
+
+/// Appends a change: `op` (one of [`INSERT`], [`DELETE`], [`UPDATE`]), not indirect, then
+/// its records in order.
+pub fn put_change(out: &mut Vec<u8>, op: u8, records: &[&[Option<&Value>]]) {
+    out.push(op);
+    out.push(0);
+    for record in records {
+        for field in *record {
+            put_field(out, *field);
+        }
+    }
+}
+
+/// A whole row as a record (INSERT's new, DELETE's old): every field defined.
+fn full(values: &[Value]) -> Vec<Option<&Value>> {
+    values.iter().map(Some).collect()
+}
+
+/// The changes of one keyed table, appended to `out` after its header (nothing when no
+/// row differs). Deletes come first, then updates, then inserts; when an UPDATE could trip
+/// a UNIQUE constraint in the middle of a swap, changed rows are a DELETE plus an INSERT.
+fn table_changes(
+    td: &TableData,
+    pk: &[u8],
+    db: &mut dyn Db,
+    out: &mut Vec<u8>,
+) -> Result<Counts, String> {
+    let mut deletes = Vec::new();
+    let mut updates = Vec::new();
+    let mut inserts = Vec::new();
+    let counts = td.scan_keyed(db, true, &mut |found| {
+        match found {
+            RowChange::Delete { old, .. } => put_change(&mut deletes, DELETE, &[&full(&old)]),
+            RowChange::Update {
+                old, new, changed, ..
+            } => {
+                if td.delete_insert {
+                    put_change(&mut deletes, DELETE, &[&full(&old)]);
+                    put_change(&mut inserts, INSERT, &[&full(&new)]);
+                } else {
+                    let is_changed = |i: usize| changed.contains(&i);
+                    let before: Vec<Option<&Value>> = old
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            (pk.get(i).is_some_and(|&p| p != 0) || is_changed(i)).then_some(v)
+                        })
+                        .collect();
+                    let after: Vec<Option<&Value>> = new
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| is_changed(i).then_some(v))
+                        .collect();
+                    put_change(&mut updates, UPDATE, &[&before, &after]);
+                }
+            }
+            RowChange::Insert { new } => put_change(&mut inserts, INSERT, &[&full(&new)]),
+        }
+        Ok(())
+    })?;
+    if counts.changed() {
+        put_table(out, &td.b_name, pk);
+        out.extend_from_slice(&deletes);
+        out.extend_from_slice(&updates);
+        out.extend_from_slice(&inserts);
+    }
+    Ok(counts)
+}
+
+/// What happened to a table whose definition differs: its name and "added", "dropped"
+/// or "schema changed".
+fn table_change<'t>(a: Option<&'t Table>, b: Option<&'t Table>) -> Option<(&'t str, &'static str)> {
+    match (a, b) {
+        (None, None) => None,
+        (Some(t), None) => Some((&t.name, "dropped")),
+        (None, Some(t)) => Some((&t.name, "added")),
+        (Some(_), Some(t)) => Some((&t.name, "schema changed")),
+    }
+}
+
+/// Names, comma-separated and quoted as SQL identifiers.
+fn list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| ident(n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The changeset of `main` (A) to `aux` (B): [`Diff::changeset`] holds the bytes,
+/// [`Diff::tables`] the per-table counts (tables left out are counted too, so `--exit-code`
+/// stays true to the data), [`Diff::notes`] what the changeset could not carry.
+pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
+    let a = Schema::read(db, "main")?;
+    let b = Schema::read(db, "aux")?;
+    let has_atan2 = query_all(db, "SELECT atan2(0.0, -1.0)", &[]).is_ok();
+    let mut result = Diff::default();
+
+    let mut names: Vec<String> = Vec::new();
+    for o in b.objects.iter().chain(&a.objects) {
+        let l = o.name.to_lowercase();
+        if o.kind == "table" && !names.contains(&l) && opts.in_scope(&l) {
+            names.push(l);
+        }
+    }
+    // Virtual tables whose definition differs: their shadow tables come and go with them.
+    let vt_changed: BTreeSet<String> = names
+        .iter()
+        .filter(|n| {
+            let (ta, tb) = (a.tables.get(*n), b.tables.get(*n));
+            (ta.is_some_and(Table::is_virtual) || tb.is_some_and(Table::is_virtual))
+                && ta.map(|t| &t.sql) != tb.map(|t| &t.sql)
+        })
+        .cloned()
+        .collect();
+
+    let mut schema_changes: Vec<String> = Vec::new();
+    let mut no_key: Vec<String> = Vec::new();
+    let mut null_key: Vec<String> = Vec::new();
+    let mut written: Vec<String> = Vec::new();
+    for n in &names {
+        let (ta, tb) = (a.tables.get(n), b.tables.get(n));
+        if ta.is_some_and(Table::is_virtual) || tb.is_some_and(Table::is_virtual) {
+            // Unchanged virtual tables keep their rows in shadow tables, diffed below.
+            if vt_changed.contains(n)
+                && let Some((name, what)) = table_change(ta, tb)
+            {
+                schema_changes.push(format!("table {} ({what})", ident(name)));
+                result.tables.push(stat(name, Some(what)));
+            }
+            continue;
+        }
+        let owner_changed = |s: &Schema| {
+            s.shadow_owner(n)
+                .is_some_and(|t| vt_changed.contains(&t.name.to_lowercase()))
+        };
+        if owner_changed(&a) || owner_changed(&b) {
+            continue;
+        }
+        let (x, y) = match (ta, tb) {
+            (Some(x), Some(y)) if x.sql == y.sql => (x, y),
+            _ => {
+                if let Some((name, what)) = table_change(ta, tb) {
+                    schema_changes.push(format!("table {} ({what})", ident(name)));
+                    result.tables.push(stat(name, Some(what)));
+                }
+                continue;
+            }
+        };
+        let pk: Vec<String> = y.pk().iter().map(|c| c.name.clone()).collect();
+        let usable = !pk.is_empty() && !pk_has_nulls(db, x, y)?;
+        if !usable {
+            // Counted as multisets, so the summary and `--exit-code` still see them.
+            let td = table_data(Some(x), y, How::Multiset, opts, has_atan2);
+            let counts = td.count(db)?;
+            if counts.changed() {
+                if pk.is_empty() {
+                    no_key.push(y.name.clone());
+                } else {
+                    null_key.push(y.name.clone());
+                }
+            }
+            merge_stat(&mut result.tables, &y.name, counts, false);
+            continue;
+        }
+        let how = How::Keyed(Key::Columns(pk));
+        let mut td = table_data(Some(x), y, how, opts, has_atan2);
+        td.delete_insert = has_unique(db, y, &td.how)?;
+        let flags: Vec<u8> = y.data_columns().map(|c| (c.pk & 0xff) as u8).collect();
+        let counts = table_changes(&td, &flags, db, &mut result.changeset)?;
+        if counts.changed() {
+            written.push(y.name.to_lowercase());
+        }
+        merge_stat(&mut result.tables, &y.name, counts, false);
+    }
+
+    // Indexes, views and triggers.
+    let in_scope = |kind: &str, tbl: &str| match kind {
+        "view" => opts.table.is_none(),
+        _ => opts.in_scope(tbl),
+    };
+    for kind in ["index", "view", "trigger"] {
+        for o in a
+            .objects
+            .iter()
+            .filter(|o| o.kind == kind && in_scope(kind, &o.tbl_name))
+        {
+            let what = match b.object(kind, &o.name) {
+                None => "dropped",
+                Some(x) if x.sql != o.sql => "changed",
+                Some(_) => continue,
+            };
+            schema_changes.push(format!("{kind} {} ({what})", ident(&o.name)));
+            result.objects.push(change(kind, &o.name, what));
+        }
+        for o in b
+            .objects
+            .iter()
+            .filter(|o| o.kind == kind && in_scope(kind, &o.tbl_name))
+        {
+            if a.object(kind, &o.name).is_none() {
+                schema_changes.push(format!("{kind} {} (added)", ident(&o.name)));
+                result.objects.push(change(kind, &o.name, "added"));
+            }
+        }
+    }
+
+    if !schema_changes.is_empty() {
+        result.notes.push(format!(
+            "a changeset holds no schema, so these changes are not in it (the SQL output has them): {}",
+            schema_changes.join(", ")
+        ));
+    }
+    if !no_key.is_empty() {
+        result.notes.push(format!(
+            "a changeset addresses rows by PRIMARY KEY, so the row changes of these tables without one are not in it (sqldiff leaves them out silently; the SQL output has them): {}",
+            list(&no_key)
+        ));
+    }
+    if !null_key.is_empty() {
+        result.notes.push(format!(
+            "these tables have PRIMARY KEY values that are NULL, which a changeset cannot address, so their row changes are not in it (the SQL output has them): {}",
+            list(&null_key)
+        ));
+    }
+    if opts.table.is_none()
+        && b.has_sequence
+        && !sequence_sql(db, a.has_sequence, false)?.is_empty()
+    {
+        result.notes.push(
+            "the AUTOINCREMENT counters (sqlite_sequence) differ; a changeset cannot carry them"
+                .to_string(),
+        );
+    }
+    let firing: Vec<String> = a
+        .objects
+        .iter()
+        .filter(|o| o.kind == "trigger" && written.contains(&o.tbl_name.to_lowercase()))
+        .map(|o| o.name.clone())
+        .collect();
+    if !firing.is_empty() {
+        result.notes.push(format!(
+            "applying this changeset fires these triggers of the target database: {}",
+            list(&firing)
+        ));
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn varint(v: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_varint(&mut out, v);
+        out
+    }
+
+    #[test]
+    fn varints_follow_sqlites_record_format() {
+        assert_eq!(varint(0), [0x00]);
+        assert_eq!(varint(0x7f), [0x7f]);
+        assert_eq!(varint(0x80), [0x81, 0x00]);
+        assert_eq!(varint(300), [0x82, 0x2c]);
+        assert_eq!(varint(0x3fff), [0xff, 0x7f]);
+        assert_eq!(varint(0x4000), [0x81, 0x80, 0x00]);
+        // Above 56 bits: eight 7-bit groups, then a full last byte.
+        assert_eq!(varint(u64::MAX), [0xff; 9]);
+        assert_eq!(
+            varint(0x0100_0000_0000_0000),
+            [0x80, 0xc0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]
+        );
+        assert_eq!(varint(0x00ff_ffff_ffff_ffff).len(), 8);
+    }
+
+    #[test]
+    fn fields_carry_their_storage_class_and_exact_bits() {
+        let mut out = Vec::new();
+        for v in [
+            Some(Value::Integer(-2)),
+            Some(Value::Real(-0.0)),
+            Some(Value::Text("é".into())),
+            Some(Value::Blob(vec![0, 255])),
+            Some(Value::Null),
+            None,
+        ] {
+            put_field(&mut out, v.as_ref());
+        }
+        let mut want = vec![1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe];
+        want.extend([2, 0x80, 0, 0, 0, 0, 0, 0, 0]);
+        want.extend([3, 2, 0xc3, 0xa9]);
+        want.extend([4, 2, 0, 255]);
+        want.extend([5, 0]);
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn a_table_header_names_the_key_positions() {
+        let mut out = Vec::new();
+        put_table(&mut out, "kv", &[2, 0, 1]);
+        assert_eq!(out, [b'T', 3, 2, 0, 1, b'k', b'v', 0]);
+    }
+}
