@@ -248,7 +248,10 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
             }
         };
         let pk: Vec<String> = y.pk().iter().map(|c| c.name.clone()).collect();
-        let usable = !pk.is_empty() && !pk_has_nulls(db, x, y)?;
+        // Only a rowid table's declared key other than INTEGER PRIMARY KEY can hold NULL.
+        let may_hold_null = !y.without_rowid() && y.ipk().is_none();
+        let null_keys = !pk.is_empty() && may_hold_null && pk_has_nulls(db, x, y)?;
+        let usable = !pk.is_empty() && !null_keys;
         if !usable {
             // Counted as multisets, so the summary and `--exit-code` still see them.
             let td = table_data(Some(x), y, How::Multiset, opts, has_atan2);
