@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use wasm_build::build_wasm_workspace;
 
 /// The first-party plugins, in the order users read about them.
-const FIRST_PARTY: &[&str] = &["bot", "db-diff"];
+const FIRST_PARTY: &[&str] = &["bot", "db-diff", "alias-monitor"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"));

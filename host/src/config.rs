@@ -344,6 +344,9 @@ pub struct Grants {
     pub dns_servers: Vec<String>,
     /// Whether the plugin may also query the system's resolvers (/etc/resolv.conf).
     pub dns_system: bool,
+    /// The plugin's DNS query budget per minute (default 600): raise it for a monitor
+    /// watching hundreds of names.
+    pub dns_queries_per_minute: Option<u32>,
 }
 
 /// Why a config could not be used. Every variant but [`ConfigError::Io`] renders as
@@ -1093,6 +1096,30 @@ sqlite_read = []
 # Diffing large databases takes longer than the default time per call.
 call_timeout_ms = 120000
 memory_mb = 256
+
+[plugins.alias-monitor]
+# Watches DNS names for apex CNAMEs, broken or dangling aliases and drift, and posts to a
+# channel when that changes: `!dns`, `!dns check NAME` in chat, `roost invoke alias-monitor
+# check NAME` from the shell. See plugins/alias-monitor/README.md.
+enabled = true
+
+[plugins.alias-monitor.grants]
+# The system's resolvers (/etc/resolv.conf); or name servers with dns_servers = ["ip:port"].
+dns_system = true
+# channels = ["announce"]
+# dns_queries_per_minute = 600
+
+[plugins.alias-monitor.limits]
+# A server that drops queries is asked three times before it counts as unreachable.
+call_timeout_ms = 30000
+
+[plugins.alias-monitor.config]
+# names = ["example.org", "www.example.org"]
+# servers = []            # "ip:port" to ask; empty: the granted resolvers
+# interval_secs = 300
+# channel = "announce"
+# [plugins.alias-monitor.config.expect]
+# "www.example.org" = "example.hosting.test"
 "#;
 
 /// `a/b/../c` → `a/c` without touching the filesystem, so paths in messages read the way a
@@ -1187,7 +1214,7 @@ mod tests {
         assert_eq!(e.line_col(), Some((5, 1)), "{e}");
         assert_eq!(
             e.to_string(),
-            "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected one of `channels`, `admin`, `sqlite_read`, `sqlite_write`, `dns_servers`, `dns_system`"
+            "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected one of `channels`, `admin`, `sqlite_read`, `sqlite_write`, `dns_servers`, `dns_system`, `dns_queries_per_minute`"
         );
     }
 

@@ -17,8 +17,9 @@ use wasmtime::component::{HasData, Linker};
 use crate::runtime::bindings::roost::plugin::dns::{self, Failure, Rcode, Response};
 use crate::runtime::state::PluginState;
 
-/// Queries one instance may send per minute: a checker asks tens of queries per name, and a
-/// runaway loop must not turn the host into a traffic source.
+/// Queries one instance may send per minute unless its grant says otherwise
+/// (`dns_queries_per_minute`): a checker asks a handful of queries per name, and a runaway
+/// loop must not turn the host into a traffic source.
 pub const QUERIES_PER_MINUTE: u32 = 600;
 /// How long one attempt waits for a UDP answer before it is sent again.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -29,10 +30,22 @@ const MAX_TCP_MESSAGE: usize = 65_535;
 
 /// What config grants: servers to ask ("ip:port"), and whether the system's resolvers (from
 /// /etc/resolv.conf) may be asked. Nothing by default.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsGrant {
     pub servers: Vec<SocketAddr>,
     pub system: bool,
+    /// The instance's query budget per minute ([`QUERIES_PER_MINUTE`] by default).
+    pub per_minute: u32,
+}
+
+impl Default for DnsGrant {
+    fn default() -> Self {
+        Self {
+            servers: Vec::new(),
+            system: false,
+            per_minute: QUERIES_PER_MINUTE,
+        }
+    }
 }
 
 /// Parses a grant or argument server: "ip:port", "[v6]:port" or a bare ip (port 53).
@@ -113,9 +126,10 @@ impl DnsCtx {
             self.window = Instant::now();
             self.used = 0;
         }
-        if self.used >= QUERIES_PER_MINUTE {
+        if self.used >= self.grant.per_minute {
             return Err(Failure::AccessDenied(format!(
-                "query budget of {QUERIES_PER_MINUTE} per minute used up"
+                "query budget of {} per minute used up (dns_queries_per_minute in [plugins.{}.grants])",
+                self.grant.per_minute, self.plugin
             )));
         }
         self.used += 1;
@@ -396,6 +410,7 @@ mod tests {
             DnsGrant {
                 servers: addrs.to_vec(),
                 system: false,
+                per_minute: QUERIES_PER_MINUTE,
             },
         )
     }
@@ -508,6 +523,27 @@ mod tests {
         let mut v = view(&mut ctx, Duration::from_secs(5));
         assert!(
             matches!(ask(&mut v, "a.test", "A", "").await, Err(Failure::AccessDenied(m)) if m.contains("budget"))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_grant_sets_the_budget() {
+        let server = responder(false).await;
+        let mut ctx = DnsCtx::new(
+            "p",
+            DnsGrant {
+                servers: vec![server],
+                per_minute: 2,
+                ..DnsGrant::default()
+            },
+        );
+        let mut v = view(&mut ctx, Duration::from_secs(5));
+        assert!(ask(&mut v, "a.test", "A", "").await.is_ok());
+        assert!(ask(&mut v, "a.test", "A", "").await.is_ok());
+        let third = ask(&mut v, "a.test", "A", "").await;
+        assert!(
+            matches!(&third, Err(Failure::AccessDenied(m)) if m.contains("budget of 2")),
+            "{third:?}"
         );
     }
 }

@@ -216,6 +216,9 @@ impl Supervisor {
                     })
                     .unwrap_or_default(),
                 system: pcfg.is_some_and(|p| p.grants.dns_system),
+                per_minute: pcfg
+                    .and_then(|p| p.grants.dns_queries_per_minute)
+                    .unwrap_or(crate::capabilities::dns::QUERIES_PER_MINUTE),
             },
             sqlite: SqliteGrant {
                 read: pcfg

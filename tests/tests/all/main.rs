@@ -2,6 +2,7 @@
 //! it the way a user does, through `roost chat -c`, the config file, the plugins folder and
 //! signals. One binary, shared fixture in `roost_tests` (wasmtime's `tests/all` shape).
 
+mod alias_monitor;
 mod chat;
 mod cli;
 mod db_diff;

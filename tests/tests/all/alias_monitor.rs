@@ -1,0 +1,304 @@
+//! alias-monitor against a real authoritative DNS server on 127.0.0.1 (the fixture in
+//! `roost_tests::dns`), driven the way a user drives it: `roost invoke alias-monitor check`,
+//! `!dns` in chat, and the watch timer posting to a channel only when findings change.
+
+use std::time::{Duration, Instant};
+
+use roost_tests::dns::{DnsServer, test_zones};
+use roost_tests::{Daemon, PATIENCE, roost_in, starter_dir};
+
+/// Config granting the fixture server and asking it for every lookup.
+fn monitor_config(server: &DnsServer, extra: &str) -> String {
+    let addr = server.addr();
+    format!(
+        "[plugins.alias-monitor.grants]\ndns_servers = [\"{addr}\"]\nchannels = [\"announce\"]\n\
+         [plugins.alias-monitor.limits]\ncall_timeout_ms = 30000\n\
+         [plugins.alias-monitor.config]\nservers = [\"{addr}\"]\nchannel = \"announce\"\n{extra}"
+    )
+}
+
+/// `roost invoke alias-monitor check NAME` in a starter dir whose config grants `server`
+/// (replacing the starter's alias-monitor section).
+fn check_with(server: &DnsServer, extra: &str, name: &str) -> (bool, String) {
+    let dir = starter_dir();
+    let path = dir.path().join("config/roost.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let cut = text
+        .find("[plugins.alias-monitor]")
+        .expect("starter has alias-monitor");
+    let text = format!(
+        "{}[plugins.alias-monitor]\n{}",
+        &text[..cut],
+        monitor_config(server, extra)
+    );
+    std::fs::write(&path, text).expect("write config");
+    let out = roost_in(dir.path(), &["invoke", "alias-monitor", "check", name]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn check(server: &DnsServer, name: &str) -> String {
+    let (ok, report) = check_with(server, "", name);
+    assert!(ok, "invoke failed:\n{report}");
+    report
+}
+
+fn has_problem(report: &str) -> bool {
+    report.contains("error:") || report.contains("warning:")
+}
+
+#[test]
+fn a_cname_at_the_apex_is_an_error_citing_the_rfcs() {
+    let server = DnsServer::start(&test_zones());
+    let report = check(&server, "apex-cname.test");
+    assert!(report.contains("error: CNAME at the zone apex"), "{report}");
+    assert!(report.contains("RFC 1034 §3.6.2"), "{report}");
+    assert!(report.contains("RFC 2181 §10.1"), "{report}");
+    assert!(
+        report.contains("apex-cname.test. 300 CNAME app.hosted.test."),
+        "the proof is shown: {report}"
+    );
+}
+
+#[test]
+fn healthy_names_have_no_findings() {
+    let server = DnsServer::start(&test_zones());
+    for name in [
+        "example.test",
+        "www.example.test.",
+        "WWW.Example.Test",
+        "flat.test",
+        "app.hosted.test",
+        "anything.deep.wild.example.test",
+        "bücher.example.test",
+    ] {
+        let report = check(&server, name);
+        assert!(report.contains("ok, no problems found"), "{name}: {report}");
+        assert!(!has_problem(&report), "{name}: {report}");
+    }
+}
+
+#[test]
+fn each_broken_alias_is_found_with_its_own_finding() {
+    let server = DnsServer::start(&test_zones());
+    for (name, needle) in [
+        ("both.example.test", "CNAME beside other data"),
+        ("dangling.example.test", "is NXDOMAIN"),
+        ("noaddr.example.test", "has no addresses"),
+        ("blog.example.test", "likely takeover risk"),
+        ("chain1.example.test", "CNAME chain of 5 links"),
+        ("loop-a.example.test", "CNAME loop"),
+        (
+            "aliased-targets.test",
+            "MX exchange of aliased-targets.test is an alias",
+        ),
+        (
+            "aliased-targets.test",
+            "NS name server of aliased-targets.test is an alias",
+        ),
+        (
+            "aliased-targets.test",
+            "SOA MNAME of aliased-targets.test is an alias",
+        ),
+        ("_sip._tcp.aliased-targets.test", "SRV target"),
+    ] {
+        let report = check(&server, name);
+        assert!(
+            report.contains(needle),
+            "{name} should report {needle:?}:\n{report}"
+        );
+    }
+}
+
+#[test]
+fn a_flattened_apex_that_drifted_from_its_target_is_reported() {
+    let server = DnsServer::start(&test_zones());
+    let expect = "[plugins.alias-monitor.config.expect]\n\"drift.test\" = \"app.hosted.test\"\n\
+                  \"flat.test\" = \"app.hosted.test\"\n\"www.example.test\" = \"other.hosted.test\"\n";
+    let (_, drift) = check_with(&server, expect, "drift.test");
+    assert!(drift.contains("flattened apex drift"), "{drift}");
+    assert!(drift.contains("192.0.2.99"), "{drift}");
+    let (_, flat) = check_with(&server, expect, "flat.test");
+    assert!(!has_problem(&flat), "a correct flattening is fine: {flat}");
+    let (_, www) = check_with(&server, expect, "www.example.test");
+    assert!(
+        www.contains("points to app.hosted.test., expected other.hosted.test."),
+        "{www}"
+    );
+}
+
+#[test]
+fn two_servers_that_disagree_are_reported() {
+    let a = DnsServer::start(&test_zones());
+    let b = DnsServer::start(&test_zones());
+    b.set(
+        "www.example.test.",
+        "CNAME",
+        300,
+        &["elsewhere.hosted.test."],
+    );
+    let dir = starter_dir();
+    let path = dir.path().join("config/roost.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let cut = text
+        .find("[plugins.alias-monitor]")
+        .expect("alias-monitor section");
+    let (aa, ba) = (a.addr(), b.addr());
+    std::fs::write(
+        &path,
+        format!(
+            "{}[plugins.alias-monitor.grants]\ndns_servers = [\"{aa}\", \"{ba}\"]\n\
+             [plugins.alias-monitor.config]\nservers = [\"{aa}\", \"{ba}\"]\n",
+            &text[..cut]
+        ),
+    )
+    .expect("write");
+    let out = roost_in(
+        dir.path(),
+        &["invoke", "alias-monitor", "check", "www.example.test"],
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("servers disagree"), "{report}");
+}
+
+#[test]
+fn a_stopped_server_is_unreachable_never_gone() {
+    let server = DnsServer::start(&test_zones());
+    server.stop();
+    let report = check(&server, "www.example.test");
+    assert!(report.contains("unreachable"), "{report}");
+    assert!(!report.contains("NXDOMAIN"), "{report}");
+    assert!(!report.contains("does not exist"), "{report}");
+}
+
+#[test]
+fn a_server_that_is_not_granted_is_refused() {
+    let granted = DnsServer::start(&test_zones());
+    let other = DnsServer::start(&test_zones());
+    let dir = starter_dir();
+    let path = dir.path().join("config/roost.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let cut = text
+        .find("[plugins.alias-monitor]")
+        .expect("alias-monitor section");
+    std::fs::write(
+        &path,
+        format!(
+            "{}[plugins.alias-monitor.grants]\ndns_servers = [\"{}\"]\n\
+             [plugins.alias-monitor.config]\nservers = [\"{}\"]\n",
+            &text[..cut],
+            granted.addr(),
+            other.addr()
+        ),
+    )
+    .expect("write");
+    let out = roost_in(
+        dir.path(),
+        &["invoke", "alias-monitor", "check", "example.test"],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("not granted"), "{text}");
+    assert!(!text.contains("ok, no problems found"), "{text}");
+}
+
+/// Console posts (channel `announce` → console) whose text contains `needle`.
+fn posts(d: &Daemon, needle: &str) -> usize {
+    d.log()
+        .lines()
+        .filter(|l| l.contains("roost::console") && l.contains(needle))
+        .count()
+}
+
+fn wait_posts(d: &Daemon, needle: &str, n: usize) {
+    let start = Instant::now();
+    while posts(d, needle) < n {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no post {n} with {needle:?}:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_monitor_posts_once_per_change_and_once_when_fixed() {
+    let server = DnsServer::start(&test_zones());
+    let d = Daemon::start("");
+    d.rewrite_config(&monitor_config(
+        &server,
+        "names = [\"www.example.test\", \"example.test\"]\ninterval_secs = 1\n",
+    ));
+    let state = d.chat_until("!dns", |r| r.contains("www.example.test: ok"));
+    assert!(state.contains("watching 2 names"), "{state}");
+    // Break it: point the alias at a name that does not exist.
+    server.set("www.example.test.", "CNAME", 300, &["gone.hosted.test."]);
+    wait_posts(&d, "www.example.test: records changed", 1);
+    let log = d.log();
+    assert!(
+        log.contains("CNAME app.hosted.test. → gone.hosted.test."),
+        "{log}"
+    );
+    // Several more rounds with nothing new: still one post.
+    let rounds = |d: &Daemon| d.chat("!dns");
+    let before = rounds(&d);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_ne!(before, rounds(&d), "the timer kept checking");
+    assert_eq!(
+        posts(&d, "www.example.test:"),
+        1,
+        "one post for one change:\n{}",
+        d.log()
+    );
+    // Fix it: one more post, saying what was fixed.
+    server.set("www.example.test.", "CNAME", 300, &["app.hosted.test."]);
+    wait_posts(&d, "www.example.test:", 2);
+    assert!(posts(&d, "fixed") >= 1, "{}", d.log());
+    // The healthy apex never posted.
+    assert_eq!(posts(&d, "example.test: "), posts(&d, "www.example.test: "));
+}
+
+#[test]
+fn a_ttl_change_is_one_changed_post_and_an_outage_is_not_a_change() {
+    let server = DnsServer::start(&test_zones());
+    let d = Daemon::start("");
+    d.rewrite_config(&monitor_config(
+        &server,
+        "names = [\"www.example.test\"]\ninterval_secs = 1\n",
+    ));
+    d.chat_until("!dns", |r| r.contains("www.example.test: ok"));
+    server.set("www.example.test.", "CNAME", 60, &["app.hosted.test."]);
+    wait_posts(&d, "records changed (CNAME TTL 300 → 60)", 1);
+    server.stop();
+    wait_posts(&d, "unreachable", 1);
+    server.resume();
+    wait_posts(&d, "fixed", 1);
+    assert_eq!(
+        posts(&d, "records changed"),
+        1,
+        "an outage is never a record change:\n{}",
+        d.log()
+    );
+    assert!(!d.log().contains("NXDOMAIN"), "{}", d.log());
+}
+
+#[test]
+fn chat_checks_any_name_for_a_trusted_user() {
+    let server = DnsServer::start(&test_zones());
+    let d = Daemon::start("");
+    d.rewrite_config(&monitor_config(&server, "names = []\n"));
+    let reply = d.chat_until("!dns check loop-a.example.test", |r| {
+        !r.contains("unknown command")
+    });
+    assert!(reply.contains("CNAME loop"), "{reply}");
+    let usage = d.chat("!check");
+    assert!(usage.contains("!check <name>"), "{usage}");
+}
