@@ -43,3 +43,4 @@ lint: setup
 bench: setup
 	bash host/benches/side_by_side.sh
 	bash host/benches/db_diff_vs_sqldiff.sh
+	bash host/benches/alias_monitor_vs_dig.sh
