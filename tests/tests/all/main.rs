@@ -5,6 +5,7 @@
 mod chat;
 mod cli;
 mod db_diff;
+mod discord;
 mod durability;
 mod faults;
 mod hot_reload;
