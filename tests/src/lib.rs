@@ -2,6 +2,7 @@
 //! driven the way a user drives it (config file, plugins folder, `roost chat -c`).
 
 pub mod fake_discord;
+pub mod fake_slack;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;

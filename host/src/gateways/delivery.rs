@@ -183,8 +183,12 @@ async fn deliver_one(
 ) {
     let store = outbox.store();
     let mut backoff = FIRST_BACKOFF;
+    // Counted here as well as in the store: a gateway checks `attempts` to know whether an
+    // earlier try may have gone through.
+    let mut item = item.clone();
     loop {
-        let result = deliver.deliver(channel, item).await;
+        let result = deliver.deliver(channel, &item).await;
+        item.attempts = item.attempts.saturating_add(1);
         let set_error = |e: Option<String>| {
             progress
                 .lock()

@@ -3,6 +3,7 @@
 //!
 //! - [`console`]: the local socket `roost chat` talks to.
 //! - [`discord`]: a Discord bot through serenity.
+//! - [`slack`]: a Slack app over Socket Mode and the Web API.
 //! - [`delivery`]: one worker per outbox target, so a target that is down or rate-limited
 //!   never delays another.
 //! - [`status`]: what `!status` says about each gateway.
@@ -14,6 +15,7 @@ pub mod delivery;
 pub mod discord;
 pub mod relay;
 pub mod secrets;
+pub mod slack;
 pub mod status;
 pub mod text;
 
@@ -155,7 +157,23 @@ pub fn start_platforms(config: &Config, router: Arc<Router>, outbox: Outbox, reg
                     }
                 }
             }
-            Some(crate::config::GatewayKind::Slack) | None => {
+            Some(crate::config::GatewayKind::Slack) => {
+                match slack::start(
+                    name,
+                    gateway,
+                    router.clone(),
+                    outbox.clone(),
+                    status.clone(),
+                ) {
+                    Ok(deliver) => registry.insert(name, status, Some(deliver)),
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        status.failed(&e.to_string());
+                        registry.insert(name, status, None);
+                    }
+                }
+            }
+            None => {
                 let why = format!("gateway {name}: this build has no gateway of that kind yet");
                 tracing::error!("{why}");
                 status.failed(&why);

@@ -10,3 +10,4 @@ mod durability;
 mod faults;
 mod hot_reload;
 mod isolation;
+mod slack;
