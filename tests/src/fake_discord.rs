@@ -49,6 +49,8 @@ pub struct Posted {
     pub enforce_nonce: bool,
     /// The whole request body.
     pub body: Value,
+    /// When the fake received it (for latency benchmarks).
+    pub received_at: Instant,
 }
 
 /// One REST request, as received.
@@ -313,6 +315,17 @@ impl FakeDiscord {
             .collect()
     }
 
+    /// How many messages were created in `channel` (cheaper than [`FakeDiscord::posted_in`]).
+    pub fn count_in(&self, channel: u64) -> usize {
+        let channel = channel.to_string();
+        self.shared
+            .lock()
+            .posted
+            .iter()
+            .filter(|p| p.channel_id == channel)
+            .count()
+    }
+
     /// Waits until `channel` has at least `n` messages; returns them.
     pub fn wait_posted(&self, channel: u64, n: usize) -> Vec<Posted> {
         self.wait_for(&format!("{n} messages in channel {channel}"), || {
@@ -568,6 +581,7 @@ async fn create_message(
                 nonce: nonce.clone(),
                 enforce_nonce,
                 body: body.clone(),
+                received_at: Instant::now(),
             };
             inner.posted.push(posted.clone());
             if let (Some(n), true) = (nonce, enforce_nonce) {
