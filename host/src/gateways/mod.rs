@@ -78,7 +78,21 @@ impl Deliver for console::ConsoleHub {
         _channel: &'a str,
         item: &'a OutboxItem,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        console::ConsoleHub::deliver(self, &item.plugin, &item.payload);
+        // A mirrored delete has nothing to show; a mirrored edit says it is one.
+        let relayed = serde_json::from_str::<crate::message::Outgoing>(&item.payload).ok();
+        match relayed
+            .as_ref()
+            .and_then(|m| m.relay.as_ref().map(|r| (r.action, m)))
+        {
+            Some((crate::message::RelayAction::Delete, _)) => {}
+            Some((crate::message::RelayAction::Edit, m)) => {
+                let text = format!("(edited) {}", m.render_plain());
+                let edited = serde_json::to_string(&crate::message::Outgoing::text(text))
+                    .unwrap_or_default();
+                console::ConsoleHub::deliver(self, &item.plugin, &edited);
+            }
+            _ => console::ConsoleHub::deliver(self, &item.plugin, &item.payload),
+        }
         Box::pin(std::future::ready(Ok(())))
     }
 }

@@ -112,7 +112,7 @@ fn a_slack_channel_mirrored_to_discord_relays_author_edits_and_deletes_without_l
         "{BASE_CONFIG}\n[gateways.discord]\napi_base = \"{}\"\n\n\
          [[gateways.discord.mirror]]\nfrom = \"555\"\nto = [\"slack:C1\"]\n\n\
          [gateways.slack]\napi_base = \"{}\"\n\n\
-         [[gateways.slack.mirror]]\nfrom = \"C1\"\nto = [\"discord:555\"]\n",
+         [[gateways.slack.mirror]]\nfrom = \"C1\"\nto = [\"discord:555\", \"console\"]\n",
         discord.api_base(),
         slack.api_base()
     );
@@ -121,7 +121,7 @@ fn a_slack_channel_mirrored_to_discord_relays_author_edits_and_deletes_without_l
         fake_discord::TOKEN.to_string(),
     )];
     env.extend(slack_env("slack"));
-    let _d = start(&config, &env);
+    let d = start(&config, &env);
     slack.wait_connected();
     discord.wait_connected();
 
@@ -138,6 +138,7 @@ fn a_slack_channel_mirrored_to_discord_relays_author_edits_and_deletes_without_l
         })
     });
     assert_eq!(patch.body["content"], "ann: hello again");
+    d.wait_for_log("(edited) ann: hello again");
     slack.user_deletes("C1", &ts);
     discord.wait_for("the relayed delete", || {
         discord.requests().into_iter().find(|r| {
