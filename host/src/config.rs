@@ -230,12 +230,125 @@ pub struct CommandOverride {
     pub role: Role,
 }
 
-/// `[gateways]`: one field per gateway roost knows, each switched on or off here.
+/// `[gateways]`: the local console, and any number of named chat platform instances
+/// (`[gateways.discord]`, `[gateways.slack-work]`, …), so two Slack workspaces can run side by
+/// side. Channel targets and replies name an instance: `slack-work:C123`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Gateways {
     /// `[gateways.console]`: the local socket `roost chat` talks to.
     pub console: ConsoleGateway,
+    /// Every other `[gateways.NAME]` table: one platform connection each.
+    #[serde(flatten)]
+    pub instances: BTreeMap<String, ChatGateway>,
+}
+
+/// Which platform a `[gateways.NAME]` instance speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayKind {
+    /// Discord, through serenity: bot token, websocket gateway, REST.
+    Discord,
+    /// Slack: Socket Mode (app-level token) and the Web API (bot token).
+    Slack,
+}
+
+impl GatewayKind {
+    /// The name used in config and in identities (`discord:<user>`, `slack:<team>/<user>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayKind::Discord => "discord",
+            GatewayKind::Slack => "slack",
+        }
+    }
+}
+
+/// `[gateways.NAME]`: one connection to a chat platform. Tokens are never written here: they
+/// come from the environment or from a secrets file this table names, and no plugin sees them.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatGateway {
+    /// The platform; may be left out when NAME is `discord`, `slack`, or starts with
+    /// `discord-` or `slack-`.
+    pub kind: Option<GatewayKind>,
+    /// Whether the daemon connects; `false` keeps the queue of its targets for later.
+    pub enabled: bool,
+    /// Environment variable holding the bot token. Default: `ROOST_<NAME>_TOKEN` (NAME upper
+    /// case, `-` as `_`), e.g. `ROOST_DISCORD_TOKEN`.
+    pub token_env: Option<String>,
+    /// A file holding the bot token (wins over the environment). Relative to this config file.
+    pub token_file: Option<PathBuf>,
+    /// Slack only: environment variable holding the app-level (Socket Mode) token. Default:
+    /// `ROOST_<NAME>_APP_TOKEN`.
+    pub app_token_env: Option<String>,
+    /// Slack only: a file holding the app-level token.
+    pub app_token_file: Option<PathBuf>,
+    /// Base URL of the platform's API instead of the real one, e.g. `http://127.0.0.1:8080`:
+    /// for tests (a fake platform) and API proxies.
+    pub api_base: Option<String>,
+    /// Seconds a connection may stay not-connected before the health probe restarts it.
+    pub health_probe_secs: u64,
+    /// Mirror rules: messages seen in one channel of this gateway copied to other targets.
+    pub mirror: Vec<MirrorRule>,
+}
+
+impl Default for ChatGateway {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            enabled: true,
+            token_env: None,
+            token_file: None,
+            app_token_env: None,
+            app_token_file: None,
+            api_base: None,
+            health_probe_secs: 60,
+            mirror: Vec::new(),
+        }
+    }
+}
+
+/// `[[gateways.NAME.mirror]]`: copy what people write in `from` (a channel id of this gateway)
+/// to `to` (targets), with the author's name; edits and deletes follow.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MirrorRule {
+    /// Channel id on this gateway whose messages are copied.
+    pub from: String,
+    /// Targets the copies go to: `<gateway>:<channel id>` or `console`.
+    pub to: Vec<String>,
+}
+
+impl ChatGateway {
+    /// The platform of instance `name`: `kind`, else guessed from the name.
+    pub fn kind_for(&self, name: &str) -> Option<GatewayKind> {
+        self.kind.or_else(|| {
+            let base = name.split('-').next().unwrap_or(name);
+            match base {
+                "discord" => Some(GatewayKind::Discord),
+                "slack" => Some(GatewayKind::Slack),
+                _ => None,
+            }
+        })
+    }
+
+    /// The environment variable the bot token is read from.
+    pub fn token_env_for(&self, name: &str) -> String {
+        self.token_env
+            .clone()
+            .unwrap_or_else(|| format!("ROOST_{}_TOKEN", env_name(name)))
+    }
+
+    /// The environment variable the Slack app-level token is read from.
+    pub fn app_token_env_for(&self, name: &str) -> String {
+        self.app_token_env
+            .clone()
+            .unwrap_or_else(|| format!("ROOST_{}_APP_TOKEN", env_name(name)))
+    }
+}
+
+fn env_name(name: &str) -> String {
+    name.to_uppercase().replace('-', "_")
 }
 
 /// `[gateways.console]`: the local console gateway, on by default so a fresh install can be
@@ -458,6 +571,13 @@ impl Config {
         }
 
         let dir = config.dir().to_path_buf();
+        for gateway in config.gateways.instances.values_mut() {
+            for file in [&mut gateway.token_file, &mut gateway.app_token_file] {
+                if let Some(p) = file.take() {
+                    *file = Some(tidy(&dir.join(p)));
+                }
+            }
+        }
         for plugin in config.plugins.values_mut() {
             if let Some(p) = plugin.path.take() {
                 plugin.path = Some(dir.join(p));
@@ -683,6 +803,10 @@ impl Config {
             }
         }
 
+        for (name, gateway) in &self.gateways.instances {
+            gateway_problems(&mut out, name, gateway);
+        }
+
         for (name, plugin) in &self.plugins {
             if !is_plugin_name(name) {
                 out.push(Problem::key(
@@ -743,6 +867,61 @@ impl Config {
             check_limits(&mut out, &["plugins", name, "limits"], &plugin.limits);
         }
         out
+    }
+}
+
+/// What can be wrong with one `[gateways.NAME]` table.
+fn gateway_problems(out: &mut Vec<Problem>, name: &str, gateway: &ChatGateway) {
+    if !is_plugin_name(name) {
+        out.push(Problem::key(
+            &["gateways", name],
+            format!("{name:?} is not a gateway name; use lowercase letters, digits, '-' and '_', e.g. \"slack-work\""),
+        ));
+    }
+    if gateway.kind_for(name).is_none() {
+        out.push(Problem::key(
+            &["gateways", name],
+            format!("which platform is gateway `{name}`? set kind = \"discord\" or kind = \"slack\" (or name it discord-… or slack-…)"),
+        ));
+    }
+    if let Some(base) = &gateway.api_base
+        && !(base.starts_with("http://") || base.starts_with("https://"))
+    {
+        out.push(Problem::value(
+            &["gateways", name, "api_base"],
+            format!("{base:?} is not a base URL; write e.g. \"http://127.0.0.1:8080\""),
+        ));
+    }
+    if gateway.health_probe_secs == 0 {
+        out.push(Problem::value(
+            &["gateways", name, "health_probe_secs"],
+            "must be at least 1".to_string(),
+        ));
+    }
+    for (i, rule) in gateway.mirror.iter().enumerate() {
+        let at = |field: &str| {
+            vec![
+                Seg::key("gateways"),
+                Seg::key(name),
+                Seg::key("mirror"),
+                Seg::Index(i),
+                Seg::key(field),
+            ]
+        };
+        if rule.from.is_empty() || rule.from.chars().any(char::is_whitespace) {
+            out.push(Problem {
+                at: at("from"),
+                on_key: false,
+                message: "needs the channel id to copy from".to_string(),
+            });
+        }
+        if rule.to.is_empty() || rule.to.iter().any(|t| !is_target(t)) {
+            out.push(Problem {
+                at: at("to"),
+                on_key: false,
+                message: "needs targets like \"discord:123456789\" or \"console\"".to_string(),
+            });
+        }
     }
 }
 
@@ -1050,6 +1229,13 @@ trusted = []
 [gateways.console]
 # The local console: `roost chat` talks to the daemon over data_dir/roost.sock.
 enabled = true
+
+# A chat platform: [gateways.NAME] with NAME discord, slack, discord-… or slack-… (or a
+# `kind`). Its token comes from the environment (ROOST_<NAME>_TOKEN, e.g. ROOST_DISCORD_TOKEN)
+# or from token_file, never from this file; no plugin can see it. Targets name the gateway:
+# "discord:<channel id>"; identities name the platform: "discord:<user id>".
+# [gateways.discord]
+# token_file = "secrets/discord.token"
 
 # Channel aliases: a plugin posts to an alias and the message goes to every target.
 # A target is "console" or "<gateway>:<channel id>", e.g. "discord:123456789".
@@ -1369,6 +1555,38 @@ mod tests {
         let deep = Config::starter_for(Path::new("a/b/roost.toml"));
         let c = Config::parse(Path::new("a/b/roost.toml"), &deep).expect("parses");
         assert_eq!(c.data_dir(), Path::new("data"));
+    }
+
+    #[test]
+    fn gateway_instances_are_named_tables_with_their_kind_and_token_sources() {
+        let text = "[gateways.console]\nenabled = false\n[gateways.discord]\napi_base = \"http://127.0.0.1:9\"\ntoken_file = \"secrets/d.token\"\n[gateways.slack-work]\n[gateways.team-chat]\nkind = \"slack\"\n";
+        let c = Config::parse(Path::new("/etc/roost/roost.toml"), text).expect("config");
+        assert!(!c.gateways.console.enabled);
+        let d = &c.gateways.instances["discord"];
+        assert_eq!(d.kind_for("discord"), Some(GatewayKind::Discord));
+        assert_eq!(
+            d.token_file.as_deref(),
+            Some(Path::new("/etc/roost/secrets/d.token"))
+        );
+        assert_eq!(d.token_env_for("discord"), "ROOST_DISCORD_TOKEN");
+        let s = &c.gateways.instances["slack-work"];
+        assert_eq!(s.kind_for("slack-work"), Some(GatewayKind::Slack));
+        assert_eq!(
+            s.app_token_env_for("slack-work"),
+            "ROOST_SLACK_WORK_APP_TOKEN"
+        );
+        assert_eq!(
+            c.gateways.instances["team-chat"].kind_for("team-chat"),
+            Some(GatewayKind::Slack)
+        );
+
+        let e = err("[gateways.chat]\nenabled = true\n");
+        assert_eq!(e.line_col(), Some((1, 11)), "{e}");
+        assert!(e.to_string().contains("set kind = \"discord\""), "{e}");
+        let e = err("[gateways.discord]\napi_base = \"discord.example\"\n");
+        assert_eq!(e.line_col(), Some((2, 12)), "{e}");
+        let e = err("[gateways.discord]\ntoken = \"secret\"\n");
+        assert!(e.to_string().contains("unknown field `token`"), "{e}");
     }
 
     #[test]

@@ -83,7 +83,24 @@ pub async fn run(
     let router = Arc::new(Router::new(supervisor.clone()));
     let hub = console::ConsoleHub::new();
     let outbox = supervisor.services().outbox.clone();
-    let delivery = tokio::spawn(gateways::deliver(outbox, hub.clone()));
+    let registry = gateways::Registry::new();
+    let console_status = gateways::GatewayStatus::new("console", "console");
+    console_status.connected();
+    registry.insert("console", console_status, Some(Arc::new(hub.clone())));
+    gateways::start_platforms(
+        &host.config.get(),
+        router.clone(),
+        outbox.clone(),
+        &registry,
+    );
+    let deliveries = gateways::delivery::Delivery::new(outbox, registry.clone());
+    let delivery = tokio::spawn(deliveries.clone().run());
+    supervisor.set_status_provider(Arc::new(move || {
+        let mut lines = registry.status_lines();
+        lines.retain(|l| !l.starts_with("gateway console "));
+        lines.extend(deliveries.status_lines());
+        lines
+    }));
 
     let console_task = if console_enabled {
         let listener = console::bind(&socket).await?;

@@ -31,6 +31,29 @@ pub enum Part {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outgoing {
     pub parts: Vec<Part>,
+    /// Set on copies made by a mirror rule, so the copy can later be edited or deleted
+    /// along with its original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<Relay>,
+}
+
+/// What a mirrored message does to its copy on the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayAction {
+    /// Post the copy and remember its id on the target.
+    Post,
+    /// Replace the copy's text.
+    Edit,
+    /// Delete the copy.
+    Delete,
+}
+
+/// A mirrored message: the original's key (`<gateway>:<channel>:<message id>`) and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relay {
+    pub key: String,
+    pub action: RelayAction,
 }
 
 impl Outgoing {
@@ -38,6 +61,15 @@ impl Outgoing {
     pub fn text(text: impl Into<String>) -> Self {
         Self {
             parts: vec![Part::Text { text: text.into() }],
+            relay: None,
+        }
+    }
+
+    /// A mirrored copy of original `key`: `text` posted, edited, or (`Delete`) removed.
+    pub fn relay(key: String, action: RelayAction, text: impl Into<String>) -> Self {
+        Self {
+            parts: vec![Part::Text { text: text.into() }],
+            relay: Some(Relay { key, action }),
         }
     }
 
@@ -73,6 +105,7 @@ impl From<Vec<Content>> for Outgoing {
                     }
                 })
                 .collect(),
+            relay: None,
         }
     }
 }

@@ -117,6 +117,24 @@ impl Router {
         })
     }
 
+    /// The command prefix in force, for gateways that build command text themselves (slash
+    /// commands).
+    pub fn prefix(&self) -> String {
+        self.config.get().host.prefix.clone()
+    }
+
+    /// Every command the running plugins serve (role overrides applied), for gateways that
+    /// register commands with their platform.
+    pub fn command_specs(&self) -> Vec<crate::runtime::bindings::CommandSpec> {
+        use crate::capabilities::admin::PluginControl;
+        self.supervisor
+            .list_plugins()
+            .into_iter()
+            .filter(|p| p.state == "running")
+            .flat_map(|p| p.commands)
+            .collect()
+    }
+
     fn admit(&self, config: &Config, identity: &str) -> Result<(), u64> {
         let mut limiter = match self.limiter.lock() {
             Ok(l) => l,

@@ -1,6 +1,9 @@
 //! Shared fixtures for the end-to-end tests: a real `roost` daemon in a temporary directory,
 //! driven the way a user drives it (config file, plugins folder, `roost chat -c`).
 
+pub mod fake_discord;
+pub mod fake_slack;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -83,6 +86,8 @@ pub struct Daemon {
     dir: tempfile::TempDir,
     child: Option<Child>,
     log: Arc<Mutex<String>>,
+    /// Extra environment for the daemon (gateway tokens), kept across restarts.
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -93,21 +98,27 @@ impl Daemon {
 
     /// Starts a daemon with `plugins` (name, wasm path) already in its plugins folder.
     pub fn start_with_plugins(extra_config: &str, plugins: &[(&str, &str)]) -> Self {
+        Self::start_full(&format!("{BASE_CONFIG}\n{extra_config}"), plugins, &[])
+    }
+
+    /// Starts a daemon on exactly `config`, with `plugins` in its plugins folder and `env`
+    /// added to its environment (e.g. a gateway token).
+    pub fn start_full(config: &str, plugins: &[(&str, &str)], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let plugins_dir = dir.path().join("data/plugins");
         std::fs::create_dir_all(&plugins_dir).expect("plugins dir");
         for (name, wasm) in plugins {
             std::fs::copy(wasm, plugins_dir.join(format!("{name}.wasm"))).expect("copy plugin");
         }
-        std::fs::write(
-            dir.path().join("roost.toml"),
-            format!("{BASE_CONFIG}\n{extra_config}"),
-        )
-        .expect("write config");
+        std::fs::write(dir.path().join("roost.toml"), config).expect("write config");
         let mut daemon = Self {
             dir,
             child: None,
             log: Arc::new(Mutex::new(String::new())),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         daemon.spawn();
         daemon
@@ -119,6 +130,7 @@ impl Daemon {
             .arg(self.config_path())
             .arg("run")
             .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -96,7 +96,7 @@ pub fn deliver_attachments(reply: Outgoing, args: &[String]) -> Result<Outgoing,
             .map_err(|e| InvokeError::Write(filename.clone(), e.to_string()))?;
         tracing::debug!(file = %filename, bytes = data.len(), "attachment written");
     }
-    Ok(Outgoing { parts })
+    Ok(Outgoing { parts, relay: None })
 }
 
 /// Loads `plugin` alone and runs `command` with `args`.
@@ -182,6 +182,7 @@ mod tests {
                 attachment(&named, b"\x54\x01"),
                 attachment(&other, b"secret"),
             ],
+            relay: None,
         };
         let args = vec!["--changeset".to_string(), named.clone()];
         let out = deliver_attachments(reply, &args).expect("delivered");
@@ -206,6 +207,7 @@ mod tests {
         let db_name = db.display().to_string();
         let reply = Outgoing {
             parts: vec![attachment(&db_name, b"clobber")],
+            relay: None,
         };
         let err = deliver_attachments(reply, std::slice::from_ref(&db_name)).expect_err("refused");
         assert!(err.to_string().contains("SQLite database"), "{err}");
@@ -215,6 +217,7 @@ mod tests {
         let plain = dir.path().join("x.bin");
         let reply = Outgoing {
             parts: vec![attachment(&plain.display().to_string(), b"x")],
+            relay: None,
         };
         let dotted = format!("{}/./x.bin", dir.path().display());
         deliver_attachments(reply, &[dotted]).expect("delivered");

@@ -1,54 +1,197 @@
 //! Gateways turn platform messages into [`ChatMessage`](crate::message::ChatMessage)s for
-//! the router, and deliver queued outbox messages to their targets. Only the local console
-//! exists so far; targets of gateways that are not running stay queued.
+//! the router, and deliver queued outbox messages to their targets.
+//!
+//! - [`console`]: the local socket `roost chat` talks to.
+//! - [`discord`]: a Discord bot through serenity.
+//! - [`slack`]: a Slack app over Socket Mode and the Web API.
+//! - [`delivery`]: one worker per outbox target, so a target that is down or rate-limited
+//!   never delays another.
+//! - [`status`]: what `!status` says about each gateway.
+//! - [`text`]: splitting at platform limits, neutralising mass mentions.
+//! - [`secrets`]: tokens from the environment or a secrets file, never from `roost.toml`.
 
 pub mod console;
+pub mod delivery;
+pub mod discord;
+pub mod relay;
+pub mod secrets;
+pub mod slack;
+pub mod status;
+pub mod text;
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::config::Config;
 use crate::outbox::Outbox;
+use crate::router::Router;
+use crate::store::OutboxItem;
 
-/// How often undeliverable targets are looked at again even when nothing new was queued.
-const RETRY_EVERY: Duration = Duration::from_secs(5);
-/// Messages taken from one target's queue per pass.
-const BATCH: usize = 100;
+pub use status::GatewayStatus;
 
-/// Drains the outbox forever: each target's messages in order, to its gateway.
-pub async fn deliver(outbox: Outbox, console: console::ConsoleHub) {
-    loop {
-        drain(&outbox, &console);
-        tokio::select! {
-            _ = outbox.queued() => {}
-            _ = tokio::time::sleep(RETRY_EVERY) => {}
+/// A boxed future, for the object-safe [`Deliver`] trait.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why one message was not delivered this time. The delivery worker decides what happens
+/// next: the message stays queued, in place, unless the platform rejected it for good.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// The platform asked to wait (HTTP 429 with retry-after): retry after exactly that long.
+    RetryAfter(Duration, String),
+    /// It may work later: 5xx, connection refused, timeout, missing permission.
+    Transient(String),
+    /// The platform will never accept this message as it is (HTTP 400): it is dropped with a
+    /// history entry so the messages behind it can flow.
+    Rejected(String),
+}
+
+impl std::fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeliveryError::RetryAfter(d, why) => {
+                write!(f, "{why} (retry after {:.1} s)", d.as_secs_f64())
+            }
+            DeliveryError::Transient(why) | DeliveryError::Rejected(why) => f.write_str(why),
         }
     }
 }
 
-fn drain(outbox: &Outbox, console: &console::ConsoleHub) {
-    let store = outbox.store();
-    let targets = match store.outbox_targets() {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!("outbox: {e}");
-            return;
+/// The outgoing half of a gateway: posts one queued message to one channel. Called by the
+/// delivery worker of that target, one message at a time, in queue order.
+pub trait Deliver: Send + Sync {
+    /// Posts `item` to `channel` (the part of the target after `<gateway>:`). Must be safe to
+    /// call again for the same item after an ambiguous failure: platforms that support it
+    /// get an idempotency key derived from the item.
+    fn deliver<'a>(
+        &'a self,
+        channel: &'a str,
+        item: &'a OutboxItem,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+}
+
+impl Deliver for console::ConsoleHub {
+    fn deliver<'a>(
+        &'a self,
+        _channel: &'a str,
+        item: &'a OutboxItem,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        // A mirrored delete has nothing to show; a mirrored edit says it is one.
+        let relayed = serde_json::from_str::<crate::message::Outgoing>(&item.payload).ok();
+        match relayed
+            .as_ref()
+            .and_then(|m| m.relay.as_ref().map(|r| (r.action, m)))
+        {
+            Some((crate::message::RelayAction::Delete, _)) => {}
+            Some((crate::message::RelayAction::Edit, m)) => {
+                let text = format!("(edited) {}", m.render_plain());
+                let edited = serde_json::to_string(&crate::message::Outgoing::text(text))
+                    .unwrap_or_default();
+                console::ConsoleHub::deliver(self, &item.plugin, &edited);
+            }
+            _ => console::ConsoleHub::deliver(self, &item.plugin, &item.payload),
         }
-    };
-    for (target, _) in targets {
-        if target != "console" {
-            // No gateway for it yet: it stays queued, in order, for when one runs.
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+struct Entry {
+    status: GatewayStatus,
+    deliver: Option<Arc<dyn Deliver>>,
+}
+
+/// Every gateway instance the daemon knows, by name: its status and, once it can post, its
+/// outgoing half. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Registry {
+    inner: Arc<RwLock<BTreeMap<String, Entry>>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) gateway `name` with its status and its outgoing half, if any.
+    pub fn insert(&self, name: &str, status: GatewayStatus, deliver: Option<Arc<dyn Deliver>>) {
+        let mut map = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(name.to_string(), Entry { status, deliver });
+    }
+
+    /// The outgoing half and status of gateway `name`.
+    pub fn get(&self, name: &str) -> Option<(GatewayStatus, Option<Arc<dyn Deliver>>)> {
+        let map = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        map.get(name).map(|e| (e.status.clone(), e.deliver.clone()))
+    }
+
+    /// One status line per gateway, in name order.
+    pub fn status_lines(&self) -> Vec<String> {
+        let map = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        map.values().map(|e| e.status.line()).collect()
+    }
+}
+
+/// `console` → (`console`, `console`); `discord:123` → (`discord`, `123`).
+pub fn split_target(target: &str) -> (&str, &str) {
+    match target.split_once(':') {
+        Some((gateway, channel)) => (gateway, channel),
+        None => (target, target),
+    }
+}
+
+/// Starts every enabled `[gateways.NAME]` platform instance in `config` and registers it in
+/// `registry`. A gateway that cannot start (no token, unknown kind) is registered as failed
+/// with an error naming it; the others start regardless.
+pub fn start_platforms(config: &Config, router: Arc<Router>, outbox: Outbox, registry: &Registry) {
+    for (name, gateway) in &config.gateways.instances {
+        let kind = gateway.kind_for(name);
+        let status = GatewayStatus::new(name, kind.map_or("?", |k| k.as_str()));
+        if !gateway.enabled {
+            status.disabled("enabled = false in roost.toml");
+            registry.insert(name, status, None);
             continue;
         }
-        let items = match store.outbox_pending(&target, BATCH) {
-            Ok(items) => items,
-            Err(e) => {
-                tracing::error!("outbox: {e}");
-                continue;
+        match kind {
+            Some(crate::config::GatewayKind::Discord) => {
+                match discord::start(
+                    name,
+                    gateway,
+                    router.clone(),
+                    outbox.clone(),
+                    status.clone(),
+                ) {
+                    Ok(deliver) => registry.insert(name, status, Some(deliver)),
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        status.failed(&e.to_string());
+                        registry.insert(name, status, None);
+                    }
+                }
             }
-        };
-        for item in items {
-            console.deliver(&item.plugin, &item.payload);
-            if let Err(e) = store.outbox_mark_sent(item.id) {
-                tracing::error!("outbox: {e}");
+            Some(crate::config::GatewayKind::Slack) => {
+                match slack::start(
+                    name,
+                    gateway,
+                    router.clone(),
+                    outbox.clone(),
+                    status.clone(),
+                ) {
+                    Ok(deliver) => registry.insert(name, status, Some(deliver)),
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        status.failed(&e.to_string());
+                        registry.insert(name, status, None);
+                    }
+                }
+            }
+            None => {
+                let why = format!("gateway {name}: this build has no gateway of that kind yet");
+                tracing::error!("{why}");
+                status.failed(&why);
+                registry.insert(name, status, None);
             }
         }
     }

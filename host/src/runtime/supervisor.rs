@@ -68,6 +68,9 @@ struct Slot {
     enabled: bool,
 }
 
+/// Computes status lines on demand; see [`Supervisor::set_status_provider`].
+pub type StatusProvider = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
 /// The plugin supervisor. Shared as `Arc<Supervisor>`; also the admin capability's
 /// [`PluginControl`].
 pub struct Supervisor {
@@ -78,6 +81,8 @@ pub struct Supervisor {
     started: Instant,
     config_error: Mutex<Option<String>>,
     extra_status: Mutex<Vec<String>>,
+    /// Lines computed at `!status` time (gateway connections, outbox per target).
+    status_provider: Mutex<Option<StatusProvider>>,
     /// Itself, for futures that must outlive a `&self` borrow.
     me: Weak<Supervisor>,
 }
@@ -95,6 +100,7 @@ impl Supervisor {
                 started: Instant::now(),
                 config_error: Mutex::new(None),
                 extra_status: Mutex::new(Vec::new()),
+                status_provider: Mutex::new(None),
                 me: me.clone(),
             }
         })
@@ -123,6 +129,13 @@ impl Supervisor {
     pub fn set_extra_status(&self, lines: Vec<String>) {
         if let Ok(mut e) = self.extra_status.lock() {
             *e = lines;
+        }
+    }
+
+    /// Sets the function asked for live status lines (gateways, outbox) on every `!status`.
+    pub fn set_status_provider(&self, provider: StatusProvider) {
+        if let Ok(mut p) = self.status_provider.lock() {
+            *p = Some(provider);
         }
     }
 
@@ -410,6 +423,10 @@ impl PluginControl for Supervisor {
         )];
         if let Ok(extra) = self.extra_status.lock() {
             lines.extend(extra.iter().cloned());
+        }
+        let provider = self.status_provider.lock().ok().and_then(|p| p.clone());
+        if let Some(provider) = provider {
+            lines.extend(provider());
         }
         if let Ok(targets) = self.services.store.outbox_targets() {
             let pending: u64 = targets.iter().map(|(_, n)| n).sum();

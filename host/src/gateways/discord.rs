@@ -1,0 +1,839 @@
+//! A Discord bot through serenity: one named instance per `[gateways.NAME]` of kind discord.
+//!
+//! - Incoming: MESSAGE_CREATE from people (never from bots, the bot itself included, so two
+//!   bots or a mirror can never loop) becomes a [`ChatMessage`] with identity
+//!   `discord:<user id>` and goes through the router like the console's; the reply is queued
+//!   in the outbox for `<gateway>:<channel id>`. Slash commands (INTERACTION_CREATE) go the
+//!   same way and are answered through the interaction callback.
+//! - Outgoing: [`DiscordSender`] posts outbox messages with `POST /channels/{id}/messages`,
+//!   split at 2,000 characters, each piece carrying a nonce derived from the outbox row with
+//!   `enforce_nonce`, so a retry after an ambiguous failure never posts twice. It answers the
+//!   delivery worker with the platform's verdict (429 retry-after, 5xx, refused, 400).
+//! - Connection: one serenity client for the life of the gateway, one event handler, so a
+//!   reconnect (serenity RESUMEs with session id and sequence) never registers a handler
+//!   twice; events seen twice after a resume are handled once (bounded set of recent ids).
+//!   If the client itself stops it is dropped before a new one is built, with backoff.
+//! - Health: serenity restarts a shard whose heartbeats go unacknowledged; on top of that a
+//!   probe restarts a shard that stays not-connected longer than `health_probe_secs`, and
+//!   keeps [`GatewayStatus`] (what `!status` shows) in step.
+//! - Slash commands: every plugin command is registered (bulk overwrite) with its summary
+//!   and usage, again whenever the set of commands changes.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use serenity::all::{
+    ChannelId, Command, CommandDataOptionValue, CommandOptionType, ConnectionStage, Context,
+    CreateAllowedMentions, CreateCommand, CreateCommandOption, CreateInteractionResponse,
+    CreateInteractionResponseMessage, EventHandler, GatewayIntents, Interaction, Message, Ready,
+    ResumedEvent, ShardId, ShardStageUpdateEvent,
+};
+use serenity::http::{HttpBuilder, LightMethod, Request, Route};
+
+use super::{BoxFuture, Deliver, DeliveryError, GatewayStatus, secrets, text};
+use crate::config::ChatGateway;
+use crate::message::{ChatMessage, Outgoing, RelayAction};
+use crate::outbox::Outbox;
+use crate::router::Router;
+use crate::store::OutboxItem;
+
+/// Discord's limit on one message's content, in characters.
+pub const MESSAGE_LIMIT: usize = 2000;
+/// Event ids remembered to drop events seen twice (a RESUME may replay some).
+const SEEN_KEEP: usize = 4096;
+/// How long one REST call may take before it counts as failed (and is retried with the same
+/// nonce).
+const REST_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often the health probe looks at the shard, and the command set is compared with the
+/// one registered.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+const COMMANDS_EVERY: Duration = Duration::from_secs(5);
+/// Waits between rebuilding a client that stopped.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Why a Discord gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscordError {
+    #[error(transparent)]
+    Token(#[from] secrets::SecretError),
+    #[error("gateway {gateway}: cannot build an HTTP client: {why}")]
+    Http { gateway: String, why: String },
+}
+
+/// Starts gateway `name`: reads its token, spawns its connection, and returns its outgoing
+/// half for the delivery workers. Must be called inside the daemon's tokio runtime.
+pub fn start(
+    name: &str,
+    config: &ChatGateway,
+    router: Arc<Router>,
+    outbox: Outbox,
+    status: GatewayStatus,
+) -> Result<Arc<dyn Deliver>, DiscordError> {
+    let env = config.token_env_for(name);
+    let token = secrets::read_token(&secrets::TokenSource {
+        gateway: name,
+        what: "bot token",
+        file: config.token_file.as_deref(),
+        file_key: "token_file",
+        env: &env,
+    })?;
+    let client = reqwest::Client::builder()
+        .timeout(REST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| DiscordError::Http {
+            gateway: name.to_string(),
+            why: e.to_string(),
+        })?;
+    let sender = Arc::new(DiscordSender {
+        name: name.to_string(),
+        store: outbox.store().clone(),
+        client: client.clone(),
+        authorization: format!("Bot {token}"),
+        proxy: config.api_base.clone(),
+    });
+    let handler = Arc::new(Handler {
+        name: name.to_string(),
+        router,
+        outbox,
+        status: status.clone(),
+        seen: Mutex::new(Seen::default()),
+        registering: AtomicBool::new(false),
+        mirror: config.mirror.clone(),
+    });
+    let connection = Connection {
+        name: name.to_string(),
+        token,
+        api_base: config.api_base.clone(),
+        client,
+        probe_after: Duration::from_secs(config.health_probe_secs),
+        status,
+    };
+    tokio::spawn(connection.run(handler));
+    Ok(sender)
+}
+
+/// The outgoing half: posts outbox messages to channels over REST.
+pub struct DiscordSender {
+    name: String,
+    store: crate::store::Store,
+    client: reqwest::Client,
+    /// `Bot <token>`.
+    authorization: String,
+    /// The base URL replacing `https://discord.com`, if configured.
+    proxy: Option<String>,
+}
+
+/// The idempotency key of piece `piece` of outbox row `item`: stable across retries and
+/// restarts, unique per row, at most 25 characters as Discord requires.
+pub fn nonce(item: &OutboxItem, piece: usize) -> String {
+    format!("{:x}.{:x}.{piece}", item.id, item.created_at)
+}
+
+/// An outgoing message as Discord text: code fenced, attachments named, mass mentions inert.
+pub fn render(message: &Outgoing) -> String {
+    text::neutralise_mass_mentions(&message.render_plain())
+}
+
+impl DiscordSender {
+    /// Sends one REST request; the body of a success, or the platform's verdict.
+    async fn call(
+        &self,
+        route: Route<'_>,
+        method: LightMethod,
+        body: Option<serde_json::Value>,
+    ) -> Result<String, DeliveryError> {
+        let bytes = body
+            .map(|b| serde_json::to_vec(&b))
+            .transpose()
+            .map_err(|e| DeliveryError::Rejected(e.to_string()))?;
+        let request = Request::new(route, method)
+            .body(bytes)
+            .build(&self.client, &self.authorization, self.proxy.as_deref())
+            .map_err(|e| DeliveryError::Rejected(format!("cannot build the request: {e}")))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Transient(error_chain(&e)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            // Pace bursts: when the bucket is empty, wait for it to refill before the next.
+            if header_f64(&headers, "x-ratelimit-remaining") == Some(0.0)
+                && let Some(reset) = header_f64(&headers, "x-ratelimit-reset-after")
+            {
+                tokio::time::sleep(Duration::from_secs_f64(reset.clamp(0.0, 60.0))).await;
+            }
+            return Ok(body);
+        }
+        let why = format!(
+            "HTTP {status}: {}",
+            body.chars().take(200).collect::<String>()
+        );
+        Err(match status.as_u16() {
+            429 => {
+                let wait = header_f64(&headers, "retry-after")
+                    .or_else(|| {
+                        serde_json::from_str::<serde_json::Value>(&body)
+                            .ok()
+                            .and_then(|v| v["retry_after"].as_f64())
+                    })
+                    .unwrap_or(1.0);
+                DeliveryError::RetryAfter(Duration::from_secs_f64(wait.clamp(0.0, 3600.0)), why)
+            }
+            400 | 413 => DeliveryError::Rejected(why),
+            _ => DeliveryError::Transient(why),
+        })
+    }
+
+    /// Posts `message` in pieces; the ids of the messages created.
+    async fn post(
+        &self,
+        channel: ChannelId,
+        item: &OutboxItem,
+        message: &Outgoing,
+    ) -> Result<Vec<String>, DeliveryError> {
+        let mut ids = Vec::new();
+        for (i, piece) in text::split(&render(message), MESSAGE_LIMIT)
+            .into_iter()
+            .enumerate()
+        {
+            let body = json!({
+                "content": piece,
+                "nonce": nonce(item, i),
+                "enforce_nonce": true,
+                "allowed_mentions": {"parse": []},
+            });
+            let created = self
+                .call(
+                    Route::ChannelMessages {
+                        channel_id: channel,
+                    },
+                    LightMethod::Post,
+                    Some(body),
+                )
+                .await?;
+            if let Some(id) = serde_json::from_str::<serde_json::Value>(&created)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_string))
+            {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Applies a mirrored edit or delete to the copies of `relay.key` in `channel`.
+    async fn follow(
+        &self,
+        channel: ChannelId,
+        relay: &crate::message::Relay,
+        message: &Outgoing,
+    ) -> Result<(), DeliveryError> {
+        let target = format!("{}:{channel}", self.name);
+        let store_err = |e: crate::store::StoreError| DeliveryError::Transient(e.to_string());
+        let copies = super::relay::copies(&self.store, &target, &relay.key).map_err(store_err)?;
+        if copies.is_empty() {
+            tracing::debug!(target, key = %relay.key, "no copy to follow an edit or delete");
+            return Ok(());
+        }
+        for (i, id) in copies.iter().enumerate() {
+            let Some(message_id) = id.parse::<u64>().ok().filter(|m| *m != 0) else {
+                continue;
+            };
+            let route = Route::ChannelMessage {
+                channel_id: channel,
+                message_id: serenity::all::MessageId::new(message_id),
+            };
+            let result = if relay.action == RelayAction::Delete {
+                self.call(route, LightMethod::Delete, None)
+                    .await
+                    .map(|_| ())
+            } else if i == 0 {
+                let mut text = render(message);
+                text = text::split(&text, MESSAGE_LIMIT)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                let body = json!({"content": text, "allowed_mentions": {"parse": []}});
+                self.call(route, LightMethod::Patch, Some(body))
+                    .await
+                    .map(|_| ())
+            } else {
+                Ok(())
+            };
+            match result {
+                // Already gone is what a delete wants.
+                Err(DeliveryError::Transient(why)) if why.starts_with("HTTP 404") => {}
+                other => other?,
+            }
+        }
+        if relay.action == RelayAction::Delete {
+            super::relay::forget(&self.store, &target, &relay.key).map_err(store_err)?;
+        }
+        Ok(())
+    }
+}
+
+impl Deliver for DiscordSender {
+    fn deliver<'a>(
+        &'a self,
+        channel: &'a str,
+        item: &'a OutboxItem,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(async move {
+            let Some(channel_id) = channel.parse::<u64>().ok().filter(|c| *c != 0) else {
+                return Err(DeliveryError::Rejected(format!(
+                    "`{channel}` is not a Discord channel id"
+                )));
+            };
+            let channel_id = ChannelId::new(channel_id);
+            let message: Outgoing = serde_json::from_str(&item.payload)
+                .map_err(|e| DeliveryError::Rejected(format!("unreadable queued message: {e}")))?;
+            match &message.relay {
+                Some(relay) if relay.action != RelayAction::Post => {
+                    self.follow(channel_id, relay, &message).await
+                }
+                relay => {
+                    let ids = self.post(channel_id, item, &message).await?;
+                    if let Some(relay) = relay {
+                        let target = format!("{}:{channel}", self.name);
+                        super::relay::remember(&self.store, &target, &relay.key, &ids)
+                            .map_err(|e| DeliveryError::Transient(e.to_string()))?;
+                    }
+                    Ok(())
+                }
+            }
+        })
+    }
+}
+
+fn header_f64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<f64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// An error and its causes on one line ("error sending request: connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// The last [`SEEN_KEEP`] event ids, to handle each event once.
+#[derive(Default)]
+struct Seen {
+    order: VecDeque<u64>,
+    set: HashSet<u64>,
+}
+
+impl Seen {
+    /// `true` the first time `id` is offered.
+    fn first_time(&mut self, id: u64) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > SEEN_KEEP
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
+}
+
+/// The one event handler of a gateway, kept for its whole life.
+struct Handler {
+    name: String,
+    router: Arc<Router>,
+    outbox: Outbox,
+    status: GatewayStatus,
+    seen: Mutex<Seen>,
+    /// Whether the slash-command registration task runs already.
+    registering: AtomicBool,
+    mirror: Vec<crate::config::MirrorRule>,
+}
+
+impl Handler {
+    fn first_time(&self, id: u64) -> bool {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .first_time(id)
+    }
+
+    fn queue(&self, channel: &str, message: &Outgoing) {
+        let target = format!("{}:{channel}", self.name);
+        if let Err(e) = self.outbox.push(&[target], "roost", message) {
+            tracing::error!(gateway = %self.name, "cannot queue a reply: {e}");
+        }
+    }
+
+    /// Copies a message to the targets of the mirror rules for its channel.
+    fn mirror(&self, msg: &Message) {
+        let channel = msg.channel_id.to_string();
+        let author = msg
+            .author
+            .global_name
+            .clone()
+            .unwrap_or_else(|| msg.author.name.clone());
+        let key = format!("{}:{channel}:{}", self.name, msg.id);
+        for rule in self.mirror.iter().filter(|r| r.from == channel) {
+            let copy = Outgoing::relay(
+                key.clone(),
+                RelayAction::Post,
+                format!("{author}: {}", msg.content),
+            );
+            if let Err(e) = self.outbox.push(&rule.to, "mirror", &copy) {
+                tracing::error!(gateway = %self.name, "cannot queue a mirrored message: {e}");
+            }
+        }
+    }
+
+    async fn slash(&self, ctx: &Context, interaction: &serenity::all::CommandInteraction) {
+        let args = interaction
+            .data
+            .options
+            .iter()
+            .find_map(|o| match &o.value {
+                CommandDataOptionValue::String(s) => Some(s.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let prefix = self.router.prefix();
+        let text = format!("{prefix}{} {args}", interaction.data.name)
+            .trim_end()
+            .to_string();
+        let chat = ChatMessage {
+            gateway: self.name.clone(),
+            channel: interaction.channel_id.to_string(),
+            identity: format!("discord:{}", interaction.user.id),
+            text,
+        };
+        let reply = self
+            .router
+            .handle(&chat)
+            .await
+            .unwrap_or_else(|| Outgoing::text("done"));
+        let mut pieces = text::split(&render(&reply), MESSAGE_LIMIT).into_iter();
+        let first = pieces.next().unwrap_or_else(|| "done".to_string());
+        let response = CreateInteractionResponse::Message(
+            CreateInteractionResponseMessage::new()
+                .content(first)
+                .allowed_mentions(CreateAllowedMentions::new()),
+        );
+        let rest: Vec<String> = pieces.collect();
+        if let Err(e) = interaction.create_response(ctx, response).await {
+            tracing::warn!(gateway = %self.name, "interaction response failed, posting the reply instead: {e}");
+            self.queue(&chat.channel, &reply);
+            return;
+        }
+        if !rest.is_empty() {
+            self.queue(&chat.channel, &Outgoing::text(rest.join("\n")));
+        }
+    }
+
+    /// Keeps the registered slash commands equal to the plugins' commands.
+    async fn register_commands(self: Arc<Self>, http: Arc<serenity::http::Http>) {
+        let mut registered: Option<Vec<(String, String, String, bool)>> = None;
+        loop {
+            let mut wanted: Vec<(String, String, String, bool)> = self
+                .router
+                .command_specs()
+                .into_iter()
+                .filter(|c| is_slash_name(&c.name))
+                .map(|c| {
+                    let summary = if c.summary.trim().is_empty() {
+                        format!("run {}", c.name)
+                    } else {
+                        c.summary.clone()
+                    };
+                    (
+                        c.name.clone(),
+                        clip(&summary, 100),
+                        clip(&crate::router::with_prefix("/", &c.usage), 100),
+                        c.min_args > 0,
+                    )
+                })
+                .collect();
+            wanted.sort();
+            wanted.dedup_by(|a, b| a.0 == b.0);
+            wanted.truncate(100);
+            if registered.as_ref() != Some(&wanted) {
+                let commands = wanted
+                    .iter()
+                    .map(|(name, summary, usage, required)| {
+                        CreateCommand::new(name.as_str())
+                            .description(summary.as_str())
+                            .add_option(
+                                CreateCommandOption::new(
+                                    CommandOptionType::String,
+                                    "args",
+                                    usage.as_str(),
+                                )
+                                .required(*required),
+                            )
+                    })
+                    .collect();
+                match Command::set_global_commands(&http, commands).await {
+                    Ok(_) => {
+                        tracing::info!(gateway = %self.name, count = wanted.len(), "slash commands registered");
+                        registered = Some(wanted);
+                    }
+                    Err(e) => {
+                        tracing::warn!(gateway = %self.name, "registering slash commands: {e}")
+                    }
+                }
+            }
+            tokio::time::sleep(COMMANDS_EVERY).await;
+        }
+    }
+}
+
+/// Discord command names: 1–32 of lowercase letters, digits, `-`, `_`.
+fn is_slash_name(name: &str) -> bool {
+    (1..=32).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// At most `max` characters, never empty.
+fn clip(s: &str, max: usize) -> String {
+    let out: String = s.chars().take(max).collect();
+    if out.trim().is_empty() {
+        "-".to_string()
+    } else {
+        out
+    }
+}
+
+/// serenity's handler: the gateway's one [`Handler`], shared.
+struct Events(Arc<Handler>);
+
+impl std::ops::Deref for Events {
+    type Target = Handler;
+    fn deref(&self) -> &Handler {
+        &self.0
+    }
+}
+
+#[serenity::async_trait]
+impl EventHandler for Events {
+    async fn message(&self, _ctx: Context, msg: Message) {
+        // Bots never reach the router or the mirror: no bot-to-bot or mirror loops, and the
+        // bot's own messages (which Discord echoes back) are not commands.
+        if msg.author.bot || msg.webhook_id.is_some() {
+            return;
+        }
+        if !self.first_time(msg.id.get()) {
+            tracing::debug!(gateway = %self.name, id = %msg.id, "event seen twice; handled once");
+            return;
+        }
+        self.mirror(&msg);
+        let chat = ChatMessage {
+            gateway: self.name.clone(),
+            channel: msg.channel_id.to_string(),
+            identity: format!("discord:{}", msg.author.id),
+            text: msg.content.clone(),
+        };
+        if let Some(reply) = self.router.handle(&chat).await {
+            self.queue(&chat.channel, &reply);
+        }
+    }
+
+    async fn message_update(
+        &self,
+        _ctx: Context,
+        _old: Option<Message>,
+        _new: Option<Message>,
+        event: serenity::all::MessageUpdateEvent,
+    ) {
+        let (Some(content), Some(author)) = (event.content, event.author) else {
+            return;
+        };
+        if author.bot {
+            return;
+        }
+        let channel = event.channel_id.to_string();
+        let name = author
+            .global_name
+            .clone()
+            .unwrap_or_else(|| author.name.clone());
+        let key = format!("{}:{channel}:{}", self.name, event.id);
+        for rule in self.mirror.iter().filter(|r| r.from == channel) {
+            let edit =
+                Outgoing::relay(key.clone(), RelayAction::Edit, format!("{name}: {content}"));
+            if let Err(e) = self.outbox.push(&rule.to, "mirror", &edit) {
+                tracing::error!(gateway = %self.name, "cannot queue a mirrored edit: {e}");
+            }
+        }
+    }
+
+    async fn message_delete(
+        &self,
+        _ctx: Context,
+        channel_id: ChannelId,
+        deleted: serenity::all::MessageId,
+        _guild: Option<serenity::all::GuildId>,
+    ) {
+        let channel = channel_id.to_string();
+        let key = format!("{}:{channel}:{deleted}", self.name);
+        for rule in self.mirror.iter().filter(|r| r.from == channel) {
+            let delete = Outgoing::relay(key.clone(), RelayAction::Delete, "");
+            if let Err(e) = self.outbox.push(&rule.to, "mirror", &delete) {
+                tracing::error!(gateway = %self.name, "cannot queue a mirrored delete: {e}");
+            }
+        }
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        let Interaction::Command(command) = interaction else {
+            return;
+        };
+        if !self.first_time(command.id.get()) {
+            return;
+        }
+        self.slash(&ctx, &command).await;
+    }
+
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        tracing::info!(gateway = %self.name, user = %ready.user.name, session = %ready.session_id, "discord ready");
+        if self.registering.swap(true, Ordering::SeqCst) {
+            self.status.reconnected("new session");
+        } else {
+            self.status.connected();
+            tokio::spawn(self.0.clone().register_commands(ctx.http.clone()));
+        }
+    }
+
+    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+        tracing::info!(gateway = %self.name, "discord session resumed");
+        self.status.reconnected("session resumed");
+    }
+
+    async fn shard_stage_update(&self, _ctx: Context, event: ShardStageUpdateEvent) {
+        if event.new == ConnectionStage::Connected {
+            self.status.connected();
+        } else if event.old == ConnectionStage::Connected {
+            self.status
+                .reconnecting(&format!("connection lost ({})", event.new));
+        }
+    }
+}
+
+/// The connection side of one gateway: builds the serenity client, runs it, probes it, and
+/// rebuilds it (with backoff) if it stops.
+struct Connection {
+    name: String,
+    token: String,
+    api_base: Option<String>,
+    client: reqwest::Client,
+    probe_after: Duration,
+    status: GatewayStatus,
+}
+
+impl Connection {
+    async fn run(self, handler: Arc<Handler>) {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            // The gateway URL comes from `GET /gateway`. serenity falls back to the real
+            // Discord when that fails; roost asks itself and waits until it has an answer, so
+            // a client pointed at `api_base` never wanders off to discord.com.
+            let url = match self.gateway_url().await {
+                Ok(url) => url,
+                Err(why) => {
+                    self.status
+                        .reconnecting(&format!("cannot get the gateway URL: {why}"));
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+            let mut http = HttpBuilder::new(&self.token).client(self.client.clone());
+            if let Some(base) = &self.api_base {
+                // serenity's rate limiter would send to discord.com, ignoring the proxy; the
+                // outbox paces and honours retry-after itself.
+                http = http.proxy(base.as_str()).ratelimiter_disabled(true);
+            }
+            let intents = GatewayIntents::GUILD_MESSAGES
+                | GatewayIntents::DIRECT_MESSAGES
+                | GatewayIntents::MESSAGE_CONTENT;
+            let client = serenity::client::ClientBuilder::new_with_http(http.build(), intents)
+                .event_handler(Events(handler.clone()))
+                .await;
+            let mut client = match client {
+                Ok(c) => c,
+                Err(e) => {
+                    self.status
+                        .reconnecting(&format!("cannot build the client: {e}"));
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+            *client.ws_url.lock().await = url;
+            let manager = client.shard_manager.clone();
+            let started = Instant::now();
+            let result = tokio::select! {
+                r = client.start() => Some(r),
+                () = probe(manager.clone(), self.status.clone(), self.probe_after) => None,
+            };
+            if result.is_none() {
+                manager.shutdown_all().await;
+            }
+            // The client and its handler registration go away before any new client exists.
+            drop(client);
+            match result {
+                Some(Err(serenity::Error::Gateway(
+                    serenity::gateway::GatewayError::InvalidAuthentication,
+                ))) => {
+                    let why = format!(
+                        "gateway {}: Discord refused the bot token (invalid authentication); fix the token and restart roost",
+                        self.name
+                    );
+                    tracing::error!("{why}");
+                    self.status.failed(&why);
+                    return;
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(gateway = %self.name, "discord client stopped: {e}");
+                    self.status.reconnecting(&format!("client stopped: {e}"));
+                }
+                Some(Ok(())) => self.status.reconnecting("client stopped"),
+                None => {
+                    tracing::warn!(gateway = %self.name, "health probe: rebuilding the client");
+                }
+            }
+            if started.elapsed() > MAX_BACKOFF {
+                backoff = FIRST_BACKOFF;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// `GET /gateway`: where the websocket gateway is.
+    async fn gateway_url(&self) -> Result<String, String> {
+        let request = Request::new(Route::Gateway, LightMethod::Get)
+            .build(
+                &self.client,
+                &format!("Bot {}", self.token),
+                self.api_base.as_deref(),
+            )
+            .map_err(|e| e.to_string())?;
+        let response = request.send().await.map_err(|e| error_chain(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("HTTP {status}"));
+        }
+        let body: serde_json::Value = response.json().await.map_err(|e| error_chain(&e))?;
+        body["url"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| "no url in the answer".to_string())
+    }
+}
+
+/// Watches shard 0: keeps the status in step with its stage, restarts the shard when it has
+/// not been connected for `after` (a connection stuck in a handshake or a resume that never
+/// completes), and returns — so the whole client is rebuilt — when a restart did not help
+/// within another `after`.
+async fn probe(
+    manager: Arc<serenity::gateway::ShardManager>,
+    status: GatewayStatus,
+    after: Duration,
+) {
+    let mut not_connected_since: Option<Instant> = None;
+    let mut restarted = false;
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        let stage = manager
+            .runners
+            .lock()
+            .await
+            .get(&ShardId(0))
+            .map(|r| r.stage);
+        match stage {
+            Some(ConnectionStage::Connected) => {
+                not_connected_since = None;
+                restarted = false;
+                status.connected();
+            }
+            other => {
+                let since = *not_connected_since.get_or_insert_with(Instant::now);
+                let what = other.map_or_else(|| "no shard running".to_string(), |s| s.to_string());
+                if matches!(status.state(), super::status::State::Connected) {
+                    status.reconnecting(&format!("gateway {what}"));
+                }
+                if since.elapsed() >= after {
+                    if restarted {
+                        status.reconnecting(&format!(
+                            "health probe: still {what}; rebuilding the client"
+                        ));
+                        return;
+                    }
+                    tracing::warn!(
+                        "health probe: shard not connected for {after:?} ({what}); restarting it"
+                    );
+                    status.reconnecting(&format!("health probe restarted the shard ({what})"));
+                    manager.restart(ShardId(0)).await;
+                    not_connected_since = None;
+                    restarted = true;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_are_stable_short_and_distinct_per_piece() {
+        let item = OutboxItem {
+            id: i64::from(u32::MAX),
+            target: "discord:1".into(),
+            plugin: "p".into(),
+            payload: "{}".into(),
+            attempts: 0,
+            created_at: 4_102_444_800_000, // 2100-01-01
+        };
+        let a = nonce(&item, 0);
+        assert_eq!(a, nonce(&item, 0));
+        assert_ne!(a, nonce(&item, 1));
+        assert!(nonce(&item, 99).len() <= 25, "{}", nonce(&item, 99));
+    }
+
+    #[test]
+    fn events_seen_twice_are_handled_once_and_memory_is_bounded() {
+        let mut seen = Seen::default();
+        assert!(seen.first_time(1));
+        assert!(!seen.first_time(1));
+        for i in 2..(SEEN_KEEP as u64 + 10) {
+            seen.first_time(i);
+        }
+        assert!(seen.set.len() <= SEEN_KEEP);
+        assert!(seen.first_time(1), "long forgotten");
+    }
+
+    #[test]
+    fn slash_names_follow_discords_rules() {
+        assert!(is_slash_name("ping"));
+        assert!(is_slash_name("db-diff_2"));
+        assert!(!is_slash_name("Ping"));
+        assert!(!is_slash_name(""));
+        assert!(!is_slash_name(&"a".repeat(33)));
+    }
+}

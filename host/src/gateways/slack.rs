@@ -1,0 +1,613 @@
+//! A Slack app: one named instance per `[gateways.NAME]` of kind slack, so two workspaces
+//! run side by side (`[gateways.slack-work]`, `[gateways.slack-home]`).
+//!
+//! - Incoming: Socket Mode. `apps.connections.open` (app-level token) gives a websocket URL;
+//!   every envelope is acknowledged at once, then its event handled. Messages from people
+//!   (never from bots, this one included) become [`ChatMessage`]s with identity
+//!   `slack:<team id>/<user id>` and go through the router; replies are queued for
+//!   `<gateway>:<channel id>`. Envelopes Slack sends again are handled once.
+//! - Outgoing: `chat.postMessage` (bot token), pieces of at most [`MESSAGE_LIMIT`]
+//!   characters in a section block, text escaped so `<!everyone>` and `<@U…>` stay inert.
+//!   Each piece carries a stable id in its message metadata; a retry after an ambiguous
+//!   failure first looks for that id in the channel's recent history and does not post
+//!   twice.
+//! - Connection: reconnect with backoff when the socket closes, Slack asks for it
+//!   (`disconnect`), or nothing arrives for `health_probe_secs` (pings are sent meanwhile).
+//!
+//! Written on reqwest and tokio-tungstenite rather than slack-morphism: the two calls and
+//! one socket roost needs, pointed at `api_base` for tests, without a second HTTP stack.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+use super::{BoxFuture, Deliver, DeliveryError, GatewayStatus, secrets, text};
+use crate::config::ChatGateway;
+use crate::message::{ChatMessage, Outgoing, RelayAction};
+use crate::outbox::Outbox;
+use crate::router::Router;
+use crate::store::OutboxItem;
+
+/// Characters per posted piece: a section block's text holds at most 3,000.
+pub const MESSAGE_LIMIT: usize = 3000;
+/// The real Web API.
+const DEFAULT_BASE: &str = "https://slack.com";
+const REST_TIMEOUT: Duration = Duration::from_secs(15);
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Event keys remembered to handle redelivered envelopes once.
+const SEEN_KEEP: usize = 4096;
+/// The metadata event type that marks roost's own posts.
+const METADATA_TYPE: &str = "roost_outbox";
+
+/// Why a Slack gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    #[error(transparent)]
+    Token(#[from] secrets::SecretError),
+    #[error("gateway {gateway}: cannot build an HTTP client: {why}")]
+    Http { gateway: String, why: String },
+}
+
+/// Web API access with the bot token.
+#[derive(Clone)]
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    bot_token: String,
+}
+
+impl Api {
+    /// Calls `method` with a JSON body using `token`; the answer when `ok`, else Slack's
+    /// verdict mapped to a [`DeliveryError`].
+    async fn call_with(
+        &self,
+        token: &str,
+        method: &str,
+        body: Value,
+    ) -> Result<Value, DeliveryError> {
+        let url = format!("{}/api/{method}", self.base.trim_end_matches('/'));
+        let response = self
+            .client
+            .post(url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Transient(error_chain(&e)))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        let text = response.text().await.unwrap_or_default();
+        if status.as_u16() == 429 {
+            let wait = Duration::from_secs_f64(retry_after.unwrap_or(1.0).clamp(0.0, 3600.0));
+            return Err(DeliveryError::RetryAfter(
+                wait,
+                format!("{method}: HTTP 429"),
+            ));
+        }
+        if !status.is_success() {
+            return Err(DeliveryError::Transient(format!(
+                "{method}: HTTP {status}: {}",
+                text.chars().take(200).collect::<String>()
+            )));
+        }
+        let answer: Value = serde_json::from_str(&text)
+            .map_err(|e| DeliveryError::Transient(format!("{method}: unreadable answer: {e}")))?;
+        if answer["ok"].as_bool() == Some(true) {
+            return Ok(answer);
+        }
+        let error = answer["error"]
+            .as_str()
+            .unwrap_or("unknown error")
+            .to_string();
+        Err(match error.as_str() {
+            "ratelimited" => DeliveryError::RetryAfter(Duration::from_secs(1), error),
+            "msg_too_long" | "invalid_blocks" | "no_text" | "invalid_arguments" => {
+                DeliveryError::Rejected(format!("{method}: {error}"))
+            }
+            _ => DeliveryError::Transient(format!("{method}: {error}")),
+        })
+    }
+
+    async fn call(&self, method: &str, body: Value) -> Result<Value, DeliveryError> {
+        self.call_with(&self.bot_token, method, body).await
+    }
+}
+
+/// Starts gateway `name`: reads both tokens, spawns its Socket Mode connection, and returns
+/// its outgoing half. Must be called inside the daemon's tokio runtime.
+pub fn start(
+    name: &str,
+    config: &ChatGateway,
+    router: Arc<Router>,
+    outbox: Outbox,
+    status: GatewayStatus,
+) -> Result<Arc<dyn Deliver>, SlackError> {
+    let bot_env = config.token_env_for(name);
+    let bot_token = secrets::read_token(&secrets::TokenSource {
+        gateway: name,
+        what: "bot token",
+        file: config.token_file.as_deref(),
+        file_key: "token_file",
+        env: &bot_env,
+    })?;
+    let app_env = config.app_token_env_for(name);
+    let app_token = secrets::read_token(&secrets::TokenSource {
+        gateway: name,
+        what: "app-level token",
+        file: config.app_token_file.as_deref(),
+        file_key: "app_token_file",
+        env: &app_env,
+    })?;
+    let client = reqwest::Client::builder()
+        .timeout(REST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| SlackError::Http {
+            gateway: name.to_string(),
+            why: e.to_string(),
+        })?;
+    let api = Api {
+        client,
+        base: config
+            .api_base
+            .clone()
+            .unwrap_or_else(|| DEFAULT_BASE.to_string()),
+        bot_token,
+    };
+    let handler = Arc::new(Handler {
+        name: name.to_string(),
+        router,
+        outbox: outbox.clone(),
+        seen: Mutex::new(Seen::default()),
+        mirror: config.mirror.clone(),
+    });
+    let connection = Connection {
+        name: name.to_string(),
+        api: api.clone(),
+        app_token,
+        probe_after: Duration::from_secs(config.health_probe_secs),
+        status,
+    };
+    tokio::spawn(connection.run(handler));
+    Ok(Arc::new(SlackSender {
+        name: name.to_string(),
+        store: outbox.store().clone(),
+        api,
+    }))
+}
+
+/// Slack's escaping of `&`, `<`, `>`: the text shows as typed and no `<!here>` or `<@U…>`
+/// in it can mention anyone.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The inverse of [`escape`], for incoming text.
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The outgoing half: posts outbox messages with `chat.postMessage`.
+pub struct SlackSender {
+    name: String,
+    store: crate::store::Store,
+    api: Api,
+}
+
+impl SlackSender {
+    /// Whether piece `id` was already posted in `channel` (an earlier attempt that failed
+    /// after Slack took it); its ts if so.
+    async fn already_posted(
+        &self,
+        channel: &str,
+        id: &str,
+    ) -> Result<Option<String>, DeliveryError> {
+        let history = self
+            .api
+            .call(
+                "conversations.history",
+                json!({"channel": channel, "limit": 100, "include_all_metadata": true}),
+            )
+            .await?;
+        Ok(history["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| {
+                m["metadata"]["event_type"] == METADATA_TYPE
+                    && m["metadata"]["event_payload"]["id"] == id
+            })
+            .and_then(|m| m["ts"].as_str().map(str::to_string)))
+    }
+
+    async fn post(
+        &self,
+        channel: &str,
+        item: &OutboxItem,
+        message: &Outgoing,
+    ) -> Result<Vec<String>, DeliveryError> {
+        let mut ids = Vec::new();
+        let rendered = escape(&message.render_plain());
+        for (i, piece) in text::split(&rendered, MESSAGE_LIMIT)
+            .into_iter()
+            .enumerate()
+        {
+            let id = format!("{}.{}.{i}", item.id, item.created_at);
+            if item.attempts > 0
+                && let Some(ts) = self.already_posted(channel, &id).await?
+            {
+                tracing::info!(gateway = %self.name, channel, "piece already posted before a failure; not posting it again");
+                ids.push(ts);
+                continue;
+            }
+            let body = json!({
+                "channel": channel,
+                "text": piece,
+                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": piece}}],
+                "unfurl_links": false,
+                "metadata": {"event_type": METADATA_TYPE, "event_payload": {"id": id}},
+            });
+            let answer = self.api.call("chat.postMessage", body).await?;
+            if let Some(ts) = answer["ts"].as_str() {
+                ids.push(ts.to_string());
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn follow(
+        &self,
+        channel: &str,
+        relay: &crate::message::Relay,
+        message: &Outgoing,
+    ) -> Result<(), DeliveryError> {
+        let target = format!("{}:{channel}", self.name);
+        let store_err = |e: crate::store::StoreError| DeliveryError::Transient(e.to_string());
+        let copies = super::relay::copies(&self.store, &target, &relay.key).map_err(store_err)?;
+        for (i, ts) in copies.iter().enumerate() {
+            let result = if relay.action == RelayAction::Delete {
+                self.api
+                    .call("chat.delete", json!({"channel": channel, "ts": ts}))
+                    .await
+            } else if i == 0 {
+                let piece = text::split(&escape(&message.render_plain()), MESSAGE_LIMIT)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                self.api
+                    .call(
+                        "chat.update",
+                        json!({"channel": channel, "ts": ts, "text": piece}),
+                    )
+                    .await
+            } else {
+                continue;
+            };
+            match result {
+                Err(DeliveryError::Transient(why)) if why.ends_with("message_not_found") => {}
+                other => {
+                    other?;
+                }
+            }
+        }
+        if relay.action == RelayAction::Delete {
+            super::relay::forget(&self.store, &target, &relay.key).map_err(store_err)?;
+        }
+        Ok(())
+    }
+}
+
+impl Deliver for SlackSender {
+    fn deliver<'a>(
+        &'a self,
+        channel: &'a str,
+        item: &'a OutboxItem,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(async move {
+            let message: Outgoing = serde_json::from_str(&item.payload)
+                .map_err(|e| DeliveryError::Rejected(format!("unreadable queued message: {e}")))?;
+            match &message.relay {
+                Some(relay) if relay.action != RelayAction::Post => {
+                    self.follow(channel, relay, &message).await
+                }
+                relay => {
+                    let ids = self.post(channel, item, &message).await?;
+                    if let Some(relay) = relay {
+                        let target = format!("{}:{channel}", self.name);
+                        super::relay::remember(&self.store, &target, &relay.key, &ids)
+                            .map_err(|e| DeliveryError::Transient(e.to_string()))?;
+                    }
+                    Ok(())
+                }
+            }
+        })
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[derive(Default)]
+struct Seen {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl Seen {
+    fn first_time(&mut self, key: &str) -> bool {
+        if !self.set.insert(key.to_string()) {
+            return false;
+        }
+        self.order.push_back(key.to_string());
+        if self.order.len() > SEEN_KEEP
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
+}
+
+/// Handles the events of one gateway.
+struct Handler {
+    name: String,
+    router: Arc<Router>,
+    outbox: Outbox,
+    seen: Mutex<Seen>,
+    mirror: Vec<crate::config::MirrorRule>,
+}
+
+impl Handler {
+    fn first_time(&self, key: &str) -> bool {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .first_time(key)
+    }
+
+    fn mirror_to(&self, channel: &str, message: &Outgoing) {
+        for rule in self.mirror.iter().filter(|r| r.from == channel) {
+            if let Err(e) = self.outbox.push(&rule.to, "mirror", message) {
+                tracing::error!(gateway = %self.name, "cannot queue a mirrored message: {e}");
+            }
+        }
+    }
+
+    /// One Events API payload.
+    async fn event(&self, payload: &Value) {
+        let team = payload["team_id"].as_str().unwrap_or_default();
+        let event = &payload["event"];
+        if event["type"] != "message" {
+            return;
+        }
+        let channel = event["channel"].as_str().unwrap_or_default().to_string();
+        match event["subtype"].as_str() {
+            Some("message_changed") => {
+                let msg = &event["message"];
+                if msg["bot_id"].is_string() {
+                    return;
+                }
+                let ts = msg["ts"].as_str().unwrap_or_default();
+                let key = format!("{}:{channel}:{ts}", self.name);
+                if !self.first_time(&format!("edit:{key}:{}", event["ts"])) {
+                    return;
+                }
+                let author = msg["user_profile"]["display_name"]
+                    .as_str()
+                    .filter(|n| !n.is_empty())
+                    .or_else(|| msg["user"].as_str())
+                    .unwrap_or("someone");
+                let text = unescape(msg["text"].as_str().unwrap_or_default());
+                self.mirror_to(
+                    &channel,
+                    &Outgoing::relay(key, RelayAction::Edit, format!("{author}: {text}")),
+                );
+            }
+            Some("message_deleted") => {
+                let ts = event["deleted_ts"].as_str().unwrap_or_default();
+                let key = format!("{}:{channel}:{ts}", self.name);
+                if !self.first_time(&format!("delete:{key}")) {
+                    return;
+                }
+                self.mirror_to(&channel, &Outgoing::relay(key, RelayAction::Delete, ""));
+            }
+            None => {
+                // Bots (this one included) never reach the router or the mirror: no loops.
+                if event["bot_id"].is_string() || event["user"].as_str().is_none() {
+                    return;
+                }
+                let ts = event["ts"].as_str().unwrap_or_default();
+                let key = format!("{}:{channel}:{ts}", self.name);
+                if !self.first_time(&key) {
+                    return;
+                }
+                let user = event["user"].as_str().unwrap_or_default();
+                let author = event["user_profile"]["display_name"]
+                    .as_str()
+                    .filter(|n| !n.is_empty())
+                    .or_else(|| event["user_profile"]["real_name"].as_str())
+                    .unwrap_or(user);
+                let text = unescape(event["text"].as_str().unwrap_or_default());
+                self.mirror_to(
+                    &channel,
+                    &Outgoing::relay(key, RelayAction::Post, format!("{author}: {text}")),
+                );
+                let chat = ChatMessage {
+                    gateway: self.name.clone(),
+                    channel: channel.clone(),
+                    identity: format!("slack:{team}/{user}"),
+                    text,
+                };
+                if let Some(reply) = self.router.handle(&chat).await {
+                    let target = format!("{}:{channel}", self.name);
+                    if let Err(e) = self.outbox.push(&[target], "roost", &reply) {
+                        tracing::error!(gateway = %self.name, "cannot queue a reply: {e}");
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// The Socket Mode side of one gateway.
+struct Connection {
+    name: String,
+    api: Api,
+    app_token: String,
+    probe_after: Duration,
+    status: GatewayStatus,
+}
+
+impl Connection {
+    async fn run(self, handler: Arc<Handler>) {
+        let mut backoff = FIRST_BACKOFF;
+        let mut ever_connected = false;
+        loop {
+            let why = match self.session(&handler, &mut ever_connected).await {
+                Ok(why) => {
+                    backoff = FIRST_BACKOFF;
+                    why
+                }
+                Err(Fatal(why)) => {
+                    tracing::error!("{why}");
+                    self.status.failed(&why);
+                    return;
+                }
+                Err(Retry(why)) => why,
+            };
+            tracing::info!(gateway = %self.name, "slack socket closed: {why}");
+            self.status.reconnecting(&why);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// One websocket session, until it ends; why it ended.
+    async fn session(
+        &self,
+        handler: &Arc<Handler>,
+        ever_connected: &mut bool,
+    ) -> Result<String, SessionEnd> {
+        let opened = self
+            .api
+            .call_with(&self.app_token, "apps.connections.open", json!({}))
+            .await
+            .map_err(|e| match e {
+                DeliveryError::Transient(why) if why.ends_with("invalid_auth") || why.ends_with("not_allowed_token_type") => Fatal(format!(
+                    "gateway {}: Slack refused the app-level token ({why}); fix it and restart roost",
+                    self.name
+                )),
+                other => Retry(format!("cannot open a socket: {other}")),
+            })?;
+        let url = opened["url"]
+            .as_str()
+            .ok_or_else(|| Retry("no socket URL".to_string()))?;
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| Retry(format!("cannot connect the socket: {}", error_chain(&e))))?;
+        let (mut sink, mut stream) = socket.split();
+        let mut last_heard = Instant::now();
+        let mut ping =
+            tokio::time::interval((self.probe_after / 3).max(Duration::from_millis(200)));
+        loop {
+            tokio::select! {
+                frame = stream.next() => {
+                    last_heard = Instant::now();
+                    let frame = match frame {
+                        Some(Ok(f)) => f,
+                        Some(Err(e)) => return Ok(format!("socket error: {e}")),
+                        None => return Ok("socket closed".to_string()),
+                    };
+                    let Ws::Text(text) = frame else {
+                        if matches!(frame, Ws::Close(_)) {
+                            return Ok("socket closed by Slack".to_string());
+                        }
+                        continue;
+                    };
+                    let Ok(envelope) = serde_json::from_str::<Value>(&text) else { continue };
+                    match envelope["type"].as_str() {
+                        Some("hello") => {
+                            if *ever_connected {
+                                self.status.reconnected("new socket");
+                            } else {
+                                self.status.connected();
+                            }
+                            *ever_connected = true;
+                        }
+                        Some("disconnect") => {
+                            return Ok(format!(
+                                "Slack asked to reconnect ({})",
+                                envelope["reason"].as_str().unwrap_or("no reason")
+                            ));
+                        }
+                        _ => {
+                            if let Some(id) = envelope["envelope_id"].as_str() {
+                                let ack = json!({"envelope_id": id}).to_string();
+                                if let Err(e) = sink.send(Ws::Text(ack)).await {
+                                    return Ok(format!("cannot acknowledge: {e}"));
+                                }
+                            }
+                            if envelope["type"] == "events_api" {
+                                let handler = handler.clone();
+                                let payload = envelope["payload"].clone();
+                                tokio::spawn(async move { handler.event(&payload).await });
+                            }
+                        }
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= self.probe_after {
+                        return Ok(format!("health probe: nothing heard for {:?}", self.probe_after));
+                    }
+                    if let Err(e) = sink.send(Ws::Ping(Vec::new())).await {
+                        return Ok(format!("cannot ping: {e}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How a session ended badly.
+enum SessionEnd {
+    /// Try again with backoff.
+    Retry(String),
+    /// Give up until the user fixes something (a refused token).
+    Fatal(String),
+}
+use SessionEnd::{Fatal, Retry};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_keeps_mentions_inert_and_round_trips() {
+        let typed = "<!everyone> & <@U1> > 1";
+        let sent = escape(typed);
+        assert!(!sent.contains('<') && !sent.contains('>'), "{sent}");
+        assert_eq!(unescape(&sent), typed);
+    }
+}

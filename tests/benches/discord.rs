@@ -1,0 +1,182 @@
+//! Discord gateway benchmark against the fake Discord, in one run:
+//! - message in on the gateway → reply out at the REST endpoint (`!ping` → `pong`): median
+//!   and p99 one at a time, and messages/s for a burst, for roost (router → bot plugin →
+//!   persistent outbox → delivery worker) and for a bare serenity echo bot (handler →
+//!   `say`), both serenity clients against the same kind of fake;
+//! - the outbox drain rate after an outage: 10,000 messages queued on disk, daemon started,
+//!   time until the fake has all of them.
+//!
+//! Run: `cargo build --release -p roost -p roost-tests --benches --bins` then
+//! `cargo bench -p roost-tests --bench discord` (uses `target/release/roost`).
+
+use std::time::{Duration, Instant};
+
+use roost_tests::fake_discord::{FakeDiscord, TOKEN};
+use roost_tests::{BASE_CONFIG, Daemon};
+use serenity::all::{Context, EventHandler, GatewayIntents, Message};
+
+const CHANNEL: u64 = 111;
+const USER: u64 = 222;
+const DRAIN_CHANNEL: u64 = 777;
+const WARMUP: usize = 50;
+const ROUNDS: usize = 500;
+const BURST: usize = 1000;
+const QUEUED: usize = 10_000;
+
+struct Figures {
+    median: Duration,
+    p99: Duration,
+    per_second: f64,
+}
+
+/// Latency one message at a time, then throughput for a burst.
+fn measure(fake: &FakeDiscord) -> Figures {
+    let mut samples = Vec::with_capacity(ROUNDS);
+    for round in 0..(WARMUP + ROUNDS) {
+        let before = fake.count_in(CHANNEL);
+        let sent = Instant::now();
+        fake.user_says(CHANNEL, USER, "!ping");
+        let reply = fake.wait_for("a reply", || {
+            let posted = fake.posted_in(CHANNEL);
+            (posted.len() > before).then(|| posted[before].clone())
+        });
+        assert_eq!(reply.content, "pong");
+        if round >= WARMUP {
+            samples.push(reply.received_at.duration_since(sent));
+        }
+    }
+    samples.sort();
+    let before = fake.count_in(CHANNEL);
+    let start = Instant::now();
+    for _ in 0..BURST {
+        fake.user_says(CHANNEL, USER, "!ping");
+    }
+    let last = fake.wait_for("the burst's replies", || {
+        let posted = fake.posted_in(CHANNEL);
+        (posted.len() >= before + BURST).then(|| posted[before + BURST - 1].received_at)
+    });
+    Figures {
+        median: samples[ROUNDS / 2],
+        p99: samples[ROUNDS * 99 / 100],
+        per_second: BURST as f64 / last.duration_since(start).as_secs_f64(),
+    }
+}
+
+struct Echo;
+
+#[serenity::async_trait]
+impl EventHandler for Echo {
+    async fn message(&self, ctx: Context, msg: Message) {
+        if !msg.author.bot && msg.content == "!ping" {
+            let _ = msg.channel_id.say(&ctx.http, "pong").await;
+        }
+    }
+}
+
+fn bare_serenity() -> Figures {
+    let fake = FakeDiscord::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let base = fake.api_base();
+    runtime.spawn(async move {
+        let http = serenity::http::HttpBuilder::new(TOKEN)
+            .proxy(base)
+            .ratelimiter_disabled(true)
+            .build();
+        let intents = GatewayIntents::GUILD_MESSAGES | GatewayIntents::MESSAGE_CONTENT;
+        let mut client = serenity::client::ClientBuilder::new_with_http(http, intents)
+            .event_handler(Echo)
+            .await
+            .expect("client");
+        let _ = client.start().await;
+    });
+    fake.wait_connected();
+    let figures = measure(&fake);
+    runtime.shutdown_background();
+    figures
+}
+
+fn config(fake: &FakeDiscord) -> String {
+    format!(
+        "{BASE_CONFIG}\n[gateways.discord]\napi_base = \"{}\"\n",
+        fake.api_base()
+    )
+    .replace("log = \"info,roost=debug\"", "log = \"warn,roost=info\"")
+}
+
+fn roost(fake: &FakeDiscord) -> (Figures, Daemon) {
+    let d = Daemon::start_full(&config(fake), &[], &[("ROOST_DISCORD_TOKEN", TOKEN)]);
+    fake.wait_connected();
+    (measure(fake), d)
+}
+
+/// Seconds to deliver [`QUEUED`] messages queued on disk while the daemon was down.
+fn drain(fake: &FakeDiscord, mut d: Daemon) -> f64 {
+    d.kill9();
+    let db = rusqlite::Connection::open(d.db_path()).expect("db");
+    db.execute_batch("BEGIN").expect("begin");
+    for i in 0..QUEUED {
+        db.execute(
+            "INSERT INTO outbox (target, plugin, payload, created_at) VALUES (?1, 'bench', ?2, 0)",
+            rusqlite::params![
+                format!("discord:{DRAIN_CHANNEL}"),
+                format!(r#"{{"parts":[{{"kind":"text","text":"queued {i}"}}]}}"#)
+            ],
+        )
+        .expect("queue");
+    }
+    db.execute_batch("COMMIT").expect("commit");
+    drop(db);
+    let start = Instant::now();
+    d.restart();
+    let last = fake.wait_for("the drained queue", || {
+        let posted = fake.posted_in(DRAIN_CHANNEL);
+        (posted.len() >= QUEUED).then(|| posted[QUEUED - 1].received_at)
+    });
+    let posted = fake.posted_in(DRAIN_CHANNEL);
+    assert_eq!(posted.len(), QUEUED, "each queued message once");
+    assert!(
+        posted
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.content == format!("queued {i}")),
+        "in order"
+    );
+    last.duration_since(start).as_secs_f64()
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+fn main() {
+    let bare = bare_serenity();
+    let fake = FakeDiscord::start();
+    let (ours, daemon) = roost(&fake);
+    println!("| what | roost | bare serenity echo bot | roost overhead |");
+    println!("| --- | --- | --- | --- |");
+    for (what, r, b) in [
+        ("median, !ping in → pong at REST", ours.median, bare.median),
+        ("p99", ours.p99, bare.p99),
+    ] {
+        println!(
+            "| {what} | {} | {} | {} |",
+            us(r),
+            us(b),
+            us(r.saturating_sub(b))
+        );
+    }
+    println!(
+        "| burst of {BURST}, replies/s | {:.0} | {:.0} | {:.2}× the time |",
+        ours.per_second,
+        bare.per_second,
+        bare.per_second / ours.per_second
+    );
+    let seconds = drain(&fake, daemon);
+    println!(
+        "outbox drain after an outage: {QUEUED} messages in {seconds:.2} s ({:.0} messages/s), in order, once each",
+        QUEUED as f64 / seconds
+    );
+}

@@ -1,0 +1,455 @@
+//! A fake Slack on 127.0.0.1 for roost's Slack gateway: the Web API methods roost calls
+//! (recording what they got) and Socket Mode (`apps.connections.open` → websocket, hello,
+//! envelopes that must be acknowledged, disconnect on demand).
+//!
+//! Like the fake Discord it runs on its own runtime, so [`FakeSlack::stop`] is a real outage
+//! and [`FakeSlack::start_again`] brings it back on the same port with its state.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// The bot token (`xoxb-…`) the fake accepts for Web API calls.
+pub const BOT_TOKEN: &str = "xoxb-fake-bot";
+/// The app-level token (`xapp-…`) the fake accepts for `apps.connections.open`.
+pub const APP_TOKEN: &str = "xapp-fake-app";
+/// The bot's own user id.
+pub const BOT_USER: &str = "UBOT";
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A message roost posted with `chat.postMessage`.
+#[derive(Clone, Debug)]
+pub struct Posted {
+    /// Its timestamp id.
+    pub ts: String,
+    /// The channel.
+    pub channel: String,
+    /// Its text.
+    pub text: String,
+    /// The request body.
+    pub body: Value,
+}
+
+/// One Web API call, as received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// The method, e.g. `chat.postMessage`.
+    pub method: String,
+    /// The body as JSON.
+    pub body: Value,
+}
+
+/// What the next `chat.postMessage` should suffer.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer with this HTTP status (429 gets `Retry-After: retry_after`).
+    Status { code: u16, retry_after: u64 },
+    /// Post the message, then answer 500: an ambiguous failure.
+    CreateThenFail,
+}
+
+#[derive(Default)]
+struct Inner {
+    team: String,
+    next_ts: u64,
+    posted: Vec<Posted>,
+    requests: Vec<Recorded>,
+    faults: VecDeque<Fault>,
+    acks: Vec<String>,
+    next_envelope: u64,
+    conns: Vec<mpsc::UnboundedSender<Value>>,
+    opens: u32,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    port: u16,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running fake Slack workspace. Dropping it shuts it down.
+pub struct FakeSlack {
+    shared: Arc<Shared>,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+}
+
+impl FakeSlack {
+    /// Starts a fake workspace `team` (e.g. "T1") on a free port.
+    pub fn start(team: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let fake = Self {
+            shared: Arc::new(Shared {
+                inner: Mutex::new(Inner {
+                    team: team.to_string(),
+                    next_ts: 1_700_000_000_000_100,
+                    ..Inner::default()
+                }),
+                port,
+            }),
+            runtime: Mutex::new(None),
+        };
+        fake.start_again();
+        fake
+    }
+
+    /// The base URL roost's `api_base` takes (the Web API is under `/api/`).
+    pub fn api_base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.shared.port)
+    }
+
+    /// Serves again on the same port after [`FakeSlack::stop`].
+    pub fn start_again(&self) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("fake slack runtime");
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.shared.port));
+        let listener = runtime.block_on(async move {
+            let start = Instant::now();
+            loop {
+                let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+                socket.set_reuseaddr(true).expect("reuseaddr");
+                match socket.bind(addr).and_then(|()| socket.listen(1024)) {
+                    Ok(l) => break l,
+                    Err(e) if start.elapsed() < PATIENCE => {
+                        eprintln!("fake slack: rebinding {addr}: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => panic!("fake slack cannot bind {addr}: {e}"),
+                }
+            }
+        });
+        let app = Router::new()
+            .route("/socket", get(ws_upgrade))
+            .route("/api/{method}", post(web_api))
+            .with_state(self.shared.clone());
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        *self.runtime.lock().unwrap_or_else(|p| p.into_inner()) = Some(runtime);
+    }
+
+    /// Takes the fake off the network: connections cut, new ones refused.
+    pub fn stop(&self) {
+        if let Some(rt) = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            rt.shutdown_background();
+        }
+        self.shared.lock().conns.clear();
+    }
+
+    /// Queues a fault for the next `chat.postMessage`.
+    pub fn fail_next_post(&self, fault: Fault) {
+        self.shared.lock().faults.push_back(fault);
+    }
+
+    /// Sends `{"type": "disconnect"}` on every socket, as Slack does before rotating one.
+    pub fn send_disconnect(&self) {
+        let inner = self.shared.lock();
+        for tx in &inner.conns {
+            let _ = tx.send(json!({"type": "disconnect", "reason": "refresh_requested"}));
+        }
+    }
+
+    fn envelope(&self, event: Value) {
+        envelope(&mut self.shared.lock(), event);
+    }
+
+    fn next_ts(inner: &mut Inner) -> String {
+        inner.next_ts += 1;
+        format!(
+            "{}.{:06}",
+            inner.next_ts / 1_000_000,
+            inner.next_ts % 1_000_000
+        )
+    }
+
+    /// User `user` writes `text` in `channel`; returns the message ts.
+    pub fn user_says(&self, channel: &str, user: &str, name: &str, text: &str) -> String {
+        let ts = Self::next_ts(&mut self.shared.lock());
+        self.envelope(json!({
+            "type": "message", "channel": channel, "user": user, "text": text, "ts": ts,
+            "user_profile": {"display_name": name, "real_name": name},
+        }));
+        ts
+    }
+
+    /// User edits message `ts` to `text`.
+    pub fn user_edits(&self, channel: &str, user: &str, name: &str, ts: &str, text: &str) {
+        self.envelope(json!({
+            "type": "message", "subtype": "message_changed", "channel": channel,
+            "message": {
+                "type": "message", "user": user, "text": text, "ts": ts,
+                "user_profile": {"display_name": name, "real_name": name},
+            },
+            "ts": format!("{ts}9"),
+        }));
+    }
+
+    /// User deletes message `ts`.
+    pub fn user_deletes(&self, channel: &str, ts: &str) {
+        self.envelope(json!({
+            "type": "message", "subtype": "message_deleted", "channel": channel,
+            "deleted_ts": ts, "ts": format!("{ts}8"),
+        }));
+    }
+
+    /// Every message posted, in order.
+    pub fn posted(&self) -> Vec<Posted> {
+        self.shared.lock().posted.clone()
+    }
+
+    /// Messages posted in `channel`, in order.
+    pub fn posted_in(&self, channel: &str) -> Vec<Posted> {
+        self.posted()
+            .into_iter()
+            .filter(|p| p.channel == channel)
+            .collect()
+    }
+
+    /// Waits until `channel` has at least `n` messages.
+    pub fn wait_posted(&self, channel: &str, n: usize) -> Vec<Posted> {
+        self.wait_for(&format!("{n} messages in {channel}"), || {
+            let p = self.posted_in(channel);
+            (p.len() >= n).then_some(p)
+        })
+    }
+
+    /// Every Web API call so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Envelope ids acknowledged so far.
+    pub fn acks(&self) -> Vec<String> {
+        self.shared.lock().acks.clone()
+    }
+
+    /// Waits until a Socket Mode connection is open (and said hello).
+    pub fn wait_connected(&self) {
+        self.wait_for("a socket mode connection", || {
+            (!self.shared.lock().conns.is_empty()).then_some(())
+        });
+    }
+
+    /// How many times `apps.connections.open` was called.
+    pub fn opens(&self) -> u32 {
+        self.shared.lock().opens
+    }
+
+    /// Polls `check` until it gives a value; panics after a minute naming `what`.
+    pub fn wait_for<T>(&self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = check() {
+                return v;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "fake slack never saw {what}; requests: {:#?}",
+                self.requests()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for FakeSlack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sends an Events API envelope carrying `event` on every open socket.
+fn envelope(inner: &mut Inner, event: Value) {
+    inner.next_envelope += 1;
+    let envelope = json!({
+        "envelope_id": format!("env-{}", inner.next_envelope),
+        "type": "events_api",
+        "accepts_response_payload": false,
+        "payload": {"team_id": inner.team, "type": "event_callback", "event": event},
+    });
+    inner.conns.retain(|tx| tx.send(envelope.clone()).is_ok());
+}
+
+fn bearer(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn ok(mut v: Value) -> Response {
+    v["ok"] = json!(true);
+    axum::Json(v).into_response()
+}
+
+fn slack_error(error: &str) -> Response {
+    axum::Json(json!({"ok": false, "error": error})).into_response()
+}
+
+async fn web_api(
+    State(s): State<Arc<Shared>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    s.lock().requests.push(Recorded {
+        method: method.clone(),
+        body: body.clone(),
+    });
+    let token = bearer(&headers);
+    if method == "apps.connections.open" {
+        if token != APP_TOKEN {
+            return slack_error("invalid_auth");
+        }
+        let mut inner = s.lock();
+        inner.opens += 1;
+        return ok(
+            json!({"url": format!("ws://127.0.0.1:{}/socket?ticket={}", s.port, inner.opens)}),
+        );
+    }
+    if token != BOT_TOKEN {
+        return slack_error("invalid_auth");
+    }
+    let mut inner = s.lock();
+    match method.as_str() {
+        "auth.test" => {
+            let team = inner.team.clone();
+            ok(json!({"team_id": team, "user_id": BOT_USER, "bot_id": "BBOT"}))
+        }
+        "chat.postMessage" => {
+            let fault = inner.faults.pop_front();
+            if let Some(Fault::Status { code, retry_after }) = fault {
+                let status =
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let mut resp = (
+                    status,
+                    axum::Json(json!({"ok": false, "error": "ratelimited"})),
+                )
+                    .into_response();
+                resp.headers_mut().insert(
+                    "retry-after",
+                    retry_after.to_string().parse().expect("header value"),
+                );
+                return resp;
+            }
+            let ts = FakeSlack::next_ts(&mut inner);
+            let channel = body["channel"].as_str().unwrap_or_default().to_string();
+            let text = body["text"].as_str().unwrap_or_default().to_string();
+            inner.posted.push(Posted {
+                ts: ts.clone(),
+                channel: channel.clone(),
+                text: text.clone(),
+                body: body.clone(),
+            });
+            // Slack delivers the bot's own posts to its socket too; a bot must ignore them.
+            envelope(
+                &mut inner,
+                json!({"type": "message", "channel": channel, "text": text, "ts": ts, "bot_id": "BBOT", "user": BOT_USER}),
+            );
+            drop(inner);
+            if matches!(fault, Some(Fault::CreateThenFail)) {
+                return (StatusCode::INTERNAL_SERVER_ERROR, "created, then failed").into_response();
+            }
+            ok(
+                json!({"channel": channel, "ts": ts, "message": {"text": text, "ts": ts, "bot_id": "BBOT"}}),
+            )
+        }
+        "conversations.history" => {
+            let channel = body["channel"].as_str().unwrap_or_default();
+            let messages: Vec<Value> = inner
+                .posted
+                .iter()
+                .rev()
+                .filter(|p| p.channel == channel)
+                .take(100)
+                .map(|p| {
+                    let mut m =
+                        json!({"type": "message", "text": p.text, "ts": p.ts, "bot_id": "BBOT"});
+                    if !p.body["metadata"].is_null() {
+                        m["metadata"] = p.body["metadata"].clone();
+                    }
+                    m
+                })
+                .collect();
+            ok(json!({"messages": messages, "has_more": false}))
+        }
+        "chat.update" | "chat.delete" => ok(json!({"channel": body["channel"], "ts": body["ts"]})),
+        "users.info" => {
+            let user = body["user"].as_str().unwrap_or_default();
+            ok(json!({"user": {"id": user, "name": user, "profile": {"display_name": user}}}))
+        }
+        _ => slack_error("unknown_method"),
+    }
+}
+
+async fn ws_upgrade(State(s): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| socket_mode(s, socket))
+}
+
+async fn socket_mode(shared: Arc<Shared>, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let hello = json!({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}});
+    if sink
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    shared.lock().conns.push(tx);
+    loop {
+        tokio::select! {
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(v) = serde_json::from_str::<Value>(text.as_str())
+                        && let Some(id) = v["envelope_id"].as_str()
+                    {
+                        shared.lock().acks.push(id.to_string());
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            out = rx.recv() => match out {
+                Some(v) => {
+                    let disconnect = v["type"] == "disconnect";
+                    if sink.send(Message::Text(v.to_string().into())).await.is_err() || disconnect {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+}
