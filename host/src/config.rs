@@ -344,6 +344,9 @@ pub struct Grants {
     pub dns_servers: Vec<String>,
     /// Whether the plugin may also query the system's resolvers (/etc/resolv.conf).
     pub dns_system: bool,
+    /// Directories whose trees the plugin may watch for changes (the `watch` interface).
+    /// Resolved against the config file's directory.
+    pub watch_roots: Vec<PathBuf>,
 }
 
 /// Why a config could not be used. Every variant but [`ConfigError::Io`] renders as
@@ -464,6 +467,7 @@ impl Config {
                 .sqlite_read
                 .iter_mut()
                 .chain(grants.sqlite_write.iter_mut())
+                .chain(grants.watch_roots.iter_mut())
             {
                 *p = tidy(&dir.join(&*p));
             }
@@ -489,6 +493,15 @@ impl Config {
     /// The directory the config file is in, which relative paths are resolved against.
     fn dir(&self) -> &Path {
         self.path.parent().unwrap_or_else(|| Path::new(""))
+    }
+
+    /// The directory relative paths in this config (and the paths plugins pass to the
+    /// `watch` and `process` capabilities) are resolved against: the config file's.
+    pub fn base_dir(&self) -> PathBuf {
+        match self.dir() {
+            d if d.as_os_str().is_empty() => PathBuf::from("."),
+            d => d.to_path_buf(),
+        }
     }
 
     /// `host.data_dir` resolved against the config file's directory: where the database
@@ -734,6 +747,21 @@ impl Config {
                         message: format!(
                             "`{server}` is not a server address; write ip:port, e.g. \"127.0.0.1:53\""
                         ),
+                    });
+                }
+            }
+            for (i, root) in plugin.grants.watch_roots.iter().enumerate() {
+                if root.as_os_str().is_empty() {
+                    out.push(Problem {
+                        at: vec![
+                            Seg::key("plugins"),
+                            Seg::key(name),
+                            Seg::key("grants"),
+                            Seg::key("watch_roots"),
+                            Seg::Index(i),
+                        ],
+                        on_key: false,
+                        message: "is empty; name a directory, e.g. \"../my-project\"".to_string(),
                     });
                 }
             }
@@ -1187,7 +1215,7 @@ mod tests {
         assert_eq!(e.line_col(), Some((5, 1)), "{e}");
         assert_eq!(
             e.to_string(),
-            "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected one of `channels`, `admin`, `sqlite_read`, `sqlite_write`, `dns_servers`, `dns_system`"
+            "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected one of `channels`, `admin`, `sqlite_read`, `sqlite_write`, `dns_servers`, `dns_system`, `watch_roots`"
         );
     }
 

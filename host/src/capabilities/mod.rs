@@ -3,8 +3,8 @@
 //! every host call; guest mistakes come back as the WIT `error`, never as a trap.
 //!
 //! What a plugin gets without any grant: `log`, its own `kv` namespace and its own `timer`s
-//! (none of them reach outside the plugin). Chat channels, `admin`, SQLite files and DNS
-//! servers must be granted by name.
+//! (none of them reach outside the plugin). Chat channels, `admin`, SQLite files, DNS
+//! servers and watched directories must be granted by name.
 
 pub mod admin;
 pub mod chat;
@@ -13,6 +13,7 @@ pub mod kv;
 pub mod log;
 pub mod sqlite;
 pub mod timer;
+pub mod watch;
 
 use wasmtime::component::{HasSelf, Linker};
 
@@ -31,6 +32,7 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     admin::add_to_linker(linker)?;
     sqlite::add_to_linker(linker)?;
     dns::add_to_linker(linker)?;
+    watch::add_to_linker(linker)?;
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use crate::capabilities::kv::KvCtx;
 use crate::capabilities::log::LogCtx;
 use crate::capabilities::sqlite::{SqliteCtx, SqliteGrant};
 use crate::capabilities::timer::TimerCtx;
+use crate::capabilities::watch::{WatchCtx, WatchGrant};
 use crate::config::Limits;
 use crate::live_config::LiveConfig;
 use crate::message::Outgoing;
@@ -68,6 +69,7 @@ pub struct PluginRecipe {
     pub admin: bool,
     pub sqlite: SqliteGrant,
     pub dns: DnsGrant,
+    pub watch: WatchGrant,
 }
 
 /// What `!status` and `!plugins` show about a plugin, updated by its actor.
@@ -195,7 +197,8 @@ impl Instance {
                 services.config.clone(),
                 services.outbox.clone(),
             ),
-            timer: TimerCtx::new(name, events_tx),
+            timer: TimerCtx::new(name, events_tx.clone()),
+            watch: WatchCtx::new(name, recipe.watch.clone(), events_tx),
             admin: AdminCtx::new(name, recipe.admin, services.control.clone()),
             sqlite: SqliteCtx::new(name, recipe.sqlite.clone()),
             dns: DnsCtx::new(name, recipe.dns.clone()),

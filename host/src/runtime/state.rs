@@ -15,7 +15,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::capabilities::{
     admin::AdminCtx, chat::ChatCtx, dns::DnsCtx, kv::KvCtx, log::LogCtx, sqlite::SqliteCtx,
-    timer::TimerCtx,
+    timer::TimerCtx, watch::WatchCtx,
 };
 
 /// Longest tail of a plugin's stderr kept for error messages (a panic message lands there).
@@ -36,6 +36,7 @@ pub struct PluginState {
     pub admin: AdminCtx,
     pub sqlite: SqliteCtx,
     pub dns: DnsCtx,
+    pub watch: WatchCtx,
     pub stderr: StderrTail,
 }
 
@@ -48,6 +49,7 @@ pub struct Capabilities {
     pub admin: AdminCtx,
     pub sqlite: SqliteCtx,
     pub dns: DnsCtx,
+    pub watch: WatchCtx,
 }
 
 impl PluginState {
@@ -72,6 +74,7 @@ impl PluginState {
             admin: caps.admin,
             sqlite: caps.sqlite,
             dns: caps.dns,
+            watch: caps.watch,
             stderr,
         }
     }

@@ -15,6 +15,7 @@ use crate::capabilities::admin::{BoxFuture, PluginControl};
 use crate::capabilities::chat::ChatGrant;
 use crate::capabilities::dns::DnsGrant;
 use crate::capabilities::sqlite::SqliteGrant;
+use crate::capabilities::watch::WatchGrant;
 use crate::config::{Config, Role};
 
 /// Where a plugin's bytes come from.
@@ -53,6 +54,7 @@ struct Inputs {
     admin: bool,
     sqlite: SqliteGrant,
     dns: DnsGrant,
+    watch: WatchGrant,
 }
 
 #[derive(Default)]
@@ -225,6 +227,12 @@ impl Supervisor {
                     .map(|p| p.grants.sqlite_write.clone())
                     .unwrap_or_default(),
             },
+            watch: WatchGrant {
+                roots: pcfg
+                    .map(|p| p.grants.watch_roots.clone())
+                    .unwrap_or_default(),
+                base: config.base_dir(),
+            },
         };
         {
             let mut slots = self.slots();
@@ -259,6 +267,7 @@ impl Supervisor {
             admin: inputs.admin,
             sqlite: inputs.sqlite.clone(),
             dns: inputs.dns.clone(),
+            watch: inputs.watch.clone(),
         };
         match PluginHandle::start(recipe, self.services.clone()).await {
             Ok(handle) => {

@@ -32,7 +32,7 @@
 //! - [`Command`] (`command.rs`) in, [`Reply`] (`reply.rs`) out.
 //! - [`Error`] (`error.rs`): why a capability call was refused.
 //! - One module per host capability, one function per call: [`log`], [`kv`], [`chat`],
-//!   [`timer`], [`admin`], [`sqlite`].
+//!   [`timer`], [`admin`], [`sqlite`], [`watch`].
 //! - [`prelude`]: one glob import for all of the above.
 //!
 //! # Panics
@@ -59,6 +59,7 @@ pub mod prelude;
 mod reply;
 pub mod sqlite;
 pub mod timer;
+pub mod watch;
 
 pub use command::Command;
 pub use config::{Config, ConfigValue};

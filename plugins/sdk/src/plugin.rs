@@ -35,6 +35,12 @@ pub trait Plugin: Default + 'static {
         let _ = notice;
     }
 
+    /// Called with each debounced batch of changes from a subscription made with
+    /// [`watch::Subscription`](crate::watch::Subscription). Ignored by default.
+    fn on_files_changed(&mut self, batch: crate::watch::FilesChanged) {
+        let _ = batch;
+    }
+
     /// One short line for `!status`, such as "watching 3 domains". Empty by default.
     fn status(&self) -> String {
         String::new()

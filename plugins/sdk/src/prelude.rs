@@ -4,6 +4,7 @@ pub use crate::admin::{self, PluginInfo, PluginState};
 pub use crate::kv;
 pub use crate::sqlite;
 pub use crate::timer::{self, TimerId};
+pub use crate::watch::{self, FilesChanged, SubscriptionId};
 pub use crate::{
     Command, CommandSpec, Config, Error, Manifest, Plugin, Reply, Role, chat, export_plugin, log,
 };
