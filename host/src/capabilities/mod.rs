@@ -4,13 +4,15 @@
 //!
 //! What a plugin gets without any grant: `log`, its own `kv` namespace and its own `timer`s
 //! (none of them reach outside the plugin). Chat channels, `admin`, SQLite files, DNS
-//! servers and watched directories must be granted by name.
+//! servers, watched directories, programs and the directories they run in must be granted
+//! by name.
 
 pub mod admin;
 pub mod chat;
 pub mod dns;
 pub mod kv;
 pub mod log;
+pub mod process;
 pub mod sqlite;
 pub mod timer;
 pub mod watch;
@@ -33,6 +35,7 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     sqlite::add_to_linker(linker)?;
     dns::add_to_linker(linker)?;
     watch::add_to_linker(linker)?;
+    process::add_to_linker(linker)?;
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use crate::capabilities::chat::{ChatCtx, ChatGrant};
 use crate::capabilities::dns::{DnsCtx, DnsGrant};
 use crate::capabilities::kv::KvCtx;
 use crate::capabilities::log::LogCtx;
+use crate::capabilities::process::{ProcessCtx, ProcessGrant};
 use crate::capabilities::sqlite::{SqliteCtx, SqliteGrant};
 use crate::capabilities::timer::TimerCtx;
 use crate::capabilities::watch::{WatchCtx, WatchGrant};
@@ -70,6 +71,7 @@ pub struct PluginRecipe {
     pub sqlite: SqliteGrant,
     pub dns: DnsGrant,
     pub watch: WatchGrant,
+    pub process: ProcessGrant,
 }
 
 /// What `!status` and `!plugins` show about a plugin, updated by its actor.
@@ -198,7 +200,8 @@ impl Instance {
                 services.outbox.clone(),
             ),
             timer: TimerCtx::new(name, events_tx.clone()),
-            watch: WatchCtx::new(name, recipe.watch.clone(), events_tx),
+            watch: WatchCtx::new(name, recipe.watch.clone(), events_tx.clone()),
+            process: ProcessCtx::new(name, recipe.process.clone(), events_tx),
             admin: AdminCtx::new(name, recipe.admin, services.control.clone()),
             sqlite: SqliteCtx::new(name, recipe.sqlite.clone()),
             dns: DnsCtx::new(name, recipe.dns.clone()),

@@ -14,8 +14,8 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::capabilities::{
-    admin::AdminCtx, chat::ChatCtx, dns::DnsCtx, kv::KvCtx, log::LogCtx, sqlite::SqliteCtx,
-    timer::TimerCtx, watch::WatchCtx,
+    admin::AdminCtx, chat::ChatCtx, dns::DnsCtx, kv::KvCtx, log::LogCtx, process::ProcessCtx,
+    sqlite::SqliteCtx, timer::TimerCtx, watch::WatchCtx,
 };
 
 /// Longest tail of a plugin's stderr kept for error messages (a panic message lands there).
@@ -37,6 +37,7 @@ pub struct PluginState {
     pub sqlite: SqliteCtx,
     pub dns: DnsCtx,
     pub watch: WatchCtx,
+    pub process: ProcessCtx,
     pub stderr: StderrTail,
 }
 
@@ -50,6 +51,7 @@ pub struct Capabilities {
     pub sqlite: SqliteCtx,
     pub dns: DnsCtx,
     pub watch: WatchCtx,
+    pub process: ProcessCtx,
 }
 
 impl PluginState {
@@ -75,6 +77,7 @@ impl PluginState {
             sqlite: caps.sqlite,
             dns: caps.dns,
             watch: caps.watch,
+            process: caps.process,
             stderr,
         }
     }

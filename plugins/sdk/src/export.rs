@@ -109,6 +109,10 @@ impl<P: Plugin> bindings::Guest for Adapter<P> {
                 let batch = crate::watch::FilesChanged::from(batch);
                 guarded("on_files_changed", || p.on_files_changed(batch))
             }
+            wit::Event::JobEnded(ended) => {
+                let ended = crate::process::JobEnded::from(ended);
+                guarded("on_job_ended", || p.on_job_ended(ended))
+            }
         });
         if let Err(e) = outcome {
             crate::log::error(e);

@@ -2,6 +2,7 @@
 
 pub use crate::admin::{self, PluginInfo, PluginState};
 pub use crate::kv;
+pub use crate::process::{self, JobEnded, JobId};
 pub use crate::sqlite;
 pub use crate::timer::{self, TimerId};
 pub use crate::watch::{self, FilesChanged, SubscriptionId};
