@@ -1203,6 +1203,18 @@ admin = true
 [plugins.bot.config]
 # Free-form settings the plugin receives when it starts; see the plugin's docs.
 
+# test-watcher runs a project's tests when its files change and posts what changed
+# (newly failing tests, fixed ones) to a channel. See plugins/test-watcher/README.md.
+# [plugins.test-watcher.grants]
+# channels = ["announce"]
+# watch_roots = ["../my-project"]
+# programs = ["pytest"]
+# process_dirs = ["../my-project"]
+# read_files = ["../my-project/.roost"]
+# [plugins.test-watcher.config.projects.my-project]
+# root = "../my-project"
+# channel = "announce"
+
 [plugins.db-diff]
 # SQL that turns one SQLite database into another: `!dbdiff A B` in chat,
 # `roost invoke db-diff diff A.db B.db` from the shell. See plugins/db-diff/README.md.
