@@ -11,9 +11,10 @@ setup:
 	rustup target add wasm32-wasip2
 
 ## What the tests need beyond the toolchain: the real sqlite3 shell (db-diff applies its
-## diffs with it).
+## diffs with it) and pytest (test-watcher's end-to-end tests run it).
 test-deps:
 	command -v sqlite3 >/dev/null || (apt-get update -qq && apt-get install -y -qq sqlite3)
+	command -v pytest >/dev/null || (apt-get update -qq && apt-get install -y -qq python3-pytest)
 
 ## Build the host in release (first-party plugins are built and embedded) and run the
 ## daemon on the default config: SQLite in ./data, the console gateway, the bot plugin.
@@ -40,3 +41,4 @@ lint: setup
 bench: setup
 	bash host/benches/side_by_side.sh
 	bash host/benches/db_diff_vs_sqldiff.sh
+	bash host/benches/test_watcher_vs_ptw.sh

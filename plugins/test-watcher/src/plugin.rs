@@ -7,7 +7,7 @@
 //! read (JUnit report first, summary lines otherwise), judged ([`crate::verdict`]),
 //! remembered in KV, announced if its state changed, and its hooks run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use roost_plugin::prelude::*;
@@ -54,6 +54,8 @@ struct Live {
     /// A change (or `!tests run`) arrived during the run: run again after it.
     again: bool,
     health: Health,
+    /// Hook commands still to run, one after the other (as pytest-watch runs them).
+    hooks: VecDeque<(&'static str, Job)>,
 }
 
 /// What a job is for.
@@ -140,6 +142,7 @@ impl Plugin for TestWatcher {
                     running: None,
                     again: false,
                     health,
+                    hooks: VecDeque::new(),
                 },
             );
             self.subscribe(&name);
@@ -203,14 +206,17 @@ impl Plugin for TestWatcher {
     fn on_job_ended(&mut self, ended: JobEnded) {
         match self.jobs.remove(&ended.job) {
             Some(Purpose::Run(name)) => self.finished(&name, ended),
-            Some(Purpose::Hook(name, which)) if !ended.success() => {
-                log::warn(format!(
-                    "{name}: {which} hook ended with {:?}: {}",
-                    ended.exit_code,
-                    tail(&ended.stderr, 300)
-                ));
+            Some(Purpose::Hook(name, which)) => {
+                if !ended.success() {
+                    log::warn(format!(
+                        "{name}: {which} hook ended with {:?}: {}",
+                        ended.exit_code,
+                        tail(&ended.stderr, 300)
+                    ));
+                }
+                self.next_hook(&name);
             }
-            Some(Purpose::Hook(..)) | None => {}
+            None => {}
         }
     }
 
@@ -486,8 +492,9 @@ impl TestWatcher {
         }
     }
 
-    /// onpass / onfail after a finished run, and onexit after every finished run. A
-    /// failed-only run that passed is not the end of the run: its suite run decides.
+    /// onpass / onfail after a finished run, and onexit after every finished run, one after
+    /// the other. A failed-only run that passed is not the end of the run: its suite run
+    /// decides.
     fn hooks(&mut self, name: &str, green: bool, exit_code: i32, partial: bool) {
         if partial {
             return;
@@ -507,6 +514,7 @@ impl TestWatcher {
             wanted.push(("onexit", cmd.clone(), vec![exit_code.to_string()]));
         }
         let (shell, root) = (p.shell, p.root.clone());
+        let mut queue = VecDeque::new();
         for (which, cmd, extra) in wanted {
             let job = if shell {
                 Job::shell(cmd.clone()).args(extra)
@@ -521,11 +529,33 @@ impl TestWatcher {
                     }
                 }
             };
-            match job.cwd(root.clone()).start() {
+            queue.push_back((which, job.cwd(root.clone())));
+        }
+        let idle = self
+            .jobs
+            .values()
+            .all(|p| !matches!(p, Purpose::Hook(n, _) if n == name));
+        if let Some(live) = self.projects.get_mut(name) {
+            live.hooks.extend(queue);
+        }
+        if idle {
+            self.next_hook(name);
+        }
+    }
+
+    /// Starts the next queued hook of `name`, if any (skipping those that cannot start).
+    fn next_hook(&mut self, name: &str) {
+        while let Some((which, job)) = self
+            .projects
+            .get_mut(name)
+            .and_then(|l| l.hooks.pop_front())
+        {
+            match job.start() {
                 Ok(id) => {
                     self.jobs.insert(id, Purpose::Hook(name.to_string(), which));
+                    return;
                 }
-                Err(e) => log::warn(format!("{name}: cannot run {which} `{cmd}`: {e}")),
+                Err(e) => log::warn(format!("{name}: cannot run the {which} hook: {e}")),
             }
         }
     }

@@ -9,3 +9,4 @@ mod durability;
 mod faults;
 mod hot_reload;
 mod isolation;
+mod test_watcher;
