@@ -284,7 +284,8 @@ impl ProcessCtx {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
-            .kill_on_drop(true);
+            // The group guard ends the job with a grace period; tokio reaps a dropped child.
+            .kill_on_drop(false);
         let child = cmd.spawn().map_err(|e| {
             let shown = checked.program.display();
             if e.kind() == std::io::ErrorKind::NotFound {

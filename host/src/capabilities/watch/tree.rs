@@ -432,3 +432,37 @@ const EMFILE: i32 = 24;
 const WATCH_LIMIT: &str = "the inotify watch limit is reached (raise it with `sysctl fs.inotify.max_user_watches=524288`)";
 /// What the user reads when inotify runs out of instances.
 const INSTANCE_LIMIT: &str = "the inotify instance limit is reached (raise it with `sysctl fs.inotify.max_user_instances=512`)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reaching_the_inotify_limit_names_the_sysctl_and_polls_every_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("a/b")).expect("mkdir");
+        let root = std::fs::canonicalize(dir.path()).expect("canonical");
+        let rules = Rules::new(&root, &[]).expect("rules");
+        let (tx, _rx) = mpsc::channel(16);
+        let roots = vec![Root {
+            given: "p".into(),
+            rules,
+        }];
+        let mut w = Watched::new(roots, tx, Arc::default(), false);
+        assert!(w.watch_all().is_empty());
+        assert_eq!(w.counts(), (3, 0), "three directories, all on inotify");
+        let mut notices = Vec::new();
+        w.fall_back(WATCH_LIMIT.to_string(), &mut notices);
+        assert_eq!(w.counts(), (3, 3), "all moved to polling");
+        assert_eq!(notices.len(), 1);
+        assert!(notices[0].contains("fs.inotify.max_user_watches"), "{notices:?}");
+        // A directory that appears later is polled too.
+        std::fs::create_dir_all(root.join("c")).expect("mkdir");
+        let mut found = Vec::new();
+        let ev = notify::Event::new(EventKind::Create(notify::event::CreateKind::Folder))
+            .add_path(root.join("c"));
+        w.translate(vec![Ok(ev)], &mut found, &mut notices);
+        assert_eq!(w.counts(), (4, 4));
+        assert_eq!(found, vec![(0, "c".to_string(), Seen::Created)]);
+    }
+}
