@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use wasm_build::build_wasm_workspace;
 
 /// The first-party plugins, in the order users read about them.
-const FIRST_PARTY: &[&str] = &["bot", "db-diff", "alias-monitor"];
+const FIRST_PARTY: &[&str] = &["bot", "test-watcher", "db-diff", "alias-monitor"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"));
@@ -24,6 +24,8 @@ fn main() {
         "wit",
         "plugins/sdk",
         "plugins/bot",
+        "plugins/test-watcher/src",
+        "plugins/test-watcher/Cargo.toml",
         "plugins/db-diff/src",
         "plugins/db-diff/Cargo.toml",
         "plugins/Cargo.toml",

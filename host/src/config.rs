@@ -42,6 +42,12 @@ pub const CALL_TIMEOUT_MS_RANGE: RangeInclusive<u64> = 10..=600_000;
 /// Allowed `mailbox`: at least one slot so a call can be queued; the upper bound caps how
 /// much host memory a stuck plugin's queue can hold.
 pub const MAILBOX_RANGE: RangeInclusive<usize> = 1..=10_000;
+/// Allowed `job_timeout_ms`: a job shorter than 100 ms cannot start a test runner; a day
+/// is longer than any test suite should take.
+pub const JOB_TIMEOUT_MS_RANGE: RangeInclusive<u64> = 100..=86_400_000;
+/// Allowed `job_output_kb`: the tail of each output stream a plugin gets back after a job
+/// (it is copied into the plugin's memory).
+pub const JOB_OUTPUT_KB_RANGE: RangeInclusive<u64> = 1..=16_384;
 /// Longest plugin name: names become KV namespaces, log tags and file names.
 pub const MAX_PLUGIN_NAME: usize = 64;
 
@@ -115,6 +121,11 @@ pub struct Limits {
     pub call_timeout_ms: u64,
     /// How many calls and events may queue for the plugin ([`MAILBOX_RANGE`]).
     pub mailbox: usize,
+    /// Longest a job started with the `process` capability may run, in milliseconds
+    /// ([`JOB_TIMEOUT_MS_RANGE`]).
+    pub job_timeout_ms: u64,
+    /// KiB kept of the end of each output stream of a job ([`JOB_OUTPUT_KB_RANGE`]).
+    pub job_output_kb: u64,
 }
 
 impl Default for Limits {
@@ -123,6 +134,8 @@ impl Default for Limits {
             memory_mb: 64,
             call_timeout_ms: 2000,
             mailbox: 64,
+            job_timeout_ms: 600_000,
+            job_output_kb: 64,
         }
     }
 }
@@ -138,6 +151,10 @@ pub struct PluginLimits {
     pub call_timeout_ms: Option<u64>,
     /// Overrides [`Limits::mailbox`].
     pub mailbox: Option<usize>,
+    /// Overrides [`Limits::job_timeout_ms`].
+    pub job_timeout_ms: Option<u64>,
+    /// Overrides [`Limits::job_output_kb`].
+    pub job_output_kb: Option<u64>,
 }
 
 impl PluginLimits {
@@ -147,6 +164,8 @@ impl PluginLimits {
             memory_mb: self.memory_mb.unwrap_or(base.memory_mb),
             call_timeout_ms: self.call_timeout_ms.unwrap_or(base.call_timeout_ms),
             mailbox: self.mailbox.unwrap_or(base.mailbox),
+            job_timeout_ms: self.job_timeout_ms.unwrap_or(base.job_timeout_ms),
+            job_output_kb: self.job_output_kb.unwrap_or(base.job_output_kb),
         }
     }
 }
@@ -460,6 +479,24 @@ pub struct Grants {
     /// The plugin's DNS query budget per minute (default 600): raise it for a monitor
     /// watching hundreds of names.
     pub dns_queries_per_minute: Option<u32>,
+    /// Directories whose trees the plugin may watch for changes (the `watch` interface).
+    /// Resolved against the config file's directory.
+    pub watch_roots: Vec<PathBuf>,
+    /// Programs the plugin may start (the `process` interface): names looked up on the
+    /// daemon's PATH when a job starts, or absolute paths.
+    pub programs: Vec<String>,
+    /// Directories jobs may run in (and below). Resolved against the config file's
+    /// directory.
+    pub process_dirs: Vec<PathBuf>,
+    /// Environment variables a job may be given (and that pass through from the daemon's
+    /// environment); every other variable but PATH, HOME, USER, LOGNAME, LANG, LC_ALL,
+    /// LC_CTYPE, TZ and TMPDIR is removed.
+    pub env: Vec<String>,
+    /// Whether jobs may be `/bin/sh -c` command lines.
+    pub shell: bool,
+    /// Files, or directories of them, whose contents a job may hand back to the plugin
+    /// when it ends (test reports). Resolved against the config file's directory.
+    pub read_files: Vec<PathBuf>,
 }
 
 /// Why a config could not be used. Every variant but [`ConfigError::Io`] renders as
@@ -587,6 +624,9 @@ impl Config {
                 .sqlite_read
                 .iter_mut()
                 .chain(grants.sqlite_write.iter_mut())
+                .chain(grants.watch_roots.iter_mut())
+                .chain(grants.process_dirs.iter_mut())
+                .chain(grants.read_files.iter_mut())
             {
                 *p = tidy(&dir.join(&*p));
             }
@@ -612,6 +652,15 @@ impl Config {
     /// The directory the config file is in, which relative paths are resolved against.
     fn dir(&self) -> &Path {
         self.path.parent().unwrap_or_else(|| Path::new(""))
+    }
+
+    /// The directory relative paths in this config (and the paths plugins pass to the
+    /// `watch` and `process` capabilities) are resolved against: the config file's.
+    pub fn base_dir(&self) -> PathBuf {
+        match self.dir() {
+            d if d.as_os_str().is_empty() => PathBuf::from("."),
+            d => d.to_path_buf(),
+        }
     }
 
     /// `host.data_dir` resolved against the config file's directory: where the database
@@ -727,6 +776,8 @@ impl Config {
             memory_mb: Some(self.limits.memory_mb),
             call_timeout_ms: Some(self.limits.call_timeout_ms),
             mailbox: Some(self.limits.mailbox),
+            job_timeout_ms: Some(self.limits.job_timeout_ms),
+            job_output_kb: Some(self.limits.job_output_kb),
         };
         check_limits(&mut out, &["limits"], &global);
 
@@ -864,6 +915,63 @@ impl Config {
                     });
                 }
             }
+            let grants = &plugin.grants;
+            let at = |key: &str, i: usize| {
+                vec![
+                    Seg::key("plugins"),
+                    Seg::key(name),
+                    Seg::key("grants"),
+                    Seg::key(key),
+                    Seg::Index(i),
+                ]
+            };
+            for (key, paths) in [
+                ("watch_roots", &grants.watch_roots),
+                ("process_dirs", &grants.process_dirs),
+                ("read_files", &grants.read_files),
+            ] {
+                for (i, path) in paths.iter().enumerate() {
+                    if path.as_os_str().is_empty() {
+                        out.push(Problem {
+                            at: at(key, i),
+                            on_key: false,
+                            message: "is empty; name a directory, e.g. \"../my-project\""
+                                .to_string(),
+                        });
+                    }
+                }
+            }
+            for (i, program) in grants.programs.iter().enumerate() {
+                let path = Path::new(program);
+                if program.trim().is_empty()
+                    || program.contains('\0')
+                    || (program.contains('/') && !path.is_absolute())
+                {
+                    out.push(Problem {
+                        at: at("programs", i),
+                        on_key: false,
+                        message: format!(
+                            "`{program}` is not a program; write a name found on PATH (\"pytest\") or an absolute path"
+                        ),
+                    });
+                }
+            }
+            for (i, var) in grants.env.iter().enumerate() {
+                let mut chars = var.chars();
+                let ok = chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !ok {
+                    out.push(Problem {
+                        at: at("env", i),
+                        on_key: false,
+                        message: format!(
+                            "`{var}` is not an environment variable name (letters, digits, '_')"
+                        ),
+                    });
+                }
+            }
             check_limits(&mut out, &["plugins", name, "limits"], &plugin.limits);
         }
         out
@@ -967,6 +1075,22 @@ fn check_limits(out: &mut Vec<Problem>, table: &[&str], limits: &PluginLimits) {
         " ms",
     );
     check(out, table, "mailbox", limits.mailbox, &MAILBOX_RANGE, "");
+    check(
+        out,
+        table,
+        "job_timeout_ms",
+        limits.job_timeout_ms,
+        &JOB_TIMEOUT_MS_RANGE,
+        " ms",
+    );
+    check(
+        out,
+        table,
+        "job_output_kb",
+        limits.job_output_kb,
+        &JOB_OUTPUT_KB_RANGE,
+        " KiB",
+    );
 }
 
 /// `[a-z0-9][a-z0-9_-]{0,63}`: plugin names are KV namespaces, log tags and file names.
@@ -1268,6 +1392,18 @@ admin = true
 [plugins.bot.config]
 # Free-form settings the plugin receives when it starts; see the plugin's docs.
 
+# test-watcher runs a project's tests when its files change and posts what changed
+# (newly failing tests, fixed ones) to a channel. See plugins/test-watcher/README.md.
+# [plugins.test-watcher.grants]
+# channels = ["announce"]
+# watch_roots = ["../my-project"]
+# programs = ["pytest"]
+# process_dirs = ["../my-project"]
+# read_files = ["../my-project/.roost"]
+# [plugins.test-watcher.config.projects.my-project]
+# root = "../my-project"
+# channel = "announce"
+
 [plugins.db-diff]
 # SQL that turns one SQLite database into another: `!dbdiff A B` in chat,
 # `roost invoke db-diff diff A.db B.db` from the shell. See plugins/db-diff/README.md.
@@ -1400,7 +1536,7 @@ mod tests {
         assert_eq!(e.line_col(), Some((5, 1)), "{e}");
         assert_eq!(
             e.to_string(),
-            "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected one of `channels`, `admin`, `sqlite_read`, `sqlite_write`, `dns_servers`, `dns_system`, `dns_queries_per_minute`"
+            "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected one of `channels`, `admin`, `sqlite_read`, `sqlite_write`, `dns_servers`, `dns_system`, `dns_queries_per_minute`, `watch_roots`, `programs`, `process_dirs`, `env`, `shell`, `read_files`"
         );
     }
 
@@ -1454,6 +1590,38 @@ mod tests {
             e.to_string(),
             "config/roost.toml:9:25: plugins.bot.grants.channels[1]: no channel alias `anounce` (known: announce)"
         );
+    }
+
+    #[test]
+    fn watch_and_process_grants_are_checked_with_their_positions() {
+        let e = err("[plugins.tw.grants]\nprograms = [\"pytest\", \"bin/pytest\"]\n");
+        assert_eq!(
+            e.to_string(),
+            "config/roost.toml:2:23: plugins.tw.grants.programs[1]: `bin/pytest` is not a program; write a name found on PATH (\"pytest\") or an absolute path"
+        );
+        let e = err("[plugins.tw.grants]\nenv = [\"PYTHONPATH\", \"MY-VAR\"]\n");
+        assert_eq!(e.line_col(), Some((2, 22)), "{e}");
+        assert!(e.to_string().contains("grants.env[1]"), "{e}");
+        let e = err("[plugins.tw.grants]\nwatch_roots = [\"\"]\n");
+        assert_eq!(e.line_col(), Some((2, 16)), "{e}");
+        let e = err("[plugins.tw.limits]\njob_timeout_ms = 5\n");
+        assert!(
+            e.to_string()
+                .contains("plugins.tw.limits.job_timeout_ms: 5 is out of range"),
+            "{e}"
+        );
+        let c = Config::parse(
+            Path::new("/etc/roost/roost.toml"),
+            "[plugins.tw.grants]\nwatch_roots = [\"../api\"]\nprocess_dirs = [\"../api\"]\nread_files = [\"../api/.roost\"]\nprograms = [\"pytest\", \"/usr/bin/cargo\"]\nenv = [\"PYTHONPATH\"]\nshell = true\n",
+        )
+        .expect("valid");
+        let g = &c.plugin("tw").expect("tw").grants;
+        assert_eq!(g.watch_roots, vec![PathBuf::from("/etc/api")]);
+        assert_eq!(g.process_dirs, vec![PathBuf::from("/etc/api")]);
+        assert_eq!(g.read_files, vec![PathBuf::from("/etc/api/.roost")]);
+        assert_eq!(c.base_dir(), Path::new("/etc/roost"));
+        assert!(g.shell);
+        assert_eq!(c.limits_for("tw").job_timeout_ms, 600_000);
     }
 
     #[test]
@@ -1616,7 +1784,8 @@ mod tests {
             Limits {
                 memory_mb: 512,
                 call_timeout_ms: 2000,
-                mailbox: 10
+                mailbox: 10,
+                ..Limits::default()
             }
         );
         assert_eq!(
@@ -1624,7 +1793,8 @@ mod tests {
             Limits {
                 memory_mb: 128,
                 call_timeout_ms: 2000,
-                mailbox: 10
+                mailbox: 10,
+                ..Limits::default()
             }
         );
     }

@@ -3,16 +3,19 @@
 //! every host call; guest mistakes come back as the WIT `error`, never as a trap.
 //!
 //! What a plugin gets without any grant: `log`, its own `kv` namespace and its own `timer`s
-//! (none of them reach outside the plugin). Chat channels, `admin`, SQLite files and DNS
-//! servers must be granted by name.
+//! (none of them reach outside the plugin). Chat channels, `admin`, SQLite files, DNS
+//! servers, watched directories, programs and the directories they run in must be granted
+//! by name.
 
 pub mod admin;
 pub mod chat;
 pub mod dns;
 pub mod kv;
 pub mod log;
+pub mod process;
 pub mod sqlite;
 pub mod timer;
+pub mod watch;
 
 use wasmtime::component::{HasSelf, Linker};
 
@@ -31,6 +34,8 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     admin::add_to_linker(linker)?;
     sqlite::add_to_linker(linker)?;
     dns::add_to_linker(linker)?;
+    watch::add_to_linker(linker)?;
+    process::add_to_linker(linker)?;
     Ok(())
 }
 

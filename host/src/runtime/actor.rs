@@ -17,8 +17,10 @@ use crate::capabilities::chat::{ChatCtx, ChatGrant};
 use crate::capabilities::dns::{DnsCtx, DnsGrant};
 use crate::capabilities::kv::KvCtx;
 use crate::capabilities::log::LogCtx;
+use crate::capabilities::process::{ProcessCtx, ProcessGrant};
 use crate::capabilities::sqlite::{SqliteCtx, SqliteGrant};
 use crate::capabilities::timer::TimerCtx;
+use crate::capabilities::watch::{WatchCtx, WatchGrant};
 use crate::config::Limits;
 use crate::live_config::LiveConfig;
 use crate::message::Outgoing;
@@ -68,6 +70,8 @@ pub struct PluginRecipe {
     pub admin: bool,
     pub sqlite: SqliteGrant,
     pub dns: DnsGrant,
+    pub watch: WatchGrant,
+    pub process: ProcessGrant,
 }
 
 /// What `!status` and `!plugins` show about a plugin, updated by its actor.
@@ -195,7 +199,9 @@ impl Instance {
                 services.config.clone(),
                 services.outbox.clone(),
             ),
-            timer: TimerCtx::new(name, events_tx),
+            timer: TimerCtx::new(name, events_tx.clone()),
+            watch: WatchCtx::new(name, recipe.watch.clone(), events_tx.clone()),
+            process: ProcessCtx::new(name, recipe.process.clone(), events_tx),
             admin: AdminCtx::new(name, recipe.admin, services.control.clone()),
             sqlite: SqliteCtx::new(name, recipe.sqlite.clone()),
             dns: DnsCtx::new(name, recipe.dns.clone()),

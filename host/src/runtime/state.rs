@@ -14,8 +14,8 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::capabilities::{
-    admin::AdminCtx, chat::ChatCtx, dns::DnsCtx, kv::KvCtx, log::LogCtx, sqlite::SqliteCtx,
-    timer::TimerCtx,
+    admin::AdminCtx, chat::ChatCtx, dns::DnsCtx, kv::KvCtx, log::LogCtx, process::ProcessCtx,
+    sqlite::SqliteCtx, timer::TimerCtx, watch::WatchCtx,
 };
 
 /// Longest tail of a plugin's stderr kept for error messages (a panic message lands there).
@@ -36,6 +36,8 @@ pub struct PluginState {
     pub admin: AdminCtx,
     pub sqlite: SqliteCtx,
     pub dns: DnsCtx,
+    pub watch: WatchCtx,
+    pub process: ProcessCtx,
     pub stderr: StderrTail,
 }
 
@@ -48,6 +50,8 @@ pub struct Capabilities {
     pub admin: AdminCtx,
     pub sqlite: SqliteCtx,
     pub dns: DnsCtx,
+    pub watch: WatchCtx,
+    pub process: ProcessCtx,
 }
 
 impl PluginState {
@@ -72,6 +76,8 @@ impl PluginState {
             admin: caps.admin,
             sqlite: caps.sqlite,
             dns: caps.dns,
+            watch: caps.watch,
+            process: caps.process,
             stderr,
         }
     }

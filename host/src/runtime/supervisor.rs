@@ -14,7 +14,9 @@ use super::embedded;
 use crate::capabilities::admin::{BoxFuture, PluginControl};
 use crate::capabilities::chat::ChatGrant;
 use crate::capabilities::dns::DnsGrant;
+use crate::capabilities::process::ProcessGrant;
 use crate::capabilities::sqlite::SqliteGrant;
+use crate::capabilities::watch::WatchGrant;
 use crate::config::{Config, Role};
 
 /// Where a plugin's bytes come from.
@@ -53,6 +55,8 @@ struct Inputs {
     admin: bool,
     sqlite: SqliteGrant,
     dns: DnsGrant,
+    watch: WatchGrant,
+    process: ProcessGrant,
 }
 
 #[derive(Default)]
@@ -241,6 +245,13 @@ impl Supervisor {
                     .map(|p| p.grants.sqlite_write.clone())
                     .unwrap_or_default(),
             },
+            watch: WatchGrant {
+                roots: pcfg
+                    .map(|p| p.grants.watch_roots.clone())
+                    .unwrap_or_default(),
+                base: config.base_dir(),
+            },
+            process: process_grant(config, name),
         };
         {
             let mut slots = self.slots();
@@ -275,6 +286,8 @@ impl Supervisor {
             admin: inputs.admin,
             sqlite: inputs.sqlite.clone(),
             dns: inputs.dns.clone(),
+            watch: inputs.watch.clone(),
+            process: inputs.process.clone(),
         };
         match PluginHandle::start(recipe, self.services.clone()).await {
             Ok(handle) => {
@@ -599,5 +612,25 @@ impl From<super::bindings::WitRole> for Role {
             W::Trusted => Role::Trusted,
             W::Admin => Role::Admin,
         }
+    }
+}
+
+/// What `[plugins.NAME.grants]` lets plugin `name` run, with its job limits.
+fn process_grant(config: &Config, name: &str) -> ProcessGrant {
+    let limits = config.limits_for(name);
+    let grants = config
+        .plugin(name)
+        .map(|p| p.grants.clone())
+        .unwrap_or_default();
+    ProcessGrant {
+        programs: grants.programs,
+        dirs: grants.process_dirs,
+        env: grants.env,
+        shell: grants.shell,
+        read_files: grants.read_files,
+        base: config.base_dir(),
+        timeout: std::time::Duration::from_millis(limits.job_timeout_ms),
+        output_cap: usize::try_from(limits.job_output_kb.saturating_mul(1024))
+            .unwrap_or(usize::MAX),
     }
 }

@@ -102,9 +102,17 @@ impl<P: Plugin> bindings::Guest for Adapter<P> {
     fn on_event(event: wit::Event) {
         install_panic_hook();
         // Nobody awaits an event, so a caught panic can only be logged.
-        let outcome = with_plugin::<P, _>(|p| match &event {
-            wit::Event::Timer(tag) => guarded("on_timer", || p.on_timer(tag)),
-            wit::Event::Notice(notice) => guarded("on_notice", || p.on_notice(notice)),
+        let outcome = with_plugin::<P, _>(|p| match event {
+            wit::Event::Timer(tag) => guarded("on_timer", || p.on_timer(&tag)),
+            wit::Event::Notice(notice) => guarded("on_notice", || p.on_notice(&notice)),
+            wit::Event::FilesChanged(batch) => {
+                let batch = crate::watch::FilesChanged::from(batch);
+                guarded("on_files_changed", || p.on_files_changed(batch))
+            }
+            wit::Event::JobEnded(ended) => {
+                let ended = crate::process::JobEnded::from(ended);
+                guarded("on_job_ended", || p.on_job_ended(ended))
+            }
         });
         if let Err(e) = outcome {
             crate::log::error(e);

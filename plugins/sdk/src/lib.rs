@@ -32,7 +32,7 @@
 //! - [`Command`] (`command.rs`) in, [`Reply`] (`reply.rs`) out.
 //! - [`Error`] (`error.rs`): why a capability call was refused.
 //! - One module per host capability, one function per call: [`log`], [`kv`], [`chat`],
-//!   [`timer`], [`admin`], [`sqlite`], [`dns`].
+//!   [`timer`], [`admin`], [`sqlite`], [`dns`], [`watch`], [`process`].
 //! - [`prelude`]: one glob import for all of the above.
 //!
 //! # Panics
@@ -57,9 +57,11 @@ pub mod log;
 mod manifest;
 mod plugin;
 pub mod prelude;
+pub mod process;
 mod reply;
 pub mod sqlite;
 pub mod timer;
+pub mod watch;
 
 pub use command::Command;
 pub use config::{Config, ConfigValue};

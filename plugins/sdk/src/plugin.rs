@@ -35,6 +35,18 @@ pub trait Plugin: Default + 'static {
         let _ = notice;
     }
 
+    /// Called with each debounced batch of changes from a subscription made with
+    /// [`watch::Subscription`](crate::watch::Subscription). Ignored by default.
+    fn on_files_changed(&mut self, batch: crate::watch::FilesChanged) {
+        let _ = batch;
+    }
+
+    /// Called when a job started with [`process::Job::start`](crate::process::Job::start)
+    /// ended: exited, was cancelled, or timed out. Ignored by default.
+    fn on_job_ended(&mut self, ended: crate::process::JobEnded) {
+        let _ = ended;
+    }
+
     /// One short line for `!status`, such as "watching 3 domains". Empty by default.
     fn status(&self) -> String {
         String::new()

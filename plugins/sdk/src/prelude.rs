@@ -3,8 +3,10 @@
 pub use crate::admin::{self, PluginInfo, PluginState};
 pub use crate::dns;
 pub use crate::kv;
+pub use crate::process::{self, JobEnded, JobId};
 pub use crate::sqlite;
 pub use crate::timer::{self, TimerId};
+pub use crate::watch::{self, FilesChanged, SubscriptionId};
 pub use crate::{
     Command, CommandSpec, Config, Error, Manifest, Plugin, Reply, Role, chat, export_plugin, log,
 };

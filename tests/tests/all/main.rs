@@ -12,3 +12,4 @@ mod faults;
 mod hot_reload;
 mod isolation;
 mod slack;
+mod test_watcher;

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# test-watcher against pytest-watch 4.2.0 and watchexec, on the same tree in one run:
+#
+#  - save -> runner started: a runner script that appends its start time (ns) to a log; the
+#    time of each save is taken just before the write. N saves, one at a time, with a
+#    pause between; median and p99 per tool.
+#  - a burst of 20 saves within ~100 ms: how many times the runner started.
+#  - idle cost while watching a 50,000-file tree: CPU time over IDLE_S seconds and RSS.
+#
+# Every tool runs at its default settings (roost: debounce 50 ms; ptw: --spool 200;
+# watchexec: 50 ms). roost's RSS is the whole hub (wasmtime, the bot, the plugin).
+#
+# Installs pytest-watch 4.2.0 into a venv and watchexec with cargo into the work dir.
+# Usage: bash host/benches/test_watcher_vs_ptw.sh  (env: N, IDLE_S, FILES, KEEP=1)
+set -euo pipefail
+
+N=${N:-50}
+IDLE_S=${IDLE_S:-30}
+FILES=${FILES:-50000}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d /tmp/roost-twbench.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "== building roost (release)" >&2
+(cd "$ROOT" && cargo build --release -q -p roost)
+ROOST="$ROOT/target/release/roost"
+
+echo "== installing pytest-watch 4.2.0 and watchexec" >&2
+python3 -m venv "$WORK/venv"
+"$WORK/venv/bin/pip" install -q "pytest-watch==4.2.0" pytest
+PTW="$WORK/venv/bin/ptw"
+cargo install -q --locked watchexec-cli --root "$WORK/cargo" 2>&1 | tail -2 >&2
+WATCHEXEC="$WORK/cargo/bin/watchexec"
+
+echo "== a tree of $FILES files" >&2
+TREE="$WORK/tree"
+python3 - "$TREE" "$FILES" <<'EOF'
+import os, sys
+root, files = sys.argv[1], int(sys.argv[2])
+per_dir = 200
+for i in range(files):
+    d = os.path.join(root, f"pkg{i // per_dir // 20}", f"mod{i // per_dir}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i}.py"), "w") as f:
+        f.write(f"X = {i}\n")
+EOF
+TARGET=$(find "$TREE" -name 'f0.py')
+
+RUNLOG="$WORK/runs.log"
+RUNNER="$WORK/runner.sh"
+printf '#!/bin/sh\ndate +%%s%%N >> %s\n' "$RUNLOG" > "$RUNNER"
+chmod +x "$RUNNER"
+
+runs() { [ -f "$RUNLOG" ] && wc -l < "$RUNLOG" || echo 0; }
+now_ns() { date +%s%N; }
+
+wait_runs() { # wait until the runner has started $1 times (10 s at most)
+    local want=$1 t=0
+    while [ "$(runs)" -lt "$want" ]; do
+        sleep 0.005; t=$((t + 5))
+        if [ $t -gt 10000 ]; then echo "timeout waiting for run $want" >&2; return 1; fi
+    done
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+measure() { # name pid
+    local name=$1 pid=$2
+    local lat=() before t0 started
+    for i in $(seq 1 "$N"); do
+        before=$(runs)
+        t0=$(now_ns)
+        echo "# save $i" >> "$TARGET"
+        wait_runs $((before + 1))
+        started=$(tail -1 "$RUNLOG")
+        lat+=($(( (started - t0) / 1000 )))
+        sleep 0.4
+    done
+    sleep 1
+    local b=$(runs)
+    for i in $(seq 1 20); do echo "# burst $i" >> "$TARGET"; sleep 0.005; done
+    sleep 3
+    local burst=$(( $(runs) - b ))
+    local hz; hz=$(getconf CLK_TCK)
+    local c0 c1; c0=$(cpu_ticks "$pid"); sleep "$IDLE_S"; c1=$(cpu_ticks "$pid")
+    local cpu_ms=$(( (c1 - c0) * 1000 / hz ))
+    local rss; rss=$(rss_kb "$pid")
+    printf '%s\n' "${lat[@]}" | sort -n > "$WORK/$name.lat"
+    local med p99
+    med=$(awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}' "$WORK/$name.lat")
+    p99=$(awk '{a[NR]=$1} END {i=int(NR*0.99+0.999); if (i>NR) i=NR; print a[i]}' "$WORK/$name.lat")
+    printf '| %s | %.1f | %.1f | %d | %d ms | %.1f |\n' "$name" \
+        "$(echo "$med / 1000" | bc -l)" "$(echo "$p99 / 1000" | bc -l)" "$burst" \
+        "$cpu_ms" "$(echo "$rss / 1024" | bc -l)" >> "$WORK/results.md"
+}
+
+start_and_settle() { # command...: starts it, waits for its first run, returns the pid in PID
+    : > "$RUNLOG"
+    "$@" > "$WORK/tool.out" 2>&1 &
+    PID=$!
+    PIDS+=("$PID")
+    wait_runs 1 || { cat "$WORK/tool.out" >&2; exit 1; }
+    sleep 2
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+echo "| tool | save → runner, median (ms) | p99 (ms) | runs for a 20-save burst | CPU while idle ${IDLE_S} s | RSS idle (MiB) |" > "$WORK/results.md"
+echo "| --- | --- | --- | --- | --- | --- |" >> "$WORK/results.md"
+
+echo "== roost test-watcher" >&2
+mkdir -p "$WORK/roost"
+cat > "$WORK/roost/roost.toml" <<EOF
+[host]
+data_dir = "data"
+log = "warn"
+[gateways.console]
+enabled = true
+[plugins.test-watcher]
+enabled = true
+[plugins.test-watcher.grants]
+watch_roots = ["$TREE"]
+programs = ["$RUNNER"]
+process_dirs = ["$TREE"]
+[plugins.test-watcher.config.projects.bench]
+root = "$TREE"
+runner = "$RUNNER"
+kind = "other"
+extensions = [".py"]
+report = "none"
+EOF
+start_and_settle "$ROOST" --config "$WORK/roost/roost.toml" run
+measure "roost test-watcher" "$PID"
+stop "$PID"
+
+echo "== pytest-watch 4.2.0" >&2
+start_and_settle "$PTW" --runner "$RUNNER" "$TREE"
+measure "pytest-watch 4.2.0" "$PID"
+stop "$PID"
+
+echo "== watchexec $("$WATCHEXEC" --version | awk '{print $2}')" >&2
+start_and_settle "$WATCHEXEC" -w "$TREE" -e py -- "$RUNNER"
+measure "watchexec $("$WATCHEXEC" --version | awk '{print $2}')" "$PID"
+stop "$PID"
+
+echo
+echo "$FILES files, $N saves each, $(nproc) cores; $(uname -r)"
+cat "$WORK/results.md"

@@ -1,0 +1,113 @@
+//! JUnit XML, as pytest (`--junitxml`), cargo-nextest and gotestsum write it.
+
+use super::{Outcome, Status, TestCase, first_lines};
+use crate::runner::Kind;
+
+/// Lines of a failure message kept per test.
+const DETAIL_LINES: usize = 4;
+
+/// The outcome a JUnit report describes; an error when it is not XML.
+pub fn parse(xml: &str, kind: Kind) -> Result<Outcome, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("JUnit report: {e}"))?;
+    let mut outcome = Outcome {
+        source: "junit",
+        ..Outcome::default()
+    };
+    for case in doc.descendants().filter(|n| n.has_tag_name("testcase")) {
+        let name = case.attribute("name").unwrap_or("");
+        let class = case.attribute("classname").unwrap_or("");
+        let name = match (kind, case.attribute("file")) {
+            (Kind::Pytest, Some(file)) => pytest_node_id(file, class, name),
+            _ if class.is_empty() => name.to_string(),
+            _ => format!("{class}::{name}"),
+        };
+        let mut status = Status::Passed;
+        let mut detail = String::new();
+        for child in case.children().filter(|c| c.is_element()) {
+            let found = match child.tag_name().name() {
+                "failure" => Status::Failed,
+                "error" => Status::Error,
+                "skipped" => Status::Skipped,
+                _ => continue,
+            };
+            // A failure wins over a skip, an error over a pass.
+            if status == Status::Passed || found.is_failure() {
+                status = found;
+                let message = child.attribute("message").unwrap_or("");
+                let text = child.text().unwrap_or("");
+                detail = first_lines(&format!("{message}\n{text}"), DETAIL_LINES);
+            }
+        }
+        outcome.cases.push(TestCase {
+            name,
+            status,
+            detail,
+        });
+    }
+    outcome.count();
+    Ok(outcome)
+}
+
+/// `tests/test_a.py::TestK::test_x` from pytest's xunit1 attributes: the class part is
+/// what `classname` adds to the module path of `file`.
+fn pytest_node_id(file: &str, class: &str, name: &str) -> String {
+    let module = file.trim_end_matches(".py").replace(['/', '\\'], ".");
+    let rest = class
+        .strip_prefix(module.as_str())
+        .map(|r| r.trim_start_matches('.'))
+        .unwrap_or("");
+    if rest.is_empty() {
+        format!("{file}::{name}")
+    } else {
+        format!("{file}::{}::{name}", rest.replace('.', "::"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What pytest 7 writes with `-o junit_family=xunit1` for a module with a function, a
+    /// class and a skipped test, one failing.
+    const PYTEST: &str = r#"<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="0" failures="1" skipped="1" tests="4" time="0.031"><testcase classname="tests.test_math" file="tests/test_math.py" line="0" name="test_add" time="0.001" /><testcase classname="tests.test_math" file="tests/test_math.py" line="3" name="test_x" time="0.001"><failure message="assert 2 == 3&#10; +  where 2 = add(1, 1)">def test_x():
+&gt;       assert add(1, 1) == 3
+E       assert 2 == 3</failure></testcase><testcase classname="tests.test_math.TestK" file="tests/test_math.py" line="7" name="test_y" time="0.001" /><testcase classname="tests.test_math" file="tests/test_math.py" line="10" name="test_skip" time="0.000"><skipped type="pytest.skip" message="later">tests/test_math.py:11: later</skipped></testcase></testsuite></testsuites>"#;
+
+    #[test]
+    fn pytest_reports_give_node_ids_counts_and_first_failure_lines() {
+        let o = parse(PYTEST, Kind::Pytest).expect("parses");
+        assert_eq!((o.passed, o.failed, o.errors, o.skipped), (2, 1, 0, 1));
+        let names: Vec<&str> = o.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "tests/test_math.py::test_add",
+                "tests/test_math.py::test_x",
+                "tests/test_math.py::TestK::test_y",
+                "tests/test_math.py::test_skip",
+            ]
+        );
+        let failing: Vec<_> = o.failing().collect();
+        assert_eq!(failing.len(), 1);
+        assert!(
+            failing[0].detail.starts_with("assert 2 == 3"),
+            "{}",
+            failing[0].detail
+        );
+        assert_eq!(o.counts(), "1 failed, 2 passed, 1 skipped");
+    }
+
+    #[test]
+    fn nextest_and_gotestsum_names_are_class_then_name() {
+        let xml = r#"<testsuites><testsuite name="core"><testcase name="tests::it_works" classname="core"/><testcase name="tests::broken" classname="core"><failure type="test failure">thread 'tests::broken' panicked</failure></testcase></testsuite></testsuites>"#;
+        let o = parse(xml, Kind::Nextest).expect("parses");
+        assert_eq!(o.cases[1].name, "core::tests::broken");
+        assert_eq!(o.cases[1].status, Status::Failed);
+        assert!(o.cases[1].detail.contains("panicked"));
+    }
+
+    #[test]
+    fn a_broken_report_is_an_error_not_a_green_run() {
+        assert!(parse("<testsuites><testcase", Kind::Pytest).is_err());
+    }
+}

@@ -1,0 +1,245 @@
+//! The fallback when there is no JUnit report: the summary lines pytest, libtest
+//! (`cargo test`) and `go test` print. Only the tail of the output is kept by the host, so
+//! these parsers read what comes last: pytest's and libtest's summaries are at the end.
+
+use super::{Outcome, Status, TestCase, first_lines};
+use crate::runner::Kind;
+
+/// Lines of failure detail kept per test.
+const DETAIL_LINES: usize = 4;
+
+/// The outcome the output of a run of `kind` describes, or `None` if it has no summary
+/// (the runner did not get as far as running tests).
+pub fn parse(kind: Kind, output: &str) -> Option<Outcome> {
+    match kind {
+        Kind::Pytest => pytest(output),
+        Kind::Cargo | Kind::Nextest => libtest(output),
+        Kind::Go | Kind::Gotestsum => go(output),
+        Kind::Other => pytest(output)
+            .or_else(|| libtest(output))
+            .or_else(|| go(output)),
+    }
+}
+
+/// `=== 1 failed, 3 passed, 1 skipped in 0.12s ===` (or the `-q` form without `=`), and
+/// the `FAILED id - message` / `ERROR id - message` lines of the short summary.
+fn pytest(output: &str) -> Option<Outcome> {
+    let line = output
+        .lines()
+        .rev()
+        .map(|l| l.trim().trim_matches('=').trim())
+        .find(|l| {
+            l.contains(" in ")
+                && ["passed", "failed", "error", "skipped", "no tests ran"]
+                    .iter()
+                    .any(|w| l.contains(w))
+        })?;
+    let counts = line.rsplit_once(" in ").map_or(line, |(c, _)| c);
+    let mut o = Outcome {
+        source: "summary",
+        ..Outcome::default()
+    };
+    for part in counts.split(", ") {
+        let mut words = part.split_whitespace();
+        let (Some(n), Some(what)) = (
+            words.next().and_then(|n| n.parse::<u32>().ok()),
+            words.next(),
+        ) else {
+            continue;
+        };
+        match what {
+            "passed" | "xpassed" => o.passed += n,
+            "failed" => o.failed += n,
+            "error" | "errors" => o.errors += n,
+            "skipped" | "xfailed" | "deselected" => o.skipped += n,
+            _ => {}
+        }
+    }
+    for l in output.lines() {
+        let (status, rest) = if let Some(rest) = l.strip_prefix("FAILED ") {
+            (Status::Failed, rest)
+        } else if let Some(rest) = l.strip_prefix("ERROR ") {
+            (Status::Error, rest)
+        } else {
+            continue;
+        };
+        let (name, detail) = rest.split_once(" - ").unwrap_or((rest, ""));
+        o.cases.push(TestCase {
+            name: name.trim().to_string(),
+            status,
+            detail: detail.trim().to_string(),
+        });
+    }
+    Some(o)
+}
+
+/// `test result: FAILED. 3 passed; 1 failed; 0 ignored; …` per test binary, the
+/// `test name ... ok|FAILED|ignored` lines, and the `---- name stdout ----` sections.
+fn libtest(output: &str) -> Option<Outcome> {
+    let mut o = Outcome {
+        source: "summary",
+        ..Outcome::default()
+    };
+    let mut found = false;
+    for line in output.lines() {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            continue;
+        };
+        found = true;
+        for part in rest.split(';') {
+            let part = part
+                .trim()
+                .trim_start_matches("ok.")
+                .trim_start_matches("FAILED.");
+            let mut words = part.split_whitespace();
+            if let (Some(n), Some(what)) = (
+                words.next().and_then(|n| n.parse::<u32>().ok()),
+                words.next(),
+            ) {
+                match what {
+                    "passed" => o.passed += n,
+                    "failed" => o.failed += n,
+                    "ignored" => o.skipped += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+    if !found {
+        return None;
+    }
+    for line in output.lines() {
+        let Some(rest) = line.strip_prefix("test ") else {
+            continue;
+        };
+        let Some((name, result)) = rest.rsplit_once(" ... ") else {
+            continue;
+        };
+        let status = match result.trim() {
+            "ok" => Status::Passed,
+            "FAILED" => Status::Failed,
+            r if r.starts_with("ignored") => Status::Skipped,
+            _ => continue,
+        };
+        let detail = if status == Status::Failed {
+            section(output, &format!("---- {name} stdout ----"))
+        } else {
+            String::new()
+        };
+        o.cases.push(TestCase {
+            name: name.to_string(),
+            status,
+            detail,
+        });
+    }
+    Some(o)
+}
+
+/// The first lines after `header` (and the blank lines after it), up to the next blank
+/// line.
+fn section(output: &str, header: &str) -> String {
+    let body: Vec<&str> = output
+        .lines()
+        .skip_while(|l| l.trim() != header)
+        .skip(1)
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    first_lines(&body.join("\n"), DETAIL_LINES)
+}
+
+/// `--- FAIL: TestX (0.00s)` (with its indented detail lines), `--- PASS` and `--- SKIP`
+/// under `-v`, and the `ok pkg` / `FAIL pkg` package lines.
+fn go(output: &str) -> Option<Outcome> {
+    let mut o = Outcome {
+        source: "summary",
+        ..Outcome::default()
+    };
+    let mut found = false;
+    let lines: Vec<&str> = output.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let status = if trimmed.starts_with("--- FAIL: ") {
+            Status::Failed
+        } else if trimmed.starts_with("--- PASS: ") {
+            Status::Passed
+        } else if trimmed.starts_with("--- SKIP: ") {
+            Status::Skipped
+        } else {
+            if trimmed.starts_with("ok  \t") || trimmed.starts_with("FAIL\t") {
+                found = true;
+            }
+            continue;
+        };
+        found = true;
+        let name = trimmed[10..]
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let detail = if status == Status::Failed {
+            let indent = line.len() - trimmed.len();
+            let body: Vec<&str> = lines[i + 1..]
+                .iter()
+                .take_while(|l| l.len() - l.trim_start().len() > indent && !l.trim().is_empty())
+                .map(|l| l.trim())
+                .collect();
+            first_lines(&body.join("\n"), DETAIL_LINES)
+        } else {
+            String::new()
+        };
+        o.cases.push(TestCase {
+            name,
+            status,
+            detail,
+        });
+    }
+    if !found {
+        return None;
+    }
+    o.count();
+    Some(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pytest_summary_and_short_failure_lines() {
+        let out = "..F.s\n=================================== FAILURES ===\n___ test_x ___\n\n    def test_x():\n>       assert 1 == 2\nE       assert 1 == 2\n\ntest_a.py:4: AssertionError\n=========================== short test summary info ============================\nFAILED test_a.py::test_x - assert 1 == 2\n==================== 1 failed, 3 passed, 1 skipped in 0.05s ====================\n";
+        let o = parse(Kind::Pytest, out).expect("summary");
+        assert_eq!((o.passed, o.failed, o.skipped), (3, 1, 1));
+        assert_eq!(o.cases[0].name, "test_a.py::test_x");
+        assert_eq!(o.cases[0].detail, "assert 1 == 2");
+        let o = parse(Kind::Pytest, "5 passed in 0.01s\n").expect("quiet summary");
+        assert!(o.is_green() && o.passed == 5);
+        assert!(parse(Kind::Pytest, "ImportError: no module named app\n").is_none());
+    }
+
+    #[test]
+    fn libtest_summaries_add_up_over_test_binaries() {
+        let out = "running 2 tests\ntest tests::ok_one ... ok\ntest tests::breaks ... FAILED\n\nfailures:\n\n---- tests::breaks stdout ----\n\nthread 'tests::breaks' panicked at src/lib.rs:9:9:\nassertion `left == right` failed\n  left: 1\n right: 2\n\nfailures:\n    tests::breaks\n\ntest result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\nrunning 1 test\ntest it ... ignored\n\ntest result: ok. 0 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out\n";
+        let o = parse(Kind::Cargo, out).expect("summary");
+        assert_eq!((o.passed, o.failed, o.skipped), (1, 1, 1));
+        let failing: Vec<_> = o.failing().collect();
+        assert_eq!(failing[0].name, "tests::breaks");
+        assert!(
+            failing[0].detail.contains("panicked at src/lib.rs:9:9"),
+            "{}",
+            failing[0].detail
+        );
+        assert!(parse(Kind::Cargo, "error[E0425]: cannot find value `x`\n").is_none());
+    }
+
+    #[test]
+    fn go_fail_lines_with_their_detail() {
+        let out = "--- FAIL: TestAdd (0.00s)\n    add_test.go:8: got 3, want 4\n--- PASS: TestSub (0.00s)\nFAIL\nFAIL\texample.com/calc\t0.002s\n";
+        let o = parse(Kind::Go, out).expect("summary");
+        assert_eq!((o.passed, o.failed), (1, 1));
+        assert_eq!(o.cases[0].name, "TestAdd");
+        assert_eq!(o.cases[0].detail, "add_test.go:8: got 3, want 4");
+        let o = parse(Kind::Go, "ok  \texample.com/calc\t0.002s\n").expect("ok line");
+        assert!(o.is_green());
+    }
+}
