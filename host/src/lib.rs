@@ -12,7 +12,7 @@
 //! - [`message`]: platform-independent incoming and outgoing chat messages.
 //! - [`outbox`]: the persistent queue every outgoing message goes through.
 //! - [`router`]: chat message → command → plugin → reply; roles and rate limits.
-//! - [`gateways`]: the console socket, Discord, and outbox delivery per target.
+//! - [`gateways`]: the console socket, Discord, Slack, mirrors, and outbox delivery per target.
 //! - [`daemon`]: `roost run`, wiring all of the above.
 //! - [`cli`]: the other subcommands (`check`, `chat`, `invoke`, `init`).
 

@@ -146,6 +146,7 @@ pub fn split_target(target: &str) -> (&str, &str) {
 /// `registry`. A gateway that cannot start (no token, unknown kind) is registered as failed
 /// with an error naming it; the others start regardless.
 pub fn start_platforms(config: &Config, router: Arc<Router>, outbox: Outbox, registry: &Registry) {
+    use crate::config::GatewayKind;
     for (name, gateway) in &config.gateways.instances {
         let kind = gateway.kind_for(name);
         let status = GatewayStatus::new(name, kind.map_or("?", |k| k.as_str()));
@@ -154,41 +155,21 @@ pub fn start_platforms(config: &Config, router: Arc<Router>, outbox: Outbox, reg
             registry.insert(name, status, None);
             continue;
         }
-        match kind {
-            Some(crate::config::GatewayKind::Discord) => {
-                match discord::start(
-                    name,
-                    gateway,
-                    router.clone(),
-                    outbox.clone(),
-                    status.clone(),
-                ) {
-                    Ok(deliver) => registry.insert(name, status, Some(deliver)),
-                    Err(e) => {
-                        tracing::error!("{e}");
-                        status.failed(&e.to_string());
-                        registry.insert(name, status, None);
-                    }
-                }
+        let (r, o, st) = (router.clone(), outbox.clone(), status.clone());
+        let started = match kind {
+            Some(GatewayKind::Discord) => {
+                discord::start(name, gateway, r, o, st).map_err(|e| e.to_string())
             }
-            Some(crate::config::GatewayKind::Slack) => {
-                match slack::start(
-                    name,
-                    gateway,
-                    router.clone(),
-                    outbox.clone(),
-                    status.clone(),
-                ) {
-                    Ok(deliver) => registry.insert(name, status, Some(deliver)),
-                    Err(e) => {
-                        tracing::error!("{e}");
-                        status.failed(&e.to_string());
-                        registry.insert(name, status, None);
-                    }
-                }
+            Some(GatewayKind::Slack) => {
+                slack::start(name, gateway, r, o, st).map_err(|e| e.to_string())
             }
-            None => {
-                let why = format!("gateway {name}: this build has no gateway of that kind yet");
+            None => Err(format!(
+                "gateway {name}: this build has no gateway of that kind yet"
+            )),
+        };
+        match started {
+            Ok(deliver) => registry.insert(name, status, Some(deliver)),
+            Err(why) => {
                 tracing::error!("{why}");
                 status.failed(&why);
                 registry.insert(name, status, None);

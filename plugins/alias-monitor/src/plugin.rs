@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use roost_plugin::prelude::*;
 
@@ -132,36 +132,6 @@ impl Lookup for HostLookup {
     }
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// `secs` since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn format_time(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 fn valid_server(text: &str) -> bool {
     text.parse::<SocketAddr>().is_ok() || text.parse::<IpAddr>().is_ok()
 }
@@ -272,9 +242,12 @@ impl AliasMonitor {
                             if n == 1 { "" } else { "s" }
                         )),
                     }
-                    line.push_str(&format!(" · last check {}", format_time(s.checked_at)));
+                    line.push_str(&format!(
+                        " · last check {}",
+                        clock::format_utc(s.checked_at)
+                    ));
                     if let Some((at, text)) = &s.last_error {
-                        line.push_str(&format!(" · last error {}: {text}", format_time(*at)));
+                        line.push_str(&format!(" · last error {}: {text}", clock::format_utc(*at)));
                     }
                 }
             }
@@ -296,7 +269,7 @@ impl AliasMonitor {
             if self.names.len() == 1 { "" } else { "s" }
         );
         match last {
-            Some(t) => line.push_str(&format!(", last check {}", format_time(t))),
+            Some(t) => line.push_str(&format!(", last check {}", clock::format_utc(t))),
             None => line.push_str(", not checked yet"),
         }
         line
@@ -346,7 +319,7 @@ impl AliasMonitor {
         if let Some(notice) = notice {
             self.post(&notice);
         }
-        let now = now_secs();
+        let now = clock::now_secs();
         let failure = check
             .findings
             .iter()
@@ -550,10 +523,5 @@ mod tests {
             line,
             "checked 100 names in 2000.0 ms: 50 names/s, per name median 51.00 ms, p99 99.00 ms; 500 queries"
         );
-    }
-
-    #[test]
-    fn formats_utc_times() {
-        assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13:20 UTC");
     }
 }

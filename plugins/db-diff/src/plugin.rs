@@ -2,7 +2,6 @@
 //! and the watch timer. Reads its config from `[plugins.db-diff.config]`.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use roost_plugin::prelude::*;
 use roost_plugin::sqlite::{Connection, Value as SdkValue};
@@ -78,35 +77,6 @@ impl Db for HostDb {
         }
         Ok(())
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// `secs` since the epoch as `YYYY-MM-DD HH:MM UTC`.
-pub fn format_time(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
 }
 
 /// The `--changeset FILE` reply: the bytes as the attachment FILE. From the shell the notes
@@ -263,9 +233,12 @@ impl DbDiff {
             Connection::open(source).map_err(|e| format!("cannot open `{source}`: {e}"))?;
         conn.snapshot(&target)
             .map_err(|e| format!("cannot snapshot `{name}` to `{target}`: {e}"))?;
-        let now = now_secs();
+        let now = clock::now_secs();
         kv::set_string(&format!("snapshot:{name}"), &now.to_string())?;
-        Ok(format!("snapshot of {name} taken ({})", format_time(now)))
+        Ok(format!(
+            "snapshot of {name} taken ({})",
+            clock::format_utc_minutes(now)
+        ))
     }
 
     fn watch(&mut self, name: &str) -> Result<(), String> {
@@ -292,7 +265,7 @@ impl DbDiff {
         if diff.differs() {
             let msg = format!(
                 "{name} changed since {}: {}",
-                format_time(taken),
+                clock::format_utc_minutes(taken),
                 diff.short_summary()
             );
             match self.settings.channel.as_deref() {
@@ -377,12 +350,6 @@ export_plugin!(DbDiff);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_utc_times() {
-        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
-        assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13 UTC");
-    }
 
     #[test]
     fn resolves_names_and_snapshots() {

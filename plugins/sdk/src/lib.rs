@@ -32,7 +32,8 @@
 //! - [`Command`] (`command.rs`) in, [`Reply`] (`reply.rs`) out.
 //! - [`Error`] (`error.rs`): why a capability call was refused.
 //! - One module per host capability, one function per call: [`log`], [`kv`], [`chat`],
-//!   [`timer`], [`admin`], [`sqlite`], [`dns`], [`watch`], [`process`].
+//!   [`timer`], [`admin`], [`sqlite`], [`dns`], [`watch`], [`process`]; [`clock`] for
+//!   status-line times.
 //! - [`prelude`]: one glob import for all of the above.
 //!
 //! # Panics
@@ -47,6 +48,7 @@
 
 pub mod admin;
 pub mod chat;
+pub mod clock;
 mod command;
 mod config;
 pub mod dns;

@@ -1,6 +1,7 @@
 //! Everything a plugin usually needs, in one glob import: `use roost_plugin::prelude::*;`.
 
 pub use crate::admin::{self, PluginInfo, PluginState};
+pub use crate::clock;
 pub use crate::dns;
 pub use crate::kv;
 pub use crate::process::{self, JobEnded, JobId};
