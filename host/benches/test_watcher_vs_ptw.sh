@@ -10,7 +10,8 @@
 # Every tool runs at its default settings (roost: debounce 50 ms; ptw: --spool 200;
 # watchexec: 50 ms). roost's RSS is the whole hub (wasmtime, the bot, the plugin).
 #
-# Installs pytest-watch 4.2.0 into a venv and watchexec with cargo into the work dir.
+# Installs pytest-watch 4.2.0 into a venv and watchexec with cargo, both kept under
+# target/bench so a second run starts at once.
 # Usage: bash host/benches/test_watcher_vs_ptw.sh  (env: N, IDLE_S, FILES, KEEP=1)
 set -euo pipefail
 
@@ -32,11 +33,15 @@ echo "== building roost (release)" >&2
 ROOST="$ROOT/target/release/roost"
 
 echo "== installing pytest-watch 4.2.0 and watchexec" >&2
-python3 -m venv "$WORK/venv"
-"$WORK/venv/bin/pip" install -q "pytest-watch==4.2.0" pytest
-PTW="$WORK/venv/bin/ptw"
-cargo install -q --locked watchexec-cli --root "$WORK/cargo" 2>&1 | tail -2 >&2
-WATCHEXEC="$WORK/cargo/bin/watchexec"
+TOOLS="$ROOT/target/bench"
+mkdir -p "$TOOLS"
+if [ ! -x "$TOOLS/ptw-venv/bin/ptw" ]; then
+    python3 -m venv "$TOOLS/ptw-venv"
+    "$TOOLS/ptw-venv/bin/pip" install -q "pytest-watch==4.2.0" pytest
+fi
+PTW="$TOOLS/ptw-venv/bin/ptw"
+cargo install -q --locked watchexec-cli --root "$TOOLS/cargo" 2>&1 | tail -2 >&2
+WATCHEXEC="$TOOLS/cargo/bin/watchexec"
 
 echo "== a tree of $FILES files" >&2
 TREE="$WORK/tree"
@@ -145,9 +150,9 @@ start_and_settle "$PTW" --runner "$RUNNER" "$TREE"
 measure "pytest-watch 4.2.0" "$PID"
 stop "$PID"
 
-echo "== watchexec $("$WATCHEXEC" --version | awk '{print $2}')" >&2
+echo "== watchexec $("$WATCHEXEC" --version | awk 'NR == 1 {print $2}')" >&2
 start_and_settle "$WATCHEXEC" -w "$TREE" -e py -- "$RUNNER"
-measure "watchexec $("$WATCHEXEC" --version | awk '{print $2}')" "$PID"
+measure "watchexec $("$WATCHEXEC" --version | awk 'NR == 1 {print $2}')" "$PID"
 stop "$PID"
 
 echo

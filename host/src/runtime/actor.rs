@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{CommandContext, Event, Manifest, Plugin, PluginPre};
-use super::engine::PluginEngine;
+use super::engine::{CallRunning, PluginEngine};
 use super::state::{Capabilities, PluginState};
 use crate::capabilities::admin::{AdminCtx, PluginControl};
 use crate::capabilities::chat::{ChatCtx, ChatGrant};
@@ -226,7 +226,7 @@ impl Instance {
             }
         });
         let timeout = Duration::from_millis(recipe.limits.call_timeout_ms);
-        arm(&mut store, timeout);
+        let running = arm(&mut store, timeout, &services.engine);
         let plugin = match recipe.pre.instantiate_async(&mut store).await {
             Ok(p) => p,
             Err(e) => {
@@ -236,7 +236,8 @@ impl Instance {
                 ));
             }
         };
-        arm(&mut store, timeout);
+        drop(running);
+        let _running = arm(&mut store, timeout, &services.engine);
         let manifest = match plugin.call_init(&mut store, &recipe.config_json).await {
             Ok(Ok(m)) => m,
             Ok(Err(reason)) => return Err(format!("init failed: {reason}")),
@@ -251,14 +252,16 @@ impl Instance {
     }
 }
 
-/// Starts the deadline for one call.
-fn arm(store: &mut Store<PluginState>, timeout: Duration) {
+/// Starts the deadline for one call; the epoch advances while the returned guard lives.
+#[must_use = "the epoch stops advancing when the guard drops"]
+fn arm(store: &mut Store<PluginState>, timeout: Duration, engine: &PluginEngine) -> CallRunning {
     let data = store.data_mut();
     data.deadline = Instant::now() + timeout;
     data.limiter.refused = false;
     data.stderr.clear();
     data.log.last_error = None;
     store.set_epoch_deadline(1);
+    engine.call_running()
 }
 
 /// Says in words why a call into the guest failed.
@@ -340,11 +343,12 @@ impl Actor {
                 ),
             });
         };
-        arm(&mut inst.store, timeout);
+        let running = arm(&mut inst.store, timeout, &self.services.engine);
         let result = inst
             .plugin
             .call_on_command(&mut inst.store, &ctx, &args)
             .await;
+        drop(running);
         match result {
             Ok(Ok(parts)) => {
                 self.consecutive_crashes = 0;
@@ -368,8 +372,10 @@ impl Actor {
         let Some(inst) = self.instance.as_mut() else {
             return;
         };
-        arm(&mut inst.store, timeout);
-        if let Err(e) = inst.plugin.call_on_event(&mut inst.store, &event).await {
+        let running = arm(&mut inst.store, timeout, &self.services.engine);
+        let result = inst.plugin.call_on_event(&mut inst.store, &event).await;
+        drop(running);
+        if let Err(e) = result {
             let reason = describe(&e, &inst.store, timeout);
             self.crashed(&reason);
         }
@@ -380,8 +386,10 @@ impl Actor {
         let Some(inst) = self.instance.as_mut() else {
             return;
         };
-        arm(&mut inst.store, limit);
-        match inst.plugin.call_status(&mut inst.store).await {
+        let running = arm(&mut inst.store, limit, &self.services.engine);
+        let result = inst.plugin.call_status(&mut inst.store).await;
+        drop(running);
+        match result {
             Ok(line) => self.update(|h| h.status_line = line),
             Err(e) => {
                 let reason = describe(&e, &inst.store, STATUS_CALL_LIMIT);

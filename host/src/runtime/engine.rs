@@ -2,7 +2,8 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::Thread;
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
@@ -23,7 +24,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct PluginEngine {
     engine: Engine,
     linker: Arc<Linker<PluginState>>,
-    _ticker: Arc<EpochTicker>,
+    ticker: Arc<EpochTicker>,
 }
 
 impl PluginEngine {
@@ -52,13 +53,19 @@ impl PluginEngine {
         Ok(Self {
             engine,
             linker: Arc::new(linker),
-            _ticker: Arc::new(ticker),
+            ticker: Arc::new(ticker),
         })
     }
 
     /// The wasmtime engine, for building stores.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Marks a call into a plugin as running until the guard drops: the epoch advances only
+    /// while some call runs, so an idle hub does not wake every tick.
+    pub fn call_running(&self) -> CallRunning {
+        self.ticker.demand.begin()
     }
 
     /// Compiles (or loads from the cache) a component and checks it against the world.
@@ -74,32 +81,85 @@ impl PluginEngine {
     }
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] on its own thread until dropped.
+/// Advances the engine's epoch every [`EPOCH_TICK`] on its own thread while a call into a
+/// plugin runs, and sleeps (parked) while none does; stops when dropped.
 struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    demand: Arc<Demand>,
+}
+
+/// How many calls into plugins are running, and the ticker thread to wake when the first
+/// one starts.
+struct Demand {
+    calls: AtomicUsize,
+    stop: AtomicBool,
+    ticker: std::sync::OnceLock<Thread>,
+}
+
+impl Demand {
+    fn begin(self: &Arc<Self>) -> CallRunning {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.wake();
+        }
+        CallRunning {
+            demand: self.clone(),
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(thread) = self.ticker.get() {
+            thread.unpark();
+        }
+    }
+}
+
+/// Held for the length of one call into a plugin (see [`PluginEngine::call_running`]).
+pub struct CallRunning {
+    demand: Arc<Demand>,
+}
+
+impl Drop for CallRunning {
+    fn drop(&mut self) {
+        self.demand.calls.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl EpochTicker {
     fn start(engine: Engine) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let demand = Arc::new(Demand {
+            calls: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            ticker: std::sync::OnceLock::new(),
+        });
+        let shared = demand.clone();
         let spawned = std::thread::Builder::new()
             .name("roost-epoch".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
+                while !shared.stop.load(Ordering::SeqCst) {
+                    // A call that begins between the check and `park` has already unparked
+                    // this thread, so `park` returns at once: no call waits for a tick.
+                    if shared.calls.load(Ordering::SeqCst) == 0 {
+                        std::thread::park();
+                        continue;
+                    }
                     std::thread::sleep(EPOCH_TICK);
                     engine.increment_epoch();
                 }
             });
-        if let Err(e) = spawned {
-            tracing::error!("cannot start the epoch thread, plugin time limits are off: {e}");
+        match spawned {
+            Ok(handle) => {
+                let _ = demand.ticker.set(handle.thread().clone());
+            }
+            Err(e) => {
+                tracing::error!("cannot start the epoch thread, plugin time limits are off: {e}")
+            }
         }
-        Self { stop }
+        Self { demand }
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.demand.stop.store(true, Ordering::SeqCst);
+        self.demand.wake();
     }
 }
