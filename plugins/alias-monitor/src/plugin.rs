@@ -10,8 +10,8 @@ use roost_plugin::prelude::*;
 
 use crate::engine::watch::{self, Baseline, Notice};
 use crate::engine::{
-    self, Answer, Check, CheckSettings, Failure, Fqdn, Kind, Lookup, Rcode, Record, Resolver,
-    Severity, report,
+    self, Answer, Check, CheckSettings, Failure, Fqdn, Kind, Lookup, Record, Resolver, Severity,
+    report,
 };
 
 /// Work done in one timer call before the rest of the round is handed to the next call, so
@@ -110,15 +110,7 @@ impl Lookup for HostLookup {
         };
         match dns::lookup(name.as_str(), rtype, server, true) {
             Ok(r) => Ok(Answer {
-                rcode: match r.rcode {
-                    dns::Rcode::NoError => Rcode::NoError,
-                    dns::Rcode::FormErr => Rcode::FormErr,
-                    dns::Rcode::ServFail => Rcode::ServFail,
-                    dns::Rcode::NxDomain => Rcode::NxDomain,
-                    dns::Rcode::NotImp => Rcode::NotImp,
-                    dns::Rcode::Refused => Rcode::Refused,
-                    dns::Rcode::Other => Rcode::Other,
-                },
+                rcode: r.rcode,
                 authoritative: r.authoritative,
                 answer: records(&r.answer),
                 authority: records(&r.authority),

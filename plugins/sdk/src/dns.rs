@@ -55,6 +55,12 @@ impl Rcode {
             Rcode::Other => "OTHER",
         }
     }
+
+    /// Whether the answer says something about the name (NOERROR or NXDOMAIN), as opposed
+    /// to the server declining or failing to say (SERVFAIL, REFUSED, …).
+    pub fn is_definite(self) -> bool {
+        matches!(self, Rcode::NoError | Rcode::NxDomain)
+    }
 }
 
 impl fmt::Display for Rcode {

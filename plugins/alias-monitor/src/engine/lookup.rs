@@ -8,53 +8,9 @@ use std::fmt;
 
 use super::name::Fqdn;
 
-/// The response code, kept apart the way the checks need it: NXDOMAIN (the name does not
-/// exist) is not NODATA (NOERROR with nothing of that type), and neither is SERVFAIL or
-/// REFUSED (the server did not say).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rcode {
-    /// NOERROR.
-    NoError,
-    /// FORMERR.
-    FormErr,
-    /// SERVFAIL.
-    ServFail,
-    /// NXDOMAIN.
-    NxDomain,
-    /// NOTIMP.
-    NotImp,
-    /// REFUSED.
-    Refused,
-    /// Any other code.
-    Other,
-}
-
-impl Rcode {
-    /// The mnemonic as `dig` prints it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rcode::NoError => "NOERROR",
-            Rcode::FormErr => "FORMERR",
-            Rcode::ServFail => "SERVFAIL",
-            Rcode::NxDomain => "NXDOMAIN",
-            Rcode::NotImp => "NOTIMP",
-            Rcode::Refused => "REFUSED",
-            Rcode::Other => "OTHER",
-        }
-    }
-
-    /// Whether the answer says something about the name (NOERROR or NXDOMAIN), as opposed
-    /// to the server declining or failing to say.
-    pub fn is_definite(self) -> bool {
-        matches!(self, Rcode::NoError | Rcode::NxDomain)
-    }
-}
-
-impl fmt::Display for Rcode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The response code: the SDK's, whose [`Rcode::is_definite`] keeps NXDOMAIN and NODATA
+/// apart from a server declining or failing to say.
+pub use roost_plugin::dns::Rcode;
 
 /// One resource record, with its owner name lowercased and, for types whose data names
 /// another domain, the data lowercased too, so records from different servers compare.
