@@ -44,9 +44,6 @@ use crate::store::OutboxItem;
 pub const MESSAGE_LIMIT: usize = 2000;
 /// Event ids remembered to drop events seen twice (a RESUME may replay some).
 const SEEN_KEEP: usize = 4096;
-/// How long one REST call may take before it counts as failed (and is retried with the same
-/// nonce).
-const REST_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often the health probe looks at the shard, and the command set is compared with the
 /// one registered.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
@@ -60,8 +57,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub enum DiscordError {
     #[error(transparent)]
     Token(#[from] secrets::SecretError),
-    #[error("gateway {gateway}: cannot build an HTTP client: {why}")]
-    Http { gateway: String, why: String },
+    #[error(transparent)]
+    Http(#[from] super::HttpClientError),
 }
 
 /// Starts gateway `name`: reads its token, spawns its connection, and returns its outgoing
@@ -73,22 +70,8 @@ pub fn start(
     outbox: Outbox,
     status: GatewayStatus,
 ) -> Result<Arc<dyn Deliver>, DiscordError> {
-    let env = config.token_env_for(name);
-    let token = secrets::read_token(&secrets::TokenSource {
-        gateway: name,
-        what: "bot token",
-        file: config.token_file.as_deref(),
-        file_key: "token_file",
-        env: &env,
-    })?;
-    let client = reqwest::Client::builder()
-        .timeout(REST_TIMEOUT)
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| DiscordError::Http {
-            gateway: name.to_string(),
-            why: e.to_string(),
-        })?;
+    let token = secrets::bot_token(name, config)?;
+    let client = super::rest_client(name)?;
     let sender = Arc::new(DiscordSender {
         name: name.to_string(),
         store: outbox.store().clone(),

@@ -30,6 +30,30 @@ use crate::outbox::Outbox;
 use crate::router::Router;
 use crate::store::OutboxItem;
 
+/// How long one REST call of a chat gateway may take before it counts as failed (and is
+/// retried with the same nonce).
+const REST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A gateway's HTTP client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("gateway {gateway}: cannot build an HTTP client: {why}")]
+pub struct HttpClientError {
+    gateway: String,
+    why: String,
+}
+
+/// The HTTP client a platform gateway's REST calls go through, each call bounded in time.
+fn rest_client(gateway: &str) -> Result<reqwest::Client, HttpClientError> {
+    reqwest::Client::builder()
+        .timeout(REST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| HttpClientError {
+            gateway: gateway.to_string(),
+            why: e.to_string(),
+        })
+}
+
 pub use status::GatewayStatus;
 
 /// A boxed future, for the object-safe [`Deliver`] trait.

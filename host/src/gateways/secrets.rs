@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::ChatGateway;
+
 /// Why a token could not be had. Every message names the gateway and what to set.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -77,6 +79,18 @@ pub fn read_token(source: &TokenSource<'_>) -> Result<String, SecretError> {
         Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
         _ => Err(missing()),
     }
+}
+
+/// The bot token of gateway `name`: its `token_file`, or else its token variable. Every
+/// platform's gateway needs one.
+pub fn bot_token(name: &str, config: &ChatGateway) -> Result<String, SecretError> {
+    read_token(&TokenSource {
+        gateway: name,
+        what: "bot token",
+        file: config.token_file.as_deref(),
+        file_key: "token_file",
+        env: &config.token_env_for(name),
+    })
 }
 
 #[cfg(test)]

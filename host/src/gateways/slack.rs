@@ -36,7 +36,6 @@ use crate::store::OutboxItem;
 pub const MESSAGE_LIMIT: usize = 3000;
 /// The real Web API.
 const DEFAULT_BASE: &str = "https://slack.com";
-const REST_TIMEOUT: Duration = Duration::from_secs(15);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Event keys remembered to handle redelivered envelopes once.
@@ -49,8 +48,8 @@ const METADATA_TYPE: &str = "roost_outbox";
 pub enum SlackError {
     #[error(transparent)]
     Token(#[from] secrets::SecretError),
-    #[error("gateway {gateway}: cannot build an HTTP client: {why}")]
-    Http { gateway: String, why: String },
+    #[error(transparent)]
+    Http(#[from] super::HttpClientError),
 }
 
 /// Web API access with the bot token.
@@ -131,14 +130,7 @@ pub fn start(
     outbox: Outbox,
     status: GatewayStatus,
 ) -> Result<Arc<dyn Deliver>, SlackError> {
-    let bot_env = config.token_env_for(name);
-    let bot_token = secrets::read_token(&secrets::TokenSource {
-        gateway: name,
-        what: "bot token",
-        file: config.token_file.as_deref(),
-        file_key: "token_file",
-        env: &bot_env,
-    })?;
+    let bot_token = secrets::bot_token(name, config)?;
     let app_env = config.app_token_env_for(name);
     let app_token = secrets::read_token(&secrets::TokenSource {
         gateway: name,
@@ -147,14 +139,7 @@ pub fn start(
         file_key: "app_token_file",
         env: &app_env,
     })?;
-    let client = reqwest::Client::builder()
-        .timeout(REST_TIMEOUT)
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| SlackError::Http {
-            gateway: name.to_string(),
-            why: e.to_string(),
-        })?;
+    let client = super::rest_client(name)?;
     let api = Api {
         client,
         base: config
