@@ -150,9 +150,10 @@ start_and_settle "$PTW" --runner "$RUNNER" "$TREE"
 measure "pytest-watch 4.2.0" "$PID"
 stop "$PID"
 
-echo "== watchexec $("$WATCHEXEC" --version | awk 'NR == 1 {print $2}')" >&2
+WATCHEXEC_NAME="watchexec $("$WATCHEXEC" --version | awk 'NR == 1 {print $2}')"
+echo "== $WATCHEXEC_NAME" >&2
 start_and_settle "$WATCHEXEC" -w "$TREE" -e py -- "$RUNNER"
-measure "watchexec $("$WATCHEXEC" --version | awk 'NR == 1 {print $2}')" "$PID"
+measure "$WATCHEXEC_NAME" "$PID"
 stop "$PID"
 
 echo

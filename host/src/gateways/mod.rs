@@ -30,6 +30,8 @@ use crate::outbox::Outbox;
 use crate::router::Router;
 use crate::store::OutboxItem;
 
+pub use status::GatewayStatus;
+
 /// How long one REST call of a chat gateway may take before it counts as failed (and is
 /// retried with the same nonce).
 const REST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -53,8 +55,6 @@ fn rest_client(gateway: &str) -> Result<reqwest::Client, HttpClientError> {
             why: e.to_string(),
         })
 }
-
-pub use status::GatewayStatus;
 
 /// A boxed future, for the object-safe [`Deliver`] trait.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -1,8 +1,8 @@
 //! The one wasmtime [`Engine`] of the host: async, epoch interruption, on-disk compile cache.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
@@ -92,7 +92,7 @@ struct EpochTicker {
 struct Demand {
     calls: AtomicUsize,
     stop: AtomicBool,
-    ticker: std::sync::OnceLock<Thread>,
+    ticker: OnceLock<Thread>,
 }
 
 impl Demand {
@@ -128,7 +128,7 @@ impl EpochTicker {
         let demand = Arc::new(Demand {
             calls: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
-            ticker: std::sync::OnceLock::new(),
+            ticker: OnceLock::new(),
         });
         let shared = demand.clone();
         let spawned = std::thread::Builder::new()
