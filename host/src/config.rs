@@ -48,6 +48,21 @@ pub const JOB_TIMEOUT_MS_RANGE: RangeInclusive<u64> = 100..=86_400_000;
 /// Allowed `job_output_kb`: the tail of each output stream a plugin gets back after a job
 /// (it is copied into the plugin's memory).
 pub const JOB_OUTPUT_KB_RANGE: RangeInclusive<u64> = 1..=16_384;
+/// Allowed `kv_mb`: the most a plugin may keep in its key-value store (keys and values).
+pub const KV_MB_RANGE: RangeInclusive<u64> = 1..=4096;
+/// Allowed `kv_value_kb`: the largest single value a plugin may store.
+pub const KV_VALUE_KB_RANGE: RangeInclusive<u64> = 1..=65_536;
+/// Allowed `sqlite_cursors`: open query cursors one plugin may hold at once.
+pub const SQLITE_CURSORS_RANGE: RangeInclusive<u64> = 1..=1024;
+/// Allowed `sqlite_cursor_idle_ms`: how long a cursor may sit unread before it is reset
+/// (and the read lock it holds on the owner's database released).
+pub const SQLITE_CURSOR_IDLE_MS_RANGE: RangeInclusive<u64> = 10..=600_000;
+/// Allowed `max_component_mb`: the largest plugin component file loaded.
+pub const MAX_COMPONENT_MB_RANGE: RangeInclusive<u64> = 1..=1024;
+/// Allowed `[outbox] max_messages`: messages kept for one unreachable target.
+pub const OUTBOX_MESSAGES_RANGE: RangeInclusive<u64> = 1..=10_000_000;
+/// Allowed `[outbox] max_mb`: bytes kept for one unreachable target.
+pub const OUTBOX_MB_RANGE: RangeInclusive<u64> = 1..=65_536;
 /// Longest plugin name: names become KV namespaces, log tags and file names.
 pub const MAX_PLUGIN_NAME: usize = 64;
 
@@ -77,6 +92,28 @@ pub struct Config {
     pub channels: BTreeMap<String, Channel>,
     /// `[plugins.NAME]`: per-plugin switches, grants, limits and free-form config.
     pub plugins: BTreeMap<String, PluginConfig>,
+    /// `[outbox]`: how much is kept for a target that cannot be reached.
+    pub outbox: OutboxLimits,
+}
+
+/// `[outbox]`: the most kept for one unreachable target. Past either cap the oldest
+/// messages of that target are dropped first (and logged), so the newest news survives.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxLimits {
+    /// Messages kept per target ([`OUTBOX_MESSAGES_RANGE`]).
+    pub max_messages: u64,
+    /// MiB kept per target ([`OUTBOX_MB_RANGE`]).
+    pub max_mb: u64,
+}
+
+impl Default for OutboxLimits {
+    fn default() -> Self {
+        Self {
+            max_messages: 10_000,
+            max_mb: 64,
+        }
+    }
 }
 
 /// `[host]`: settings of the daemon itself rather than of any plugin.
@@ -96,6 +133,9 @@ pub struct HostConfig {
     /// Whether `.wasm` files found in the plugins folder but not named in `[plugins]` are
     /// loaded (with no grants), so dropping a file in is enough to try a plugin.
     pub autoload: bool,
+    /// The user jobs started with the `process` capability run as, when the daemon runs as
+    /// root; `None` runs them as the daemon's own user.
+    pub job_user: Option<String>,
 }
 
 impl Default for HostConfig {
@@ -106,6 +146,7 @@ impl Default for HostConfig {
             prefix: "!".to_string(),
             log: "info".to_string(),
             autoload: true,
+            job_user: None,
         }
     }
 }
@@ -126,6 +167,17 @@ pub struct Limits {
     pub job_timeout_ms: u64,
     /// KiB kept of the end of each output stream of a job ([`JOB_OUTPUT_KB_RANGE`]).
     pub job_output_kb: u64,
+    /// MiB the plugin may keep in its key-value store, keys and values ([`KV_MB_RANGE`]).
+    pub kv_mb: u64,
+    /// KiB of the largest single value it may store ([`KV_VALUE_KB_RANGE`]).
+    pub kv_value_kb: u64,
+    /// SQLite cursors it may hold open at once ([`SQLITE_CURSORS_RANGE`]).
+    pub sqlite_cursors: u64,
+    /// Milliseconds a cursor may sit unread before it is reset, releasing its read lock
+    /// ([`SQLITE_CURSOR_IDLE_MS_RANGE`]).
+    pub sqlite_cursor_idle_ms: u64,
+    /// MiB of the largest component file loaded for it ([`MAX_COMPONENT_MB_RANGE`]).
+    pub max_component_mb: u64,
 }
 
 impl Default for Limits {
@@ -136,6 +188,11 @@ impl Default for Limits {
             mailbox: 64,
             job_timeout_ms: 600_000,
             job_output_kb: 64,
+            kv_mb: 16,
+            kv_value_kb: 1024,
+            sqlite_cursors: 16,
+            sqlite_cursor_idle_ms: 1000,
+            max_component_mb: 64,
         }
     }
 }
@@ -155,6 +212,16 @@ pub struct PluginLimits {
     pub job_timeout_ms: Option<u64>,
     /// Overrides [`Limits::job_output_kb`].
     pub job_output_kb: Option<u64>,
+    /// Overrides [`Limits::kv_mb`].
+    pub kv_mb: Option<u64>,
+    /// Overrides [`Limits::kv_value_kb`].
+    pub kv_value_kb: Option<u64>,
+    /// Overrides [`Limits::sqlite_cursors`].
+    pub sqlite_cursors: Option<u64>,
+    /// Overrides [`Limits::sqlite_cursor_idle_ms`].
+    pub sqlite_cursor_idle_ms: Option<u64>,
+    /// Overrides [`Limits::max_component_mb`].
+    pub max_component_mb: Option<u64>,
 }
 
 impl PluginLimits {
@@ -166,6 +233,13 @@ impl PluginLimits {
             mailbox: self.mailbox.unwrap_or(base.mailbox),
             job_timeout_ms: self.job_timeout_ms.unwrap_or(base.job_timeout_ms),
             job_output_kb: self.job_output_kb.unwrap_or(base.job_output_kb),
+            kv_mb: self.kv_mb.unwrap_or(base.kv_mb),
+            kv_value_kb: self.kv_value_kb.unwrap_or(base.kv_value_kb),
+            sqlite_cursors: self.sqlite_cursors.unwrap_or(base.sqlite_cursors),
+            sqlite_cursor_idle_ms: self
+                .sqlite_cursor_idle_ms
+                .unwrap_or(base.sqlite_cursor_idle_ms),
+            max_component_mb: self.max_component_mb.unwrap_or(base.max_component_mb),
         }
     }
 }
@@ -724,9 +798,9 @@ impl Config {
 
     /// The commented starter config `roost init` writes: the console gateway, the `bot`
     /// plugin with its admin grant, and an `announce` channel alias. It is also
-    /// `config/roost.toml` except for `data_dir` (tests keep the two in step).
-    pub fn starter() -> &'static str {
-        STARTER
+    /// It is `config/roost.toml` with `data_dir = "data"`, so one file is the source.
+    pub fn starter() -> String {
+        REPO_CONFIG.replacen(REPO_DATA_DIR, "data_dir = \"data\"", 1)
     }
 
     /// The starter config as `roost init` should write it to `path`: [`Config::starter`]
@@ -746,11 +820,7 @@ impl Config {
             Some(n) => "../".repeat(n) + "data",
             None => "data".to_string(),
         };
-        STARTER.replacen(
-            "data_dir = \"data\"",
-            &format!("data_dir = {data_dir:?}"),
-            1,
-        )
+        REPO_CONFIG.replacen(REPO_DATA_DIR, &format!("data_dir = {data_dir:?}"), 1)
     }
 
     /// Every value that fits the schema but cannot be used, each with the key path it came
@@ -778,8 +848,33 @@ impl Config {
             mailbox: Some(self.limits.mailbox),
             job_timeout_ms: Some(self.limits.job_timeout_ms),
             job_output_kb: Some(self.limits.job_output_kb),
+            kv_mb: Some(self.limits.kv_mb),
+            kv_value_kb: Some(self.limits.kv_value_kb),
+            sqlite_cursors: Some(self.limits.sqlite_cursors),
+            sqlite_cursor_idle_ms: Some(self.limits.sqlite_cursor_idle_ms),
+            max_component_mb: Some(self.limits.max_component_mb),
         };
         check_limits(&mut out, &["limits"], &global);
+        for (field, value, range, unit) in [
+            (
+                "max_messages",
+                self.outbox.max_messages,
+                &OUTBOX_MESSAGES_RANGE,
+                "",
+            ),
+            ("max_mb", self.outbox.max_mb, &OUTBOX_MB_RANGE, " MiB"),
+        ] {
+            if !range.contains(&value) {
+                out.push(Problem::value(
+                    &["outbox", field],
+                    format!(
+                        "{value} is out of range; expected {} to {}{unit}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
+            }
+        }
 
         if self.rate_limit.per_minute > 0 && self.rate_limit.burst == 0 {
             out.push(Problem::value(
@@ -1091,6 +1186,39 @@ fn check_limits(out: &mut Vec<Problem>, table: &[&str], limits: &PluginLimits) {
         &JOB_OUTPUT_KB_RANGE,
         " KiB",
     );
+    check(out, table, "kv_mb", limits.kv_mb, &KV_MB_RANGE, " MiB");
+    check(
+        out,
+        table,
+        "kv_value_kb",
+        limits.kv_value_kb,
+        &KV_VALUE_KB_RANGE,
+        " KiB",
+    );
+    check(
+        out,
+        table,
+        "sqlite_cursors",
+        limits.sqlite_cursors,
+        &SQLITE_CURSORS_RANGE,
+        "",
+    );
+    check(
+        out,
+        table,
+        "sqlite_cursor_idle_ms",
+        limits.sqlite_cursor_idle_ms,
+        &SQLITE_CURSOR_IDLE_MS_RANGE,
+        " ms",
+    );
+    check(
+        out,
+        table,
+        "max_component_mb",
+        limits.max_component_mb,
+        &MAX_COMPONENT_MB_RANGE,
+        " MiB",
+    );
 }
 
 /// `[a-z0-9][a-z0-9_-]{0,63}`: plugin names are KV namespaces, log tags and file names.
@@ -1302,147 +1430,10 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-const STARTER: &str = r#"# roost.toml: the roost daemon's config.
-#
-# `roost check` validates this file and points at the line and column of any mistake.
-# A running daemon reloads it when it changes, and keeps the config it has if the new
-# one is wrong. Misspelt keys are errors, not silently ignored.
-# Relative paths are resolved against the directory this file is in.
-
-[host]
-# Where roost keeps its database (roost.db) and the console socket (roost.sock).
-data_dir = "data"
-# The folder watched for plugin .wasm files. Default: "plugins" inside data_dir.
-# plugins_dir = "plugins"
-# What starts a command in chat: with "!", typing "!help" runs the help command.
-prefix = "!"
-# Log filter (tracing syntax), e.g. "info", "debug" or "info,roost::router=debug".
-# The RUST_LOG environment variable wins over it.
-log = "info"
-# Also load .wasm files in plugins_dir that this file does not mention (with no grants).
-autoload = true
-
-[limits]
-# Defaults for every plugin; [plugins.NAME.limits] overrides them for one plugin.
-# Most memory a plugin may use, in MiB (1 to 4096).
-memory_mb = 64
-# Longest a single call into a plugin may run before it is stopped, in ms (10 to 600000).
-call_timeout_ms = 2000
-# Calls and events that may wait for a busy plugin before more are refused (1 to 10000).
-mailbox = 64
-
-[rate_limit]
-# Commands one identity may send per minute; 0 means no limit.
-per_minute = 60
-# Commands that may arrive at once before the per-minute rate applies.
-burst = 10
-
-[roles]
-# An identity is "console" (the local `roost chat`) or "<gateway>:<user id>",
-# e.g. "discord:123456789". Anyone not listed has the role "anyone".
-# Admins may run every command, including !reload, !enable and !disable.
-admin = ["console"]
-# Trusted identities may run commands that need the role "trusted".
-trusted = []
-
-[commands]
-# Change the role a command needs, built-in commands included.
-# Roles: "anyone", "trusted", "admin". Write the command without the prefix.
-# reload = { role = "trusted" }
-
-[gateways.console]
-# The local console: `roost chat` talks to the daemon over data_dir/roost.sock.
-enabled = true
-
-# A chat platform: [gateways.NAME] with NAME discord, slack, discord-… or slack-… (or a
-# `kind`). Its token comes from the environment (ROOST_<NAME>_TOKEN, e.g. ROOST_DISCORD_TOKEN)
-# or from token_file, never from this file; no plugin can see it. Targets name the gateway:
-# "discord:<channel id>"; identities name the platform: "discord:<user id>".
-# [gateways.discord]
-# token_file = "secrets/discord.token"
-
-# Channel aliases: a plugin posts to an alias and the message goes to every target.
-# A target is "console" or "<gateway>:<channel id>", e.g. "discord:123456789".
-[channels.announce]
-targets = ["console"]
-
-# One [plugins.NAME] section per plugin (names: lowercase letters, digits, '-', '_').
-# With autoload on, a plugin not listed here still runs, but with no grants.
-[plugins.bot]
-# The built-in commands: !help, !ping, !status, !plugins, !reload, !enable, !disable.
-enabled = true
-# Where the .wasm is. Default: the copy built into roost for first-party plugins,
-# otherwise plugins_dir/NAME.wasm.
-# path = "bot.wasm"
-
-[plugins.bot.grants]
-# Channel aliases (from [channels]) the plugin may post to.
-channels = ["announce"]
-# Lets the plugin list, reload, enable and disable plugins. Only for plugins you trust.
-admin = true
-# SQLite files, or folders of them, the plugin may open read-only (db-diff uses this).
-# sqlite_read = ["dbs"]
-# Folders the plugin may write SQLite snapshots into.
-# sqlite_write = ["snapshots"]
-
-[plugins.bot.limits]
-# This plugin's own values for any [limits] key, e.g.:
-# memory_mb = 32
-
-[plugins.bot.config]
-# Free-form settings the plugin receives when it starts; see the plugin's docs.
-
-# test-watcher runs a project's tests when its files change and posts what changed
-# (newly failing tests, fixed ones) to a channel. See plugins/test-watcher/README.md.
-# [plugins.test-watcher.grants]
-# channels = ["announce"]
-# watch_roots = ["../my-project"]
-# programs = ["pytest"]
-# process_dirs = ["../my-project"]
-# read_files = ["../my-project/.roost"]
-# [plugins.test-watcher.config.projects.my-project]
-# root = "../my-project"
-# channel = "announce"
-
-[plugins.db-diff]
-# SQL that turns one SQLite database into another: `!dbdiff A B` in chat,
-# `roost invoke db-diff diff A.db B.db` from the shell. See plugins/db-diff/README.md.
-enabled = true
-
-[plugins.db-diff.grants]
-# Databases, or folders of them, it may read. `roost invoke` also grants the files
-# named on its command line, for that run.
-sqlite_read = []
-
-[plugins.db-diff.limits]
-# Diffing large databases takes longer than the default time per call.
-call_timeout_ms = 120000
-memory_mb = 256
-
-[plugins.alias-monitor]
-# Watches DNS names for apex CNAMEs, broken or dangling aliases and drift, and posts to a
-# channel when that changes: `!dns`, `!dns check NAME` in chat, `roost invoke alias-monitor
-# check NAME` from the shell. See plugins/alias-monitor/README.md.
-enabled = true
-
-[plugins.alias-monitor.grants]
-# The system's resolvers (/etc/resolv.conf); or name servers with dns_servers = ["ip:port"].
-dns_system = true
-# channels = ["announce"]
-# dns_queries_per_minute = 600
-
-[plugins.alias-monitor.limits]
-# A server that drops queries is asked three times before it counts as unreachable.
-call_timeout_ms = 30000
-
-[plugins.alias-monitor.config]
-# names = ["example.org", "www.example.org"]
-# servers = []            # "ip:port" to ask; empty: the granted resolvers
-# interval_secs = 300
-# channel = "announce"
-# [plugins.alias-monitor.config.expect]
-# "www.example.org" = "example.hosting.test"
-"#;
+/// The repository's `config/roost.toml`: the one source of the starter config.
+const REPO_CONFIG: &str = include_str!("../../config/roost.toml");
+/// The `data_dir` line of [`REPO_CONFIG`], which `roost init` rewrites.
+const REPO_DATA_DIR: &str = "data_dir = \"../data\"";
 
 /// `a/b/../c` → `a/c` without touching the filesystem, so paths in messages read the way a
 /// user would write them (`config/../data` → `data`). A `..` that cannot be folded stays.
@@ -1657,7 +1648,7 @@ mod tests {
 
     #[test]
     fn starter_parses_and_enables_the_bot_with_its_grants() {
-        let c = parse(Config::starter()).expect("starter config");
+        let c = parse(&Config::starter()).expect("starter config");
         let bot = c.plugin("bot").expect("bot section");
         assert!(bot.enabled);
         assert!(bot.grants.admin);
@@ -1670,7 +1661,7 @@ mod tests {
         assert!(c.gateways.console.enabled);
         assert_eq!(c.host.data_dir, Path::new("data"));
         // Every section is spelt out, so users see what they can set.
-        let doc = DeTable::parse(Config::starter()).expect("starter parses");
+        let doc = DeTable::parse(&Config::starter()).expect("starter parses");
         for section in [
             "host",
             "limits",
