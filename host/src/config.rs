@@ -835,6 +835,14 @@ impl Config {
                 format!("{prefix:?} cannot be a command prefix; it must be non-empty with no spaces, e.g. \"!\""),
             ));
         }
+        if let Some(user) = &self.host.job_user
+            && !matches!(nix::unistd::User::from_name(user), Ok(Some(_)))
+        {
+            out.push(Problem::value(
+                &["host", "job_user"],
+                format!("no user {user:?} on this machine; jobs would have no one to run as"),
+            ));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.host.log) {
             out.push(Problem::value(
                 &["host", "log"],
@@ -1661,7 +1669,8 @@ mod tests {
         assert!(c.gateways.console.enabled);
         assert_eq!(c.host.data_dir, Path::new("data"));
         // Every section is spelt out, so users see what they can set.
-        let doc = DeTable::parse(&Config::starter()).expect("starter parses");
+        let starter = Config::starter();
+        let doc = DeTable::parse(&starter).expect("starter parses");
         for section in [
             "host",
             "limits",

@@ -33,6 +33,7 @@ pub enum DaemonError {
 }
 
 /// The services a daemon (or a one-shot `roost invoke`) builds from a config.
+#[derive(Clone)]
 pub struct Host {
     pub supervisor: Arc<Supervisor>,
     pub config: LiveConfig,
@@ -43,7 +44,7 @@ impl Host {
     /// loaded yet.
     pub fn build(config: Config) -> Result<Self, DaemonError> {
         let data_dir = config.data_dir();
-        std::fs::create_dir_all(&data_dir).map_err(|source| RuntimeError::Io {
+        crate::private_files::prepare_data_dir(&data_dir).map_err(|source| RuntimeError::Io {
             path: data_dir.clone(),
             source,
         })?;
@@ -76,12 +77,75 @@ pub async fn run(
     let console_enabled = config.gateways.console.enabled;
     let host = Host::build(config)?;
     let supervisor = host.supervisor.clone();
-
-    for error in supervisor.sync().await {
-        tracing::error!("{error}");
-    }
+    // The socket is bound before any plugin loads: no plugin can keep the console (and
+    // with it `roost chat`, `!status` and `!disable`) from starting.
+    let listener = if console_enabled {
+        Some(console::bind(&socket).await?)
+    } else {
+        None
+    };
     let router = Arc::new(Router::new(supervisor.clone()));
     let hub = console::ConsoleHub::new();
+    let console_task = listener.map(|listener| {
+        supervisor.set_extra_status(vec![format!(
+            "gateway console: listening on {}",
+            socket.display()
+        )]);
+        tokio::spawn(console::serve(listener, router.clone(), hub.clone()))
+    });
+    if !console_enabled {
+        supervisor.set_extra_status(vec!["gateway console: disabled".into()]);
+    }
+    tokio::pin!(shutdown);
+    // Loads are bounded by each plugin's time limit, but a signal ends the wait at once.
+    let loaded = tokio::select! {
+        errors = supervisor.sync() => {
+            log_errors(errors);
+            true
+        }
+        _ = &mut shutdown => false,
+    };
+    if loaded {
+        serve(
+            config_path,
+            &host,
+            &router,
+            &hub,
+            &socket,
+            &plugins_dir,
+            &mut shutdown,
+        )
+        .await?;
+    }
+    tracing::info!("shutting down");
+    if let Some(task) = console_task {
+        task.abort();
+    }
+    supervisor.unload_all();
+    if console_enabled {
+        let _ = std::fs::remove_file(&socket);
+    }
+    Ok(())
+}
+
+/// Logs the load errors of a sync.
+fn log_errors(errors: Vec<String>) {
+    for error in errors {
+        tracing::error!("{error}");
+    }
+}
+
+/// Starts the chat gateways and outbox delivery, then serves reloads until `shutdown`.
+async fn serve(
+    config_path: &Path,
+    host: &Host,
+    router: &Arc<Router>,
+    hub: &console::ConsoleHub,
+    socket: &Path,
+    plugins_dir: &Path,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<(), DaemonError> {
+    let supervisor = host.supervisor.clone();
     let outbox = supervisor.services().outbox.clone();
     let registry = gateways::Registry::new();
     let console_status = gateways::GatewayStatus::new("console", "console");
@@ -94,7 +158,7 @@ pub async fn run(
         &registry,
     );
     let deliveries = gateways::delivery::Delivery::new(outbox, registry.clone());
-    let delivery = tokio::spawn(deliveries.clone().run());
+    let delivery = AbortOnDrop(tokio::spawn(deliveries.clone().run()));
     supervisor.set_status_provider(Arc::new(move || {
         let mut lines = registry.status_lines();
         lines.retain(|l| !l.starts_with("gateway console "));
@@ -102,24 +166,8 @@ pub async fn run(
         lines
     }));
 
-    let console_task = if console_enabled {
-        let listener = console::bind(&socket).await?;
-        supervisor.set_extra_status(vec![format!(
-            "gateway console: listening on {}",
-            socket.display()
-        )]);
-        Some(tokio::spawn(console::serve(
-            listener,
-            router.clone(),
-            hub.clone(),
-        )))
-    } else {
-        supervisor.set_extra_status(vec!["gateway console: disabled".into()]);
-        None
-    };
-
     let (changes_tx, mut changes) = mpsc::unbounded_channel();
-    let _watch = HotReload::start(config_path, &plugins_dir, changes_tx.clone())?;
+    let _watch = HotReload::start(config_path, plugins_dir, changes_tx.clone())?;
     let mut hangup = signal_stream(tokio::signal::unix::SignalKind::hangup());
 
     let running = supervisor.list_plugins_names();
@@ -129,36 +177,44 @@ pub async fn run(
         "roost ready"
     );
 
-    tokio::pin!(shutdown);
+    // Reloads run as tasks of their own (one at a time, the supervisor serializes them),
+    // so a plugin slow to load never delays shutdown.
+    let host = Arc::new(host.clone());
+    let config_path: Arc<Path> = config_path.into();
     loop {
         tokio::select! {
-            _ = &mut shutdown => break,
+            _ = &mut *shutdown => break,
             change = changes.recv() => match change {
-                Some(Change::Config) => reload_config(config_path, &host).await,
+                Some(Change::Config) => spawn_reload(&config_path, &host),
                 Some(Change::Plugins) => {
-                    for error in supervisor.sync().await {
-                        tracing::error!("{error}");
-                    }
+                    let supervisor = supervisor.clone();
+                    tokio::spawn(async move { log_errors(supervisor.sync().await) });
                 }
                 None => break,
             },
             _ = recv_signal(&mut hangup) => {
                 tracing::info!("SIGHUP: reloading config");
-                reload_config(config_path, &host).await;
+                spawn_reload(&config_path, &host);
             }
         }
     }
-
-    tracing::info!("shutting down");
-    if let Some(task) = console_task {
-        task.abort();
-    }
-    delivery.abort();
-    supervisor.unload_all();
-    if console_enabled {
-        let _ = std::fs::remove_file(&socket);
-    }
+    drop(delivery);
     Ok(())
+}
+
+/// A task aborted when this handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reloads the config in a task of its own.
+fn spawn_reload(path: &Arc<Path>, host: &Arc<Host>) {
+    let (path, host) = (path.clone(), host.clone());
+    tokio::spawn(async move { reload_config(&path, &host).await });
 }
 
 /// Re-reads the config; applies it only if it is valid.
@@ -173,9 +229,7 @@ async fn reload_config(path: &Path, host: &Host) {
             host.supervisor.set_config_error(None);
             host.supervisor.clear_overrides();
             tracing::info!("config reloaded from {}", path.display());
-            for error in host.supervisor.sync().await {
-                tracing::error!("{error}");
-            }
+            log_errors(host.supervisor.sync().await);
         }
         Err(e) => {
             tracing::error!("config edit rejected, keeping the running config: {e}");

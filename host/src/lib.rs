@@ -14,16 +14,20 @@
 //! - [`router`]: chat message → command → plugin → reply; roles and rate limits.
 //! - [`gateways`]: the console socket, Discord, Slack, mirrors, and outbox delivery per target.
 //! - [`daemon`]: `roost run`, wiring all of the above.
+//! - [`daemon_guard`]: what the process does to itself so jobs cannot read or outlive it.
+//! - [`private_files`]: the data dir and every file the daemon writes are private.
 //! - [`cli`]: the other subcommands (`check`, `chat`, `invoke`, `init`).
 
 pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod daemon_guard;
 pub mod gateways;
 pub mod live_config;
 pub mod message;
 pub mod outbox;
+pub mod private_files;
 pub mod router;
 pub mod runtime;
 pub mod store;

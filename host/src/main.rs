@@ -86,12 +86,15 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Chat { lines } = &cli.command {
         let socket = socket_or_exit!(cli::chat::socket_for(&cli.config));
         return run_async(async move {
-            if lines.is_empty() {
-                cli::chat::interactive(&socket).await?;
+            let talked = if lines.is_empty() {
+                cli::chat::interactive(&socket).await
             } else {
-                cli::chat::one_shot(&socket, lines).await?;
+                cli::chat::one_shot(&socket, lines).await
+            };
+            match talked {
+                Err(e) if !e.is_broken_pipe() => Err(e.into()),
+                _ => Ok(ExitCode::SUCCESS),
             }
-            Ok(ExitCode::SUCCESS)
         });
     }
     if let Command::Status = &cli.command {
@@ -100,8 +103,10 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(|c| c.host.prefix)
             .unwrap_or_else(|_| "!".into());
         return run_async(async move {
-            cli::chat::one_shot(&socket, &[format!("{prefix}status")]).await?;
-            Ok(ExitCode::SUCCESS)
+            match cli::chat::one_shot(&socket, &[format!("{prefix}status")]).await {
+                Err(e) if !e.is_broken_pipe() => Err(e.into()),
+                _ => Ok(ExitCode::SUCCESS),
+            }
         });
     }
     // Every other command needs a valid config: a bad one is exit 2 with file:line:column.
@@ -118,6 +123,17 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => "warn",
     };
     init_logging(level);
+    // SAFETY: no thread has started yet: the async runtime is built below.
+    let taken = unsafe { roost::daemon_guard::harden(&config) };
+    if !taken.is_empty() {
+        tracing::debug!("secrets moved out of the environment: {}", taken.join(", "));
+    }
+    let warnings = roost::daemon_guard::grant_warnings(&config);
+    match cli.command {
+        Command::Run => warnings.iter().for_each(|w| tracing::warn!("{w}")),
+        Command::Check => warnings.iter().for_each(|w| eprintln!("warning: {w}")),
+        _ => {}
+    }
     run_async(async move {
         match cli.command {
             Command::Run => {
@@ -144,10 +160,10 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 command,
                 args,
             } => match cli::invoke::invoke(&cli.config, &plugin, &command, args).await {
-                Ok(reply) => {
-                    println!("{}", reply.render_plain());
-                    Ok(ExitCode::SUCCESS)
-                }
+                Ok(reply) => match cli::terminal::print_line(&reply.render_plain()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                    _ => Ok(ExitCode::SUCCESS),
+                },
                 Err(e) => {
                     eprintln!("roost invoke: {e}");
                     Ok(ExitCode::from(EXIT_FAILED))
@@ -160,15 +176,22 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Runs `work` on a fresh multi-threaded tokio runtime.
+/// How long, once the work is done, the runtime waits for blocking tasks (a SQLite query,
+/// a file read) before the process exits anyway.
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs `work` on a fresh multi-threaded tokio runtime; exits without waiting long for
+/// blocking tasks still running.
 fn run_async(
     work: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
 ) -> anyhow::Result<ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?
-        .block_on(work)
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(work);
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    result
 }
 
 /// The error and those of its causes its message does not already include (our error

@@ -88,6 +88,31 @@ pub struct Daemon {
     log: Arc<Mutex<String>>,
     /// Extra environment for the daemon (gateway tokens), kept across restarts.
     env: Vec<(String, String)>,
+    /// The user the daemon runs as, when not the test's own (tests running as root).
+    uid: Option<u32>,
+    /// What "started" means: `roost ready` logged, or only the console socket bound.
+    until: Ready,
+}
+
+/// When [`Daemon`]'s start returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Ready {
+    /// Every plugin loaded and `roost ready` logged.
+    AllLoaded,
+    /// The console socket accepts connections (plugins may still be loading).
+    Listening,
+}
+
+/// Options for [`Daemon::start_with`] beyond the config and plugins.
+#[derive(Default)]
+pub struct StartOptions<'a> {
+    /// Extra environment (gateway tokens).
+    pub env: &'a [(&'a str, &'a str)],
+    /// Run the daemon as this user id (the test must be root); its directory is handed
+    /// over to that user.
+    pub uid: Option<u32>,
+    /// Return once the socket listens, without waiting for every plugin.
+    pub listening_only: bool,
 }
 
 impl Daemon {
@@ -104,6 +129,19 @@ impl Daemon {
     /// Starts a daemon on exactly `config`, with `plugins` in its plugins folder and `env`
     /// added to its environment (e.g. a gateway token).
     pub fn start_full(config: &str, plugins: &[(&str, &str)], env: &[(&str, &str)]) -> Self {
+        Self::start_with(
+            config,
+            plugins,
+            StartOptions {
+                env,
+                ..StartOptions::default()
+            },
+        )
+    }
+
+    /// Starts a daemon on exactly `config` with `plugins`, as `options` say.
+    pub fn start_with(config: &str, plugins: &[(&str, &str)], options: StartOptions<'_>) -> Self {
+        let env = options.env;
         let dir = tempfile::tempdir().expect("temp dir");
         let plugins_dir = dir.path().join("data/plugins");
         std::fs::create_dir_all(&plugins_dir).expect("plugins dir");
@@ -119,22 +157,45 @@ impl Daemon {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            uid: options.uid,
+            until: if options.listening_only {
+                Ready::Listening
+            } else {
+                Ready::AllLoaded
+            },
         };
+        if let Some(uid) = options.uid {
+            let status = Command::new("chown")
+                .args(["-R", &format!("{uid}:{uid}")])
+                .arg(daemon.dir())
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown the daemon's directory");
+        }
         daemon.spawn();
         daemon
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     fn spawn(&mut self) {
-        let mut child = Command::new(roost_bin())
+        let mut command = Command::new(roost_bin());
+        command
             .arg("--config")
             .arg(self.config_path())
             .arg("run")
             .env_remove("RUST_LOG")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn roost run");
+            .stderr(Stdio::piped());
+        if let Some(uid) = self.uid {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid).gid(uid);
+        }
+        let mut child = command.spawn().expect("spawn roost run");
         let stderr = child.stderr.take().expect("piped stderr");
         let log = self.log.clone();
         std::thread::spawn(move || {
@@ -150,7 +211,7 @@ impl Daemon {
         });
         self.child = Some(child);
         let start = Instant::now();
-        while !self.log().contains("roost ready") {
+        while !self.started() {
             if let Some(status) = self
                 .child
                 .as_mut()
@@ -172,6 +233,13 @@ impl Daemon {
             UnixStream::connect(self.socket()).is_ok(),
             "console socket not accepting"
         );
+    }
+
+    fn started(&self) -> bool {
+        match self.until {
+            Ready::AllLoaded => self.log().contains("roost ready"),
+            Ready::Listening => UnixStream::connect(self.socket()).is_ok(),
+        }
     }
 
     /// The daemon's working directory (holds roost.toml and data/).

@@ -67,6 +67,8 @@ pub struct ProcessGrant {
     pub timeout: Duration,
     /// Most bytes kept of each output stream (the tail).
     pub output_cap: usize,
+    /// The user jobs run as (`[host] job_user`), when the daemon runs as root.
+    pub user: Option<String>,
 }
 
 impl Default for ProcessGrant {
@@ -80,6 +82,7 @@ impl Default for ProcessGrant {
             base: PathBuf::from("."),
             timeout: Duration::from_secs(600),
             output_cap: 64 * 1024,
+            user: None,
         }
     }
 }
@@ -275,6 +278,7 @@ impl ProcessCtx {
             )));
         }
         let checked = self.check(spec)?;
+        let wall_start = fs_clock_now();
         let mut cmd = Command::new(&checked.program);
         cmd.args(&checked.args)
             .current_dir(&checked.cwd)
@@ -286,6 +290,9 @@ impl ProcessCtx {
             .process_group(0)
             // The group guard ends the job with a grace period; tokio reaps a dropped child.
             .kill_on_drop(false);
+        run_as(&mut cmd, self.grant.user.as_deref())?;
+        restore_umask(&mut cmd);
+        let mut live = reaper::live_groups();
         let child = cmd.spawn().map_err(|e| {
             let shown = checked.program.display();
             if e.kind() == std::io::ErrorKind::NotFound {
@@ -294,6 +301,10 @@ impl ProcessCtx {
                 GuestError::Other(format!("cannot start {shown}: {e}"))
             }
         })?;
+        if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
+            reaper::register(&mut live, pid);
+        }
+        drop(live);
         let id = self.next_id;
         self.next_id += 1;
         tracing::debug!(plugin = %self.plugin, job = id, program = %checked.program.display(), "job started");
@@ -306,6 +317,7 @@ impl ProcessCtx {
             read_files: self.grant.read_files.clone(),
             timeout: checked.timeout,
             output_cap: self.grant.output_cap,
+            wall_start,
         };
         let task = tokio::spawn(run.run(child, cancelled, self.events.clone()));
         self.jobs.insert(
@@ -331,6 +343,43 @@ impl ProcessCtx {
     }
 }
 
+/// Runs the job as `user` when the daemon is root; a daemon that is not root runs jobs
+/// as itself (it cannot switch, and `roost check` says so).
+fn run_as(cmd: &mut Command, user: Option<&str>) -> Result<(), GuestError> {
+    let Some(name) = user else { return Ok(()) };
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    match nix::unistd::User::from_name(name) {
+        Ok(Some(user)) => {
+            // std drops the supplementary groups when root switches users.
+            cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+            Ok(())
+        }
+        Ok(None) => Err(GuestError::Other(format!(
+            "[host] job_user `{name}` does not exist on this machine"
+        ))),
+        Err(e) => Err(GuestError::Other(format!(
+            "cannot look up [host] job_user `{name}`: {e}"
+        ))),
+    }
+}
+
+/// Jobs get the umask roost was started with: their files are the user's project files,
+/// made as the user's shell would make them, not private like the daemon's own.
+fn restore_umask(cmd: &mut Command) {
+    if let Some(mask) = crate::private_files::starting_umask() {
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // umask(2), which is async-signal-safe and touches no shared memory.
+        unsafe {
+            cmd.pre_exec(move || {
+                rustix::process::umask(mask);
+                Ok(())
+            });
+        }
+    }
+}
+
 /// Whether `real` (already canonical) is one of `roots` or inside one of them.
 fn covered(roots: &[PathBuf], real: &Path) -> bool {
     roots.iter().any(|root| {
@@ -347,6 +396,9 @@ struct Run {
     read_files: Vec<PathBuf>,
     timeout: Duration,
     output_cap: usize,
+    /// The file-system clock just before the job was spawned: files it wrote are stamped
+    /// at or after this.
+    wall_start: SystemTime,
 }
 
 /// How the wait for a job ended.
@@ -364,7 +416,7 @@ impl Run {
         events: mpsc::Sender<Event>,
     ) {
         let started = Instant::now();
-        let wall_start = fs_clock_now();
+        let wall_start = self.wall_start;
         let group = child
             .id()
             .and_then(|id| i32::try_from(id).ok())
@@ -405,6 +457,10 @@ impl Run {
             }
         };
         guard.0 = None;
+        if let Some(group) = group {
+            reaper::unregister(group.as_raw_pid());
+        }
+        let _ = tokio::task::spawn_blocking(reaper::end_escapees).await;
         tracing::debug!(plugin = %self.plugin, job = self.id, ?status, cancelled, timed_out, "job ended");
 
         let (stdout_tail, stdout_bytes) = drained(stdout).await;
@@ -480,31 +536,6 @@ async fn end_group(group: Pid, child: &mut Child) -> Option<ExitStatus> {
     status
 }
 
-/// Whether any process of `group` is still alive (zombies, which hold nothing, do not
-/// count: an init that does not reap them would otherwise make every group immortal).
-pub fn group_alive(group: Pid) -> bool {
-    if rustix::process::test_kill_process_group(group).is_err() {
-        return false;
-    }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return true;
-    };
-    let want = group.as_raw_pid();
-    entries.flatten().any(|entry| {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            return false;
-        };
-        // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            return false;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
-        pgrp == Some(want) && state != Some("Z") && state != Some("X")
-    })
-}
-
 /// Ends a job's process group when its task is dropped before the job ended (the instance
 /// is gone): SIGTERM now, SIGKILL after the grace period from a thread of its own.
 struct GroupGuard(Option<Pid>);
@@ -526,6 +557,8 @@ impl Drop for GroupGuard {
             if group_alive(group) {
                 let _ = rustix::process::kill_process_group(group, Signal::KILL);
             }
+            reaper::unregister(group.as_raw_pid());
+            reaper::end_escapees();
         });
     }
 }
@@ -593,9 +626,9 @@ fn read_one(path: &Path, grants: &[PathBuf], since: SystemTime) -> Result<Vec<u8
     if !meta.is_file() {
         return Err("not a file".into());
     }
-    // Equal times are ambiguous (same clock tick as the start): only a later time proves
-    // the job wrote the file, and no runner writes its report within a tick of starting.
-    if meta.modified().is_ok_and(|m| m <= since) {
+    // `since` was read from the same coarse clock file systems stamp with, before the
+    // job was spawned: anything the job wrote carries that time or a later one.
+    if meta.modified().is_ok_and(|m| m < since) {
         return Err("not written during this job".into());
     }
     if meta.len() > MAX_READ_BACK_BYTES {
@@ -621,6 +654,9 @@ impl process::Host for ProcessCtx {
 pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     process::add_to_linker::<PluginState, HasSelf<ProcessCtx>>(linker, |s| &mut s.process)
 }
+
+pub mod reaper;
+pub use reaper::group_alive;
 
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 
+use super::terminal::print_line;
 use crate::gateways::console::{ClientFrame, ServerFrame};
 
 /// Why `roost chat` could not talk to the daemon.
@@ -24,6 +25,15 @@ pub enum ChatError {
     Io(#[from] std::io::Error),
     #[error("the daemon closed the connection")]
     Closed,
+    #[error("the daemon closed the connection: {0}")]
+    Refused(String),
+}
+
+impl ChatError {
+    /// Whether this is stdout closing under us (`roost chat … | head`): not worth a word.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, ChatError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
 }
 
 /// The daemon's socket for the config at `path`. When the file has an error (the running
@@ -71,13 +81,13 @@ pub async fn one_shot(socket: &Path, lines: &[String]) -> Result<(), ChatError> 
         loop {
             let line = frames.next_line().await?.ok_or(ChatError::Closed)?;
             match serde_json::from_str::<ServerFrame>(&line) {
-                Ok(ServerFrame::Reply { id: r, text }) if r == id => println!("{text}"),
+                Ok(ServerFrame::Reply { id: r, text }) if r == id => print_line(&text)?,
                 Ok(ServerFrame::Done { id: r }) if r == id => break,
+                Ok(ServerFrame::Error { text }) => return Err(ChatError::Refused(text)),
                 _ => {}
             }
         }
     }
-    std::io::stdout().flush()?;
     Ok(())
 }
 
@@ -107,9 +117,12 @@ pub async fn interactive(socket: &Path) -> Result<(), ChatError> {
             frame = frames.next_line() => {
                 let line = frame?.ok_or(ChatError::Closed)?;
                 match serde_json::from_str::<ServerFrame>(&line) {
-                    Ok(ServerFrame::Reply { text, .. }) => println!("{text}"),
+                    Ok(ServerFrame::Reply { text, .. }) => print_line(&text)?,
                     Ok(ServerFrame::Done { .. }) => prompt(),
-                    Ok(ServerFrame::Message { plugin, text }) => println!("[{plugin}] {text}"),
+                    Ok(ServerFrame::Message { plugin, text }) => {
+                        print_line(&format!("[{plugin}] {text}"))?
+                    }
+                    Ok(ServerFrame::Error { text }) => return Err(ChatError::Refused(text)),
                     Err(_) => {}
                 }
             }

@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod check;
 pub mod invoke;
+pub mod terminal;
 
 use std::path::{Path, PathBuf};
 

@@ -5,15 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast;
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 use crate::message::{ChatMessage, Outgoing};
 use crate::router::Router;
 
-/// Longest line a client may send; longer lines end the connection.
+/// Longest line a client may send; a longer one ends the connection with an
+/// [`ServerFrame::Error`] saying so, and is never held whole in memory.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// What a client sends.
@@ -34,6 +37,8 @@ pub enum ServerFrame {
     Done { id: u64 },
     /// A message a plugin sent to a channel that includes the console.
     Message { plugin: String, text: String },
+    /// Why the daemon is closing the connection.
+    Error { text: String },
 }
 
 /// Fan-out of outbox messages to every connected console client.
@@ -128,14 +133,23 @@ async fn client(
     mut broadcasts: broadcast::Receiver<ServerFrame>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
+    let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_LINE_BYTES));
     loop {
         tokio::select! {
-            line = lines.next_line() => {
-                let Some(line) = line? else { return Ok(()) };
-                if line.len() > MAX_LINE_BYTES {
-                    return Ok(());
-                }
+            line = lines.next() => {
+                let line = match line {
+                    None => return Ok(()),
+                    Some(Ok(line)) => line,
+                    Some(Err(e)) => {
+                        let text = match e {
+                            LinesCodecError::MaxLineLengthExceeded => {
+                                format!("line longer than {MAX_LINE_BYTES} bytes; closing")
+                            }
+                            LinesCodecError::Io(e) => format!("unreadable line ({e}); closing"),
+                        };
+                        return send(&mut write, &ServerFrame::Error { text }).await;
+                    }
+                };
                 let frames = match serde_json::from_str::<ClientFrame>(&line) {
                     Ok(ClientFrame::Say { id, text }) => {
                         let msg = ChatMessage {

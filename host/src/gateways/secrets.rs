@@ -2,9 +2,94 @@
 //! never from `roost.toml` itself. They live only in the gateway that uses them: no plugin
 //! gets them through its config, its environment or any capability.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
-use crate::config::ChatGateway;
+use crate::config::{ChatGateway, Config};
+
+/// Tokens taken out of the process environment at start (see [`take_from_environment`]).
+static TAKEN: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+
+/// Whether a variable of this name is a secret the daemon must not keep in its
+/// environment: every gateway's token variables, and any `ROOST_*` variable that names a
+/// token, secret, password or key.
+fn is_secret_name(name: &str, named: &[String]) -> bool {
+    let upper = name.to_ascii_uppercase();
+    named.iter().any(|n| n == name)
+        || (upper.starts_with("ROOST_")
+            && ["TOKEN", "SECRET", "PASSWORD", "KEY"]
+                .iter()
+                .any(|w| upper.contains(w)))
+}
+
+/// Moves every secret variable out of the process environment into memory only this
+/// module reads, so `/proc/<pid>/environ` and every child process are free of them.
+/// Returns the names taken.
+///
+/// # Safety
+/// Must run while the process has a single thread (before any runtime starts): it
+/// removes environment variables, which races with any other thread reading them.
+pub unsafe fn take_from_environment(config: &Config) -> Vec<String> {
+    let named: Vec<String> = config
+        .gateways
+        .instances
+        .iter()
+        .flat_map(|(name, g)| [g.token_env_for(name), g.app_token_env_for(name)])
+        .collect();
+    let mut taken = TAKEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let mut names = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str().map(str::to_string) else {
+            continue;
+        };
+        if !is_secret_name(&name, &named) {
+            continue;
+        }
+        // SAFETY: the caller guarantees no other thread exists yet.
+        unsafe {
+            scrub_value(&name);
+            std::env::remove_var(&name);
+        }
+        if let Some(value) = value.to_str() {
+            taken.insert(name.clone(), value.to_string());
+        }
+        names.push(name);
+    }
+    names
+}
+
+/// Overwrites the value of variable `name` with zeros where it lies. Removing a variable
+/// only unlinks it: `/proc/<pid>/environ` reads the block the kernel laid out at exec,
+/// which still holds the text.
+///
+/// # Safety
+/// Single-threaded only, like any change to the environment.
+unsafe fn scrub_value(name: &str) {
+    let Ok(name) = std::ffi::CString::new(name) else {
+        return;
+    };
+    // SAFETY: getenv returns null or a NUL-terminated string inside the environment,
+    // which is writable and which no other thread is reading (the caller's promise).
+    unsafe {
+        let value = libc::getenv(name.as_ptr());
+        if !value.is_null() {
+            std::ptr::write_bytes(value, 0, libc::strlen(value));
+        }
+    }
+}
+
+/// A secret variable's value: taken at start, else (for one-shot commands that did not
+/// take them) still in the environment.
+fn secret_var(name: &str) -> Option<String> {
+    let taken = TAKEN
+        .get()
+        .and_then(|t| t.lock().ok().and_then(|t| t.get(name).cloned()));
+    taken.or_else(|| std::env::var(name).ok())
+}
 
 /// Why a token could not be had. Every message names the gateway and what to set.
 #[derive(Debug, thiserror::Error)]
@@ -75,8 +160,8 @@ pub fn read_token(source: &TokenSource<'_>) -> Result<String, SecretError> {
             Ok(token)
         };
     }
-    match std::env::var(source.env) {
-        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+    match secret_var(source.env) {
+        Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
         _ => Err(missing()),
     }
 }
@@ -119,5 +204,15 @@ mod tests {
         assert!(shown.contains("gateway discord"), "{shown}");
         assert!(shown.contains("ROOST_TEST_SURELY_UNSET_VAR"), "{shown}");
         assert!(shown.contains("token_file"), "{shown}");
+    }
+
+    #[test]
+    fn gateway_variables_and_roost_secrets_are_secret_names() {
+        let named = vec!["MY_BOT".to_string()];
+        assert!(is_secret_name("MY_BOT", &named));
+        assert!(is_secret_name("ROOST_DISCORD_TOKEN", &named));
+        assert!(is_secret_name("ROOST_STORE_PASSWORD", &named));
+        assert!(!is_secret_name("ROOST_CONFIG", &named));
+        assert!(!is_secret_name("PATH", &named));
     }
 }

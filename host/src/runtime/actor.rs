@@ -2,6 +2,11 @@
 //! mailbox; different plugins run in parallel. A call that traps, runs past its deadline or
 //! exhausts its memory ends with a [`CallError`], the instance is dropped (with its timers),
 //! and a fresh one is built after an exponential backoff. Nothing outside this task notices.
+//!
+//! Every call (instantiation, `init`, commands, events, `status`) is bounded twice: the
+//! epoch deadline stops wasm code that spins, and a wall-clock timeout around the call's
+//! future stops one blocked in a host call (a WASI sleep, a poll on a timer). Either way
+//! the instance is dropped, never entered again.
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -33,6 +38,31 @@ const BACKOFF_START: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Time allowed for the `status()` call made after each command.
 const STATUS_CALL_LIMIT: Duration = Duration::from_millis(200);
+/// How far past its limit a call's wall-clock bound lies, so code that spins is stopped
+/// by the epoch deadline (with its trap) and the wall clock catches only a blocked call.
+const WALL_CLOCK_SLACK: Duration = Duration::from_millis(50);
+/// Rebuilds that may fail in a row before the plugin is marked failed and left alone
+/// until it is reloaded (a plugin whose `init` always hangs must not cost a call timeout
+/// every backoff period forever).
+const MAX_FAILED_REBUILDS: u32 = 5;
+
+/// A call into a plugin that ran past its wall-clock bound while blocked in a host call.
+#[derive(Debug, thiserror::Error)]
+#[error("timed out")]
+struct WallClockTimeout;
+
+/// Runs one call into a plugin, bounded in wall-clock time as well as by epochs. The
+/// call's future is dropped at the bound, which unwinds the guest's stack; the caller
+/// must then drop the instance.
+async fn bounded<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    match tokio::time::timeout(limit + WALL_CLOCK_SLACK, call).await {
+        Ok(result) => result,
+        Err(_) => Err(wasmtime::Error::new(WallClockTimeout)),
+    }
+}
 
 /// Why a call into a plugin did not produce a reply.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -78,7 +108,7 @@ pub struct PluginRecipe {
 #[derive(Debug, Clone)]
 pub struct Health {
     pub manifest: Manifest,
-    /// "running" or "restarting".
+    /// "running", "restarting" or "failed" (rebuilds kept failing; reload to retry).
     pub state: &'static str,
     pub failures: u64,
     pub last_error: Option<String>,
@@ -124,6 +154,8 @@ impl PluginHandle {
             health: health.clone(),
             consecutive_crashes: 0,
             retry_at: Instant::now(),
+            gave_up: false,
+            failed_rebuilds: 0,
         };
         actor.refresh_status().await;
         tokio::spawn(actor.run(rx));
@@ -227,7 +259,7 @@ impl Instance {
         });
         let timeout = Duration::from_millis(recipe.limits.call_timeout_ms);
         let running = arm(&mut store, timeout, &services.engine);
-        let plugin = match recipe.pre.instantiate_async(&mut store).await {
+        let plugin = match bounded(timeout, recipe.pre.instantiate_async(&mut store)).await {
             Ok(p) => p,
             Err(e) => {
                 return Err(format!(
@@ -238,11 +270,12 @@ impl Instance {
         };
         drop(running);
         let _running = arm(&mut store, timeout, &services.engine);
-        let manifest = match plugin.call_init(&mut store, &recipe.config_json).await {
-            Ok(Ok(m)) => m,
-            Ok(Err(reason)) => return Err(format!("init failed: {reason}")),
-            Err(e) => return Err(format!("init failed: {}", describe(&e, &store, timeout))),
-        };
+        let manifest =
+            match bounded(timeout, plugin.call_init(&mut store, &recipe.config_json)).await {
+                Ok(Ok(m)) => m,
+                Ok(Err(reason)) => return Err(format!("init failed: {reason}")),
+                Err(e) => return Err(format!("init failed: {}", describe(&e, &store, timeout))),
+            };
         Ok(Self {
             store,
             plugin,
@@ -273,6 +306,12 @@ fn describe(err: &wasmtime::Error, store: &Store<PluginState>, timeout: Duration
             data.limiter.max_bytes() / (1024 * 1024)
         );
     }
+    if err.downcast_ref::<WallClockTimeout>().is_some() {
+        return format!(
+            "timed out after {} ms (blocked in a host call)",
+            timeout.as_millis()
+        );
+    }
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => format!("timed out after {} ms", timeout.as_millis()),
         Some(trap) => match data
@@ -295,6 +334,9 @@ struct Actor {
     health: Arc<Mutex<Health>>,
     consecutive_crashes: u32,
     retry_at: Instant,
+    /// Rebuilds failed [`MAX_FAILED_REBUILDS`] times in a row: no more are tried.
+    gave_up: bool,
+    failed_rebuilds: u32,
 }
 
 impl Actor {
@@ -315,7 +357,7 @@ impl Actor {
                         self.event(event).await;
                     }
                 }
-                _ = tokio::time::sleep_until(rebuild_at), if self.instance.is_none() => {
+                _ = tokio::time::sleep_until(rebuild_at), if self.instance.is_none() && !self.gave_up => {
                     self.rebuild().await;
                 }
             }
@@ -335,19 +377,25 @@ impl Actor {
         let timeout = self.timeout();
         let Some(inst) = self.instance.as_mut() else {
             let wait = self.retry_at.saturating_duration_since(Instant::now());
-            return Err(CallError::Unavailable {
-                plugin: self.recipe.name.clone(),
-                reason: format!(
+            let reason = if self.gave_up {
+                format!("failed {MAX_FAILED_REBUILDS} restarts in a row; `!reload` it to try again")
+            } else {
+                format!(
                     "restarting after a failure (next try in {} ms)",
                     wait.as_millis()
-                ),
+                )
+            };
+            return Err(CallError::Unavailable {
+                plugin: self.recipe.name.clone(),
+                reason,
             });
         };
         let running = arm(&mut inst.store, timeout, &self.services.engine);
-        let result = inst
-            .plugin
-            .call_on_command(&mut inst.store, &ctx, &args)
-            .await;
+        let result = bounded(
+            timeout,
+            inst.plugin.call_on_command(&mut inst.store, &ctx, &args),
+        )
+        .await;
         drop(running);
         match result {
             Ok(Ok(parts)) => {
@@ -373,7 +421,7 @@ impl Actor {
             return;
         };
         let running = arm(&mut inst.store, timeout, &self.services.engine);
-        let result = inst.plugin.call_on_event(&mut inst.store, &event).await;
+        let result = bounded(timeout, inst.plugin.call_on_event(&mut inst.store, &event)).await;
         drop(running);
         if let Err(e) = result {
             let reason = describe(&e, &inst.store, timeout);
@@ -387,12 +435,12 @@ impl Actor {
             return;
         };
         let running = arm(&mut inst.store, limit, &self.services.engine);
-        let result = inst.plugin.call_status(&mut inst.store).await;
+        let result = bounded(limit, inst.plugin.call_status(&mut inst.store)).await;
         drop(running);
         match result {
             Ok(line) => self.update(|h| h.status_line = line),
             Err(e) => {
-                let reason = describe(&e, &inst.store, STATUS_CALL_LIMIT);
+                let reason = describe(&e, &inst.store, limit);
                 self.crashed(&format!("status: {reason}"));
             }
         }
@@ -421,6 +469,7 @@ impl Actor {
         match Instance::build(&self.recipe, &self.services).await {
             Ok(instance) => {
                 tracing::info!(plugin = %self.recipe.name, "instance rebuilt");
+                self.failed_rebuilds = 0;
                 let manifest = instance.manifest.clone();
                 self.instance = Some(instance);
                 self.update(|h| {
@@ -429,7 +478,15 @@ impl Actor {
                 });
                 self.refresh_status().await;
             }
-            Err(reason) => self.crashed(&format!("rebuild: {reason}")),
+            Err(reason) => {
+                self.crashed(&format!("rebuild: {reason}"));
+                self.failed_rebuilds += 1;
+                if self.failed_rebuilds >= MAX_FAILED_REBUILDS {
+                    self.gave_up = true;
+                    tracing::error!(plugin = %self.recipe.name, "{MAX_FAILED_REBUILDS} rebuilds failed in a row; not retrying until reloaded");
+                    self.update(|h| h.state = "failed");
+                }
+            }
         }
     }
 

@@ -36,10 +36,22 @@ impl Source {
         }
     }
 
-    fn read(&self) -> Result<Vec<u8>, String> {
+    /// The component's bytes; a file over `max_mb` MiB is refused before it is read.
+    fn read(&self, max_mb: u64) -> Result<Vec<u8>, String> {
         match self {
             Source::Embedded(b) => Ok(b.to_vec()),
-            Source::File(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())),
+            Source::File(p) => {
+                let shown = p.display();
+                let len = std::fs::metadata(p)
+                    .map_err(|e| format!("{shown}: {e}"))?
+                    .len();
+                if len > max_mb.saturating_mul(1024 * 1024) {
+                    return Err(format!(
+                        "{shown}: {len} bytes is larger than max_component_mb = {max_mb}"
+                    ));
+                }
+                std::fs::read(p).map_err(|e| format!("{shown}: {e}"))
+            }
         }
     }
 }
@@ -70,6 +82,30 @@ struct Slot {
     /// `!enable`/`!disable` until the next config change.
     enabled_override: Option<bool>,
     enabled: bool,
+    /// Who wins a command-name clash: the lower rank (see [`Rank`]).
+    rank: Rank,
+}
+
+/// A plugin's standing when two plugins offer the same command: first-party plugins
+/// built into the binary, then plugins the config names, then plugins merely dropped in
+/// the plugins folder; by name within one rank. A plugin nobody vetted can never take a
+/// command from one the user chose.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    FirstParty,
+    Configured,
+    #[default]
+    Autoloaded,
+}
+
+impl Rank {
+    fn of(config: &Config, source: &Source, name: &str) -> Self {
+        match (source, config.plugin(name).is_some()) {
+            (Source::Embedded(_), _) => Rank::FirstParty,
+            (Source::File(_), true) => Rank::Configured,
+            (Source::File(_), false) => Rank::Autoloaded,
+        }
+    }
 }
 
 /// Computes status lines on demand; see [`Supervisor::set_status_provider`].
@@ -153,13 +189,14 @@ impl Supervisor {
             names.extend(folder_plugins(&config));
         }
         names.extend(self.slots().keys().cloned());
-        let mut errors = Vec::new();
-        for name in names {
-            if let Err(e) = self.sync_one(&config, &name, false).await {
-                errors.push(e);
-            }
-        }
-        errors
+        // Plugins load side by side: one whose `init` hangs until its time limit delays
+        // none of the others.
+        let loads = names.iter().map(|name| self.sync_one(&config, name, false));
+        futures_util::future::join_all(loads)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect()
     }
 
     /// Drops runtime `!enable`/`!disable` overrides; called when the config file changes.
@@ -210,7 +247,8 @@ impl Supervisor {
             );
             return Err(self.fail(name, why, None));
         };
-        let bytes = source.read().map_err(|e| self.fail(name, e, None))?;
+        let max_mb = config.limits_for(name).max_component_mb;
+        let bytes = source.read(max_mb).map_err(|e| self.fail(name, e, None))?;
         let pcfg = config.plugin(name);
         let inputs = Inputs {
             source: source.describe(),
@@ -303,6 +341,10 @@ impl Supervisor {
                 slot.inputs = Some(inputs);
                 slot.error = None;
                 slot.failed_inputs = None;
+                slot.rank = Rank::of(config, &source, name);
+                for clash in clashes(&slots, &config.host.prefix) {
+                    tracing::warn!("{clash}");
+                }
                 Ok(())
             }
             Err(e) => Err(self.fail(name, format!("{}: {e}", source.describe()), Some(inputs))),
@@ -327,8 +369,8 @@ impl Supervisor {
     }
 
     /// The running plugin serving `command`, with that command's spec (role override from
-    /// config applied). `command` may be qualified as `plugin:command`; unqualified names
-    /// are searched in plugin name order and the first wins a clash.
+    /// config applied). `command` may be qualified as `plugin:command`; an unqualified name
+    /// that several plugins offer goes to the best [`Rank`], then the first by name.
     pub fn resolve(&self, command: &str) -> Option<(PluginHandle, CommandSpec)> {
         let config = self.services.config.get();
         let (only, command) = match command.split_once(':') {
@@ -336,21 +378,24 @@ impl Supervisor {
             None => (None, command),
         };
         let slots = self.slots();
-        for (name, slot) in slots.iter() {
-            if only.is_some_and(|o| o != name) {
-                continue;
-            }
-            let Some(handle) = &slot.handle else { continue };
-            let health = handle.health();
-            if let Some(spec) = health.manifest.commands.iter().find(|c| c.name == command) {
-                let mut spec = spec.clone();
-                if let Some(role) = config.command_role(command) {
-                    spec.role = role.into();
-                }
-                return Some((handle.clone(), spec));
-            }
+        let (_, handle, mut spec) = slots
+            .iter()
+            .filter(|(name, _)| only.is_none_or(|o| o == name.as_str()))
+            .filter_map(|(_, slot)| {
+                let handle = slot.handle.as_ref()?;
+                let spec = handle
+                    .health()
+                    .manifest
+                    .commands
+                    .into_iter()
+                    .find(|c| c.name == command)?;
+                Some((slot.rank, handle, spec))
+            })
+            .min_by_key(|(rank, _, _)| *rank)?;
+        if let Some(role) = config.command_role(command) {
+            spec.role = role.into();
         }
-        None
+        Some((handle.clone(), spec))
     }
 
     /// Every command name served now, for "did you mean".
@@ -445,6 +490,10 @@ impl PluginControl for Supervisor {
             let pending: u64 = targets.iter().map(|(_, n)| n).sum();
             lines.push(format!("outbox: {pending} pending"));
         }
+        lines.extend(clashes(
+            &self.slots(),
+            &self.services.config.get().host.prefix,
+        ));
         if let Ok(Some(e)) = self.config_error.lock().map(|e| e.clone()) {
             lines.push(format!("config: last edit rejected, old config kept: {e}"));
         }
@@ -569,6 +618,37 @@ fn folder_plugins(config: &Config) -> Vec<String> {
         .collect()
 }
 
+/// One line per command name that several running plugins offer: who serves it, and how
+/// the others' command is still reached.
+fn clashes(slots: &BTreeMap<String, Slot>, prefix: &str) -> Vec<String> {
+    let mut offered: BTreeMap<String, Vec<(Rank, &str)>> = BTreeMap::new();
+    for (name, slot) in slots {
+        let Some(handle) = &slot.handle else { continue };
+        for command in handle.health().manifest.commands {
+            offered
+                .entry(command.name)
+                .or_default()
+                .push((slot.rank, name));
+        }
+    }
+    offered
+        .into_iter()
+        .filter(|(_, by)| by.len() > 1)
+        .map(|(command, mut by)| {
+            by.sort();
+            let losers: Vec<String> = by[1..]
+                .iter()
+                .map(|(_, plugin)| format!("{prefix}{plugin}:{command}"))
+                .collect();
+            format!(
+                "command clash: {prefix}{command} is served by {}; also offered as {}",
+                by[0].1,
+                losers.join(", ")
+            )
+        })
+        .collect()
+}
+
 /// Events from the history shown at the end of the host status.
 const RECENT_EVENTS: usize = 5;
 
@@ -632,5 +712,6 @@ fn process_grant(config: &Config, name: &str) -> ProcessGrant {
         timeout: std::time::Duration::from_millis(limits.job_timeout_ms),
         output_cap: usize::try_from(limits.job_output_kb.saturating_mul(1024))
             .unwrap_or(usize::MAX),
+        user: config.host.job_user.clone(),
     }
 }

@@ -9,6 +9,7 @@ mod db_diff;
 mod discord;
 mod durability;
 mod faults;
+mod hardening;
 mod hot_reload;
 mod isolation;
 mod slack;

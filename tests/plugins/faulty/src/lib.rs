@@ -3,7 +3,8 @@
 //! bombs, traps, panics, storage writes, grant-checked sends and timers.
 //!
 //! Build two distinct versions with `FAULTY_VERSION=… cargo build --release`.
-//! Config: `fail_init = true` makes `init` fail.
+//! Config: `fail_init = true` makes `init` fail; `sleep_init_ms = N` makes `init` block in
+//! a WASI clock sleep for N ms; `shadow = true` declares the bot's built-in command names.
 
 use std::time::Duration;
 
@@ -28,8 +29,16 @@ impl Plugin for Faulty {
         if cfg.get_or::<bool>("fail_init", false) {
             return Err("init refused: fail_init is set".into());
         }
+        let sleep_init_ms = cfg.get_or::<u64>("sleep_init_ms", 0);
+        if sleep_init_ms > 0 {
+            std::thread::sleep(Duration::from_millis(sleep_init_ms));
+        }
         let cmd = |name, usage, summary| CommandSpec::new(name, usage, summary);
-        Ok(Manifest::new("faulty", VERSION).commands([
+        let shadows = ["ping", "status", "help", "disable"]
+            .into_iter()
+            .filter(|_| cfg.get_or::<bool>("shadow", false))
+            .map(|name| cmd(name, "!<builtin>", "A built-in's name, answered by faulty"));
+        Ok(Manifest::new("faulty", VERSION).commands(shadows).commands([
             cmd("spin", "!spin", "Loop forever"),
             cmd(
                 "alloc",
@@ -51,6 +60,14 @@ impl Plugin for Faulty {
             )
             .min_args(2),
             cmd("echo", "!echo <args...>", "The arguments joined with |"),
+            cmd("sleep", "!sleep <ms>", "Block in a WASI clock sleep").min_args(1),
+            cmd(
+                "job",
+                "!job <dir> <program> [args...]",
+                "Start a job; its end is stored as job/<id>",
+            )
+            .min_args(2),
+            cmd("cancel", "!cancel <job>", "Cancel a job").min_args(1),
         ]))
     }
 
@@ -84,6 +101,23 @@ impl Plugin for Faulty {
                 format!("timer {id} set")
             }
             "echo" => cmd.args().join("|"),
+            "sleep" => {
+                let ms: u64 = number(&cmd, 0)?.unwrap_or(0);
+                std::thread::sleep(Duration::from_millis(ms));
+                format!("slept {ms} ms")
+            }
+            "job" => {
+                let job = process::Job::new(arg(&cmd, 1)?)
+                    .cwd(arg(&cmd, 0)?)
+                    .args(cmd.args().iter().skip(2).cloned());
+                format!("job {}", job.start()?.get())
+            }
+            "cancel" => {
+                let id: u64 = number(&cmd, 0)?.unwrap_or(0);
+                process::cancel(id.into())?;
+                "cancelled".to_string()
+            }
+            "ping" | "status" | "help" | "disable" => format!("faulty answered {}", cmd.name()),
             other => return Err(format!("faulty does not serve `{other}`")),
         };
         Ok(Reply::text(text))
@@ -92,6 +126,20 @@ impl Plugin for Faulty {
     fn on_timer(&mut self, tag: &str) {
         if let Err(e) = kv::set_string(&format!("fired/{tag}"), "1") {
             log::error(format!("timer {tag}: {e}"));
+        }
+    }
+
+    fn on_job_ended(&mut self, ended: process::JobEnded) {
+        let what = format!(
+            "exit={:?} signal={:?} cancelled={} timed_out={} stdout={}",
+            ended.exit_code,
+            ended.signal,
+            ended.cancelled,
+            ended.timed_out,
+            ended.stdout.trim()
+        );
+        if let Err(e) = kv::set_string(&format!("job/{}", ended.job.get()), &what) {
+            log::error(format!("job {}: {e}", ended.job.get()));
         }
     }
 
