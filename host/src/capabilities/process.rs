@@ -11,7 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -278,7 +278,11 @@ impl ProcessCtx {
             )));
         }
         let checked = self.check(spec)?;
-        let wall_start = fs_clock_now();
+        let before = checked
+            .read_back
+            .iter()
+            .map(|path| Stamp::of(&checked.cwd.join(path)))
+            .collect();
         let mut cmd = Command::new(&checked.program);
         cmd.args(&checked.args)
             .current_dir(&checked.cwd)
@@ -317,7 +321,7 @@ impl ProcessCtx {
             read_files: self.grant.read_files.clone(),
             timeout: checked.timeout,
             output_cap: self.grant.output_cap,
-            wall_start,
+            before,
         };
         let task = tokio::spawn(run.run(child, cancelled, self.events.clone()));
         self.jobs.insert(
@@ -396,9 +400,8 @@ struct Run {
     read_files: Vec<PathBuf>,
     timeout: Duration,
     output_cap: usize,
-    /// The file-system clock just before the job was spawned: files it wrote are stamped
-    /// at or after this.
-    wall_start: SystemTime,
+    /// Each read-back file as it was just before the job was spawned.
+    before: Vec<Option<Stamp>>,
 }
 
 /// How the wait for a job ended.
@@ -416,7 +419,6 @@ impl Run {
         events: mpsc::Sender<Event>,
     ) {
         let started = Instant::now();
-        let wall_start = self.wall_start;
         let group = child
             .id()
             .and_then(|id| i32::try_from(id).ok())
@@ -466,12 +468,13 @@ impl Run {
         let (stdout_tail, stdout_bytes) = drained(stdout).await;
         let (stderr_tail, stderr_bytes) = drained(stderr).await;
         let files = {
-            let (cwd, wanted, grants) = (
+            let (cwd, wanted, grants, before) = (
                 self.cwd.clone(),
                 self.read_back.clone(),
                 self.read_files.clone(),
+                self.before.clone(),
             );
-            tokio::task::spawn_blocking(move || read_back(&cwd, &wanted, &grants, wall_start))
+            tokio::task::spawn_blocking(move || read_back(&cwd, &wanted, &grants, &before))
                 .await
                 .unwrap_or_default()
         };
@@ -494,15 +497,29 @@ impl Run {
     }
 }
 
-/// Now, by the clock file systems stamp modification times with (Linux's coarse real-time
-/// clock, a few milliseconds behind the precise one): a file written after this moment
-/// never carries an earlier time.
-fn fs_clock_now() -> SystemTime {
-    use rustix::time::{ClockId, clock_gettime};
-    let now = clock_gettime(ClockId::RealtimeCoarse);
-    match (u64::try_from(now.tv_sec), u32::try_from(now.tv_nsec)) {
-        (Ok(secs), Ok(nanos)) => SystemTime::UNIX_EPOCH + Duration::new(secs, nanos),
-        _ => SystemTime::now(),
+/// What a file looked like at one moment: a file written since differs in one of these,
+/// however coarse the clock that stamps modification times (a few milliseconds on Linux,
+/// so a time comparison cannot tell a report written just after the start from a stale
+/// one written just before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    /// The file at `path` now; `None` when there is none.
+    pub fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Self {
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        })
     }
 }
 
@@ -597,24 +614,29 @@ async fn drained(reader: Option<JoinHandle<(Vec<u8>, u64)>>) -> (String, u64) {
 }
 
 /// The files a job asked for: each resolved against `cwd`, inside a `read_files` grant,
-/// written since `since`, and not too large; otherwise the reason.
+/// changed since `before` (or new), and not too large; otherwise the reason.
 fn read_back(
     cwd: &Path,
     wanted: &[String],
     grants: &[PathBuf],
-    since: SystemTime,
+    before: &[Option<Stamp>],
 ) -> Vec<ReadBackFile> {
     wanted
         .iter()
-        .map(|path| ReadBackFile {
+        .enumerate()
+        .map(|(i, path)| ReadBackFile {
             path: path.clone(),
-            contents: read_one(&cwd.join(path), grants, since)
-                .map_err(|why| format!("{path}: {why}")),
+            contents: read_one(
+                &cwd.join(path),
+                grants,
+                before.get(i).and_then(Option::as_ref),
+            )
+            .map_err(|why| format!("{path}: {why}")),
         })
         .collect()
 }
 
-fn read_one(path: &Path, grants: &[PathBuf], since: SystemTime) -> Result<Vec<u8>, String> {
+fn read_one(path: &Path, grants: &[PathBuf], before: Option<&Stamp>) -> Result<Vec<u8>, String> {
     let real = std::fs::canonicalize(path).map_err(|e| e.to_string())?;
     if !covered(grants, &real) {
         return Err(format!(
@@ -626,9 +648,7 @@ fn read_one(path: &Path, grants: &[PathBuf], since: SystemTime) -> Result<Vec<u8
     if !meta.is_file() {
         return Err("not a file".into());
     }
-    // `since` was read from the same coarse clock file systems stamp with, before the
-    // job was spawned: anything the job wrote carries that time or a later one.
-    if meta.modified().is_ok_and(|m| m < since) {
+    if before.is_some() && Stamp::of(path).as_ref() == before {
         return Err("not written during this job".into());
     }
     if meta.len() > MAX_READ_BACK_BYTES {

@@ -376,3 +376,54 @@ fn a_closed_stdout_ends_chat_and_invoke_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn deep_recursion_is_a_crash_of_that_plugin_only() {
+    let d = Daemon::start_with_plugins("", &[("faulty", FAULTY_WASM)]);
+    let reply = d.chat("!recurse");
+    assert!(reply.contains("plugin faulty failed: crashed"), "{reply}");
+    assert_eq!(d.chat("!ping").trim(), "pong");
+    d.chat_until("!version", |r| !r.contains("unavailable"));
+}
+
+#[test]
+fn an_invalid_utf8_console_line_is_refused_and_the_daemon_serves_on() {
+    let d = Daemon::start("");
+    let mut stream = UnixStream::connect(d.socket()).expect("connect");
+    stream
+        .set_read_timeout(Some(PATIENCE))
+        .expect("read timeout");
+    stream
+        .write_all(b"\xff\xfe{\"type\":\"say\"}\n")
+        .expect("write");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.contains("\"type\":\"error\""), "{answer}");
+    assert_eq!(d.chat("!ping").trim(), "pong");
+}
+
+#[test]
+fn another_local_user_cannot_reach_the_console() {
+    if !is_root() {
+        // Needs a second user to try as.
+        return;
+    }
+    let d = Daemon::start("");
+    // Everything but the data dir is open to them, so only the console's own protection
+    // stands in the way.
+    std::fs::set_permissions(d.dir(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(d.config_path(), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(roost_bin())
+        .arg("--config")
+        .arg(d.config_path())
+        .args(["chat", "-c", "!ping"])
+        .output()
+        .expect("setpriv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "nobody reached the console");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("pong"));
+}

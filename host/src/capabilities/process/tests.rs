@@ -143,6 +143,9 @@ async fn ungranted_programs_variables_and_directories_are_refused() {
     let mut s = spec("env", &[]);
     s.env = vec![("DISCORD_TOKEN".into(), "stolen".into())];
     denied(f.start(s).await, "env");
+    let mut s = spec("env", &[]);
+    s.env = vec![("LD_PRELOAD".into(), "/tmp/evil.so".into())];
+    denied(f.start(s).await, "env");
     for cwd in ["elsewhere", "work/../elsewhere", "work/link", "/"] {
         let mut s = spec("env", &[]);
         s.cwd = cwd.into();
@@ -323,4 +326,22 @@ async fn too_many_jobs_are_refused() {
     }
     let got = f.start(spec("/bin/sleep", &["30"])).await;
     assert!(matches!(got, Err(GuestError::TooLarge(_))), "{got:?}");
+}
+
+#[test]
+fn a_report_written_in_the_same_clock_tick_as_the_start_is_read_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let grants = [dir.path().to_path_buf()];
+    let (report, stale) = (dir.path().join("report.xml"), dir.path().join("stale.xml"));
+    std::fs::write(&stale, "old").expect("write");
+    let before = (Stamp::of(&report), Stamp::of(&stale));
+    // Within microseconds of the "start": the same tick of the file-system clock.
+    std::fs::write(&report, "<testsuites/>").expect("write");
+    assert_eq!(
+        read_one(&report, &grants, before.0.as_ref()).expect("read back"),
+        b"<testsuites/>"
+    );
+    assert!(read_one(&stale, &grants, before.1.as_ref()).is_err());
+    std::fs::write(&stale, "rewritten").expect("write");
+    assert!(read_one(&stale, &grants, before.1.as_ref()).is_ok());
 }

@@ -61,6 +61,7 @@ impl Plugin for Faulty {
             .min_args(2),
             cmd("echo", "!echo <args...>", "The arguments joined with |"),
             cmd("sleep", "!sleep <ms>", "Block in a WASI clock sleep").min_args(1),
+            cmd("recurse", "!recurse", "Recurse until the stack runs out"),
             cmd(
                 "job",
                 "!job <dir> <program> [args...]",
@@ -101,6 +102,7 @@ impl Plugin for Faulty {
                 format!("timer {id} set")
             }
             "echo" => cmd.args().join("|"),
+            "recurse" => recurse(0).to_string(),
             "sleep" => {
                 let ms: u64 = number(&cmd, 0)?.unwrap_or(0);
                 std::thread::sleep(Duration::from_millis(ms));
@@ -191,4 +193,10 @@ fn alloc(mib: usize) -> Result<String, String> {
         .filter(|b| **b == 1)
         .count();
     Ok(format!("allocated {mib} MiB ({touched} pages touched)"))
+}
+
+/// Recurses without end; `black_box` keeps the optimiser from turning it into a loop.
+fn recurse(depth: u64) -> u64 {
+    let below = recurse(std::hint::black_box(depth + 1));
+    std::hint::black_box(below + 1)
 }
