@@ -253,6 +253,9 @@ pub struct RateLimit {
     pub per_minute: u32,
     /// How many commands may arrive at once before the per-minute rate applies.
     pub burst: u32,
+    /// Whether admins and the local console are limited too. Off by default: the limit
+    /// protects the hub from other people, not its owner from their own scripts.
+    pub limit_admins: bool,
 }
 
 impl Default for RateLimit {
@@ -260,6 +263,7 @@ impl Default for RateLimit {
         Self {
             per_minute: 60,
             burst: 10,
+            limit_admins: false,
         }
     }
 }

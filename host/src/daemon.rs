@@ -30,6 +30,8 @@ pub enum DaemonError {
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
     Console(#[from] console::ConsoleError),
+    #[error(transparent)]
+    Lock(#[from] crate::daemon_lock::LockError),
 }
 
 /// The services a daemon (or a one-shot `roost invoke`) builds from a config.
@@ -40,9 +42,19 @@ pub struct Host {
 }
 
 impl Host {
-    /// Opens the store and the engine (with its on-disk cache) for `config`. No plugin is
-    /// loaded yet.
+    /// The daemon's host: opens the store and the engine (with its on-disk cache) for
+    /// `config`. No plugin is loaded yet.
     pub fn build(config: Config) -> Result<Self, DaemonError> {
+        Self::build_with(config, true)
+    }
+
+    /// A host for one-shot commands (`roost check`, `roost invoke`): the same, but what
+    /// its plugins do is not written into the daemon's history.
+    pub fn one_shot(config: Config) -> Result<Self, DaemonError> {
+        Self::build_with(config, false)
+    }
+
+    fn build_with(config: Config, history: bool) -> Result<Self, DaemonError> {
         let data_dir = config.data_dir();
         crate::private_files::prepare_data_dir(&data_dir).map_err(|source| RuntimeError::Io {
             path: data_dir.clone(),
@@ -57,6 +69,7 @@ impl Host {
             outbox: Outbox::new(store),
             config: config.clone(),
             control: None,
+            history,
         };
         Ok(Self {
             supervisor: Supervisor::new(services),
@@ -75,6 +88,13 @@ pub async fn run(
     let socket = config.socket_path();
     let plugins_dir = config.plugins_dir();
     let console_enabled = config.gateways.console.enabled;
+    // Before the store opens or a plugin loads: a second daemon must change nothing.
+    let data_dir = config.data_dir();
+    crate::private_files::prepare_data_dir(&data_dir).map_err(|source| RuntimeError::Io {
+        path: data_dir.clone(),
+        source,
+    })?;
+    let _lock = crate::daemon_lock::acquire(&data_dir)?;
     let host = Host::build(config)?;
     let supervisor = host.supervisor.clone();
     // The socket is bound before any plugin loads: no plugin can keep the console (and

@@ -14,6 +14,7 @@
 //! - [`router`]: chat message → command → plugin → reply; roles and rate limits.
 //! - [`gateways`]: the console socket, Discord, Slack, mirrors, and outbox delivery per target.
 //! - [`daemon`]: `roost run`, wiring all of the above.
+//! - [`daemon_lock`]: one daemon per data dir.
 //! - [`daemon_guard`]: what the process does to itself so jobs cannot read or outlive it.
 //! - [`private_files`]: the data dir and every file the daemon writes are private.
 //! - [`cli`]: the other subcommands (`check`, `chat`, `invoke`, `init`).
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod daemon_guard;
+pub mod daemon_lock;
 pub mod gateways;
 pub mod live_config;
 pub mod message;

@@ -86,15 +86,15 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Chat { lines } = &cli.command {
         let socket = socket_or_exit!(cli::chat::socket_for(&cli.config));
         return run_async(async move {
-            let talked = if lines.is_empty() {
-                cli::chat::interactive(&socket).await
-            } else {
-                cli::chat::one_shot(&socket, lines).await
+            use std::io::IsTerminal;
+            let talked = match lines.is_empty() {
+                false => cli::chat::one_shot(&socket, lines).await,
+                true if std::io::stdin().is_terminal() => {
+                    cli::chat::interactive(&socket).await.map(|()| true)
+                }
+                true => cli::chat::piped(&socket).await,
             };
-            match talked {
-                Err(e) if !e.is_broken_pipe() => Err(e.into()),
-                _ => Ok(ExitCode::SUCCESS),
-            }
+            chat_exit(talked)
         });
     }
     if let Command::Status = &cli.command {
@@ -103,10 +103,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(|c| c.host.prefix)
             .unwrap_or_else(|_| "!".into());
         return run_async(async move {
-            match cli::chat::one_shot(&socket, &[format!("{prefix}status")]).await {
-                Err(e) if !e.is_broken_pipe() => Err(e.into()),
-                _ => Ok(ExitCode::SUCCESS),
-            }
+            chat_exit(cli::chat::one_shot(&socket, &[format!("{prefix}status")]).await)
         });
     }
     // Every other command needs a valid config: a bad one is exit 2 with file:line:column.
@@ -137,8 +134,21 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     run_async(async move {
         match cli.command {
             Command::Run => {
-                roost::daemon::run(&cli.config, roost::daemon::terminate_signal()).await?;
-                Ok(ExitCode::SUCCESS)
+                match roost::daemon::run(&cli.config, roost::daemon::terminate_signal()).await {
+                    Ok(()) => Ok(ExitCode::SUCCESS),
+                    Err(
+                        e @ (roost::daemon::DaemonError::Lock(
+                            roost::daemon_lock::LockError::Held { .. },
+                        )
+                        | roost::daemon::DaemonError::Console(
+                            roost::gateways::console::ConsoleError::AlreadyRunning(_),
+                        )),
+                    ) => {
+                        eprintln!("roost: {e}");
+                        Ok(ExitCode::from(EXIT_BAD_CONFIG))
+                    }
+                    Err(e) => Err(e.into()),
+                }
             }
             Command::Check => {
                 let report = cli::check::check(&cli.config).await?;
@@ -174,6 +184,17 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// The exit code of a chat: 0 when every command succeeded, 1 when one failed; a closed
+/// stdout (`| head`) is not an error.
+fn chat_exit(talked: Result<bool, cli::chat::ChatError>) -> anyhow::Result<ExitCode> {
+    match talked {
+        Ok(true) => Ok(ExitCode::SUCCESS),
+        Ok(false) => Ok(ExitCode::from(EXIT_FAILED)),
+        Err(e) if e.is_broken_pipe() => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// How long, once the work is done, the runtime waits for blocking tasks (a SQLite query,

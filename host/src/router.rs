@@ -45,6 +45,25 @@ pub fn parse(prefix: &str, text: &str) -> Parsed {
     }
 }
 
+/// The reply to a command, and whether the command succeeded (scripts driving `roost chat`
+/// exit non-zero on a failure: unknown command, not allowed, bad usage, plugin error).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// What the user sees.
+    pub reply: Outgoing,
+    /// Whether the plugin ran the command and returned a reply.
+    pub ok: bool,
+}
+
+impl Answer {
+    fn failed(text: String) -> Self {
+        Self {
+            reply: Outgoing::text(text),
+            ok: false,
+        }
+    }
+}
+
 /// Routes chat messages to plugins. Cheap to share (`Arc`).
 pub struct Router {
     supervisor: Arc<Supervisor>,
@@ -65,30 +84,36 @@ impl Router {
 
     /// Handles one message; `None` when it is not a command.
     pub async fn handle(&self, msg: &ChatMessage) -> Option<Outgoing> {
+        self.answer(msg).await.map(|a| a.reply)
+    }
+
+    /// Handles one message and says whether the command succeeded; `None` when it is not
+    /// a command.
+    pub async fn answer(&self, msg: &ChatMessage) -> Option<Answer> {
         let config = self.config.get();
         let prefix = config.host.prefix.as_str();
         let (name, args) = match parse(prefix, &msg.text) {
             Parsed::NotACommand => return None,
             Parsed::Malformed(why) => {
-                return Some(Outgoing::text(format!(
+                return Some(Answer::failed(format!(
                     "{why}; usage: {prefix}<command> [args…] — {prefix}help lists commands"
                 )));
             }
             Parsed::Invoke { name, args } => (name, args),
         };
         if let Err(wait) = self.admit(&config, &msg.identity) {
-            return Some(Outgoing::text(format!(
+            return Some(Answer::failed(format!(
                 "slow down: too many commands from {}; try again in {wait} s",
                 msg.identity
             )));
         }
         let Some((plugin, spec)) = self.supervisor.resolve(&name) else {
-            return Some(Outgoing::text(self.unknown(prefix, &name)));
+            return Some(Answer::failed(self.unknown(prefix, &name)));
         };
         let role = config.role_of(&msg.identity);
         let needed = Role::from(spec.role);
         if role < needed {
-            return Some(Outgoing::text(format!(
+            return Some(Answer::failed(format!(
                 "not allowed: {prefix}{name} needs role {} and {} has role {}",
                 role_name(needed),
                 msg.identity,
@@ -96,7 +121,7 @@ impl Router {
             )));
         }
         if (args.len() as u64) < u64::from(spec.min_args) {
-            return Some(Outgoing::text(format!(
+            return Some(Answer::failed(format!(
                 "usage: {}",
                 with_prefix(prefix, &spec.usage)
             )));
@@ -111,9 +136,9 @@ impl Router {
             text: msg.text.clone(),
         };
         Some(match plugin.command(ctx, args).await {
-            Ok(reply) => reply,
-            Err(CallError::Refused(reason)) => Outgoing::text(format!("{prefix}{name}: {reason}")),
-            Err(e) => Outgoing::text(e.to_string()),
+            Ok(reply) => Answer { reply, ok: true },
+            Err(CallError::Refused(reason)) => Answer::failed(format!("{prefix}{name}: {reason}")),
+            Err(e) => Answer::failed(e.to_string()),
         })
     }
 
@@ -136,6 +161,10 @@ impl Router {
     }
 
     fn admit(&self, config: &Config, identity: &str) -> Result<(), u64> {
+        let owner = identity == "console" || config.role_of(identity) == Role::Admin;
+        if owner && !config.rate_limit.limit_admins {
+            return Ok(());
+        }
         let mut limiter = match self.limiter.lock() {
             Ok(l) => l,
             Err(p) => p.into_inner(),

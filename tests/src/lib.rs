@@ -296,16 +296,26 @@ impl Daemon {
             .expect("run roost")
     }
 
-    /// `roost chat -c LINE`: the reply text; fails the test if the command exits non-zero.
+    /// `roost chat -c LINE`: the reply text, whether the command succeeded (exit 0) or
+    /// failed (exit 1: unknown command, not allowed, plugin error); any other exit fails
+    /// the test.
     pub fn chat(&self, line: &str) -> String {
+        self.chat_outcome(line).1
+    }
+
+    /// `roost chat -c LINE`: whether the command succeeded, and the reply text.
+    pub fn chat_outcome(&self, line: &str) -> (bool, String) {
         let out = self.roost(&["chat", "-c", line]);
         assert!(
-            out.status.success(),
+            matches!(out.status.code(), Some(0 | 1)),
             "roost chat -c {line:?} failed: {}\n{}",
             String::from_utf8_lossy(&out.stderr),
             self.log()
         );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
 
     /// Repeats `roost chat -c LINE` until the reply satisfies `ok`; returns that reply.

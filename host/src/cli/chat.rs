@@ -70,25 +70,63 @@ fn data_dir_of(text: &str) -> Option<String> {
     })
 }
 
-/// Sends each line in turn, prints every reply, returns when the last one is answered.
-pub async fn one_shot(socket: &Path, lines: &[String]) -> Result<(), ChatError> {
-    let stream = connect(socket).await?;
-    let (read, mut write) = stream.into_split();
-    let mut frames = BufReader::new(read).lines();
-    for (i, text) in lines.iter().enumerate() {
-        let id = i as u64 + 1;
-        say(&mut write, id, text).await?;
+/// Sends each line in turn, prints every reply, returns when the last one is answered:
+/// `true` when every command succeeded.
+pub async fn one_shot(socket: &Path, lines: &[String]) -> Result<bool, ChatError> {
+    let mut session = Session::connect(socket).await?;
+    let mut all_ok = true;
+    for text in lines {
+        all_ok &= session.ask(text).await?;
+    }
+    Ok(all_ok)
+}
+
+/// Standard input that is not a terminal (a pipe, a file): no prompt, each line answered
+/// before the next is sent, done at the end of input; `true` when every command succeeded.
+pub async fn piped(socket: &Path) -> Result<bool, ChatError> {
+    let mut session = Session::connect(socket).await?;
+    let mut input = BufReader::new(tokio::io::stdin()).lines();
+    let mut all_ok = true;
+    while let Some(line) = input.next_line().await? {
+        if !line.trim().is_empty() {
+            all_ok &= session.ask(&line).await?;
+        }
+    }
+    Ok(all_ok)
+}
+
+/// One connection used for question and answer, one line at a time.
+struct Session {
+    frames: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    write: OwnedWriteHalf,
+    next_id: u64,
+}
+
+impl Session {
+    async fn connect(socket: &Path) -> Result<Self, ChatError> {
+        let (read, write) = connect(socket).await?.into_split();
+        Ok(Self {
+            frames: BufReader::new(read).lines(),
+            write,
+            next_id: 1,
+        })
+    }
+
+    /// Sends `text`, prints its replies; whether the command succeeded.
+    async fn ask(&mut self, text: &str) -> Result<bool, ChatError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        say(&mut self.write, id, text).await?;
         loop {
-            let line = frames.next_line().await?.ok_or(ChatError::Closed)?;
+            let line = self.frames.next_line().await?.ok_or(ChatError::Closed)?;
             match serde_json::from_str::<ServerFrame>(&line) {
                 Ok(ServerFrame::Reply { id: r, text }) if r == id => print_line(&text)?,
-                Ok(ServerFrame::Done { id: r }) if r == id => break,
+                Ok(ServerFrame::Done { id: r, failed }) if r == id => return Ok(!failed),
                 Ok(ServerFrame::Error { text }) => return Err(ChatError::Refused(text)),
                 _ => {}
             }
         }
     }
-    Ok(())
 }
 
 /// A prompt: reads lines from stdin, prints replies and console announcements.

@@ -17,7 +17,7 @@ pub struct CheckReport {
 /// Runs the checks; `Err` only when the config itself is unusable.
 pub async fn check(config_path: &Path) -> Result<CheckReport, DaemonError> {
     let config = Config::load(config_path)?;
-    let host = Host::build(config)?;
+    let host = Host::one_shot(config)?;
     let errors = host.supervisor.sync().await;
     let loaded = host
         .supervisor

@@ -109,7 +109,7 @@ pub async fn invoke(
     let mut config = Config::load(config_path)?;
     grant_named_files(&mut config, plugin, &args);
     let prefix = config.host.prefix.clone();
-    let host = Host::build(config)?;
+    let host = Host::one_shot(config)?;
     let supervisor = host.supervisor.clone();
     let result = async {
         supervisor

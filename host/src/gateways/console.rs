@@ -33,8 +33,13 @@ pub enum ClientFrame {
 pub enum ServerFrame {
     /// The reply to `Say { id }`.
     Reply { id: u64, text: String },
-    /// Everything for `Say { id }` has been sent.
-    Done { id: u64 },
+    /// Everything for `Say { id }` has been sent; `failed` when the command did not run
+    /// or the plugin returned an error.
+    Done {
+        id: u64,
+        #[serde(default)]
+        failed: bool,
+    },
     /// A message a plugin sent to a channel that includes the console.
     Message { plugin: String, text: String },
     /// Why the daemon is closing the connection.
@@ -159,10 +164,12 @@ async fn client(
                             text,
                         };
                         let mut frames = Vec::new();
-                        if let Some(reply) = router.handle(&msg).await {
-                            frames.push(ServerFrame::Reply { id, text: reply.render_plain() });
+                        let mut failed = false;
+                        if let Some(answer) = router.answer(&msg).await {
+                            failed = !answer.ok;
+                            frames.push(ServerFrame::Reply { id, text: answer.reply.render_plain() });
                         }
-                        frames.push(ServerFrame::Done { id });
+                        frames.push(ServerFrame::Done { id, failed });
                         frames
                     }
                     Err(e) => {

@@ -87,6 +87,21 @@ pub struct HostServices {
     pub config: LiveConfig,
     /// The supervisor, for the admin capability; `None` without a daemon.
     pub control: Option<Weak<dyn PluginControl>>,
+    /// Whether plugin events (loaded, crashed, …) go into the store's history: only the
+    /// daemon's do, so `!status` never shows what a `roost check` did.
+    pub history: bool,
+}
+
+impl HostServices {
+    /// Records a plugin event in the history (daemon only); a store error is logged.
+    pub fn record(&self, plugin: &str, kind: &str, detail: &str) {
+        if !self.history {
+            return;
+        }
+        if let Err(e) = self.store.history_push(Some(plugin), kind, detail) {
+            tracing::error!(plugin, "cannot record `{kind}` in the history: {e}");
+        }
+    }
 }
 
 /// Everything needed to build (and rebuild) instances of one plugin.
@@ -423,9 +438,14 @@ impl Actor {
         let running = arm(&mut inst.store, timeout, &self.services.engine);
         let result = bounded(timeout, inst.plugin.call_on_event(&mut inst.store, &event)).await;
         drop(running);
-        if let Err(e) = result {
-            let reason = describe(&e, &inst.store, timeout);
-            self.crashed(&reason);
+        match result {
+            // An event changes what the plugin would say in `!status` as much as a
+            // command does (a test run ended, a check ran): ask again now.
+            Ok(()) => self.refresh_status().await,
+            Err(e) => {
+                let reason = describe(&e, &inst.store, timeout);
+                self.crashed(&reason);
+            }
         }
     }
 
@@ -454,10 +474,7 @@ impl Actor {
         let wait = backoff(self.consecutive_crashes);
         self.retry_at = Instant::now() + wait;
         tracing::warn!(plugin = %self.recipe.name, "call failed: {reason}; rebuilding in {} ms", wait.as_millis());
-        let _ = self
-            .services
-            .store
-            .history_push(Some(&self.recipe.name), "crash", reason);
+        self.services.record(&self.recipe.name, "crash", reason);
         self.update(|h| {
             h.state = "restarting";
             h.failures += 1;

@@ -331,10 +331,7 @@ impl Supervisor {
             Ok(handle) => {
                 let version = handle.health().manifest.version;
                 tracing::info!(plugin = name, version, source = %source.describe(), "loaded");
-                let _ = self
-                    .services
-                    .store
-                    .history_push(Some(name), "loaded", &version);
+                self.services.record(name, "loaded", &version);
                 let mut slots = self.slots();
                 let slot = slots.entry(name.to_string()).or_default();
                 slot.handle = Some(handle);
@@ -353,10 +350,7 @@ impl Supervisor {
 
     fn fail(&self, name: &str, error: String, inputs: Option<Inputs>) -> String {
         tracing::error!(plugin = name, "load failed: {error}");
-        let _ = self
-            .services
-            .store
-            .history_push(Some(name), "load-failed", &error);
+        self.services.record(name, "load-failed", &error);
         let mut slots = self.slots();
         let slot = slots.entry(name.to_string()).or_default();
         slot.error = Some(error.clone());

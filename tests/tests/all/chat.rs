@@ -88,7 +88,10 @@ fn config_can_raise_the_role_a_command_needs() {
 
 #[test]
 fn one_flooding_identity_is_rate_limited() {
-    let config = roost_tests::BASE_CONFIG.replace("per_minute = 0", "per_minute = 6\nburst = 2");
+    let config = roost_tests::BASE_CONFIG.replace(
+        "per_minute = 0",
+        "per_minute = 6\nburst = 2\nlimit_admins = true",
+    );
     let d = Daemon::start("");
     d.write_config_raw(&config);
     let reply = d.chat_until("!ping", |r| r.contains("slow down"));

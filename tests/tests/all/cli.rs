@@ -102,11 +102,21 @@ fn every_subcommand_has_complete_help() {
 }
 
 #[test]
-fn a_second_daemon_on_the_same_socket_is_refused() {
+fn a_second_daemon_on_the_same_data_dir_is_refused_before_it_changes_anything() {
     let d = Daemon::start("");
+    let before = d.chat("!status");
     let out = d.roost(&["run"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("already listening"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("another roost daemon (pid {})", d.pid())),
+        "{stderr}"
+    );
+    // Neither `roost run` nor `roost check` wrote into the live daemon's history.
+    assert!(d.roost(&["check"]).status.success());
+    let after = d.chat("!status");
+    let loaded = |s: &str| s.matches("bot loaded").count();
+    assert_eq!(loaded(&after), loaded(&before), "{after}");
     assert_eq!(
         d.chat("!ping").trim(),
         "pong",

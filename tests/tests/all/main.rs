@@ -12,5 +12,6 @@ mod faults;
 mod hardening;
 mod hot_reload;
 mod isolation;
+mod rough_edges;
 mod slack;
 mod test_watcher;

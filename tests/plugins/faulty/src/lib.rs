@@ -20,9 +20,12 @@ const VERSION: &str = match option_env!("FAULTY_VERSION") {
 /// Default size of `!alloc`: far above the host's default 64 MiB limit.
 const DEFAULT_ALLOC_MIB: usize = 1024;
 
-/// No state: everything that must outlive a call is in kv.
+/// Only a count of timers fired, for `status`; everything that must outlive an instance
+/// is in kv.
 #[derive(Default)]
-struct Faulty;
+struct Faulty {
+    timers_fired: u32,
+}
 
 impl Plugin for Faulty {
     fn init(&mut self, cfg: Config) -> Result<Manifest, String> {
@@ -126,6 +129,7 @@ impl Plugin for Faulty {
     }
 
     fn on_timer(&mut self, tag: &str) {
+        self.timers_fired += 1;
         if let Err(e) = kv::set_string(&format!("fired/{tag}"), "1") {
             log::error(format!("timer {tag}: {e}"));
         }
@@ -146,7 +150,10 @@ impl Plugin for Faulty {
     }
 
     fn status(&self) -> String {
-        format!("misbehaving on request (version {VERSION})")
+        format!(
+            "misbehaving on request (version {VERSION}), {} timers fired",
+            self.timers_fired
+        )
     }
 }
 

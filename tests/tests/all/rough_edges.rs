@@ -1,0 +1,74 @@
+//! The rough edges a new user hit on their first day, each driven the way they met it:
+//! a `!status` that lagged behind, a console that throttled its own admin, piped input
+//! that lost its replies, scripts that could not tell a failed command.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use roost_tests::{BASE_CONFIG, Daemon, FAULTY_WASM, roost_bin};
+
+#[test]
+fn status_shows_what_a_plugin_did_in_an_event_not_only_in_a_command() {
+    let d = Daemon::start_with_plugins("", &[("faulty", FAULTY_WASM)]);
+    let status = d.chat("!status");
+    assert!(status.contains("0 timers fired"), "{status}");
+    d.chat("!timer 20 a");
+    d.chat_until("!status", |s| s.contains("1 timers fired"));
+}
+
+#[test]
+fn the_console_admin_is_not_rate_limited_by_default() {
+    let config = BASE_CONFIG.replace("per_minute = 0", "per_minute = 6\nburst = 2");
+    let d = Daemon::start_full(&config, &[], &[]);
+    for _ in 0..12 {
+        assert_eq!(d.chat("!ping").trim(), "pong");
+    }
+}
+
+/// Runs `roost chat` with `input` on a pipe; its exit code and output.
+fn chat_piped(d: &Daemon, input: &str) -> (Option<i32>, String) {
+    let mut child = Command::new(roost_bin())
+        .arg("--config")
+        .arg(d.config_path())
+        .arg("chat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn chat");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write input");
+    let out = child.wait_with_output().expect("chat");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn piped_input_gets_every_reply_in_order_and_no_prompt() {
+    let d = Daemon::start_with_plugins("", &[("faulty", FAULTY_WASM)]);
+    let (code, out) = chat_piped(&d, "!ping\n\n!echo one two\n!version\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("roost>"), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["pong", "one|two"], "{out}");
+    assert_eq!(lines.len(), 3, "{out}");
+}
+
+#[test]
+fn a_failed_command_makes_chat_exit_non_zero() {
+    let d = Daemon::start_with_plugins("", &[("faulty", FAULTY_WASM)]);
+    assert_eq!(d.chat_outcome("!ping"), (true, "pong\n".to_string()));
+    for line in ["!nosuchcommand", "!kvget", "!trap", "!kvset"] {
+        let (ok, reply) = d.chat_outcome(line);
+        assert!(!ok, "{line} counted as a success: {reply}");
+    }
+    let (code, out) = chat_piped(&d, "!ping\n!nosuchcommand\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("pong\n"), "{out}");
+}
