@@ -34,6 +34,7 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
+    commit_id(&root);
     let target_dir = root.join("target").join("wasm-plugins");
     build_wasm_workspace(&plugins, &target_dir, FIRST_PARTY);
 
@@ -53,4 +54,23 @@ fn main() {
     }
     code += "];\n";
     fs::write(out.join("embedded_plugins.rs"), code).expect("write embedded_plugins.rs");
+}
+
+/// Sets `ROOST_COMMIT` (what `roost --version` shows after the version) to the checkout's
+/// commit, or "unknown commit" outside a git checkout.
+fn commit_id(root: &std::path::Path) {
+    for watched in [".git/HEAD", ".git/logs/HEAD"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|c| !c.is_empty())
+        .map(|c| format!("commit {c}"))
+        .unwrap_or_else(|| "unknown commit".to_string());
+    println!("cargo:rustc-env=ROOST_COMMIT={commit}");
 }

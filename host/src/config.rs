@@ -136,6 +136,9 @@ pub struct HostConfig {
     /// The user jobs started with the `process` capability run as, when the daemon runs as
     /// root; `None` runs them as the daemon's own user.
     pub job_user: Option<String>,
+    /// A file the daemon appends its log to, besides stderr; read it through
+    /// [`Config::log_file`], which resolves it.
+    pub log_file: Option<PathBuf>,
 }
 
 impl Default for HostConfig {
@@ -147,6 +150,7 @@ impl Default for HostConfig {
             log: "info".to_string(),
             autoload: true,
             job_user: None,
+            log_file: None,
         }
     }
 }
@@ -745,6 +749,14 @@ impl Config {
     /// and the socket live.
     pub fn data_dir(&self) -> PathBuf {
         tidy(&self.dir().join(&self.host.data_dir))
+    }
+
+    /// `host.log_file` resolved against the config file's directory.
+    pub fn log_file(&self) -> Option<PathBuf> {
+        self.host
+            .log_file
+            .as_ref()
+            .map(|f| tidy(&self.dir().join(f)))
     }
 
     /// The folder watched for plugin `.wasm` files: `host.plugins_dir` resolved against the

@@ -1,6 +1,5 @@
 //! What a process that hosts plugins does to itself before any thread starts, so that the
-//! jobs its plugins run can neither read it nor outlive it: files it makes are private, it
-//! is not dumpable (a job running as the same user cannot read its `/proc/<pid>/environ`
+//! jobs its plugins run can neither read it nor outlive it: it is not dumpable (a job running as the same user cannot read its `/proc/<pid>/environ`
 //! or memory), it adopts the orphans of its jobs (so a job that escapes its process group
 //! with `setsid` is still found and ended), and gateway tokens leave its environment.
 
@@ -20,7 +19,6 @@ pub const LAUNCHERS: &[&str] = &[
 /// # Safety
 /// Must run while the process has a single thread: it changes the environment.
 pub unsafe fn harden(config: &Config) -> Vec<String> {
-    crate::private_files::restrict_umask();
     if let Err(e) =
         rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
     {

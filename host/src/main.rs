@@ -11,11 +11,18 @@ use roost::config::{Config, DEFAULT_CONFIG_PATH};
 /// roost: a personal automation hub. A small daemon hosts sandboxed WebAssembly plugins
 /// and gives each only what its grants in roost.toml name; you talk to them over chat.
 #[derive(Parser)]
-#[command(name = "roost", version, propagate_version = true)]
+#[command(
+    name = "roost",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ROOST_COMMIT"), ")"),
+    propagate_version = true
+)]
 struct Cli {
     /// The config file.
     #[arg(long, short = 'C', global = true, env = "ROOST_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
     config: PathBuf,
+    /// Also write the log to this file (appended; [host] log_file in the config).
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,6 +57,16 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print a shell completion script (e.g. `roost completions bash > ~/.local/share/bash-completion/completions/roost`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write a consistent copy of the hub's database to FILE, safe while the daemon runs.
+    Backup {
+        /// Where the copy goes (mode 0600).
+        file: PathBuf,
+    },
 }
 
 /// The socket of the daemon, or exit 2 when the config cannot even say where it is.
@@ -77,6 +94,13 @@ fn main() -> ExitCode {
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Everything roost writes (database, log, backups, sockets) is private to its user.
+    roost::private_files::restrict_umask();
+    if let Command::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        clap_complete::generate(shell, &mut Cli::command(), "roost", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Init { force } = cli.command {
         let path = cli::init(&cli.config, force)?;
         println!("wrote {}", path.display());
@@ -119,7 +143,13 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run => config.host.log.as_str(),
         _ => "warn",
     };
-    init_logging(level);
+    let log_file = cli.log_file.clone().or_else(|| config.log_file());
+    init_logging(level, log_file.as_deref())?;
+    if let Command::Backup { file } = &cli.command {
+        let rows = cli::backup::backup(&config, file)?;
+        println!("{} ({rows} pages)", file.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     // SAFETY: no thread has started yet: the async runtime is built below.
     let taken = unsafe { roost::daemon_guard::harden(&config) };
     if !taken.is_empty() {
@@ -179,7 +209,11 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(EXIT_FAILED))
                 }
             },
-            Command::Init { .. } | Command::Chat { .. } | Command::Status => {
+            Command::Init { .. }
+            | Command::Chat { .. }
+            | Command::Status
+            | Command::Completions { .. }
+            | Command::Backup { .. } => {
                 unreachable!("handled above")
             }
         }
@@ -229,13 +263,37 @@ fn describe(e: &anyhow::Error) -> String {
     text
 }
 
-/// Logs to stderr; `RUST_LOG` wins over the config's `host.log`.
-fn init_logging(default: &str) {
+/// Logs to stderr (colour only on a terminal) and, with `file`, appends plain lines to
+/// it too; `RUST_LOG` wins over the config's `host.log`.
+fn init_logging(default: &str, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let file_layer = match file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening the log file {}", path.display()))?;
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_ansi(false),
+            )
+        }
+        None => None,
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(file_layer)
         .try_init();
+    Ok(())
 }

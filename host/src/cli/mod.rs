@@ -1,6 +1,7 @@
 //! The subcommands other than `run`: each returns the process exit code so `main.rs` stays
 //! a thin clap front end. Exit codes: 0 ok, 1 a command failed, 2 bad config or plugins.
 
+pub mod backup;
 pub mod chat;
 pub mod check;
 pub mod invoke;

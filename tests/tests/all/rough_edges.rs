@@ -72,3 +72,78 @@ fn a_failed_command_makes_chat_exit_non_zero() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.starts_with("pong\n"), "{out}");
 }
+
+#[test]
+fn version_names_the_commit_and_completions_cover_every_subcommand() {
+    let d = Daemon::start("");
+    let version = d.roost(&["--version"]);
+    let version = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        version.contains("commit ") || version.contains("unknown commit"),
+        "{version}"
+    );
+    let bash = d.roost(&["completions", "bash"]);
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout);
+    for sub in ["run", "chat", "check", "invoke", "backup", "completions"] {
+        assert!(script.contains(sub), "bash completion lacks {sub}");
+    }
+}
+
+#[test]
+fn the_log_goes_to_a_file_too_and_carries_no_colour_codes() {
+    let d = Daemon::start("");
+    assert!(!d.log().contains('\u{1b}'), "{}", d.log());
+    let log = d.dir().join("roost.log");
+    let config = std::fs::read_to_string(d.config_path()).expect("config");
+    std::fs::write(
+        d.dir().join("second.toml"),
+        config.replace(
+            "data_dir = \"data\"",
+            "data_dir = \"data2\"\nlog_file = \"roost.log\"",
+        ),
+    )
+    .expect("write config");
+    let mut second = Command::new(roost_bin())
+        .arg("--config")
+        .arg(d.dir().join("second.toml"))
+        .arg("run")
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("second daemon");
+    let start = std::time::Instant::now();
+    let mut text = String::new();
+    while !text.contains("roost ready") && start.elapsed() < roost_tests::PATIENCE {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+    }
+    let _ = second.kill();
+    let _ = second.wait();
+    assert!(text.contains("roost ready"), "log file: {text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
+}
+
+#[test]
+fn a_backup_taken_while_the_daemon_runs_holds_its_data() {
+    let d = Daemon::start_with_plugins("", &[("faulty", FAULTY_WASM)]);
+    assert_eq!(d.chat("!kvset colour teal").trim(), "ok");
+    let copy = d.dir().join("copy.db");
+    let out = d.roost(&["backup", copy.to_str().expect("utf-8 path")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump = Command::new("sqlite3")
+        .arg(&copy)
+        .arg("SELECT count(*) FROM kv;")
+        .output()
+        .expect("sqlite3");
+    let rows = String::from_utf8_lossy(&dump.stdout);
+    assert!(rows.trim().parse::<u32>().is_ok_and(|n| n >= 1), "{rows}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&copy).expect("copy").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let again = d.roost(&["backup", copy.to_str().expect("utf-8 path")]);
+    assert!(!again.status.success(), "a backup overwrote a file");
+}
