@@ -751,6 +751,19 @@ impl Config {
         tidy(&self.dir().join(&self.host.data_dir))
     }
 
+    /// The config used when there is no file at all (`roost invoke` from any directory):
+    /// every default, the data in `data_dir`.
+    pub fn builtin(data_dir: PathBuf) -> Config {
+        Config {
+            path: data_dir.join("roost.toml"),
+            host: HostConfig {
+                data_dir: PathBuf::from("."),
+                ..HostConfig::default()
+            },
+            ..Config::default()
+        }
+    }
+
     /// `host.log_file` resolved against the config file's directory.
     pub fn log_file(&self) -> Option<PathBuf> {
         self.host

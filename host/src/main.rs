@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use roost::cli::{self, EXIT_BAD_CONFIG, EXIT_FAILED};
-use roost::config::{Config, DEFAULT_CONFIG_PATH};
+use roost::config::Config;
 
 /// roost: a personal automation hub. A small daemon hosts sandboxed WebAssembly plugins
 /// and gives each only what its grants in roost.toml name; you talk to them over chat.
@@ -17,9 +17,10 @@ use roost::config::{Config, DEFAULT_CONFIG_PATH};
     propagate_version = true
 )]
 struct Cli {
-    /// The config file.
-    #[arg(long, short = 'C', global = true, env = "ROOST_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
-    config: PathBuf,
+    /// The config file. Default: ./config/roost.toml, ./roost.toml, then
+    /// ~/.config/roost/roost.toml, the first that exists.
+    #[arg(long, short = 'C', global = true, env = "ROOST_CONFIG")]
+    config: Option<PathBuf>,
     /// Also write the log to this file (appended; [host] log_file in the config).
     #[arg(long, global = true, value_name = "FILE")]
     log_file: Option<PathBuf>,
@@ -102,13 +103,17 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Init { force } = cli.command {
-        let path = cli::init(&cli.config, force)?;
+        let path = cli::init(&cli::locate::init_path(cli.config.as_deref()), force)?;
         println!("wrote {}", path.display());
         return Ok(ExitCode::SUCCESS);
     }
+    let config_path = match cli::locate::config_path(cli.config.as_deref()) {
+        Ok(path) => path,
+        Err(not_found) => return without_config(cli, not_found),
+    };
     // Talking to a running daemon works even while the config file has a rejected edit.
     if let Command::Chat { lines } = &cli.command {
-        let socket = socket_or_exit!(cli::chat::socket_for(&cli.config));
+        let socket = socket_or_exit!(cli::chat::socket_for(&config_path));
         return run_async(async move {
             use std::io::IsTerminal;
             let talked = match lines.is_empty() {
@@ -122,8 +127,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         });
     }
     if let Command::Status = &cli.command {
-        let socket = socket_or_exit!(cli::chat::socket_for(&cli.config));
-        let prefix = Config::load(&cli.config)
+        let socket = socket_or_exit!(cli::chat::socket_for(&config_path));
+        let prefix = Config::load(&config_path)
             .map(|c| c.host.prefix)
             .unwrap_or_else(|_| "!".into());
         return run_async(async move {
@@ -131,7 +136,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         });
     }
     // Every other command needs a valid config: a bad one is exit 2 with file:line:column.
-    let config = match Config::load(&cli.config) {
+    let config = match Config::load(&config_path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("roost: {e}");
@@ -145,9 +150,31 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let log_file = cli.log_file.clone().or_else(|| config.log_file());
     init_logging(level, log_file.as_deref())?;
+    host_command(cli, config_path, config)
+}
+
+/// No config anywhere: `roost invoke` runs on the built-in defaults (data in the user's
+/// data dir); everything else says where it looked and exits 2.
+fn without_config(cli: Cli, not_found: cli::locate::NotFound) -> anyhow::Result<ExitCode> {
+    match (&cli.command, cli::locate::user_data_dir()) {
+        (Command::Invoke { .. }, Some(data)) => {
+            init_logging("warn", None)?;
+            let config = Config::builtin(data);
+            host_command(cli, config.path.clone(), config)
+        }
+        _ => {
+            eprintln!("roost: {not_found}");
+            Ok(ExitCode::from(EXIT_BAD_CONFIG))
+        }
+    }
+}
+
+/// The commands that host plugins (`run`, `check`, `invoke`) and `backup`, on a loaded
+/// config.
+fn host_command(cli: Cli, config_path: PathBuf, config: Config) -> anyhow::Result<ExitCode> {
     if let Command::Backup { file } = &cli.command {
-        let rows = cli::backup::backup(&config, file)?;
-        println!("{} ({rows} pages)", file.display());
+        let pages = cli::backup::backup(&config, file)?;
+        println!("{} ({pages} pages)", file.display());
         return Ok(ExitCode::SUCCESS);
     }
     // SAFETY: no thread has started yet: the async runtime is built below.
@@ -164,7 +191,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     run_async(async move {
         match cli.command {
             Command::Run => {
-                match roost::daemon::run(&cli.config, roost::daemon::terminate_signal()).await {
+                match roost::daemon::run(&config_path, roost::daemon::terminate_signal()).await {
                     Ok(()) => Ok(ExitCode::SUCCESS),
                     Err(
                         e @ (roost::daemon::DaemonError::Lock(
@@ -181,7 +208,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Command::Check => {
-                let report = cli::check::check(&cli.config).await?;
+                let report = cli::check::check(&config_path).await?;
                 for (name, version) in &report.loaded {
                     println!("ok  {name} {version}");
                 }
@@ -189,7 +216,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     eprintln!("error: {e}");
                 }
                 if report.errors.is_empty() {
-                    println!("{}: ok", cli.config.display());
+                    println!("{}: ok", config_path.display());
                     Ok(ExitCode::SUCCESS)
                 } else {
                     Ok(ExitCode::from(EXIT_BAD_CONFIG))
@@ -199,7 +226,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 plugin,
                 command,
                 args,
-            } => match cli::invoke::invoke(&cli.config, &plugin, &command, args).await {
+            } => match cli::invoke::invoke(config, &plugin, &command, args).await {
                 Ok(reply) => match cli::terminal::print_line(&reply.render_plain()) {
                     Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
                     _ => Ok(ExitCode::SUCCESS),

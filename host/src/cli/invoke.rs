@@ -101,12 +101,11 @@ pub fn deliver_attachments(reply: Outgoing, args: &[String]) -> Result<Outgoing,
 
 /// Loads `plugin` alone and runs `command` with `args`.
 pub async fn invoke(
-    config_path: &Path,
+    mut config: Config,
     plugin: &str,
     command: &str,
     args: Vec<String>,
 ) -> Result<Outgoing, InvokeError> {
-    let mut config = Config::load(config_path)?;
     grant_named_files(&mut config, plugin, &args);
     let prefix = config.host.prefix.clone();
     let host = Host::one_shot(config)?;

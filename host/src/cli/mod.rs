@@ -5,6 +5,7 @@ pub mod backup;
 pub mod chat;
 pub mod check;
 pub mod invoke;
+pub mod locate;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};

@@ -147,3 +147,92 @@ fn a_backup_taken_while_the_daemon_runs_holds_its_data() {
     let again = d.roost(&["backup", copy.to_str().expect("utf-8 path")]);
     assert!(!again.status.success(), "a backup overwrote a file");
 }
+
+/// `roost ARGS…` run in `cwd` with `home` as the home directory and no config named.
+fn roost_at_home(
+    home: &std::path::Path,
+    cwd: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    Command::new(roost_bin())
+        .current_dir(cwd)
+        .args(args)
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("ROOST_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run roost")
+}
+
+#[test]
+fn init_at_home_writes_the_user_config_which_every_directory_then_finds() {
+    let home = tempfile::tempdir().expect("home");
+    let elsewhere = tempfile::tempdir().expect("elsewhere");
+    let home_dir = std::fs::canonicalize(home.path()).expect("canonical");
+    let init = roost_at_home(&home_dir, &home_dir, &["init"]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let user_config = home_dir.join(".config/roost/roost.toml");
+    assert!(
+        user_config.is_file(),
+        "init wrote {}",
+        String::from_utf8_lossy(&init.stdout)
+    );
+    let check = roost_at_home(&home_dir, elsewhere.path(), &["check"]);
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        stdout.contains(&user_config.display().to_string()),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn with_no_config_anywhere_invoke_runs_on_defaults_and_the_rest_say_where_they_looked() {
+    let home = tempfile::tempdir().expect("home");
+    let cwd = tempfile::tempdir().expect("cwd");
+    let status = roost_at_home(home.path(), cwd.path(), &["status"]);
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert_eq!(status.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("config/roost.toml"), "{stderr}");
+    assert!(stderr.contains(".config/roost/roost.toml"), "{stderr}");
+    assert!(stderr.contains("roost init"), "{stderr}");
+    for (db, sql) in [
+        (
+            "a.db",
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES(1,'x');",
+        ),
+        (
+            "b.db",
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES(1,'y');",
+        ),
+    ] {
+        let made = Command::new("sqlite3")
+            .arg(cwd.path().join(db))
+            .arg(sql)
+            .status()
+            .expect("sqlite3");
+        assert!(made.success());
+    }
+    let diff = roost_at_home(
+        home.path(),
+        cwd.path(),
+        &["invoke", "db-diff", "diff", "a.db", "b.db"],
+    );
+    let stdout = String::from_utf8_lossy(&diff.stdout);
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    assert!(stdout.contains("UPDATE"), "{stdout}");
+}
