@@ -84,6 +84,8 @@ struct Slot {
     enabled: bool,
     /// Who wins a command-name clash: the lower rank (see [`Rank`]).
     rank: Rank,
+    /// A build is being compiled and started now.
+    compiling: bool,
 }
 
 /// A plugin's standing when two plugins offer the same command: first-party plugins
@@ -304,34 +306,18 @@ impl Supervisor {
                 }
             }
         }
-        let engine = self.services.engine.clone();
-        let pre = tokio::task::spawn_blocking(move || engine.prepare(&bytes))
-            .await
-            .map_err(|e| format!("compile task: {e}"))
-            .and_then(|r| r);
-        let pre = match pre {
-            Ok(p) => p,
-            Err(e) => {
-                return Err(self.fail(name, format!("{}: {e}", source.describe()), Some(inputs)));
-            }
-        };
-        let recipe = PluginRecipe {
-            name: name.to_string(),
-            pre,
-            config_json: inputs.config_json.clone(),
-            limits: inputs.limits.clone(),
-            chat: inputs.chat.clone(),
-            admin: inputs.admin,
-            sqlite: inputs.sqlite.clone(),
-            dns: inputs.dns.clone(),
-            watch: inputs.watch.clone(),
-            process: inputs.process.clone(),
-        };
-        match PluginHandle::start(recipe, self.services.clone()).await {
+        let bytes = Arc::new(bytes);
+        self.set_compiling(name, true);
+        let started = self.compile_and_start(name, bytes.clone(), &inputs).await;
+        self.set_compiling(name, false);
+        match started {
             Ok(handle) => {
                 let version = handle.health().manifest.version;
                 tracing::info!(plugin = name, version, source = %source.describe(), "loaded");
                 self.services.record(name, "loaded", &version);
+                if let Source::File(_) = source {
+                    keep_last_good(&last_good_path(config, name), &bytes);
+                }
                 let mut slots = self.slots();
                 let slot = slots.entry(name.to_string()).or_default();
                 slot.handle = Some(handle);
@@ -344,7 +330,82 @@ impl Supervisor {
                 }
                 Ok(())
             }
-            Err(e) => Err(self.fail(name, format!("{}: {e}", source.describe()), Some(inputs))),
+            Err(e) => {
+                let error = format!("{}: {e}", source.describe());
+                let error = self.fail(name, error, Some(inputs.clone()));
+                self.serve_last_good(config, name, &source, &inputs).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Compiles `bytes` (off the async workers) and starts an actor on them.
+    async fn compile_and_start(
+        &self,
+        name: &str,
+        bytes: Arc<Vec<u8>>,
+        inputs: &Inputs,
+    ) -> Result<PluginHandle, String> {
+        let engine = self.services.engine.clone();
+        let pre = tokio::task::spawn_blocking(move || engine.prepare(&bytes))
+            .await
+            .map_err(|e| format!("compile task: {e}"))
+            .and_then(|r| r)?;
+        let recipe = PluginRecipe {
+            name: name.to_string(),
+            pre,
+            config_json: inputs.config_json.clone(),
+            limits: inputs.limits.clone(),
+            chat: inputs.chat.clone(),
+            admin: inputs.admin,
+            sqlite: inputs.sqlite.clone(),
+            dns: inputs.dns.clone(),
+            watch: inputs.watch.clone(),
+            process: inputs.process.clone(),
+        };
+        PluginHandle::start(recipe, self.services.clone()).await
+    }
+
+    /// After a plugin file failed to load and nothing serves the plugin (a restart with a
+    /// broken build in the folder), serves the last build that loaded, under the current
+    /// grants; the broken file stays reported in `!status`.
+    async fn serve_last_good(&self, config: &Config, name: &str, source: &Source, inputs: &Inputs) {
+        if !matches!(source, Source::File(_)) || self.handle(name).is_some() {
+            return;
+        }
+        let path = last_good_path(config, name);
+        let Ok(bytes) = std::fs::read(&path) else {
+            return;
+        };
+        if hash_bytes(&bytes) == inputs.bytes_hash {
+            return;
+        }
+        match self.compile_and_start(name, Arc::new(bytes), inputs).await {
+            Ok(handle) => {
+                let version = handle.health().manifest.version;
+                tracing::warn!(
+                    plugin = name,
+                    version,
+                    "serving the last good build while the new file is broken"
+                );
+                let mut slots = self.slots();
+                let slot = slots.entry(name.to_string()).or_default();
+                slot.handle = Some(handle);
+                slot.rank = Rank::of(config, source, name);
+                if let Some(error) = &mut slot.error {
+                    error.push_str(&format!(" (the last good build, {version}, keeps serving)"));
+                }
+            }
+            Err(e) => tracing::warn!(
+                plugin = name,
+                "the last good build did not load either: {e}"
+            ),
+        }
+    }
+
+    fn set_compiling(&self, name: &str, compiling: bool) {
+        if let Some(slot) = self.slots().get_mut(name) {
+            slot.compiling = compiling;
         }
     }
 
@@ -511,6 +572,7 @@ impl PluginControl for Supervisor {
                 let state = match (&health, slot.enabled, &slot.error) {
                     (Some(h), _, _) => h.state,
                     (None, false, _) => "disabled",
+                    (None, true, _) if slot.compiling => "compiling",
                     (None, true, Some(_)) => "failed",
                     (None, true, None) => "stopped",
                 };
@@ -597,6 +659,33 @@ pub fn source_for(config: &Config, name: &str) -> Option<Source> {
         return Some(Source::File(file));
     }
     embedded::get(name).map(Source::Embedded)
+}
+
+/// Where the last build of `name` that loaded from a file is kept.
+fn last_good_path(config: &Config, name: &str) -> PathBuf {
+    config
+        .data_dir()
+        .join("cache/last-good")
+        .join(format!("{name}.wasm"))
+}
+
+/// Keeps `bytes` as the last good build at `path` (written aside, then renamed); a failure
+/// is logged: it costs only the fallback.
+fn keep_last_good(path: &std::path::Path, bytes: &[u8]) {
+    let keep = || -> std::io::Result<()> {
+        if std::fs::read(path).is_ok_and(|old| old == bytes) {
+            return Ok(());
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("wasm.tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(e) = keep() {
+        tracing::warn!("cannot keep the last good build at {}: {e}", path.display());
+    }
 }
 
 /// Names of the `.wasm` files in the plugins folder.

@@ -236,3 +236,19 @@ fn with_no_config_anywhere_invoke_runs_on_defaults_and_the_rest_say_where_they_l
     );
     assert!(stdout.contains("UPDATE"), "{stdout}");
 }
+
+#[test]
+fn the_last_good_build_serves_after_a_restart_while_the_broken_file_is_reported() {
+    let mut d = Daemon::start_with_plugins("", &[("faulty", FAULTY_WASM)]);
+    let version = d.chat("!version");
+    assert!(!version.contains("unknown"), "{version}");
+    let tmp = d.plugins_dir().join(".broken.tmp");
+    std::fs::write(&tmp, b"\0asm garbage").expect("write");
+    std::fs::rename(&tmp, d.plugins_dir().join("faulty.wasm")).expect("rename");
+    d.chat_until("!status", |s| s.contains("faulty load-failed"));
+    d.kill9();
+    d.restart();
+    assert_eq!(d.chat("!version"), version, "served after the restart");
+    let status = d.chat("!status");
+    assert!(status.contains("last good build"), "{status}");
+}
