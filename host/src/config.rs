@@ -1661,7 +1661,8 @@ mod tests {
         assert!(c.gateways.console.enabled);
         assert_eq!(c.host.data_dir, Path::new("data"));
         // Every section is spelt out, so users see what they can set.
-        let doc = DeTable::parse(&Config::starter()).expect("starter parses");
+        let starter = Config::starter();
+        let doc = DeTable::parse(&starter).expect("starter parses");
         for section in [
             "host",
             "limits",
