@@ -53,7 +53,7 @@ impl Host {
         let services = HostServices {
             engine,
             store: store.clone(),
-            outbox: Outbox::new(store),
+            outbox: Outbox::new(store, config.clone()),
             config: config.clone(),
             control: None,
         };

@@ -15,6 +15,9 @@ use crate::router::Router;
 
 /// Longest line a client may send; longer lines end the connection.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Most bytes one message for the console keeps once queued; longer ones are cut when
+/// queued.
+pub const QUEUED_LIMIT_BYTES: usize = 64 * 1024;
 
 /// What a client sends.
 #[derive(Debug, Serialize, Deserialize)]
