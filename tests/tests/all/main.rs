@@ -11,5 +11,6 @@ mod durability;
 mod faults;
 mod hot_reload;
 mod isolation;
+mod quotas;
 mod slack;
 mod test_watcher;
