@@ -927,9 +927,10 @@ fn trim_outbox(
     Ok(u64::try_from(victims.len()).unwrap_or(u64::MAX))
 }
 
-/// Records that `dropped` messages of `target` were dropped. When the newest history entry
-/// already is a drop for the same target, its count grows instead of a new entry being
-/// added, so a chatty plugin and a long outage leave one line, not a thousand.
+/// Records that `dropped` messages of `target` were dropped. While nothing but drops has
+/// been recorded since this target's last drop entry, that entry's count grows instead of
+/// a new one being added, so a long outage (of one target or of several behind one alias)
+/// leaves one line per target, not a thousand.
 fn record_drops(
     conn: &Connection,
     target: &str,
@@ -937,20 +938,20 @@ fn record_drops(
     caps: &OutboxCaps,
 ) -> Result<(), rusqlite::Error> {
     let prefix = format!("{target}: ");
-    let mut newest = conn.prepare_cached(
-        "SELECT id, kind, detail FROM history WHERE plugin IS NULL AND id = (SELECT MAX(id) FROM history)",
+    let mut current = conn.prepare_cached(
+        "SELECT id, detail FROM history \
+         WHERE kind = ?1 AND plugin IS NULL AND substr(detail, 1, length(?2)) = ?2 \
+           AND id > COALESCE((SELECT MAX(id) FROM history WHERE kind != ?1), 0) \
+         ORDER BY id DESC LIMIT 1",
     )?;
-    let last: Option<(i64, String, String)> = newest
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+    let last: Option<(i64, String)> = current
+        .query_row(params![OUTBOX_DROPPED, prefix], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?;
-    let earlier = last.and_then(|(id, kind, detail)| {
-        let count = detail
-            .strip_prefix(&prefix)?
-            .split(' ')
-            .next()?
-            .parse::<u64>()
-            .ok()?;
-        (kind == OUTBOX_DROPPED).then_some((id, count))
+    let earlier = last.and_then(|(id, detail)| {
+        let count = detail.strip_prefix(&prefix)?.split(' ').next()?;
+        count.parse::<u64>().ok().map(|n| (id, n))
     });
     let total = dropped.saturating_add(earlier.map_or(0, |(_, n)| n));
     let detail = format!(
@@ -1430,11 +1431,20 @@ mod tests {
             "{}",
             history[0].detail
         );
+        // Drops of another target in between keep one entry per target.
+        let d = caps(1, u64::MAX);
+        s.outbox_push_capped("u", "p", "a", &d).expect("push");
+        s.outbox_push_capped("u", "p", "b", &d).expect("push");
+        s.outbox_push_capped("t", "p", "y", &d).expect("push");
+        let history = s.history_recent(10).expect("history");
+        assert_eq!(history.len(), 2, "{history:?}");
+        assert!(history[0].detail.starts_with("u: 1 oldest"), "{history:?}");
+        assert!(history[1].detail.starts_with("t: 4 oldest"), "{history:?}");
         // Another event in between starts a new entry.
         s.history_push(Some("p"), "crash", "boom").expect("history");
         s.outbox_push_capped("t", "p", "x", &c).expect("push");
         let history = s.history_recent(10).expect("history");
-        assert_eq!(history.len(), 3);
+        assert_eq!(history.len(), 4);
         assert!(history[0].detail.starts_with("t: 1 oldest"), "{history:?}");
     }
 
