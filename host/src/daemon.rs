@@ -66,7 +66,7 @@ impl Host {
         let services = HostServices {
             engine,
             store: store.clone(),
-            outbox: Outbox::new(store),
+            outbox: Outbox::new(store, config.clone()),
             config: config.clone(),
             control: None,
             history,

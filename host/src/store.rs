@@ -51,6 +51,69 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT    NOT NULL
     );
     "#,
+    // 2: running totals for the KV quota and the outbox caps. Triggers keep them in the
+    // same transaction as every write to `kv` or `outbox`, whatever code path makes it, so
+    // they cannot drift from the rows they count and survive restarts with them. (No
+    // `INSERT OR IGNORE` in them: the conflict policy of the statement that fires a trigger,
+    // e.g. the upsert in `set`, overrides the trigger's own.)
+    r#"
+    CREATE TABLE kv_usage (
+        plugin TEXT    PRIMARY KEY,
+        bytes  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO kv_usage (plugin, bytes)
+        SELECT plugin, SUM(length(CAST(key AS BLOB)) + length(value)) FROM kv GROUP BY plugin;
+    CREATE TRIGGER kv_usage_insert AFTER INSERT ON kv BEGIN
+        INSERT INTO kv_usage (plugin, bytes) SELECT NEW.plugin, 0
+            WHERE NOT EXISTS (SELECT 1 FROM kv_usage WHERE plugin = NEW.plugin);
+        UPDATE kv_usage SET bytes = bytes + length(CAST(NEW.key AS BLOB)) + length(NEW.value)
+            WHERE plugin = NEW.plugin;
+    END;
+    CREATE TRIGGER kv_usage_update AFTER UPDATE ON kv BEGIN
+        UPDATE kv_usage SET bytes = bytes - length(CAST(OLD.key AS BLOB)) - length(OLD.value)
+            WHERE plugin = OLD.plugin;
+        INSERT INTO kv_usage (plugin, bytes) SELECT NEW.plugin, 0
+            WHERE NOT EXISTS (SELECT 1 FROM kv_usage WHERE plugin = NEW.plugin);
+        UPDATE kv_usage SET bytes = bytes + length(CAST(NEW.key AS BLOB)) + length(NEW.value)
+            WHERE plugin = NEW.plugin;
+    END;
+    CREATE TRIGGER kv_usage_delete AFTER DELETE ON kv BEGIN
+        UPDATE kv_usage SET bytes = bytes - length(CAST(OLD.key AS BLOB)) - length(OLD.value)
+            WHERE plugin = OLD.plugin;
+    END;
+
+    CREATE TABLE outbox_usage (
+        target   TEXT    PRIMARY KEY,
+        messages INTEGER NOT NULL,
+        bytes    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO outbox_usage (target, messages, bytes)
+        SELECT target, COUNT(*), SUM(length(CAST(payload AS BLOB))) FROM outbox GROUP BY target;
+    CREATE TRIGGER outbox_usage_insert AFTER INSERT ON outbox BEGIN
+        INSERT INTO outbox_usage (target, messages, bytes) SELECT NEW.target, 0, 0
+            WHERE NOT EXISTS (SELECT 1 FROM outbox_usage WHERE target = NEW.target);
+        UPDATE outbox_usage
+            SET messages = messages + 1, bytes = bytes + length(CAST(NEW.payload AS BLOB))
+            WHERE target = NEW.target;
+    END;
+    CREATE TRIGGER outbox_usage_update AFTER UPDATE OF target, payload ON outbox BEGIN
+        UPDATE outbox_usage
+            SET messages = messages - 1, bytes = bytes - length(CAST(OLD.payload AS BLOB))
+            WHERE target = OLD.target;
+        INSERT INTO outbox_usage (target, messages, bytes) SELECT NEW.target, 0, 0
+            WHERE NOT EXISTS (SELECT 1 FROM outbox_usage WHERE target = NEW.target);
+        UPDATE outbox_usage
+            SET messages = messages + 1, bytes = bytes + length(CAST(NEW.payload AS BLOB))
+            WHERE target = NEW.target;
+        DELETE FROM outbox_usage WHERE target = OLD.target AND messages <= 0;
+    END;
+    CREATE TRIGGER outbox_usage_delete AFTER DELETE ON outbox BEGIN
+        UPDATE outbox_usage
+            SET messages = messages - 1, bytes = bytes - length(CAST(OLD.payload AS BLOB))
+            WHERE target = OLD.target;
+        DELETE FROM outbox_usage WHERE target = OLD.target AND messages <= 0;
+    END;
+    "#,
 ];
 
 /// How many history rows are kept; older ones are trimmed on every push. `!status` shows a
@@ -61,6 +124,9 @@ pub const HISTORY_KEEP: usize = 1000;
 /// detail is usually an error message, and one pathological message must not bloat the
 /// table 1000 times over.
 pub const MAX_HISTORY_DETAIL: usize = 4096;
+
+/// History kind of "a target's oldest messages were dropped".
+pub const OUTBOX_DROPPED: &str = "outbox-dropped";
 
 /// How long a statement waits for another connection's write lock (e.g. `roost invoke`
 /// running beside the daemon) before failing with "database is locked".
@@ -90,6 +156,63 @@ pub enum KvOp {
     Set(String, Vec<u8>),
     /// Remove the key; removing a missing key is not an error.
     Delete(String),
+}
+
+/// What one plugin's KV writes are held to (its `kv_mb` and `kv_value_kb`), so a plugin
+/// with no grants cannot fill the host's disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvLimits {
+    /// Most bytes of keys (UTF-8) plus values the namespace may hold.
+    pub max_bytes: u64,
+    /// Largest single value, in bytes.
+    pub max_value_bytes: u64,
+}
+
+impl KvLimits {
+    /// No limits: for the host's own namespaces and for tests.
+    pub const UNLIMITED: KvLimits = KvLimits {
+        max_bytes: u64::MAX,
+        max_value_bytes: u64::MAX,
+    };
+}
+
+/// The most one target's queue may hold (`[outbox] max_messages` and `max_mb`); past
+/// either, its oldest messages are dropped so the newest survive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutboxCaps {
+    /// Messages kept per target.
+    pub max_messages: u64,
+    /// Payload bytes kept per target.
+    pub max_bytes: u64,
+}
+
+impl OutboxCaps {
+    /// No caps: for tests and for tools that must never drop anything.
+    pub const UNLIMITED: OutboxCaps = OutboxCaps {
+        max_messages: u64::MAX,
+        max_bytes: u64::MAX,
+    };
+}
+
+/// What [`Store::outbox_push_capped`] did: the new message's id and how many of the
+/// target's oldest messages it pushed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pushed {
+    /// Row id of the message just queued.
+    pub id: i64,
+    /// Older messages of the same target dropped to stay within the caps.
+    pub dropped: u64,
+}
+
+/// How full one target's queue is, for the caps and for `!status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetUsage {
+    /// The target, `console` or `<gateway>:<channel id>`.
+    pub target: String,
+    /// Messages waiting.
+    pub messages: u64,
+    /// Their payload bytes.
+    pub bytes: u64,
 }
 
 /// A message waiting in the outbox for its target's gateway.
@@ -178,6 +301,35 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+}
+
+/// Why a plugin's KV write was refused. The first two are the plugin's doing and go back
+/// to it as `too-large`; `Store` is the host's and is logged.
+#[derive(Debug, thiserror::Error)]
+pub enum KvWriteError {
+    /// One value is larger than `kv_value_kb` allows.
+    #[error("value of {size} bytes is over the limit of {limit} bytes for one value (kv_value_kb)")]
+    ValueTooLarge {
+        /// The value's size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The write would take the namespace past `kv_mb`; nothing of it was stored.
+    #[error(
+        "kv quota exceeded: the write needs {needed} more bytes and {used} of {quota} are in use (kv_mb); delete keys to make room"
+    )]
+    QuotaExceeded {
+        /// Bytes the write would add.
+        needed: u64,
+        /// Bytes in use before it.
+        used: u64,
+        /// The quota.
+        quota: u64,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Wraps a rusqlite error with what was being done; `Copy`, so one function can map
@@ -364,8 +516,23 @@ impl Store {
     }
 
     /// Applies `ops` to `plugin`'s namespace in order, in one transaction: either all of
-    /// them take effect or, if any fails, none does.
-    pub fn kv_batch(&self, plugin: &str, ops: &[KvOp]) -> Result<(), StoreError> {
+    /// them take effect or, if any fails, none does. `limits` is checked before each write:
+    /// a value over `max_value_bytes` refuses the batch before the lock is taken, and a
+    /// write that would take the namespace past `max_bytes` refuses it before that write
+    /// is made (deletes and shrinking overwrites always pass, so a plugin over a lowered
+    /// quota can make room). Usage comes from `kv_usage`, which triggers keep in the same
+    /// transaction, so the check is two primary-key lookups per write.
+    pub fn kv_batch(
+        &self,
+        plugin: &str,
+        ops: &[KvOp],
+        limits: &KvLimits,
+    ) -> Result<(), KvWriteError> {
+        for op in ops {
+            if let KvOp::Set(_, value) = op {
+                check_value_size(value, limits)?;
+            }
+        }
         let mut conn = self.conn();
         let doing = sql("applying a kv batch");
         let tx = conn
@@ -373,14 +540,18 @@ impl Store {
             .map_err(doing)?;
         for op in ops {
             match op {
-                KvOp::Set(key, value) => set(&tx, plugin, key, value).map_err(doing)?,
+                KvOp::Set(key, value) => {
+                    check_quota(&tx, plugin, key, value, limits)?;
+                    set(&tx, plugin, key, value).map_err(doing)?;
+                }
                 KvOp::Delete(key) => {
                     delete(&tx, plugin, key).map_err(doing)?;
                 }
             }
         }
         // Dropping `tx` on an early return above rolls the batch back.
-        tx.commit().map_err(doing)
+        tx.commit().map_err(doing)?;
+        Ok(())
     }
 
     /// How many keys `plugin` has, for quotas and status.
@@ -394,39 +565,92 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Total bytes of `plugin`'s keys (UTF-8) and values, for quotas. It scans the
-    /// namespace, so call it when enforcing a quota, not on every read.
+    /// Total bytes of `plugin`'s keys (UTF-8) and values, for quotas: the running total
+    /// kept in `kv_usage`, one lookup.
     pub fn kv_bytes(&self, plugin: &str) -> Result<u64, StoreError> {
-        let conn = self.conn();
-        let doing = sql("measuring kv usage");
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0) \
-                 FROM kv WHERE plugin = ?1",
-            )
-            .map_err(doing)?;
-        let n: i64 = stmt.query_row([plugin], |row| row.get(0)).map_err(doing)?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        kv_usage(&self.conn(), plugin).map_err(sql("measuring kv usage"))
     }
 
-    /// Queues `payload` (JSON text) from `plugin` for `target`; returns its id. Once this
-    /// returns, the message survives a crash and will be delivered in order.
+    /// Queues `payload` (JSON text) from `plugin` for `target`, with no cap; returns its
+    /// id. Once this returns, the message survives a crash and will be delivered in order.
+    /// Queues fed by plugins go through [`Store::outbox_push_capped`].
     pub fn outbox_push(
         &self,
         target: &str,
         plugin: &str,
         payload: &str,
     ) -> Result<i64, StoreError> {
-        let conn = self.conn();
+        self.outbox_push_capped(target, plugin, payload, &OutboxCaps::UNLIMITED)
+            .map(|pushed| pushed.id)
+    }
+
+    /// Queues `payload` like [`Store::outbox_push`], then, in the same transaction, drops
+    /// the target's oldest messages while its queue is over either of `caps` (never the
+    /// message just queued), and records how many in the history (one entry per run of
+    /// drops for a target, its count kept up to date, so a long outage cannot flood the
+    /// history). The caller logs it.
+    pub fn outbox_push_capped(
+        &self,
+        target: &str,
+        plugin: &str,
+        payload: &str,
+        caps: &OutboxCaps,
+    ) -> Result<Pushed, StoreError> {
+        let mut conn = self.conn();
         let doing = sql("queueing an outgoing message");
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(doing)?;
+        let id = {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (target, plugin, payload, created_at) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(doing)?;
+            stmt.execute(params![target, plugin, payload, now_ms()])
+                .map_err(doing)?;
+            tx.last_insert_rowid()
+        };
+        let dropped = trim_outbox(&tx, target, id, caps)
+            .map_err(sql("dropping the oldest queued messages"))?;
+        if dropped > 0 {
+            record_drops(&tx, target, dropped, caps).map_err(sql("recording dropped messages"))?;
+        }
+        tx.commit().map_err(doing)?;
+        Ok(Pushed { id, dropped })
+    }
+
+    /// Every target's queue: messages and payload bytes, sorted by target. Read from the
+    /// running totals, so it costs one short scan of a table with a row per target.
+    pub fn outbox_usage(&self) -> Result<Vec<TargetUsage>, StoreError> {
+        let conn = self.conn();
+        let doing = sql("reading outbox usage");
         let mut stmt = conn
-            .prepare_cached(
-                "INSERT INTO outbox (target, plugin, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
-            )
+            .prepare_cached("SELECT target, messages, bytes FROM outbox_usage ORDER BY target")
             .map_err(doing)?;
-        stmt.execute(params![target, plugin, payload, now_ms()])
+        stmt.query_map([], |row| {
+            let messages: i64 = row.get(1)?;
+            let bytes: i64 = row.get(2)?;
+            Ok(TargetUsage {
+                target: row.get(0)?,
+                messages: u64::try_from(messages).unwrap_or(0),
+                bytes: u64::try_from(bytes).unwrap_or(0),
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(doing)
+    }
+
+    /// Whether message `id` is still queued: a delivery worker asks before each attempt,
+    /// since a cap may have dropped the message it holds.
+    pub fn outbox_is_queued(&self, id: i64) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let doing = sql("reading the outbox");
+        let mut stmt = conn
+            .prepare_cached("SELECT 1 FROM outbox WHERE id = ?1")
             .map_err(doing)?;
-        Ok(conn.last_insert_rowid())
+        stmt.exists([id]).map_err(doing)
     }
 
     /// Up to `limit` messages waiting for `target`, oldest first: what its gateway delivers
@@ -522,23 +746,7 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(doing)?;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO history (at, plugin, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(doing)?;
-            insert
-                .execute(params![now_ms(), plugin, kind, detail])
-                .map_err(doing)?;
-            let mut trim = tx
-                .prepare_cached(
-                    "DELETE FROM history WHERE id <= \
-                     (SELECT id FROM history ORDER BY id DESC LIMIT 1 OFFSET ?1)",
-                )
-                .map_err(doing)?;
-            trim.execute([limit_param(HISTORY_KEEP)]).map_err(doing)?;
-        }
+        insert_history(&tx, plugin, kind, detail).map_err(doing)?;
         tx.commit().map_err(doing)
     }
 
@@ -587,6 +795,178 @@ fn set(conn: &Connection, plugin: &str, key: &str, value: &[u8]) -> Result<(), r
          ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value",
     )?;
     stmt.execute(params![plugin, key, value])?;
+    Ok(())
+}
+
+/// Refuses a value larger than `limits` allows.
+fn check_value_size(value: &[u8], limits: &KvLimits) -> Result<(), KvWriteError> {
+    let size = u64::try_from(value.len()).unwrap_or(u64::MAX);
+    if size > limits.max_value_bytes {
+        return Err(KvWriteError::ValueTooLarge {
+            size,
+            limit: limits.max_value_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses writing `value` under `key` when it would grow `plugin`'s namespace past
+/// `limits.max_bytes`; a write that does not grow it always passes.
+fn check_quota(
+    conn: &Connection,
+    plugin: &str,
+    key: &str,
+    value: &[u8],
+    limits: &KvLimits,
+) -> Result<(), KvWriteError> {
+    if limits.max_bytes == u64::MAX {
+        return Ok(());
+    }
+    let doing = sql("checking the kv quota");
+    let old = entry_bytes(conn, plugin, key).map_err(doing)?;
+    let new = u64::try_from(key.len() + value.len()).unwrap_or(u64::MAX);
+    let needed = new.saturating_sub(old);
+    if needed == 0 {
+        return Ok(());
+    }
+    let used = kv_usage(conn, plugin).map_err(doing)?;
+    if used.saturating_add(needed) > limits.max_bytes {
+        return Err(KvWriteError::QuotaExceeded {
+            needed,
+            used,
+            quota: limits.max_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Bytes `key` and its value take in `plugin`'s namespace now; 0 when unset. `length()`
+/// of a blob column reads its size from the record header, not the value itself.
+fn entry_bytes(conn: &Connection, plugin: &str, key: &str) -> Result<u64, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT length(CAST(key AS BLOB)) + length(value) FROM kv WHERE plugin = ?1 AND key = ?2",
+    )?;
+    let n: Option<i64> = stmt
+        .query_row(params![plugin, key], |row| row.get(0))
+        .optional()?;
+    Ok(n.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+}
+
+/// `plugin`'s running total from `kv_usage`; 0 for a namespace never written.
+fn kv_usage(conn: &Connection, plugin: &str) -> Result<u64, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM kv_usage WHERE plugin = ?1")?;
+    let n: Option<i64> = stmt.query_row([plugin], |row| row.get(0)).optional()?;
+    Ok(n.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+}
+
+/// Appends an event and trims the history to the newest [`HISTORY_KEEP`] rows; the caller
+/// holds a transaction and has cut `detail`.
+fn insert_history(
+    conn: &Connection,
+    plugin: Option<&str>,
+    kind: &str,
+    detail: &str,
+) -> Result<(), rusqlite::Error> {
+    let mut insert = conn
+        .prepare_cached("INSERT INTO history (at, plugin, kind, detail) VALUES (?1, ?2, ?3, ?4)")?;
+    insert.execute(params![now_ms(), plugin, kind, detail])?;
+    let mut trim = conn.prepare_cached(
+        "DELETE FROM history WHERE id <= \
+         (SELECT id FROM history ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+    )?;
+    trim.execute([limit_param(HISTORY_KEEP)])?;
+    Ok(())
+}
+
+/// Messages and payload bytes queued for `target`, from the running totals.
+fn target_usage(conn: &Connection, target: &str) -> Result<(u64, u64), rusqlite::Error> {
+    let mut stmt =
+        conn.prepare_cached("SELECT messages, bytes FROM outbox_usage WHERE target = ?1")?;
+    let row: Option<(i64, i64)> = stmt
+        .query_row([target], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let (messages, bytes) = row.unwrap_or((0, 0));
+    Ok((
+        u64::try_from(messages).unwrap_or(0),
+        u64::try_from(bytes).unwrap_or(0),
+    ))
+}
+
+/// Deletes `target`'s oldest messages (older than `newest`, the one just queued) until its
+/// queue is within `caps`; how many went.
+fn trim_outbox(
+    conn: &Connection,
+    target: &str,
+    newest: i64,
+    caps: &OutboxCaps,
+) -> Result<u64, rusqlite::Error> {
+    let (mut messages, mut bytes) = target_usage(conn, target)?;
+    let over = |messages: u64, bytes: u64| messages > caps.max_messages || bytes > caps.max_bytes;
+    if !over(messages, bytes) {
+        return Ok(0);
+    }
+    let mut victims = Vec::new();
+    {
+        let mut oldest = conn.prepare_cached(
+            "SELECT id, length(CAST(payload AS BLOB)) FROM outbox \
+             WHERE target = ?1 AND id < ?2 ORDER BY id",
+        )?;
+        let mut rows = oldest.query(params![target, newest])?;
+        while over(messages, bytes) {
+            let Some(row) = rows.next()? else { break };
+            let len: i64 = row.get(1)?;
+            victims.push(row.get::<_, i64>(0)?);
+            messages = messages.saturating_sub(1);
+            bytes = bytes.saturating_sub(u64::try_from(len).unwrap_or(0));
+        }
+    }
+    let mut delete = conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
+    for id in &victims {
+        delete.execute([id])?;
+    }
+    Ok(u64::try_from(victims.len()).unwrap_or(u64::MAX))
+}
+
+/// Records that `dropped` messages of `target` were dropped. While nothing but drops has
+/// been recorded since this target's last drop entry, that entry's count grows instead of
+/// a new one being added, so a long outage (of one target or of several behind one alias)
+/// leaves one line per target, not a thousand.
+fn record_drops(
+    conn: &Connection,
+    target: &str,
+    dropped: u64,
+    caps: &OutboxCaps,
+) -> Result<(), rusqlite::Error> {
+    let prefix = format!("{target}: ");
+    let mut current = conn.prepare_cached(
+        "SELECT id, detail FROM history \
+         WHERE kind = ?1 AND plugin IS NULL AND substr(detail, 1, length(?2)) = ?2 \
+           AND id > COALESCE((SELECT MAX(id) FROM history WHERE kind != ?1), 0) \
+         ORDER BY id DESC LIMIT 1",
+    )?;
+    let last: Option<(i64, String)> = current
+        .query_row(params![OUTBOX_DROPPED, prefix], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    let earlier = last.and_then(|(id, detail)| {
+        let count = detail.strip_prefix(&prefix)?.split(' ').next()?;
+        count.parse::<u64>().ok().map(|n| (id, n))
+    });
+    let total = dropped.saturating_add(earlier.map_or(0, |(_, n)| n));
+    let detail = format!(
+        "{target}: {total} oldest queued messages dropped (over [outbox] max_messages = {} or max_mb = {})",
+        caps.max_messages,
+        caps.max_bytes / (1024 * 1024)
+    );
+    match earlier {
+        Some((id, _)) => {
+            let mut update =
+                conn.prepare_cached("UPDATE history SET at = ?2, detail = ?3 WHERE id = ?1")?;
+            update.execute(params![id, now_ms(), detail])?;
+        }
+        None => insert_history(conn, None, OUTBOX_DROPPED, &detail)?,
+    }
     Ok(())
 }
 
@@ -748,12 +1128,14 @@ mod tests {
                 KvOp::Delete("never-there".into()),
                 KvOp::Set("b".into(), b"3".to_vec()),
             ],
+            &KvLimits::UNLIMITED,
         )
         .expect("batch");
         assert_eq!(s.kv_get("p", "a").expect("get"), Some(b"2".to_vec()));
         assert_eq!(s.kv_get("p", "b").expect("get"), Some(b"3".to_vec()));
         assert_eq!(s.kv_get("p", "gone").expect("get"), None);
-        s.kv_batch("p", &[]).expect("empty batch");
+        s.kv_batch("p", &[], &KvLimits::UNLIMITED)
+            .expect("empty batch");
     }
 
     #[test]
@@ -775,6 +1157,7 @@ mod tests {
                     KvOp::Delete("kept".into()),
                     KvOp::Set("boom".into(), b"x".to_vec()),
                 ],
+                &KvLimits::UNLIMITED,
             )
             .expect_err("batch must fail");
         assert!(err.to_string().contains("applying a kv batch"), "{err}");
@@ -792,6 +1175,298 @@ mod tests {
         s.kv_set("p", "k", b"").expect("set"); // 1 + 0
         s.kv_set("q", "other", b"0123456789").expect("set");
         assert_eq!(s.kv_bytes("p").expect("bytes"), 6);
+    }
+
+    /// The running total must equal a full count of the rows, whatever was done.
+    fn assert_usage_matches_rows(s: &Store, plugin: &str) {
+        let scanned: i64 = s
+            .conn()
+            .query_row(
+                "SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0) \
+                 FROM kv WHERE plugin = ?1",
+                [plugin],
+                |row| row.get(0),
+            )
+            .expect("scan");
+        assert_eq!(s.kv_bytes(plugin).expect("bytes") as i64, scanned);
+    }
+
+    fn limits(max_bytes: u64, max_value_bytes: u64) -> KvLimits {
+        KvLimits {
+            max_bytes,
+            max_value_bytes,
+        }
+    }
+
+    fn set_op(key: &str, len: usize) -> KvOp {
+        KvOp::Set(key.to_string(), vec![7u8; len])
+    }
+
+    #[test]
+    fn kv_usage_follows_inserts_overwrites_deletes_and_batches() {
+        let s = mem();
+        s.kv_set("p", "a", &[1; 100]).expect("set"); // 101
+        assert_eq!(s.kv_bytes("p").expect("bytes"), 101);
+        s.kv_set("p", "a", &[1; 10]).expect("shrink"); // 11
+        assert_eq!(s.kv_bytes("p").expect("bytes"), 11);
+        s.kv_batch(
+            "p",
+            &[set_op("bb", 20), KvOp::Delete("a".into()), set_op("bb", 5)],
+            &KvLimits::UNLIMITED,
+        )
+        .expect("batch");
+        assert_eq!(s.kv_bytes("p").expect("bytes"), 7);
+        assert!(s.kv_delete("p", "bb").expect("delete"));
+        assert_eq!(s.kv_bytes("p").expect("bytes"), 0);
+        s.kv_set("p", "é", b"xyz").expect("set");
+        assert_usage_matches_rows(&s, "p");
+    }
+
+    #[test]
+    fn a_value_over_the_value_limit_is_refused_and_not_stored() {
+        let s = mem();
+        let err = s
+            .kv_batch("p", &[set_op("k", 11)], &limits(1000, 10))
+            .expect_err("too large");
+        assert!(
+            matches!(
+                err,
+                KvWriteError::ValueTooLarge {
+                    size: 11,
+                    limit: 10
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(s.kv_get("p", "k").expect("get"), None);
+        s.kv_batch("p", &[set_op("k", 10)], &limits(1000, 10))
+            .expect("at the limit");
+    }
+
+    #[test]
+    fn writes_past_the_quota_are_refused_before_they_are_stored() {
+        let s = mem();
+        let l = limits(100, 100);
+        s.kv_batch("p", &[set_op("a", 49), set_op("b", 49)], &l)
+            .expect("exactly 100");
+        assert_eq!(s.kv_bytes("p").expect("bytes"), 100);
+        let err = s
+            .kv_batch("p", &[set_op("c", 0)], &l)
+            .expect_err("one byte over");
+        assert!(
+            matches!(
+                err,
+                KvWriteError::QuotaExceeded {
+                    needed: 1,
+                    used: 100,
+                    quota: 100
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(s.kv_get("p", "c").expect("get"), None);
+        // Another plugin has its own quota.
+        s.kv_batch("q", &[set_op("a", 49)], &l).expect("q");
+        // Overwrites that do not grow, and deletes, always pass; deleting gives room back.
+        s.kv_batch("p", &[set_op("a", 10)], &l).expect("shrink");
+        s.kv_batch("p", &[set_op("c", 38)], &l).expect("fits again");
+        s.kv_batch("p", &[KvOp::Delete("b".into()), set_op("d", 49)], &l)
+            .expect("delete then write in one batch");
+        assert_eq!(s.kv_bytes("p").expect("bytes"), 11 + 39 + 50);
+        assert_usage_matches_rows(&s, "p");
+    }
+
+    #[test]
+    fn a_batch_that_would_pass_the_quota_leaves_nothing_behind() {
+        let s = mem();
+        let l = limits(100, 100);
+        s.kv_set("p", "kept", b"old").expect("set");
+        let err = s
+            .kv_batch(
+                "p",
+                &[
+                    set_op("a", 40),
+                    KvOp::Delete("kept".into()),
+                    set_op("b", 80),
+                ],
+                &l,
+            )
+            .expect_err("over the quota");
+        assert!(matches!(err, KvWriteError::QuotaExceeded { .. }), "{err}");
+        assert_eq!(s.kv_get("p", "a").expect("get"), None);
+        assert_eq!(s.kv_get("p", "kept").expect("get"), Some(b"old".to_vec()));
+        assert_eq!(s.kv_bytes("p").expect("bytes"), 7);
+    }
+
+    #[test]
+    fn a_lowered_quota_still_lets_a_plugin_shrink_and_delete() {
+        let s = mem();
+        s.kv_set("p", "a", &[0; 200]).expect("set");
+        let l = limits(100, 1000);
+        assert!(s.kv_batch("p", &[set_op("b", 1)], &l).is_err());
+        s.kv_batch("p", &[set_op("a", 150)], &l).expect("shrink");
+        s.kv_batch("p", &[KvOp::Delete("a".into())], &l)
+            .expect("delete");
+        s.kv_batch("p", &[set_op("b", 1)], &l).expect("room again");
+    }
+
+    #[test]
+    fn kv_usage_is_rebuilt_from_existing_rows_by_the_migration() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("roost.db");
+        {
+            // A database at schema 1 with data, as an older roost left it.
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(MIGRATIONS[0]).expect("schema 1");
+            conn.pragma_update(None, "user_version", 1)
+                .expect("version");
+            conn.execute(
+                "INSERT INTO kv (plugin, key, value) VALUES ('p', 'ab', x'010203')",
+                [],
+            )
+            .expect("row");
+            conn.execute(
+                "INSERT INTO outbox (target, plugin, payload, created_at) \
+                 VALUES ('console', 'p', '12345', 0)",
+                [],
+            )
+            .expect("row");
+        }
+        let s = Store::open(&path).expect("migrate");
+        assert_eq!(s.kv_bytes("p").expect("bytes"), 5);
+        assert_eq!(
+            s.outbox_usage().expect("usage"),
+            vec![TargetUsage {
+                target: "console".into(),
+                messages: 1,
+                bytes: 5
+            }]
+        );
+    }
+
+    #[test]
+    fn kv_usage_survives_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("roost.db");
+        let l = limits(100, 100);
+        {
+            let s = Store::open(&path).expect("open");
+            s.kv_batch("p", &[set_op("a", 90)], &l).expect("set");
+        }
+        let s = Store::open(&path).expect("reopen");
+        assert_eq!(s.kv_bytes("p").expect("bytes"), 91);
+        assert!(s.kv_batch("p", &[set_op("b", 10)], &l).is_err());
+    }
+
+    fn caps(max_messages: u64, max_bytes: u64) -> OutboxCaps {
+        OutboxCaps {
+            max_messages,
+            max_bytes,
+        }
+    }
+
+    fn pending_payloads(s: &Store, target: &str) -> Vec<String> {
+        s.outbox_pending(target, 100)
+            .expect("pending")
+            .into_iter()
+            .map(|i| i.payload)
+            .collect()
+    }
+
+    #[test]
+    fn past_max_messages_the_oldest_of_that_target_are_dropped() {
+        let s = mem();
+        let c = caps(3, u64::MAX);
+        s.outbox_push_capped("other", "p", "o", &c).expect("push");
+        let mut dropped = 0;
+        for i in 0..5 {
+            dropped += s
+                .outbox_push_capped("t", "p", &format!("m{i}"), &c)
+                .expect("push")
+                .dropped;
+        }
+        assert_eq!(dropped, 2);
+        assert_eq!(pending_payloads(&s, "t"), ["m2", "m3", "m4"]);
+        assert_eq!(
+            pending_payloads(&s, "other"),
+            ["o"],
+            "other targets untouched"
+        );
+        let usage = s.outbox_usage().expect("usage");
+        assert_eq!(usage[1].messages, 3);
+        assert_eq!(usage[1].bytes, 6);
+    }
+
+    #[test]
+    fn past_max_bytes_the_oldest_are_dropped_but_never_the_new_one() {
+        let s = mem();
+        let c = caps(100, 10);
+        s.outbox_push_capped("t", "p", "aaaa", &c).expect("push");
+        s.outbox_push_capped("t", "p", "bbbb", &c).expect("push");
+        let pushed = s.outbox_push_capped("t", "p", "cccc", &c).expect("push");
+        assert_eq!(pushed.dropped, 1);
+        assert_eq!(pending_payloads(&s, "t"), ["bbbb", "cccc"]);
+        // A message larger than the cap on its own is still kept; everything older goes.
+        s.outbox_push_capped("t", "p", "dddddddddddd", &c)
+            .expect("push");
+        assert_eq!(pending_payloads(&s, "t"), ["dddddddddddd"]);
+    }
+
+    #[test]
+    fn drops_are_recorded_once_per_run_with_their_count() {
+        let s = mem();
+        let c = caps(1, u64::MAX);
+        for i in 0..4 {
+            s.outbox_push_capped("t", "p", &i.to_string(), &c)
+                .expect("push");
+        }
+        let history = s.history_recent(10).expect("history");
+        assert_eq!(history.len(), 1, "{history:?}");
+        assert_eq!(history[0].kind, OUTBOX_DROPPED);
+        assert_eq!(history[0].plugin, None);
+        assert!(
+            history[0]
+                .detail
+                .starts_with("t: 3 oldest queued messages dropped"),
+            "{}",
+            history[0].detail
+        );
+        // Drops of another target in between keep one entry per target.
+        let d = caps(1, u64::MAX);
+        s.outbox_push_capped("u", "p", "a", &d).expect("push");
+        s.outbox_push_capped("u", "p", "b", &d).expect("push");
+        s.outbox_push_capped("t", "p", "y", &d).expect("push");
+        let history = s.history_recent(10).expect("history");
+        assert_eq!(history.len(), 2, "{history:?}");
+        assert!(history[0].detail.starts_with("u: 1 oldest"), "{history:?}");
+        assert!(history[1].detail.starts_with("t: 4 oldest"), "{history:?}");
+        // Another event in between starts a new entry.
+        s.history_push(Some("p"), "crash", "boom").expect("history");
+        s.outbox_push_capped("t", "p", "x", &c).expect("push");
+        let history = s.history_recent(10).expect("history");
+        assert_eq!(history.len(), 4);
+        assert!(history[0].detail.starts_with("t: 1 oldest"), "{history:?}");
+    }
+
+    #[test]
+    fn outbox_usage_follows_deliveries_and_forgets_empty_targets() {
+        let s = mem();
+        let a = s.outbox_push("t", "p", "abc").expect("push");
+        let b = s.outbox_push("t", "p", "de").expect("push");
+        assert!(s.outbox_is_queued(a).expect("queued"));
+        s.outbox_mark_failed(a, "down").expect("failed");
+        s.outbox_mark_sent(a).expect("sent");
+        assert!(!s.outbox_is_queued(a).expect("queued"));
+        assert_eq!(
+            s.outbox_usage().expect("usage"),
+            vec![TargetUsage {
+                target: "t".into(),
+                messages: 1,
+                bytes: 2
+            }]
+        );
+        s.outbox_mark_sent(b).expect("sent");
+        assert!(s.outbox_usage().expect("usage").is_empty());
     }
 
     #[test]

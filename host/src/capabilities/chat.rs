@@ -11,7 +11,9 @@ use crate::runtime::bindings::roost::plugin::chat;
 use crate::runtime::bindings::{Content, GuestError};
 use crate::runtime::state::PluginState;
 
-/// Largest message a plugin may queue (all parts, attachments included).
+/// Largest message a plugin may hand over (all parts, attachments included). What is
+/// stored is smaller: the outbox cuts each copy to its target's platform limit
+/// ([`crate::outbox::size_limit`]).
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 
 /// What config grants: the channel aliases this plugin may send to. Empty by default.

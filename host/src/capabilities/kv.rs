@@ -4,33 +4,42 @@
 use wasmtime::component::{HasSelf, Linker};
 
 use super::host_failure;
+use crate::config::Limits;
 use crate::runtime::bindings::GuestError;
 use crate::runtime::bindings::roost::plugin::kv::{self, Op};
 use crate::runtime::state::PluginState;
-use crate::store::{KvOp, Store};
+use crate::store::{KvLimits, KvOp, KvWriteError, Store};
 
 /// Longest key; keys are names, not data.
 pub const MAX_KEY_BYTES: usize = 1024;
-/// Largest value; the guest chooses the size, and every value is held in host memory while
-/// it is written.
-pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 /// Most operations in one atomic batch (one SQLite transaction holds the store's lock).
 pub const MAX_BATCH_OPS: usize = 10_000;
 /// Most keys one `list` returns; the reply is copied into guest memory.
 pub const MAX_LIST_KEYS: usize = 100_000;
 
-/// Per-instance context: the plugin's namespace and the store handle.
+/// Per-instance context: the plugin's namespace, the store handle, and the quota and value
+/// cap (`kv_mb`, `kv_value_kb`) the store holds its writes to.
 pub struct KvCtx {
     plugin: String,
     store: Store,
+    limits: KvLimits,
+}
+
+/// `kv_mb` and `kv_value_kb` in bytes, as the store checks them.
+pub fn kv_limits(limits: &Limits) -> KvLimits {
+    KvLimits {
+        max_bytes: limits.kv_mb.saturating_mul(1024 * 1024),
+        max_value_bytes: limits.kv_value_kb.saturating_mul(1024),
+    }
 }
 
 impl KvCtx {
-    /// Context for one instance of `plugin`.
-    pub fn new(plugin: &str, store: Store) -> Self {
+    /// Context for one instance of `plugin`, held to its `limits`.
+    pub fn new(plugin: &str, store: Store, limits: &Limits) -> Self {
         Self {
             plugin: plugin.to_string(),
             store,
+            limits: kv_limits(limits),
         }
     }
 
@@ -44,14 +53,17 @@ impl KvCtx {
         Ok(())
     }
 
-    fn check_value(value: &[u8]) -> Result<(), GuestError> {
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(GuestError::TooLarge(format!(
-                "value of {} bytes (limit {MAX_VALUE_BYTES})",
-                value.len()
-            )));
+    /// Applies `ops` within the plugin's limits: a refusal is the plugin's (`too-large`,
+    /// logged at info), a database failure the host's (logged, generic error).
+    fn write(&self, what: &str, ops: &[KvOp]) -> Result<(), GuestError> {
+        match self.store.kv_batch(&self.plugin, ops, &self.limits) {
+            Ok(()) => Ok(()),
+            Err(KvWriteError::Store(e)) => Err(host_failure(&self.plugin, what, e)),
+            Err(refused) => {
+                tracing::info!(plugin = %self.plugin, blame = "guest", "{what} refused: {refused}");
+                Err(GuestError::TooLarge(refused.to_string()))
+            }
         }
-        Ok(())
     }
 }
 
@@ -69,13 +81,10 @@ impl kv::Host for KvCtx {
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> KvResult<()> {
-        if let Err(e) = Self::check_key(&key).and_then(|_| Self::check_value(&value)) {
+        if let Err(e) = Self::check_key(&key) {
             return Ok(Err(e));
         }
-        Ok(self
-            .store
-            .kv_set(&self.plugin, &key, &value)
-            .map_err(|e| host_failure(&self.plugin, "kv set", e)))
+        Ok(self.write("kv set", &[KvOp::Set(key, value)]))
     }
 
     async fn delete(&mut self, key: String) -> KvResult<()> {
@@ -110,7 +119,7 @@ impl kv::Host for KvCtx {
         for op in ops {
             let op = match op {
                 Op::Set((key, value)) => {
-                    if let Err(e) = Self::check_key(&key).and_then(|_| Self::check_value(&value)) {
+                    if let Err(e) = Self::check_key(&key) {
                         return Ok(Err(e));
                     }
                     KvOp::Set(key, value)
@@ -124,10 +133,7 @@ impl kv::Host for KvCtx {
             };
             checked.push(op);
         }
-        Ok(self
-            .store
-            .kv_batch(&self.plugin, &checked)
-            .map_err(|e| host_failure(&self.plugin, "kv batch", e)))
+        Ok(self.write("kv batch", &checked))
     }
 }
 
@@ -142,7 +148,7 @@ mod tests {
     use kv::Host as _;
 
     fn ctx(plugin: &str, store: &Store) -> KvCtx {
-        KvCtx::new(plugin, store.clone())
+        KvCtx::new(plugin, store.clone(), &Limits::default())
     }
 
     #[tokio::test]
@@ -166,10 +172,43 @@ mod tests {
     async fn oversized_values_are_refused_not_stored() {
         let store = Store::open_in_memory().expect("store");
         let mut a = ctx("a", &store);
-        let big = vec![0u8; MAX_VALUE_BYTES + 1];
+        let limit = usize::try_from(Limits::default().kv_value_kb * 1024).unwrap();
+        let big = vec![0u8; limit + 1];
         let err = a.set("k".into(), big).await.unwrap().unwrap_err();
-        assert!(matches!(err, GuestError::TooLarge(_)));
+        assert!(
+            matches!(&err, GuestError::TooLarge(m) if m.contains("kv_value_kb")),
+            "{err:?}"
+        );
         assert_eq!(a.get("k".into()).await.unwrap().unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn the_quota_comes_from_the_plugins_limits() {
+        let store = Store::open_in_memory().expect("store");
+        let limits = Limits {
+            kv_mb: 1,
+            kv_value_kb: 600,
+            ..Limits::default()
+        };
+        let mut a = KvCtx::new("a", store.clone(), &limits);
+        let value = vec![0u8; 600 * 1024];
+        a.set("one".into(), value.clone()).await.unwrap().unwrap();
+        let err = a
+            .set("two".into(), value.clone())
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            matches!(&err, GuestError::TooLarge(m) if m.contains("kv_mb")),
+            "{err:?}"
+        );
+        let err = a
+            .batch(vec![Op::Set(("two".into(), value))])
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(err, GuestError::TooLarge(_)), "{err:?}");
+        assert_eq!(a.get("two".into()).await.unwrap().unwrap(), None);
     }
 
     #[tokio::test]

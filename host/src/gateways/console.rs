@@ -18,6 +18,9 @@ use crate::router::Router;
 /// Longest line a client may send; a longer one ends the connection with an
 /// [`ServerFrame::Error`] saying so, and is never held whole in memory.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Most bytes one message for the console keeps once queued; longer ones are cut when
+/// queued.
+pub const QUEUED_LIMIT_BYTES: usize = 64 * 1024;
 
 /// What a client sends.
 #[derive(Debug, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::{DeliveryError, Registry, split_target};
 use crate::outbox::Outbox;
-use crate::store::OutboxItem;
+use crate::store::{OutboxCaps, OutboxItem, TargetUsage};
 
 /// How often targets are looked at again even when nothing new was queued (a gateway may
 /// have been registered since).
@@ -24,6 +24,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest wait between retries of a target that keeps failing; a gateway coming back
 /// wakes its workers sooner.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Percent of either `[outbox]` cap past which `!status` warns that a target's queue is
+/// about to lose its oldest messages.
+const WARN_PERCENT: u64 = 80;
 
 /// What one target's worker is doing, for `!status`.
 #[derive(Debug, Clone, Default)]
@@ -102,34 +105,77 @@ impl Delivery {
         }
     }
 
-    /// One line per target with messages waiting: how many, and why they wait.
+    /// One line per target with messages waiting: how many, and why they wait; and a
+    /// warning line for each queue at [`WARN_PERCENT`] or more of an `[outbox]` cap.
     pub fn status_lines(&self) -> Vec<String> {
-        let Ok(targets) = self.outbox.store().outbox_targets() else {
-            return Vec::new();
+        let usage = match self.outbox.store().outbox_usage() {
+            Ok(usage) => usage,
+            Err(e) => {
+                tracing::error!("outbox status: {e}");
+                return Vec::new();
+            }
         };
-        let workers = self.workers();
-        targets
-            .into_iter()
-            .map(|(target, n)| {
-                let (gateway, _) = split_target(&target);
-                let why = match self.registry.get(gateway) {
-                    None => format!("no gateway `{gateway}` configured; kept for when there is"),
-                    Some((_, None)) => format!("gateway `{gateway}` not running; kept"),
-                    Some(_) => workers
-                        .get(&target)
-                        .and_then(|w| {
-                            w.progress
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .last_error
-                                .clone()
-                        })
-                        .map_or_else(|| "delivering".to_string(), |e| format!("retrying: {e}")),
-                };
-                format!("outbox {target}: {n} queued, {why}")
-            })
-            .collect()
+        let caps = self.outbox.caps();
+        let mut lines = Vec::new();
+        for queue in usage {
+            lines.push(format!(
+                "outbox {}: {} queued, {}",
+                queue.target,
+                queue.messages,
+                self.why_waiting(&queue.target)
+            ));
+            lines.extend(cap_warning(&queue, &caps));
+        }
+        lines
     }
+
+    /// Why `target`'s messages are still queued.
+    fn why_waiting(&self, target: &str) -> String {
+        let (gateway, _) = split_target(target);
+        match self.registry.get(gateway) {
+            None => format!("no gateway `{gateway}` configured; kept for when there is"),
+            Some((_, None)) => format!("gateway `{gateway}` not running; kept"),
+            Some(_) => self
+                .workers()
+                .get(target)
+                .and_then(|w| {
+                    w.progress
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .last_error
+                        .clone()
+                })
+                .map_or_else(|| "delivering".to_string(), |e| format!("retrying: {e}")),
+        }
+    }
+}
+
+/// The `!status` warning for a queue at [`WARN_PERCENT`] or more of either cap, naming the
+/// fuller one.
+fn cap_warning(queue: &TargetUsage, caps: &OutboxCaps) -> Option<String> {
+    let percent = |used: u64, cap: u64| used.saturating_mul(100) / cap.max(1);
+    let by_count = percent(queue.messages, caps.max_messages);
+    let by_bytes = percent(queue.bytes, caps.max_bytes);
+    if by_count.max(by_bytes) < WARN_PERCENT {
+        return None;
+    }
+    const MIB: f64 = 1024.0 * 1024.0;
+    let detail = if by_count >= by_bytes {
+        format!(
+            "{by_count}% of [outbox] max_messages ({} of {})",
+            queue.messages, caps.max_messages
+        )
+    } else {
+        format!(
+            "{by_bytes}% of [outbox] max_mb ({:.1} of {} MiB)",
+            queue.bytes as f64 / MIB,
+            caps.max_bytes as f64 / MIB
+        )
+    };
+    Some(format!(
+        "warning: outbox {} is at {detail}; past it its oldest messages are dropped",
+        queue.target
+    ))
 }
 
 impl Drop for Delivery {
@@ -187,6 +233,9 @@ async fn deliver_one(
     // earlier try may have gone through.
     let mut item = item.clone();
     loop {
+        if !still_queued(store, target, item.id) {
+            return;
+        }
         let result = deliver.deliver(channel, &item).await;
         item.attempts = item.attempts.saturating_add(1);
         let set_error = |e: Option<String>| {
@@ -209,11 +258,13 @@ async fn deliver_one(
                     id = item.id,
                     "outbox: dropped a message the platform rejected: {why}"
                 );
-                let _ = store.history_push(
+                if let Err(e) = store.history_push(
                     Some(&item.plugin),
                     "message-rejected",
                     &format!("{target}: {why}"),
-                );
+                ) {
+                    tracing::error!("outbox {target}: {e}");
+                }
                 set_error(None);
                 if let Err(e) = store.outbox_mark_sent(item.id) {
                     tracing::error!("outbox {target}: {e}");
@@ -227,7 +278,9 @@ async fn deliver_one(
                     "outbox: rate-limited, waiting {wait:?}: {why}"
                 );
                 set_error(Some(format!("rate-limited: {why}")));
-                let _ = store.outbox_mark_failed(item.id, &why);
+                if let Err(e) = store.outbox_mark_failed(item.id, &why) {
+                    tracing::error!("outbox {target}: {e}");
+                }
                 tokio::time::sleep(wait).await;
             }
             Err(DeliveryError::Transient(why)) => {
@@ -237,13 +290,36 @@ async fn deliver_one(
                     "outbox: delivery failed, retrying in {backoff:?}: {why}"
                 );
                 set_error(Some(why.clone()));
-                let _ = store.outbox_mark_failed(item.id, &why);
+                if let Err(e) = store.outbox_mark_failed(item.id, &why) {
+                    tracing::error!("outbox {target}: {e}");
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = status.back() => {}
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
+        }
+    }
+}
+
+/// Whether message `id` is still in the outbox: a cap may have dropped it (oldest first)
+/// while it waited here. When the store cannot say, it is delivered.
+fn still_queued(store: &crate::store::Store, target: &str, id: i64) -> bool {
+    match store.outbox_is_queued(id) {
+        Ok(queued) => {
+            if !queued {
+                tracing::debug!(
+                    target,
+                    id,
+                    "outbox: message dropped while waiting; not sent"
+                );
+            }
+            queued
+        }
+        Err(e) => {
+            tracing::error!("outbox {target}: {e}");
+            true
         }
     }
 }
@@ -287,7 +363,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_target_that_is_down_does_not_delay_the_others_and_order_is_kept() {
         let store = Store::open_in_memory().expect("store");
-        let outbox = Outbox::new(store.clone());
+        let outbox = Outbox::new(
+            store.clone(),
+            crate::live_config::LiveConfig::new(crate::config::Config::default()),
+        );
         let registry = Registry::new();
         let flaky = Arc::new(Flaky {
             fail_first: 2,
@@ -335,5 +414,29 @@ mod tests {
             "{lines:?}"
         );
         task.abort();
+    }
+
+    #[test]
+    fn status_warns_at_eighty_percent_of_either_cap() {
+        let caps = OutboxCaps {
+            max_messages: 10,
+            max_bytes: 10 * 1024 * 1024,
+        };
+        let queue = |messages, bytes| TargetUsage {
+            target: "discord:1".into(),
+            messages,
+            bytes,
+        };
+        assert_eq!(cap_warning(&queue(7, 0), &caps), None);
+        let by_count = cap_warning(&queue(8, 0), &caps).expect("warning");
+        assert!(
+            by_count.contains("outbox discord:1 is at 80% of [outbox] max_messages (8 of 10)"),
+            "{by_count}"
+        );
+        let by_bytes = cap_warning(&queue(1, 9 * 1024 * 1024), &caps).expect("warning");
+        assert!(
+            by_bytes.contains("90% of [outbox] max_mb (9.0 of 10 MiB)"),
+            "{by_bytes}"
+        );
     }
 }

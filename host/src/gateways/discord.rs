@@ -42,6 +42,10 @@ use crate::store::OutboxItem;
 
 /// Discord's limit on one message's content, in characters.
 pub const MESSAGE_LIMIT: usize = 2000;
+/// Most characters one message for a Discord target keeps once queued: four posts' worth.
+/// Longer ones are cut when queued, so a plugin cannot make one reply a flood of posts nor
+/// park megabytes in the outbox of a channel that is down.
+pub const QUEUED_LIMIT: usize = 4 * MESSAGE_LIMIT;
 /// Event ids remembered to drop events seen twice (a RESUME may replay some).
 const SEEN_KEEP: usize = 4096;
 /// How often the health probe looks at the shard, and the command set is compared with the

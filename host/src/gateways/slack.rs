@@ -34,6 +34,9 @@ use crate::store::OutboxItem;
 
 /// Characters per posted piece: a section block's text holds at most 3,000.
 pub const MESSAGE_LIMIT: usize = 3000;
+/// Most characters one message for a Slack target keeps once queued: Slack's own limit on a
+/// message's text (posted in [`MESSAGE_LIMIT`] pieces). Longer ones are cut when queued.
+pub const QUEUED_LIMIT: usize = 40_000;
 /// The real Web API.
 const DEFAULT_BASE: &str = "https://slack.com";
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);

@@ -239,7 +239,7 @@ impl Instance {
         let name = recipe.name.as_str();
         let caps = Capabilities {
             log: LogCtx::new(name),
-            kv: KvCtx::new(name, services.store.clone()),
+            kv: KvCtx::new(name, services.store.clone(), &recipe.limits),
             chat: ChatCtx::new(
                 name,
                 recipe.chat.clone(),

@@ -72,6 +72,20 @@ impl Plugin for Faulty {
             )
             .min_args(2),
             cmd("cancel", "!cancel <job>", "Cancel a job").min_args(1),
+            cmd("kvbig", "!kvbig <kib> [key]", "Store one value of that size").min_args(1),
+            cmd(
+                "kvfill",
+                "!kvfill <kib> <n> [prefix]",
+                "Store n values of that size, stopping at the first refusal",
+            )
+            .min_args(2),
+            cmd("kvclear", "!kvclear <prefix>", "Delete every key under a prefix").min_args(1),
+            cmd(
+                "sendbig",
+                "!sendbig <channel> <chars>",
+                "Post a text of that many characters",
+            )
+            .min_args(2),
         ]))
     }
 
@@ -123,6 +137,33 @@ impl Plugin for Faulty {
                 "cancelled".to_string()
             }
             "ping" | "status" | "help" | "disable" => format!("faulty answered {}", cmd.name()),
+            "kvbig" => {
+                let kib: usize = number(&cmd, 0)?.unwrap_or(0);
+                let key = cmd.arg(1).unwrap_or("big");
+                match kv::set(key, vec![b'x'; kib * 1024]) {
+                    Ok(()) => format!("stored {kib} KiB"),
+                    Err(e) => format!("refused: {e}"),
+                }
+            }
+            "kvfill" => kv_fill(
+                number(&cmd, 0)?.unwrap_or(0),
+                number(&cmd, 1)?.unwrap_or(0),
+                cmd.arg(2).unwrap_or("fill"),
+            ),
+            "kvclear" => {
+                let keys = kv::list(arg(&cmd, 0)?)?;
+                for key in &keys {
+                    kv::delete(key)?;
+                }
+                format!("deleted {}", keys.len())
+            }
+            "sendbig" => {
+                let chars: usize = number(&cmd, 1)?.unwrap_or(0);
+                match chat::send(arg(&cmd, 0)?, "y".repeat(chars)) {
+                    Ok(()) => "sent".to_string(),
+                    Err(e) => e.to_string(),
+                }
+            }
             other => return Err(format!("faulty does not serve `{other}`")),
         };
         Ok(Reply::text(text))
@@ -173,6 +214,18 @@ fn number<T: std::str::FromStr>(cmd: &Command, i: usize) -> Result<Option<T>, St
             .map(Some)
             .map_err(|_| format!("`{s}` is not a number")),
     }
+}
+
+/// Writes `n` values of `kib` KiB under `<prefix>/<i>`, one call each, stopping at the first
+/// the host refuses; says how many were stored and why it stopped.
+fn kv_fill(kib: usize, n: usize, prefix: &str) -> String {
+    let value = vec![b'x'; kib * 1024];
+    for i in 0..n {
+        if let Err(e) = kv::set(&format!("{prefix}/{i:05}"), &value) {
+            return format!("wrote {i} of {n}: {e}");
+        }
+    }
+    format!("wrote {n} of {n}")
 }
 
 /// Burns CPU forever; only the host's call deadline ends it. `black_box` keeps the
