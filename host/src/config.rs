@@ -459,11 +459,17 @@ fn env_name(name: &str) -> String {
 pub struct ConsoleGateway {
     /// Whether the daemon listens on `<data_dir>/roost.sock`.
     pub enabled: bool,
+    /// Console messages kept while no interactive `roost chat` is attached, shown to the
+    /// next one that attaches.
+    pub backlog: usize,
 }
 
 impl Default for ConsoleGateway {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            backlog: 100,
+        }
     }
 }
 

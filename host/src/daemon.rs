@@ -105,7 +105,7 @@ pub async fn run(
         None
     };
     let router = Arc::new(Router::new(supervisor.clone()));
-    let hub = console::ConsoleHub::new();
+    let hub = console::ConsoleHub::new(host.config.get().gateways.console.backlog);
     let console_task = listener.map(|listener| {
         supervisor.set_extra_status(vec![format!(
             "gateway console: listening on {}",

@@ -129,31 +129,78 @@ impl Session {
     }
 }
 
-/// A prompt: reads lines from stdin, prints replies and console announcements.
+/// How often an interactive chat tries to reach a daemon that went away.
+const RECONNECT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A prompt: reads lines from stdin, prints replies and console announcements (first those
+/// sent while no chat was attached). When the daemon goes away it says so and reconnects.
 pub async fn interactive(socket: &Path) -> Result<(), ChatError> {
-    let stream = connect(socket).await?;
-    let (read, mut write) = stream.into_split();
-    let mut frames = BufReader::new(read).lines();
     let mut input = BufReader::new(tokio::io::stdin()).lines();
     let mut next_id = 1u64;
+    let stream = connect(socket).await?;
     eprintln!(
         "connected to {}; type !help, Ctrl-D to leave",
         socket.display()
     );
+    let mut stream = Some(stream);
+    loop {
+        let connection = match stream.take() {
+            Some(s) => s,
+            None => reconnect(socket).await,
+        };
+        match converse(connection, &mut input, &mut next_id).await? {
+            Ended::Quit => return Ok(()),
+            Ended::Lost => eprintln!("\nroost: the daemon went away; reconnecting…"),
+        }
+    }
+}
+
+/// Waits until the daemon at `socket` answers again.
+async fn reconnect(socket: &Path) -> UnixStream {
+    loop {
+        tokio::time::sleep(RECONNECT_EVERY).await;
+        if let Ok(stream) = UnixStream::connect(socket).await {
+            eprintln!("roost: reconnected to {}", socket.display());
+            return stream;
+        }
+    }
+}
+
+/// How one connection of an interactive chat ended.
+enum Ended {
+    /// The user left (end of input).
+    Quit,
+    /// The daemon closed the connection.
+    Lost,
+}
+
+/// Serves one connection: the user's lines out, replies and announcements in.
+async fn converse(
+    stream: UnixStream,
+    input: &mut tokio::io::Lines<BufReader<tokio::io::Stdin>>,
+    next_id: &mut u64,
+) -> Result<Ended, ChatError> {
+    let (read, mut write) = stream.into_split();
+    let mut frames = BufReader::new(read).lines();
+    let mut watch = serde_json::to_string(&ClientFrame::Watch).map_err(std::io::Error::other)?;
+    watch.push('\n');
+    write.write_all(watch.as_bytes()).await?;
     prompt();
     loop {
         tokio::select! {
             line = input.next_line() => {
-                let Some(line) = line? else { return Ok(()) };
+                let Some(line) = line? else { return Ok(Ended::Quit) };
                 if line.trim().is_empty() {
                     prompt();
                     continue;
                 }
-                say(&mut write, next_id, &line).await?;
-                next_id += 1;
+                if say(&mut write, *next_id, &line).await.is_err() {
+                    return Ok(Ended::Lost);
+                }
+                *next_id += 1;
             }
             frame = frames.next_line() => {
-                let line = frame?.ok_or(ChatError::Closed)?;
+                let Ok(Some(line)) = frame else { return Ok(Ended::Lost) };
                 match serde_json::from_str::<ServerFrame>(&line) {
                     Ok(ServerFrame::Reply { text, .. }) => print_line(&text)?,
                     Ok(ServerFrame::Done { .. }) => prompt(),

@@ -2,8 +2,10 @@
 //! runs the daemon can talk to it). `roost chat` speaks JSON lines over it; its identity is
 //! always `console`.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,9 @@ pub const QUEUED_LIMIT_BYTES: usize = 64 * 1024;
 pub enum ClientFrame {
     /// A chat line, as typed.
     Say { id: u64, text: String },
+    /// This client shows announcements (an interactive chat): the messages no such client
+    /// saw are sent to it first.
+    Watch,
 }
 
 /// What the daemon sends.
@@ -49,35 +54,69 @@ pub enum ServerFrame {
     Error { text: String },
 }
 
-/// Fan-out of outbox messages to every connected console client.
+/// Fan-out of outbox messages to every connected console client, keeping the last
+/// `backlog` that no watching client saw for the next one that attaches.
 #[derive(Clone)]
 pub struct ConsoleHub {
     tx: broadcast::Sender<ServerFrame>,
-}
-
-impl Default for ConsoleHub {
-    fn default() -> Self {
-        Self::new()
-    }
+    unseen: Arc<Mutex<VecDeque<ServerFrame>>>,
+    watchers: Arc<AtomicUsize>,
+    backlog: usize,
 }
 
 impl ConsoleHub {
-    /// A hub with no clients.
-    pub fn new() -> Self {
+    /// A hub with no clients that keeps up to `backlog` unseen messages.
+    pub fn new(backlog: usize) -> Self {
         let (tx, _) = broadcast::channel(1024);
-        Self { tx }
+        Self {
+            tx,
+            unseen: Arc::default(),
+            watchers: Arc::default(),
+            backlog,
+        }
     }
 
-    /// Shows a queued message to every connected client (and in the daemon's log).
+    /// Shows a queued message to every connected client (and in the daemon's log); kept
+    /// for later when no client is watching.
     pub fn deliver(&self, plugin: &str, payload: &str) {
         let text = serde_json::from_str::<Outgoing>(payload)
             .map(|o| o.render_plain())
             .unwrap_or_else(|_| payload.to_string());
         tracing::info!(target: "roost::console", plugin, "{text}");
-        let _ = self.tx.send(ServerFrame::Message {
+        let frame = ServerFrame::Message {
             plugin: plugin.to_string(),
             text,
-        });
+        };
+        if self.watchers.load(Ordering::SeqCst) == 0 {
+            let mut unseen = self.unseen.lock().unwrap_or_else(|p| p.into_inner());
+            unseen.push_back(frame.clone());
+            while unseen.len() > self.backlog {
+                unseen.pop_front();
+            }
+        }
+        let _ = self.tx.send(frame);
+    }
+
+    /// Registers a watching client; returns the messages it missed (oldest first) and a
+    /// guard that unregisters it when dropped.
+    fn watch(&self) -> (Vec<ServerFrame>, WatchGuard) {
+        self.watchers.fetch_add(1, Ordering::SeqCst);
+        let missed = self
+            .unseen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        (missed, WatchGuard(self.watchers.clone()))
+    }
+}
+
+/// Counts one watching client while it lives.
+struct WatchGuard(Arc<AtomicUsize>);
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -120,9 +159,9 @@ pub async fn serve(listener: UnixListener, router: Arc<Router>, hub: ConsoleHub)
         match listener.accept().await {
             Ok((stream, _)) => {
                 let router = router.clone();
-                let rx = hub.tx.subscribe();
+                let hub = hub.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = client(stream, router, rx).await {
+                    if let Err(e) = client(stream, router, hub).await {
                         tracing::debug!("console client: {e}");
                     }
                 });
@@ -135,11 +174,9 @@ pub async fn serve(listener: UnixListener, router: Arc<Router>, hub: ConsoleHub)
     }
 }
 
-async fn client(
-    stream: UnixStream,
-    router: Arc<Router>,
-    mut broadcasts: broadcast::Receiver<ServerFrame>,
-) -> std::io::Result<()> {
+async fn client(stream: UnixStream, router: Arc<Router>, hub: ConsoleHub) -> std::io::Result<()> {
+    let mut broadcasts = hub.tx.subscribe();
+    let mut _watching = None;
     let (read, mut write) = stream.into_split();
     let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_LINE_BYTES));
     loop {
@@ -174,6 +211,11 @@ async fn client(
                         }
                         frames.push(ServerFrame::Done { id, failed });
                         frames
+                    }
+                    Ok(ClientFrame::Watch) => {
+                        let (missed, guard) = hub.watch();
+                        _watching = Some(guard);
+                        missed
                     }
                     Err(e) => {
                         tracing::debug!("console: bad frame: {e}");

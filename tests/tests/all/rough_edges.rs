@@ -252,3 +252,81 @@ fn the_last_good_build_serves_after_a_restart_while_the_broken_file_is_reported(
     let status = d.chat("!status");
     assert!(status.contains("last good build"), "{status}");
 }
+
+/// An interactive `roost chat` on a pseudo-terminal (`script`), its output collected.
+struct Terminal {
+    child: std::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Terminal {
+    fn open(d: &Daemon) -> Self {
+        let line = format!(
+            "{} --config {} chat",
+            roost_bin().display(),
+            d.config_path().display()
+        );
+        let mut child = Command::new("script")
+            .args(["-q", "-e", "-c", &line, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("script");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut o) = sink.lock() {
+                    o.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        Self { child, output }
+    }
+
+    fn wait_for(&self, needle: &str) {
+        let start = std::time::Instant::now();
+        loop {
+            let text = self.output.lock().map(|o| o.clone()).unwrap_or_default();
+            if text.contains(needle) {
+                return;
+            }
+            assert!(
+                start.elapsed() < roost_tests::PATIENCE,
+                "the chat never showed {needle:?}:\n{text}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_chat_that_attaches_late_sees_what_it_missed_and_survives_a_restart() {
+    let mut d = Daemon::start_with_plugins(
+        "[plugins.faulty.grants]\nchannels = [\"announce\"]\n",
+        &[("faulty", FAULTY_WASM)],
+    );
+    assert_eq!(d.chat("!send announce while-nobody-watched").trim(), "sent");
+    let chat = Terminal::open(&d);
+    chat.wait_for("[faulty] while-nobody-watched");
+    d.kill9();
+    chat.wait_for("the daemon went away; reconnecting");
+    d.restart();
+    chat.wait_for("reconnected to");
+    assert_eq!(d.chat("!send announce after-the-restart").trim(), "sent");
+    chat.wait_for("[faulty] after-the-restart");
+}
