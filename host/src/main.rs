@@ -39,6 +39,9 @@ enum Command {
         /// Send this line, print the replies and exit (repeatable; e.g. -c '!ping').
         #[arg(short = 'c', long = "command", value_name = "LINE")]
         lines: Vec<String>,
+        /// Save the attachments of replies (a long diff, a report) into this directory.
+        #[arg(long, value_name = "DIR")]
+        save_dir: Option<PathBuf>,
     },
     /// Run one plugin command from the shell, without a daemon; exit 1 on error.
     Invoke {
@@ -112,16 +115,17 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Err(not_found) => return without_config(cli, not_found),
     };
     // Talking to a running daemon works even while the config file has a rejected edit.
-    if let Command::Chat { lines } = &cli.command {
+    if let Command::Chat { lines, save_dir } = &cli.command {
         let socket = socket_or_exit!(cli::chat::socket_for(&config_path));
         return run_async(async move {
             use std::io::IsTerminal;
+            let save = save_dir.as_deref();
             let talked = match lines.is_empty() {
-                false => cli::chat::one_shot(&socket, lines).await,
+                false => cli::chat::one_shot(&socket, lines, save).await,
                 true if std::io::stdin().is_terminal() => {
-                    cli::chat::interactive(&socket).await.map(|()| true)
+                    cli::chat::interactive(&socket, save).await.map(|()| true)
                 }
-                true => cli::chat::piped(&socket).await,
+                true => cli::chat::piped(&socket, save).await,
             };
             chat_exit(talked)
         });
@@ -132,7 +136,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(|c| c.host.prefix)
             .unwrap_or_else(|_| "!".into());
         return run_async(async move {
-            chat_exit(cli::chat::one_shot(&socket, &[format!("{prefix}status")]).await)
+            chat_exit(cli::chat::one_shot(&socket, &[format!("{prefix}status")], None).await)
         });
     }
     // Every other command needs a valid config: a bad one is exit 2 with file:line:column.

@@ -11,7 +11,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::OwnedWriteHalf;
 
 use super::terminal::print_line;
-use crate::gateways::console::{ClientFrame, ServerFrame};
+use crate::gateways::console::{ClientFrame, ReplyFile, ServerFrame};
 
 /// Why `roost chat` could not talk to the daemon.
 #[derive(Debug, thiserror::Error)]
@@ -72,8 +72,12 @@ fn data_dir_of(text: &str) -> Option<String> {
 
 /// Sends each line in turn, prints every reply, returns when the last one is answered:
 /// `true` when every command succeeded.
-pub async fn one_shot(socket: &Path, lines: &[String]) -> Result<bool, ChatError> {
-    let mut session = Session::connect(socket).await?;
+pub async fn one_shot(
+    socket: &Path,
+    lines: &[String],
+    save_dir: Option<&Path>,
+) -> Result<bool, ChatError> {
+    let mut session = Session::connect(socket, save_dir).await?;
     let mut all_ok = true;
     for text in lines {
         all_ok &= session.ask(text).await?;
@@ -83,8 +87,8 @@ pub async fn one_shot(socket: &Path, lines: &[String]) -> Result<bool, ChatError
 
 /// Standard input that is not a terminal (a pipe, a file): no prompt, each line answered
 /// before the next is sent, done at the end of input; `true` when every command succeeded.
-pub async fn piped(socket: &Path) -> Result<bool, ChatError> {
-    let mut session = Session::connect(socket).await?;
+pub async fn piped(socket: &Path, save_dir: Option<&Path>) -> Result<bool, ChatError> {
+    let mut session = Session::connect(socket, save_dir).await?;
     let mut input = BufReader::new(tokio::io::stdin()).lines();
     let mut all_ok = true;
     while let Some(line) = input.next_line().await? {
@@ -96,19 +100,21 @@ pub async fn piped(socket: &Path) -> Result<bool, ChatError> {
 }
 
 /// One connection used for question and answer, one line at a time.
-struct Session {
+struct Session<'a> {
     frames: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
     write: OwnedWriteHalf,
     next_id: u64,
+    save_dir: Option<&'a Path>,
 }
 
-impl Session {
-    async fn connect(socket: &Path) -> Result<Self, ChatError> {
+impl<'a> Session<'a> {
+    async fn connect(socket: &Path, save_dir: Option<&'a Path>) -> Result<Self, ChatError> {
         let (read, write) = connect(socket).await?.into_split();
         Ok(Self {
             frames: BufReader::new(read).lines(),
             write,
             next_id: 1,
+            save_dir,
         })
     }
 
@@ -120,7 +126,9 @@ impl Session {
         loop {
             let line = self.frames.next_line().await?.ok_or(ChatError::Closed)?;
             match serde_json::from_str::<ServerFrame>(&line) {
-                Ok(ServerFrame::Reply { id: r, text }) if r == id => print_line(&text)?,
+                Ok(ServerFrame::Reply { id: r, text, files }) if r == id => {
+                    show_reply(&text, &files, self.save_dir)?
+                }
                 Ok(ServerFrame::Done { id: r, failed }) if r == id => return Ok(!failed),
                 Ok(ServerFrame::Error { text }) => return Err(ChatError::Refused(text)),
                 _ => {}
@@ -134,7 +142,7 @@ const RECONNECT_EVERY: std::time::Duration = std::time::Duration::from_millis(50
 
 /// A prompt: reads lines from stdin, prints replies and console announcements (first those
 /// sent while no chat was attached). When the daemon goes away it says so and reconnects.
-pub async fn interactive(socket: &Path) -> Result<(), ChatError> {
+pub async fn interactive(socket: &Path, save_dir: Option<&Path>) -> Result<(), ChatError> {
     let mut input = BufReader::new(tokio::io::stdin()).lines();
     let mut next_id = 1u64;
     let stream = connect(socket).await?;
@@ -148,7 +156,7 @@ pub async fn interactive(socket: &Path) -> Result<(), ChatError> {
             Some(s) => s,
             None => reconnect(socket).await,
         };
-        match converse(connection, &mut input, &mut next_id).await? {
+        match converse(connection, &mut input, &mut next_id, save_dir).await? {
             Ended::Quit => return Ok(()),
             Ended::Lost => eprintln!("\nroost: the daemon went away; reconnecting…"),
         }
@@ -179,6 +187,7 @@ async fn converse(
     stream: UnixStream,
     input: &mut tokio::io::Lines<BufReader<tokio::io::Stdin>>,
     next_id: &mut u64,
+    save_dir: Option<&Path>,
 ) -> Result<Ended, ChatError> {
     let (read, mut write) = stream.into_split();
     let mut frames = BufReader::new(read).lines();
@@ -202,7 +211,9 @@ async fn converse(
             frame = frames.next_line() => {
                 let Ok(Some(line)) = frame else { return Ok(Ended::Lost) };
                 match serde_json::from_str::<ServerFrame>(&line) {
-                    Ok(ServerFrame::Reply { text, .. }) => print_line(&text)?,
+                    Ok(ServerFrame::Reply { text, files, .. }) => {
+                        show_reply(&text, &files, save_dir)?
+                    }
                     Ok(ServerFrame::Done { .. }) => prompt(),
                     Ok(ServerFrame::Message { plugin, text }) => {
                         print_line(&format!("[{plugin}] {text}"))?
@@ -213,6 +224,59 @@ async fn converse(
             }
         }
     }
+}
+
+/// Prints a reply; saves its attachments into `save_dir` (never over an existing file)
+/// or says how to.
+fn show_reply(text: &str, files: &[ReplyFile], save_dir: Option<&Path>) -> std::io::Result<()> {
+    print_line(text)?;
+    match save_dir {
+        Some(dir) => {
+            for file in files {
+                let path = save_attachment(dir, file)?;
+                print_line(&format!("saved {} to {}", file.filename, path.display()))?;
+            }
+        }
+        None if !files.is_empty() => {
+            print_line("(roost chat --save-dir DIR saves attachments)")?;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Writes one attachment into `dir` under its own file name (its last path component
+/// only), adding `-1`, `-2`, … rather than overwrite anything.
+fn save_attachment(dir: &Path, file: &ReplyFile) -> std::io::Result<PathBuf> {
+    let name = Path::new(&file.filename)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.starts_with('.'))
+        .unwrap_or("attachment");
+    std::fs::create_dir_all(dir)?;
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) => (stem, format!(".{ext}")),
+        None => (name, String::new()),
+    };
+    for n in 0u32.. {
+        let candidate = match n {
+            0 => dir.join(name),
+            n => dir.join(format!("{stem}-{n}{ext}")),
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(mut f) => {
+                f.write_all(&file.data)?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("u32 names run out only after four billion files")
 }
 
 fn prompt() {

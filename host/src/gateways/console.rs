@@ -39,8 +39,14 @@ pub enum ClientFrame {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ServerFrame {
-    /// The reply to `Say { id }`.
-    Reply { id: u64, text: String },
+    /// The reply to `Say { id }`, with its attachments' bytes (`roost chat --save-dir`
+    /// saves them).
+    Reply {
+        id: u64,
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<ReplyFile>,
+    },
     /// Everything for `Say { id }` has been sent; `failed` when the command did not run
     /// or the plugin returned an error.
     Done {
@@ -52,6 +58,32 @@ pub enum ServerFrame {
     Message { plugin: String, text: String },
     /// Why the daemon is closing the connection.
     Error { text: String },
+}
+
+/// One attachment of a reply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplyFile {
+    /// The name the plugin gave it.
+    pub filename: String,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+impl ReplyFile {
+    /// The attachments of `reply`.
+    fn of(reply: &Outgoing) -> Vec<Self> {
+        reply
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                crate::message::Part::Attachment { filename, data } => Some(Self {
+                    filename: filename.clone(),
+                    data: data.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// Fan-out of outbox messages to every connected console client, keeping the last
@@ -207,7 +239,11 @@ async fn client(stream: UnixStream, router: Arc<Router>, hub: ConsoleHub) -> std
                         let mut failed = false;
                         if let Some(answer) = router.answer(&msg).await {
                             failed = !answer.ok;
-                            frames.push(ServerFrame::Reply { id, text: answer.reply.render_plain() });
+                            frames.push(ServerFrame::Reply {
+                                id,
+                                text: answer.reply.render_plain(),
+                                files: ReplyFile::of(&answer.reply),
+                            });
                         }
                         frames.push(ServerFrame::Done { id, failed });
                         frames

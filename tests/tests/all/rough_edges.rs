@@ -330,3 +330,39 @@ fn a_chat_that_attaches_late_sees_what_it_missed_and_survives_a_restart() {
     assert_eq!(d.chat("!send announce after-the-restart").trim(), "sent");
     chat.wait_for("[faulty] after-the-restart");
 }
+
+#[test]
+fn chat_saves_attachments_where_asked_and_never_over_a_file() {
+    let d = Daemon::start_with_plugins("", &[("faulty", FAULTY_WASM)]);
+    let hint = d.chat("!attach diff.sql SELECT 1;");
+    assert!(hint.contains("[attachment diff.sql"), "{hint}");
+    assert!(hint.contains("--save-dir"), "{hint}");
+    let dir = d.dir().join("saved");
+    let dir_arg = dir.to_str().expect("utf-8 path");
+    for _ in 0..2 {
+        let out = d.roost(&[
+            "chat",
+            "--save-dir",
+            dir_arg,
+            "-c",
+            "!attach ../../diff.sql SELECT 1;",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join("diff.sql")).expect("saved"),
+        "SELECT 1;"
+    );
+    assert!(
+        dir.join("diff-1.sql").is_file(),
+        "the second copy went beside the first"
+    );
+    assert!(
+        !d.dir().join("diff.sql").exists(),
+        "a name with .. escaped the directory"
+    );
+}

@@ -65,6 +65,7 @@ impl Plugin for Faulty {
             cmd("echo", "!echo <args...>", "The arguments joined with |"),
             cmd("sleep", "!sleep <ms>", "Block in a WASI clock sleep").min_args(1),
             cmd("recurse", "!recurse", "Recurse until the stack runs out"),
+            cmd("attach", "!attach <file> <text>", "Reply with an attachment").min_args(2),
             cmd(
                 "job",
                 "!job <dir> <program> [args...]",
@@ -120,6 +121,9 @@ impl Plugin for Faulty {
             }
             "echo" => cmd.args().join("|"),
             "recurse" => recurse(0).to_string(),
+            "attach" => {
+                return Ok(Reply::text("here it is").attachment(arg(&cmd, 0)?, cmd.rest(1)));
+            }
             "sleep" => {
                 let ms: u64 = number(&cmd, 0)?.unwrap_or(0);
                 std::thread::sleep(Duration::from_millis(ms));
