@@ -47,8 +47,9 @@ enum Command {
     Invoke {
         /// The plugin's name (its file stem, or a built-in plugin).
         plugin: String,
-        /// The command, without the prefix (e.g. `ping`).
-        command: String,
+        /// The command, without the prefix (e.g. `ping`); without it, the plugin's
+        /// commands are listed.
+        command: Option<String>,
         /// Arguments passed to the command as they are.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -230,11 +231,19 @@ fn host_command(cli: Cli, config_path: PathBuf, config: Config) -> anyhow::Resul
                 plugin,
                 command,
                 args,
-            } => match cli::invoke::invoke(config, &plugin, &command, args).await {
+            } => match cli::invoke::invoke(config, &plugin, command.as_deref().unwrap_or(""), args)
+                .await
+            {
                 Ok(reply) => match cli::terminal::print_line(&reply.render_plain()) {
                     Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
                     _ => Ok(ExitCode::SUCCESS),
                 },
+                Err(cli::invoke::InvokeError::NoCommand { served, .. }) if command.is_none() => {
+                    eprintln!(
+                        "usage: roost invoke {plugin} COMMAND [ARGS…]; {plugin} serves: {served}"
+                    );
+                    Ok(ExitCode::from(EXIT_BAD_CONFIG))
+                }
                 Err(e) => {
                     eprintln!("roost invoke: {e}");
                     Ok(ExitCode::from(EXIT_FAILED))

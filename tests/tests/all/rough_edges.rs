@@ -366,3 +366,17 @@ fn chat_saves_attachments_where_asked_and_never_over_a_file() {
         "a name with .. escaped the directory"
     );
 }
+
+#[test]
+fn invoke_without_a_command_lists_the_plugins_commands() {
+    let d = Daemon::start("");
+    let out = d.roost(&["invoke", "db-diff"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("usage: roost invoke db-diff COMMAND"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("serves: "), "{stderr}");
+    assert!(stderr.contains("diff"), "{stderr}");
+}
