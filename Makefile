@@ -33,14 +33,14 @@ build: setup
 ## end-to-end tests that drive the real binary.
 test: setup test-deps
 	cd plugins && $(CARGO) test --locked --target $(HOST_TRIPLE) --no-fail-fast
-	$(CARGO) build -p roost --bin roost
-	$(CARGO) test --workspace --doc
-	$(CARGO) test --workspace --lib --bins --tests --no-fail-fast
+	$(CARGO) build --locked -p roost --bin roost
+	$(CARGO) test --locked --workspace --doc
+	$(CARGO) test --locked --workspace --lib --bins --tests --no-fail-fast
 
 lint: setup
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	cd plugins && $(CARGO) fmt --all --check && $(CARGO) clippy --release -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	cd plugins && $(CARGO) fmt --all --check && $(CARGO) clippy --locked --release -- -D warnings
 
 bench: setup
 	bash host/benches/side_by_side.sh

@@ -20,18 +20,17 @@ fn main() {
         .expect("host/ sits in the repo root")
         .to_path_buf();
     let plugins = root.join("plugins");
-    for watched in [
+    // Every first-party plugin's sources, from the same list that is embedded, so no
+    // plugin can be edited without the binary picking it up.
+    let shared = [
         "wit",
         "plugins/sdk",
-        "plugins/bot",
-        "plugins/test-watcher/src",
-        "plugins/test-watcher/Cargo.toml",
-        "plugins/db-diff/src",
-        "plugins/db-diff/Cargo.toml",
         "plugins/Cargo.toml",
         "plugins/Cargo.lock",
         "host/wasm_build.rs",
-    ] {
+    ];
+    let own = FIRST_PARTY.iter().map(|name| format!("plugins/{name}"));
+    for watched in shared.into_iter().map(String::from).chain(own) {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     commit_id(&root);

@@ -42,20 +42,37 @@ admin = true
 channels = ["announce"]
 "#;
 
-/// The `roost` binary built next to the test executable (`make test` builds it first).
+/// The `roost` binary built next to the test executable. The first call in a test process
+/// (re)builds it, so a plain `cargo test` after editing the host never tests a stale binary.
 pub fn roost_bin() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps");
+    BUILT.call_once(|| build_roost(dir));
     let bin = dir.join("roost");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it first with `cargo build -p roost` (`make test` does)",
-        bin.display()
-    );
+    assert!(bin.is_file(), "{} is missing", bin.display());
     bin
+}
+
+/// `cargo build -p roost --bin roost` into the profile directory `dir` the tests run from.
+fn build_roost(dir: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(["build", "--quiet", "-p", "roost", "--bin", "roost"]);
+    if dir.file_name().is_some_and(|p| p == "release") {
+        command.arg("--release");
+    }
+    if let Some(target) = dir.parent() {
+        command.arg("--target-dir").arg(target);
+    }
+    let status = command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build for the roost binary");
+    assert!(status.success(), "building the roost binary failed");
 }
 
 /// Runs `roost ARGS…` in `dir` with no config named (so `config/roost.toml` there).
