@@ -53,7 +53,12 @@ impl Plugin for Faulty {
             cmd("kvset", "!kvset <key> <value>", "Store a value").min_args(2),
             cmd("kvget", "!kvget <key>", "Read a value").min_args(1),
             cmd("kvcount", "!kvcount", "Count stored keys"),
-            cmd("kvloop", "!kvloop <n>", "Write seq/00000.. one by one").min_args(1),
+            cmd(
+                "kvloop",
+                "!kvloop <n> [prefix]",
+                "Write <prefix>/00000.. (default seq) one by one",
+            )
+            .min_args(1),
             cmd("version", "!version", "The build's version"),
             cmd("send", "!send <channel> <text>", "Post to a channel alias").min_args(2),
             cmd(
@@ -104,8 +109,9 @@ impl Plugin for Faulty {
             "kvcount" => kv::list("")?.len().to_string(),
             "kvloop" => {
                 let n: usize = number(&cmd, 0)?.unwrap_or(0);
+                let prefix = cmd.arg(1).unwrap_or("seq");
                 for i in 0..n {
-                    kv::set_string(&format!("seq/{i:05}"), &i.to_string())?;
+                    kv::set_string(&format!("{prefix}/{i:07}"), &i.to_string())?;
                 }
                 n.to_string()
             }
