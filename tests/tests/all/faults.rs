@@ -21,9 +21,26 @@ fn serves_again(d: &Daemon) {
     assert!(!reply.trim().is_empty(), "version answered: {reply}");
 }
 
+/// Whether the faulty plugin's `spinning` marker is in the database.
+fn spin_started(d: &Daemon) -> bool {
+    rusqlite::Connection::open(d.db_path())
+        .and_then(|c| {
+            c.query_row(
+                "SELECT count(*) FROM kv WHERE plugin = 'faulty' AND key = 'spinning'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .is_ok_and(|n| n == 1)
+}
+
 #[test]
 fn a_spinning_plugin_times_out_while_the_bot_keeps_answering() {
-    let d = daemon();
+    // Three seconds: room for the pings below on a loaded machine.
+    let d = Daemon::start_with_plugins(
+        "[plugins.faulty.limits]\ncall_timeout_ms = 3000\n",
+        &[("faulty", FAULTY_WASM)],
+    );
     let spin = {
         let cfg = d.config_path();
         std::thread::spawn(move || {
@@ -36,7 +53,14 @@ fn a_spinning_plugin_times_out_while_the_bot_keeps_answering() {
         })
     };
     // While faulty spins, the bot is not slowed: several pings complete meanwhile.
-    std::thread::sleep(Duration::from_millis(100));
+    let start = std::time::Instant::now();
+    while !spin_started(&d) {
+        assert!(
+            start.elapsed() < roost_tests::PATIENCE,
+            "the spin never began"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     for _ in 0..3 {
         assert_eq!(d.chat("!ping").trim(), "pong");
     }
@@ -47,7 +71,7 @@ fn a_spinning_plugin_times_out_while_the_bot_keeps_answering() {
     let out = spin.join().expect("spin thread");
     let reply = String::from_utf8_lossy(&out.stdout);
     assert!(
-        reply.contains("plugin faulty failed: timed out after 1000 ms"),
+        reply.contains("plugin faulty failed: timed out after 3000 ms"),
         "{reply}"
     );
     serves_again(&d);
@@ -88,7 +112,17 @@ fn a_panic_shows_its_message() {
     assert!(reply.contains("faulty panicked on purpose"), "{reply}");
     serves_again(&d);
     let status = d.chat("!status");
-    assert!(status.contains("faulty"), "{status}");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("faulty "))
+        .unwrap_or_else(|| panic!("no faulty line: {status}"));
+    assert!(line.contains("running"), "{line}");
+    assert!(line.contains("failures 1"), "{line}");
+    assert!(
+        line.contains("last error: crashed: panicked at")
+            && line.contains("faulty panicked on purpose"),
+        "{line}"
+    );
 }
 
 #[test]

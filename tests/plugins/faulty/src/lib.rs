@@ -97,7 +97,11 @@ impl Plugin for Faulty {
 
     fn on_command(&mut self, cmd: Command) -> Result<Reply, String> {
         let text = match cmd.name() {
-            "spin" => spin(),
+            "spin" => {
+                // A marker the test can see in the database: the spin has begun.
+                kv::set_string("spinning", "1")?;
+                spin()
+            }
             "alloc" => alloc(number(&cmd, 0)?.unwrap_or(DEFAULT_ALLOC_MIB))?,
             "trap" => core::arch::wasm32::unreachable(),
             "panic" => panic!("faulty panicked on purpose"),
