@@ -137,8 +137,10 @@ fn reload_releases_the_old_instances_timers() {
     assert!(!d.chat("!timer 1500 old").contains("failed"));
     assert!(d.chat("!reload faulty").contains("reloaded"));
     assert!(!d.chat("!timer 100 new").contains("failed"));
+    // Set after the old timer and due later: once it fires, the old one would have.
+    assert!(!d.chat("!timer 1600 later").contains("failed"));
     d.chat_until("!kvget fired/new", |r| r.trim() == "1");
-    std::thread::sleep(std::time::Duration::from_millis(2000));
+    d.chat_until("!kvget fired/later", |r| r.trim() == "1");
     assert_eq!(
         d.chat("!kvget fired/old").trim(),
         "(none)",
