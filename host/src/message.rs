@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::bindings::{Attachment, CodeBlock, Content};
 
 /// One chat message as a gateway saw it, before routing.
 #[derive(Debug, Clone)]
@@ -234,24 +233,6 @@ fn cut_part(part: Part, room: usize, limit: SizeLimit) -> (Option<Part>, bool) {
         _ => None,
     };
     (cut, false)
-}
-
-impl From<Vec<Content>> for Outgoing {
-    fn from(parts: Vec<Content>) -> Self {
-        Self {
-            parts: parts
-                .into_iter()
-                .map(|c| match c {
-                    Content::Text(text) => Part::Text { text },
-                    Content::Code(CodeBlock { language, code }) => Part::Code { language, code },
-                    Content::Attachment(Attachment { filename, data }) => {
-                        Part::Attachment { filename, data }
-                    }
-                })
-                .collect(),
-            relay: None,
-        }
-    }
 }
 
 #[cfg(test)]

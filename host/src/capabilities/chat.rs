@@ -8,7 +8,8 @@ use crate::live_config::LiveConfig;
 use crate::message::Outgoing;
 use crate::outbox::Outbox;
 use crate::runtime::bindings::roost::plugin::chat;
-use crate::runtime::bindings::{Content, GuestError};
+use crate::message::Part;
+use crate::runtime::bindings::{Attachment, CodeBlock, Content, GuestError};
 use crate::runtime::state::PluginState;
 
 /// Largest message a plugin may hand over (all parts, attachments included). What is
@@ -90,4 +91,23 @@ impl chat::Host for ChatCtx {
 /// Links `roost:plugin/chat` to each instance's [`ChatCtx`].
 pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     chat::add_to_linker::<PluginState, HasSelf<ChatCtx>>(linker, |s| &mut s.chat)
+}
+
+/// A plugin's reply or message, from the WIT shape to the host's own.
+impl From<Vec<Content>> for Outgoing {
+    fn from(parts: Vec<Content>) -> Self {
+        Self {
+            parts: parts
+                .into_iter()
+                .map(|c| match c {
+                    Content::Text(text) => Part::Text { text },
+                    Content::Code(CodeBlock { language, code }) => Part::Code { language, code },
+                    Content::Attachment(Attachment { filename, data }) => {
+                        Part::Attachment { filename, data }
+                    }
+                })
+                .collect(),
+            relay: None,
+        }
+    }
 }
