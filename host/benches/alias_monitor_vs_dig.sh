@@ -16,6 +16,8 @@ root=$PWD
 N=${N:-1000}
 command -v dig >/dev/null && [ -x /usr/bin/time ] && command -v bc >/dev/null ||
   { apt-get update -qq && apt-get install -y -qq bind9-dnsutils time bc; }
+source host/benches/results.sh
+bench_results alias_monitor_vs_dig "$(dig -v 2>&1 | head -1)"
 cargo build -q --release -p roost -p roost-tests --bin roost --bin dns-fixture
 bin=$root/target/release/roost
 dir=$(mktemp -d)

@@ -12,6 +12,8 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 command -v sqldiff >/dev/null && command -v sqlite3 >/dev/null && [ -x /usr/bin/time ] ||
   { apt-get update -qq && apt-get install -y -qq sqlite3 sqlite3-tools time; }
+source host/benches/results.sh
+bench_results db_diff_vs_sqldiff "sqldiff $(sqlite3 --version | cut -d' ' -f1)"
 cargo build -q --release -p roost
 bin=$root/target/release/roost
 dir=$(mktemp -d)

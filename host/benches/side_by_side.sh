@@ -13,6 +13,8 @@ if [ ! -x "$work/errbot-venv/bin/python" ]; then
   python3 -m venv "$work/errbot-venv"
   "$work/errbot-venv/bin/pip" install -q errbot==6.2.1 pytest
 fi
+source host/benches/results.sh
+bench_results side_by_side "errbot $("$work/errbot-venv/bin/pip" show errbot | sed -n 's/^Version: //p')"
 eval "$("$work/errbot-venv/bin/python" host/benches/errbot_peer.py 2>/dev/null | grep '^ERRBOT_')"
 echo "errbot: round trip median ${ERRBOT_MEDIAN_MS} ms, p99 ${ERRBOT_P99_MS} ms; startup ${ERRBOT_STARTUP_S} s; RSS ${ERRBOT_RSS_MB} MB"
 
