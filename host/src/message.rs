@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-
 /// One chat message as a gateway saw it, before routing.
 #[derive(Debug, Clone)]
 pub struct ChatMessage {

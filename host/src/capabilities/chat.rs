@@ -6,9 +6,9 @@ use wasmtime::component::{HasSelf, Linker};
 use super::{denied, host_failure};
 use crate::live_config::LiveConfig;
 use crate::message::Outgoing;
+use crate::message::Part;
 use crate::outbox::Outbox;
 use crate::runtime::bindings::roost::plugin::chat;
-use crate::message::Part;
 use crate::runtime::bindings::{Attachment, CodeBlock, Content, GuestError};
 use crate::runtime::state::PluginState;
 

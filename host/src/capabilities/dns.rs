@@ -48,14 +48,7 @@ impl Default for DnsGrant {
     }
 }
 
-/// Parses a grant or argument server: "ip:port", "[v6]:port" or a bare ip (port 53).
-pub fn parse_server(text: &str) -> Option<SocketAddr> {
-    SocketAddr::from_str(text).ok().or_else(|| {
-        IpAddr::from_str(text)
-            .ok()
-            .map(|ip| SocketAddr::new(ip, 53))
-    })
-}
+pub use crate::config::parse_dns_server as parse_server;
 
 /// The system's resolvers, from /etc/resolv.conf.
 fn system_servers() -> Vec<SocketAddr> {
