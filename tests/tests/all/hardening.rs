@@ -325,22 +325,28 @@ fn a_component_over_max_component_mb_is_refused_by_name() {
     );
 }
 
-#[test]
-fn an_endless_console_line_is_cut_and_the_client_told_why() {
-    let d = Daemon::start("");
+/// Writes `chunks` raw to the console socket (stopping when the daemon closes it) and
+/// returns everything the daemon sent back before closing.
+fn console_exchange(d: &Daemon, chunks: impl IntoIterator<Item = Vec<u8>>) -> String {
     let mut stream = UnixStream::connect(d.socket()).expect("connect");
     stream
         .set_read_timeout(Some(PATIENCE))
         .expect("read timeout");
-    let chunk = vec![b'x'; 64 * 1024];
-    // Far more than the limit, with no newline; the daemon stops reading early.
-    for _ in 0..128 {
+    for chunk in chunks {
         if stream.write_all(&chunk).is_err() {
             break;
         }
     }
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn an_endless_console_line_is_cut_and_the_client_told_why() {
+    let d = Daemon::start("");
+    // Far more than the limit, with no newline; the daemon stops reading early.
+    let answer = console_exchange(&d, (0..128).map(|_| vec![b'x'; 64 * 1024]));
     assert!(answer.contains("\"type\":\"error\""), "{answer}");
     assert!(answer.contains("longer than 65536 bytes"), "{answer}");
     assert_eq!(d.chat("!ping").trim(), "pong");
@@ -389,15 +395,7 @@ fn deep_recursion_is_a_crash_of_that_plugin_only() {
 #[test]
 fn an_invalid_utf8_console_line_is_refused_and_the_daemon_serves_on() {
     let d = Daemon::start("");
-    let mut stream = UnixStream::connect(d.socket()).expect("connect");
-    stream
-        .set_read_timeout(Some(PATIENCE))
-        .expect("read timeout");
-    stream
-        .write_all(b"\xff\xfe{\"type\":\"say\"}\n")
-        .expect("write");
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
+    let answer = console_exchange(&d, [b"\xff\xfe{\"type\":\"say\"}\n".to_vec()]);
     assert!(answer.contains("\"type\":\"error\""), "{answer}");
     assert_eq!(d.chat("!ping").trim(), "pong");
 }
