@@ -334,10 +334,12 @@ impl AliasMonitor {
             self.post(&notice);
         }
         let now = clock::now_secs();
-        let failure = check
-            .findings
-            .iter()
-            .find(|f| matches!(f.kind, Kind::Unreachable | Kind::Denied | Kind::Declined));
+        let failure = check.findings.iter().find(|f| {
+            matches!(
+                f.kind,
+                Kind::Unreachable | Kind::Denied | Kind::Declined | Kind::ResolverNxdomain
+            )
+        });
         let last_error = match failure {
             Some(f) => Some((now, f.title.clone())),
             None => old.and_then(|s| s.last_error),
