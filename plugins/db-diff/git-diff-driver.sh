@@ -9,8 +9,8 @@
 # and prints nothing itself, so this script prints a header line and the SQL that turns
 # the old database into the new one. An added or deleted file comes as /dev/null: it is
 # compared with an empty database (a 0-byte file is one). Set ROOST to the roost binary
-# (default: `roost` on PATH) and ROOST_CONFIG to its config file; the config must grant
-# db-diff `sqlite_read` on the repository and on $TMPDIR (where git writes the old blob).
+# (default: `roost` on PATH) and ROOST_CONFIG to its config file. No grant is needed:
+# `roost invoke` lets the plugin read the files named on its command line, for that run.
 set -u
 
 if [ "$#" -ne 7 ]; then

@@ -292,8 +292,10 @@ impl Zone {
 }
 
 /// Every served zone; shared between the server (reads) and [`DnsServer::set`] (writes).
+/// The flag makes names outside every zone NXDOMAIN (AA clear) instead of REFUSED: a
+/// resolver with nowhere to ask (see [`DnsServer::start_nxdomain_for_all`]).
 #[derive(Debug, Default)]
-struct Zones(Vec<Zone>);
+struct Zones(Vec<Zone>, bool);
 
 impl Zones {
     /// The zone with the longest origin containing `name`.
@@ -311,12 +313,17 @@ impl Zones {
             .max_by_key(|z| z.origin.num_labels())
     }
 
-    /// The answer for one question; REFUSED outside every zone or for a class other than IN.
+    /// The answer for one question; REFUSED outside every zone or for a class other than IN
+    /// (NXDOMAIN outside every zone when the flag is set).
     fn answer(&self, qname: &Name, qtype: RecordType, qclass: DNSClass) -> Reply {
         match self.zone_for(qname) {
             Some(zone) if qclass == DNSClass::IN => zone.answer(qname, qtype),
             _ => Reply {
-                rcode: ResponseCode::Refused,
+                rcode: if self.1 {
+                    ResponseCode::NXDomain
+                } else {
+                    ResponseCode::Refused
+                },
                 authoritative: false,
                 answers: Vec::new(),
                 authorities: Vec::new(),
@@ -637,7 +644,17 @@ impl DnsServer {
             .iter()
             .map(|(origin, text)| Zone::parse(origin.as_ref(), text.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let zones = Arc::new(RwLock::new(Zones(zones)));
+        Self::serve(Zones(zones, false))
+    }
+
+    /// A resolver that has nowhere to ask (no internet): NXDOMAIN with AA clear and no SOA
+    /// for every name, the root included — what makes every name look deleted.
+    pub fn start_nxdomain_for_all() -> DnsServer {
+        Self::serve(Zones(Vec::new(), true)).unwrap_or_else(|e| panic!("dns fixture: {e}"))
+    }
+
+    fn serve(zones: Zones) -> Result<DnsServer, FixtureError> {
+        let zones = Arc::new(RwLock::new(zones));
         let table = ZoneTable {
             zones: zones.clone(),
         };

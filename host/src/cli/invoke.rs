@@ -5,6 +5,10 @@
 //! the arguments the user typed (`roost invoke db-diff diff a.db b.db --changeset out.bin`
 //! writes `out.bin`), and never over an SQLite database; any other attachment is shown as
 //! a note with its size and not written.
+//!
+//! A code block of language `stderr` in a reply is printed on stderr, as plain text, and
+//! dropped from the reply: what a plugin has to say beside its output (db-diff's notes on
+//! what a changeset leaves out) without mixing into the output a script reads.
 
 use std::path::{Path, PathBuf};
 
@@ -99,6 +103,29 @@ pub fn deliver_attachments(reply: Outgoing, args: &[String]) -> Result<Outgoing,
     Ok(Outgoing { parts, relay: None })
 }
 
+/// The language of a code block meant for stderr (see the module doc).
+pub const STDERR_LANGUAGE: &str = "stderr";
+
+/// Takes the `stderr` code blocks out of `reply` and writes them to `err`, one per line
+/// (control characters made visible, as stdout's are); the rest of the reply is returned.
+pub fn divert_stderr(reply: Outgoing, err: &mut impl std::io::Write) -> Outgoing {
+    let mut parts = Vec::with_capacity(reply.parts.len());
+    for part in reply.parts {
+        match part {
+            Part::Code { language, code } if language == STDERR_LANGUAGE => {
+                let text = crate::cli::terminal::visible(code.trim_end_matches('\n'));
+                // Nothing better to do when stderr itself is gone.
+                let _ = writeln!(err, "{text}");
+            }
+            other => parts.push(other),
+        }
+    }
+    Outgoing {
+        parts,
+        relay: reply.relay,
+    }
+}
+
 /// Loads `plugin` alone and runs `command` with `args`.
 pub async fn invoke(
     mut config: Config,
@@ -128,8 +155,9 @@ pub async fn invoke(
             });
         };
         if (args.len() as u64) < u64::from(spec.min_args) {
+            // From the shell the command is typed after `roost invoke PLUGIN`, not `!`.
             return Err(InvokeError::Usage(crate::router::with_prefix(
-                &prefix,
+                &format!("roost invoke {plugin} "),
                 &spec.usage,
             )));
         }
@@ -152,6 +180,7 @@ pub async fn invoke(
             text,
         };
         let reply = handle.command(ctx, args.clone()).await?;
+        let reply = divert_stderr(reply, &mut std::io::stderr().lock());
         deliver_attachments(reply, &args)
     }
     .await;
@@ -194,6 +223,28 @@ mod tests {
         assert!(shown.starts_with("hi\n"), "{shown}");
         assert!(shown.contains("other.bin, 6 bytes: not written"), "{shown}");
         assert!(!shown.contains("out.bin"), "{shown}");
+    }
+
+    #[test]
+    fn stderr_code_blocks_go_to_stderr_and_the_rest_stays() {
+        let reply = Outgoing {
+            parts: vec![
+                Part::Code {
+                    language: STDERR_LANGUAGE.into(),
+                    code: "note: one\x1b[2J\n".into(),
+                },
+                Part::Text { text: "out".into() },
+                Part::Code {
+                    language: "sql".into(),
+                    code: "select 1".into(),
+                },
+            ],
+            relay: None,
+        };
+        let mut err = Vec::new();
+        let out = divert_stderr(reply, &mut err);
+        assert_eq!(String::from_utf8_lossy(&err), "note: one^[[2J\n");
+        assert_eq!(out.render_plain(), "out\n```sql\nselect 1\n```");
     }
 
     #[test]

@@ -30,6 +30,8 @@ const TICK: &str = "watch";
 const MORE: &str = "watch:more";
 /// kv key prefix of each watched name's state.
 const STATE: &str = "state/";
+/// The `check` option that turns problems into an error (exit status 1 from the shell).
+const EXIT_CODE: &str = "--exit-code";
 
 /// `[plugins.alias-monitor.config]`. Unknown keys are an error naming the key.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -174,7 +176,26 @@ impl AliasMonitor {
     /// `!dns check <name>…` and `!check <name>…`: the full report of each name, asked in
     /// one run (a target shared by several names is asked once); with several names, a
     /// closing line with the time per name.
+    /// `check NAME… [--exit-code]`: the report of each name. With `--exit-code`, a check
+    /// that finds a warning or an error answers with the report as its error, which makes
+    /// `roost invoke` exit 1 (as db-diff's `--exit-code` does), for scripts and CI.
     fn check_command(&self, cmd: &Command, texts: &[String]) -> Result<Reply, String> {
+        let exit_code = texts.iter().any(|t| t == EXIT_CODE);
+        let texts: Vec<&String> = texts.iter().filter(|t| *t != EXIT_CODE).collect();
+        if texts.is_empty() {
+            return Err(format!("usage: {}", cmd.usage()));
+        }
+        let (reply, problems) = self.check_names(cmd, &texts)?;
+        if exit_code && problems {
+            return Err(reply.to_plain_text());
+        }
+        Ok(reply)
+    }
+
+    /// Checks `texts` (names as typed); the reply and whether any check found a warning
+    /// or an error.
+    fn check_names(&self, cmd: &Command, texts: &[&String]) -> Result<(Reply, bool), String> {
+        let mut problems = false;
         let mut names = Vec::with_capacity(texts.len());
         for text in texts {
             let name = Fqdn::parse(text).map_err(|e| format!("cannot check {e}"))?;
@@ -193,13 +214,14 @@ impl AliasMonitor {
         for name in &names {
             let one = Instant::now();
             let check = self.check_now(name, &mut res);
+            problems |= check.worst() >= Some(Severity::Warning);
             times.push(one.elapsed());
             if res.budget_exhausted() {
                 return Err(
                     "the DNS query budget for this minute is used up; try again in a minute".into(),
                 );
             }
-            reply = if cmd.gateway() == "cli" {
+            reply = if cmd.from_shell() {
                 reply.and_text(report::render(&check))
             } else {
                 reply
@@ -210,7 +232,7 @@ impl AliasMonitor {
         if names.len() > 1 {
             reply = reply.and_text(timing_line(&mut times, started.elapsed(), res.sent()));
         }
-        Ok(reply)
+        Ok((reply, problems))
     }
 
     /// `!dns`: one line per watched name.
@@ -312,10 +334,12 @@ impl AliasMonitor {
             self.post(&notice);
         }
         let now = clock::now_secs();
-        let failure = check
-            .findings
-            .iter()
-            .find(|f| matches!(f.kind, Kind::Unreachable | Kind::Denied | Kind::Declined));
+        let failure = check.findings.iter().find(|f| {
+            matches!(
+                f.kind,
+                Kind::Unreachable | Kind::Denied | Kind::Declined | Kind::ResolverNxdomain
+            )
+        });
         let last_error = match failure {
             Some(f) => Some((now, f.title.clone())),
             None => old.and_then(|s| s.last_error),
@@ -380,13 +404,13 @@ impl Plugin for AliasMonitor {
         Ok(Manifest::new("alias-monitor", env!("CARGO_PKG_VERSION"))
             .command(CommandSpec::new(
                 "dns",
-                "!dns [check <name>…]",
+                "!dns [check <name>… [--exit-code]]",
                 "Watched DNS names and their state; `check <name>` checks one now",
             ))
             .command(
                 CommandSpec::new(
                     "check",
-                    "!check <name> [name…]",
+                    "!check <name> [name…] [--exit-code]",
                     "Check DNS names now: apex CNAMEs, broken or dangling aliases, drift",
                 )
                 .role(Role::Trusted)

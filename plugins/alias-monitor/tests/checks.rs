@@ -352,6 +352,53 @@ fn a_missing_name_is_nxdomain_and_not_a_timeout() {
     assert!(!report::render(&c).contains("unreachable"));
 }
 
+/// A resolver with no upstream answers NXDOMAIN (AA clear) for every name, the root
+/// included: the resolver is reported, not the names.
+#[test]
+fn a_resolver_that_answers_nxdomain_for_everything_is_blamed_not_the_name() {
+    for name in ["example.org", "github.com", ".", "www.example.test"] {
+        let mut zones = Zones::world();
+        zones.server(S1).behavior = Behavior::NxdomainForAll;
+        let (c, _) = run_with(zones, name, None, &settings(&[S1]));
+        assert_eq!(
+            kinds(&c),
+            [Kind::ResolverNxdomain],
+            "{name}: {}",
+            report::render(&c)
+        );
+        let text = report::render(&c);
+        assert!(
+            text.contains(&format!(
+                "the resolver at {S1} answers NXDOMAIN for everything; can't judge"
+            )),
+            "{text}"
+        );
+        assert!(
+            !text.contains("does not exist") && !text.contains("re-create"),
+            "{text}"
+        );
+        assert!(!c.reliable, "nothing about the name is known");
+    }
+}
+
+/// A working resolver's NXDOMAIN is hearsay (AA clear): a warning that says who said it,
+/// never "does not exist".
+#[test]
+fn a_non_authoritative_nxdomain_is_never_does_not_exist() {
+    let mut zones = Zones::world();
+    zones.server(S1).behavior = Behavior::Resolver;
+    let (c, _) = run_with(zones, "missing.example.test", None, &settings(&[S1]));
+    let f = only(&c, Kind::NotFoundByResolver);
+    assert_eq!(f.severity(), Severity::Warning);
+    assert!(
+        f.title.contains("not an authoritative answer"),
+        "{}",
+        f.title
+    );
+    assert!(!kinds(&c).contains(&Kind::NameMissing));
+    assert!(!report::render(&c).contains("does not exist (NXDOMAIN)"));
+}
+
 #[test]
 fn a_silent_server_is_retried_then_unreachable_never_nxdomain() {
     let mut zones = Zones::world();

@@ -78,22 +78,24 @@ fn a_changed_target_is_one_notice_and_its_fix_is_another() {
     let changed = w.round().expect("a change is posted");
     assert_eq!(
         changed.summary,
-        "www.example.test: records changed (CNAME app.hosted.test. → gone.hosted.test.); 1 new problem"
+        "www.example.test now aliases gone.hosted.test (was app.hosted.test); 1 new problem"
     );
     assert!(
-        changed
-            .details
-            .contains("info: records changed: CNAME app.hosted.test. → gone.hosted.test."),
+        changed.details.contains(
+            "info: records changed: www.example.test now aliases gone.hosted.test (was app.hosted.test)"
+        ),
         "{}",
         changed.details
     );
+    // The old target left the chain; it did not lose its addresses.
     assert!(
         changed
             .details
-            .contains("info: records changed: app.hosted.test. A 198.51.100.10 → (none)"),
+            .contains("info: records changed: app.hosted.test is no longer in the chain"),
         "{}",
         changed.details
     );
+    assert!(!changed.details.contains("(none)"), "{}", changed.details);
     assert!(
         changed.details.contains("new error: dangling alias"),
         "{}",
@@ -113,7 +115,14 @@ fn a_changed_target_is_one_notice_and_its_fix_is_another() {
         "www.example.test. 300 CNAME app.hosted.test.",
     );
     let fixed = w.round().expect("the fix is posted");
-    assert!(fixed.summary.starts_with("www.example.test: records changed (CNAME gone.hosted.test. → app.hosted.test.); fixed: dangling alias"), "{}", fixed.summary);
+    assert!(fixed.summary.starts_with("www.example.test now aliases app.hosted.test (was gone.hosted.test); fixed: dangling alias"), "{}", fixed.summary);
+    assert!(
+        fixed
+            .details
+            .contains("app.hosted.test joined the chain: A 198.51.100.10, AAAA 2001:db8::10"),
+        "{}",
+        fixed.details
+    );
     assert!(
         fixed.details.contains("fixed: dangling alias"),
         "{}",
@@ -213,7 +222,7 @@ fn a_name_that_disappears_says_so() {
     let server = w.zones.server(S1);
     server.records.retain(|r| r.name != "www.example.test.");
     let gone = w.round().expect("posted");
-    assert!(gone.summary.starts_with("www.example.test: records changed (NOERROR → NXDOMAIN, CNAME app.hosted.test. → (none)); 1 new problem"), "{}", gone.summary);
+    assert!(gone.summary.starts_with("www.example.test is no longer an alias (was app.hosted.test); records changed (NOERROR → NXDOMAIN); 1 new problem"), "{}", gone.summary);
     assert!(
         gone.details.contains("does not exist (NXDOMAIN)"),
         "{}",

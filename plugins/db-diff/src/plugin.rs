@@ -80,17 +80,18 @@ impl Db for HostDb {
 }
 
 /// The `--changeset FILE` reply: the bytes as the attachment FILE. From the shell the notes
-/// (what the changeset leaves out) go to the log, which `roost invoke` prints on stderr, and
-/// the attachment alone is the reply (`roost invoke` writes it to FILE, named on its command
-/// line). In chat the notes and the counts are the text, and the file is attached under its
-/// last path component.
+/// (what the changeset leaves out) go to stderr as plain text and the attachment alone is
+/// the rest of the reply (`roost invoke` writes it to FILE, named on its command line). In
+/// chat the notes and the counts are the text, and the file is attached under its last
+/// path component.
 fn render_changeset(cmd: &Command, file: &str, diff: &engine::Diff) -> Reply {
     let bytes = diff.changeset.clone();
-    if cmd.gateway() == "cli" {
+    if cmd.from_shell() {
+        let mut reply = Reply::new();
         for note in &diff.notes {
-            log::warn(format!("note: {note}"));
+            reply = reply.and_stderr(format!("note: {note}"));
         }
-        return Reply::new().attachment(file, bytes);
+        return reply.attachment(file, bytes);
     }
     let name = file.rsplit(['/', '\\']).next().unwrap_or(file);
     let name = if name.is_empty() {
@@ -160,11 +161,51 @@ impl DbDiff {
         Ok(HostDb { conn })
     }
 
+    /// Opens the databases `args` names (as typed: `a`, `b`); when one cannot be opened and
+    /// was typed as a bare word, the error says which names are configured.
+    fn open_args(&self, args: (&str, &str), paths: (&str, &str)) -> Result<HostDb, String> {
+        self.open(paths.0, paths.1).map_err(|e| {
+            let unknown: Vec<&str> = [args.0, args.1]
+                .into_iter()
+                .filter(|arg| self.is_unknown_name(arg))
+                .collect();
+            if unknown.is_empty() {
+                return e;
+            }
+            format!(
+                "{e}\n{} {} not a configured database name; {}",
+                unknown
+                    .iter()
+                    .map(|u| format!("`{u}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                if unknown.len() == 1 { "is" } else { "are" },
+                self.configured_names()
+            )
+        })
+    }
+
+    /// Whether `arg` looks like a database name (no path separator, no `.db`-style
+    /// extension, no `@snapshot`) that the config does not define.
+    fn is_unknown_name(&self, arg: &str) -> bool {
+        !arg.contains(['/', '\\', '.', '@']) && !self.settings.databases.contains_key(arg)
+    }
+
+    /// The configured names, for error messages.
+    fn configured_names(&self) -> String {
+        if self.settings.databases.is_empty() {
+            return "none are configured ([plugins.db-diff.config.databases])".to_string();
+        }
+        let names: Vec<&str> = self.settings.databases.keys().map(String::as_str).collect();
+        format!("configured: {}", names.join(", "))
+    }
+
     fn run_diff(&mut self, cmd: &Command, args: &[String]) -> Result<Reply, String> {
-        let parsed = cli::parse(args)?;
+        let parsed =
+            cli::parse(args).map_err(|e| e.replace("{command}", &cmd.typed(cmd.name())))?;
         let a = self.resolve(&parsed.a, &parsed.b)?;
         let b = self.resolve(&parsed.b, &parsed.a)?;
-        let mut db = self.open(&a, &b)?;
+        let mut db = self.open_args((&parsed.a, &parsed.b), (&a, &b))?;
         let diff = engine::diff(&mut db, &parsed.options)?;
         self.last = format!("last diff: {} vs {}", parsed.a, parsed.b);
         if parsed.exit_code && diff.differs() {
@@ -185,7 +226,7 @@ impl DbDiff {
     /// block in chat, an attachment when it is longer than `max_reply_bytes`.
     fn render(&self, cmd: &Command, text: &str, diff: &engine::Diff, output: Output) -> Reply {
         let text = text.trim_end_matches('\n');
-        if cmd.gateway() == "cli" {
+        if cmd.from_shell() {
             return if text.is_empty() {
                 Reply::new()
             } else {
@@ -223,11 +264,12 @@ impl DbDiff {
     }
 
     fn snapshot(&self, name: &str) -> Result<String, String> {
-        let source = self
-            .settings
-            .databases
-            .get(name)
-            .ok_or_else(|| format!("`{name}` is not in [plugins.db-diff.config.databases]"))?;
+        let source = self.settings.databases.get(name).ok_or_else(|| {
+            format!(
+                "`{name}` is not in [plugins.db-diff.config.databases]; {}",
+                self.configured_names()
+            )
+        })?;
         let target = self.snapshot_path(name)?;
         let mut conn =
             Connection::open(source).map_err(|e| format!("cannot open `{source}`: {e}"))?;
@@ -317,7 +359,9 @@ impl Plugin for DbDiff {
         let args: Vec<String> = cmd.args().to_vec();
         match cmd.name() {
             "dbdiff" if args.first().map(String::as_str) == Some("snapshot") => {
-                let name = args.get(1).ok_or("usage: dbdiff snapshot <name>")?;
+                let name = args
+                    .get(1)
+                    .ok_or_else(|| format!("usage: {}", cmd.typed("dbdiff snapshot <name>")))?;
                 Ok(Reply::text(self.snapshot(name)?))
             }
             "diff" | "dbdiff" => self.run_diff(&cmd, &args),
@@ -350,6 +394,38 @@ export_plugin!(DbDiff);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_errors_name_the_command_as_it_is_typed_there() {
+        let mut p = DbDiff::default();
+        let shell = p
+            .on_command(Command::new("diff", ["a.db"]).via("cli"))
+            .unwrap_err();
+        assert!(shell.contains("usage: diff <A> <B>"), "{shell}");
+        assert!(!shell.contains('!'), "{shell}");
+        let chat = p.on_command(Command::new("dbdiff", ["a"])).unwrap_err();
+        assert!(chat.contains("usage: !dbdiff <A> <B>"), "{chat}");
+        let snap = p
+            .on_command(Command::new("dbdiff", ["snapshot"]).via("cli"))
+            .unwrap_err();
+        assert_eq!(snap, "usage: dbdiff snapshot <name>");
+    }
+
+    #[test]
+    fn unknown_names_are_told_apart_from_paths_and_the_configured_ones_listed() {
+        let mut p = DbDiff::default();
+        assert!(p.configured_names().contains("none are configured"));
+        p.settings.databases.insert("prod".into(), "/p.db".into());
+        p.settings
+            .databases
+            .insert("staging".into(), "/s.db".into());
+        assert_eq!(p.configured_names(), "configured: prod, staging");
+        assert!(p.is_unknown_name("a"));
+        assert!(!p.is_unknown_name("prod"));
+        assert!(!p.is_unknown_name("a.db"));
+        assert!(!p.is_unknown_name("/srv/a"));
+        assert!(!p.is_unknown_name("prod@snapshot"));
+    }
 
     #[test]
     fn resolves_names_and_snapshots() {

@@ -3,6 +3,9 @@
 use crate::__bindings::roost::plugin::types as wit;
 use crate::{CommandSpec, Role};
 
+/// The gateway `roost invoke` sends commands through: the local shell.
+const SHELL: &str = "cli";
+
 /// One chat command addressed to the plugin, given to
 /// [`Plugin::on_command`](crate::Plugin::on_command): which command, its arguments, and
 /// who sent it from where.
@@ -45,6 +48,15 @@ impl Command {
         }
     }
 
+    /// The same command sent through `gateway` (e.g. "cli", the shell), for unit tests.
+    pub fn via(mut self, gateway: &str) -> Self {
+        if gateway == SHELL {
+            self.usage = self.usage.trim_start_matches('!').to_string();
+        }
+        self.gateway = gateway.to_string();
+        self
+    }
+
     /// The same command sent by someone with `role`, for unit tests.
     pub fn with_role(mut self, role: Role) -> Self {
         self.role = role;
@@ -57,11 +69,20 @@ impl Command {
         args: Vec<String>,
         commands: &[CommandSpec],
     ) -> Self {
-        let usage = commands
+        let declared = commands
             .iter()
             .find(|spec| spec.name == ctx.command)
             .map(|spec| spec.usage.clone())
             .unwrap_or_else(|| format!("!{}", ctx.command));
+        let prefix = if ctx.gateway == SHELL {
+            ""
+        } else {
+            &ctx.prefix
+        };
+        let usage = match declared.strip_prefix('!') {
+            Some(rest) => format!("{prefix}{rest}"),
+            None => declared,
+        };
         Self {
             usage,
             name: ctx.command,
@@ -97,9 +118,27 @@ impl Command {
         self.args.get(i..).unwrap_or_default().join(" ")
     }
 
-    /// The usage line this command was declared with, for `Err(format!("usage: {}", ..))`.
+    /// The usage line this command was declared with, for `Err(format!("usage: {}", ..))`:
+    /// with the host's prefix in chat (`!diff <A> <B>`), without one from the shell
+    /// (`diff <A> <B>`, what follows `roost invoke PLUGIN`), so users see what they type.
     pub fn usage(&self) -> &str {
         &self.usage
+    }
+
+    /// Whether the command was typed in the shell (`roost invoke`, gateway "cli") rather
+    /// than in a chat: shell replies are bare text, and commands are named without prefix.
+    pub fn from_shell(&self) -> bool {
+        self.gateway == SHELL
+    }
+
+    /// `line` (a command and its arguments, no prefix) the way the user types it here:
+    /// behind the host's prefix in chat, bare in the shell.
+    pub fn typed(&self, line: &str) -> String {
+        if self.from_shell() {
+            line.to_string()
+        } else {
+            format!("{}{line}", self.prefix)
+        }
     }
 
     /// Who sent it: a stable identity such as "console" or "discord:123".
@@ -172,6 +211,26 @@ mod tests {
         );
         let cmd = Command::from_host(ctx("!other"), vec![], &specs());
         assert_eq!((cmd.name(), cmd.usage()), ("other", "!other"));
+    }
+
+    #[test]
+    fn usage_lines_carry_the_chat_prefix_in_chat_and_none_in_the_shell() {
+        let mut c = ctx("!ping");
+        c.prefix = "/".into();
+        let cmd = Command::from_host(c.clone(), vec![], &specs());
+        assert_eq!(
+            (cmd.usage(), cmd.typed("ping x").as_str()),
+            ("/ping", "/ping x")
+        );
+        assert!(!cmd.from_shell());
+        c.gateway = "cli".into();
+        let cmd = Command::from_host(c, vec![], &specs());
+        assert_eq!(
+            (cmd.usage(), cmd.typed("ping x").as_str()),
+            ("ping", "ping x")
+        );
+        assert!(cmd.from_shell());
+        assert_eq!(Command::new("echo", ["a"]).via("cli").usage(), "echo");
     }
 
     #[test]

@@ -55,6 +55,14 @@ impl Reply {
         self
     }
 
+    /// Appends `text` meant for the shell's stderr: `roost invoke` prints it there, plain,
+    /// and keeps it out of stdout (notes beside output a script reads). It travels as a code
+    /// block of language `stderr`, which is how a chat would show it: use it only when
+    /// [`Command::from_shell`](crate::Command::from_shell).
+    pub fn and_stderr(self, text: impl Into<String>) -> Self {
+        self.code("stderr", text)
+    }
+
     /// Appends a file named `filename`.
     pub fn attachment(mut self, filename: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
         self.parts.push(Part::Attachment {

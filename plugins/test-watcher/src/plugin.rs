@@ -157,22 +157,23 @@ impl Plugin for TestWatcher {
         Ok(
             Manifest::new("test-watcher", env!("CARGO_PKG_VERSION")).command(CommandSpec::new(
                 "tests",
-                "!tests [run <project> | log <project>]",
+                "!tests [run [project] | log [project]]",
                 "Test results of the watched projects; run them, or show the last output",
             )),
         )
     }
 
     fn on_command(&mut self, cmd: Command) -> Result<Reply, String> {
-        match (cmd.arg(0), cmd.arg(1)) {
+        match (cmd.arg(0), cmd.arg(2)) {
             (None, _) => Ok(Reply::text(self.overview())),
-            (Some("run"), Some(name)) => {
-                self.known(name)?;
-                let note = self.start(name, Some(Scope::All))?;
+            (Some("run"), None) => {
+                let name = which_project(self.projects.keys(), cmd.arg(1))?;
+                let note = self.start(&name, Some(Scope::All))?;
                 Ok(Reply::text(note))
             }
-            (Some("log"), Some(name)) => {
-                self.known(name)?;
+            (Some("log"), None) => {
+                let name = which_project(self.projects.keys(), cmd.arg(1))?;
+                let name = name.as_str();
                 let log: String = kv::get_string(&key(name, "log"))?.unwrap_or_default();
                 if log.trim().is_empty() {
                     return Ok(Reply::text(format!("{name}: no output yet")));
@@ -245,22 +246,50 @@ impl Plugin for TestWatcher {
     }
 }
 
-impl TestWatcher {
-    fn known(&self, name: &str) -> Result<(), String> {
-        if self.projects.contains_key(name) {
-            return Ok(());
-        }
-        let known: Vec<&str> = self.projects.keys().map(String::as_str).collect();
-        Err(format!(
-            "no project `{name}` (known: {})",
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        ))
+/// The project a command means: the one named, or, when none is named, the only one
+/// configured (a user with one project should not have to type its name).
+fn which_project<'a>(
+    configured: impl Iterator<Item = &'a String>,
+    named: Option<&str>,
+) -> Result<String, String> {
+    let known: Vec<&str> = configured.map(String::as_str).collect();
+    let list = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
+    match (named, known.as_slice()) {
+        (Some(name), _) if known.contains(&name) => Ok(name.to_string()),
+        (Some(name), _) => Err(format!("no project `{name}` (known: {list})")),
+        (None, [only]) => Ok((*only).to_string()),
+        (None, []) => Err("no project is configured".to_string()),
+        (None, _) => Err(format!("which project? name one of: {list}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
     }
 
+    #[test]
+    fn the_only_project_needs_no_name_and_several_ask_which() {
+        let one = names(&["api"]);
+        assert_eq!(which_project(one.iter(), None).as_deref(), Ok("api"));
+        assert_eq!(which_project(one.iter(), Some("api")).as_deref(), Ok("api"));
+        let err = which_project(one.iter(), Some("web")).unwrap_err();
+        assert_eq!(err, "no project `web` (known: api)");
+        let two = names(&["api", "web"]);
+        let err = which_project(two.iter(), None).unwrap_err();
+        assert_eq!(err, "which project? name one of: api, web");
+        assert!(which_project([].iter(), None).is_err());
+    }
+}
+
+impl TestWatcher {
     fn subscribe(&mut self, name: &str) {
         let Some(live) = self.projects.get_mut(name) else {
             return;

@@ -20,6 +20,13 @@ fn monitor_config(server: &DnsServer, extra: &str) -> String {
 /// `roost invoke alias-monitor check NAME` in a starter dir whose config grants `server`
 /// (replacing the starter's alias-monitor section).
 fn check_with(server: &DnsServer, extra: &str, name: &str) -> (bool, String) {
+    let (code, text) = invoke_check(server, extra, &[name]);
+    (code == Some(0), text)
+}
+
+/// `roost invoke alias-monitor check ARGS…` (as [`check_with`]): its exit code, and its
+/// stdout and stderr.
+fn invoke_check(server: &DnsServer, extra: &str, args: &[&str]) -> (Option<i32>, String) {
     let dir = starter_dir();
     let path = dir.path().join("config/roost.toml");
     let text = std::fs::read_to_string(&path).expect("config");
@@ -32,13 +39,15 @@ fn check_with(server: &DnsServer, extra: &str, name: &str) -> (bool, String) {
         monitor_config(server, extra)
     );
     std::fs::write(&path, text).expect("write config");
-    let out = roost_in(dir.path(), &["invoke", "alias-monitor", "check", name]);
+    let mut argv = vec!["invoke", "alias-monitor", "check"];
+    argv.extend(args);
+    let out = roost_in(dir.path(), &argv);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    (out.status.success(), text)
+    (out.status.code(), text)
 }
 
 fn check(server: &DnsServer, name: &str) -> String {
@@ -241,11 +250,15 @@ fn the_monitor_posts_once_per_change_and_once_when_fixed() {
     assert!(state.contains("watching 2 names"), "{state}");
     // Break it: point the alias at a name that does not exist.
     server.set("www.example.test.", "CNAME", 300, &["gone.hosted.test."]);
-    wait_posts(&d, "www.example.test: records changed", 1);
+    wait_posts(
+        &d,
+        "www.example.test now aliases gone.hosted.test (was app.hosted.test)",
+        1,
+    );
     let log = d.log();
     assert!(
-        log.contains("CNAME app.hosted.test. → gone.hosted.test."),
-        "{log}"
+        !log.contains("A 198.51.100.10 → (none)") && !log.contains("→ (none)"),
+        "the old target did not lose its addresses: {log}"
     );
     // Several more rounds with nothing new: still one post.
     let rounds = |d: &Daemon| d.chat("!dns");
@@ -253,17 +266,21 @@ fn the_monitor_posts_once_per_change_and_once_when_fixed() {
     std::thread::sleep(Duration::from_millis(2500));
     assert_ne!(before, rounds(&d), "the timer kept checking");
     assert_eq!(
-        posts(&d, "www.example.test:"),
+        posts(&d, "www.example.test now aliases"),
         1,
         "one post for one change:\n{}",
         d.log()
     );
     // Fix it: one more post, saying what was fixed.
     server.set("www.example.test.", "CNAME", 300, &["app.hosted.test."]);
-    wait_posts(&d, "www.example.test:", 2);
+    wait_posts(
+        &d,
+        "www.example.test now aliases app.hosted.test (was gone.hosted.test)",
+        1,
+    );
     assert!(posts(&d, "fixed") >= 1, "{}", d.log());
     // The healthy apex never posted.
-    assert_eq!(posts(&d, "example.test: "), posts(&d, "www.example.test: "));
+    assert_eq!(posts(&d, "example.test: "), 0, "{}", d.log());
 }
 
 #[test]
@@ -301,4 +318,46 @@ fn chat_checks_any_name_for_a_trusted_user() {
     assert!(reply.contains("CNAME loop"), "{reply}");
     let usage = d.chat("!check");
     assert!(usage.contains("!check <name>"), "{usage}");
+}
+
+/// A resolver with no upstream answers NXDOMAIN for every name: the monitor says so about
+/// the resolver, and never that the names do not exist.
+#[test]
+fn a_resolver_answering_nxdomain_for_everything_is_blamed_not_the_names() {
+    let server = DnsServer::start_nxdomain_for_all();
+    for name in ["example.org", "github.com", "."] {
+        let report = check(&server, name);
+        assert!(
+            report.contains(&format!(
+                "the resolver at {} answers NXDOMAIN for everything; can't judge",
+                server.addr()
+            )),
+            "{name}: {report}"
+        );
+        assert!(
+            !report.contains("does not exist") && !report.contains("re-create"),
+            "{name}: {report}"
+        );
+    }
+}
+
+/// `check --exit-code` exits 1 when it finds a warning or an error, for scripts and CI.
+#[test]
+fn check_exit_code_is_one_on_problems() {
+    let server = DnsServer::start(&test_zones());
+    let (code, report) = invoke_check(&server, "", &["--exit-code", "dangling.example.test"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report.contains("error: dangling alias"),
+        "the report is shown: {report}"
+    );
+    let (code, report) = invoke_check(&server, "", &["www.example.test", "--exit-code"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("ok, no problems found"), "{report}");
+    let (code, report) = invoke_check(&server, "", &["dangling.example.test"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "without the option problems are no failure: {report}"
+    );
 }

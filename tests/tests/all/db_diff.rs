@@ -222,6 +222,10 @@ fn invoke_writes_a_changeset_that_sqlites_session_extension_applies() {
         stderr.contains("without one are not in it") && stderr.contains("\"keyless\""),
         "the table left out is named on stderr: {stderr}"
     );
+    assert!(
+        stderr.lines().all(|l| l.starts_with("note: ")),
+        "the notes are plain lines, not log records: {stderr}"
+    );
     let cs = dir.path().join("out.bin");
     let bytes = std::fs::read(&cs).expect("invoke wrote out.bin");
     assert_eq!(
@@ -324,6 +328,12 @@ fn chat_diffs_configured_databases_and_refuses_ungranted_files() {
             && reply.contains("\"keyless\""),
         "{reply}"
     );
+    // A mistyped name is answered with the names that exist.
+    let typo = d.chat("!dbdiff prd staging");
+    assert!(
+        typo.contains("`prd` is not a configured database name; configured: prod, staging"),
+        "{typo}"
+    );
     let denied = d.chat(&format!("!dbdiff prod {}", secret.display()));
     assert!(denied.contains("not granted"), "{denied}");
     let traversal = d.chat(&format!("!dbdiff prod {}/../secret.db", dbs.display()));
@@ -386,4 +396,142 @@ fn a_watched_database_posts_its_changes_to_the_channel() {
     make_db(&prod, "DELETE FROM t WHERE id = 2;");
     d.wait_for_log("prod changed since");
     assert!(d.log().contains("1 deletes"), "{}", d.log());
+}
+
+/// Applies `sql` to `db` in place with `sqlite3 -bail`; whether every statement succeeded.
+fn apply_in_place(db: &Path, sql: &str) -> bool {
+    let mut child = Command::new("sqlite3")
+        .arg("-bail")
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sqlite3 shell");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(sql.as_bytes())
+        .expect("write sql");
+    child.wait().expect("sqlite3").success()
+}
+
+#[test]
+fn the_sql_is_one_transaction_so_a_failing_statement_leaves_the_copy_as_it_was() {
+    let dir = starter_dir();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    make_db(&a, A);
+    make_db(&b, B);
+    let diff = |extra: &[&str]| {
+        let mut args = vec!["invoke", "db-diff", "diff", "a.db", "b.db"];
+        args.extend(extra);
+        let out = roost_in(dir.path(), &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sql = diff(&[]);
+    assert!(
+        sql.contains("BEGIN TRANSACTION;") && sql.trim_end().ends_with("COMMIT;"),
+        "{sql}"
+    );
+    assert_eq!(contents(&apply(&a, &sql)), contents(&b));
+    // A copy that already holds a row the diff inserts: the INSERT fails half-way.
+    let trap = |name: &str| {
+        let copy = dir.path().join(name);
+        std::fs::copy(&a, &copy).expect("copy");
+        rusqlite::Connection::open(&copy)
+            .and_then(|c| c.execute_batch("INSERT INTO t(id, v, s) VALUES (3, 0, 'in the way')"))
+            .expect("trap row");
+        let before = contents(&copy);
+        (copy, before)
+    };
+    let (copy, before) = trap("wrapped.db");
+    assert!(!apply_in_place(&copy, &sql), "the INSERT of id 3 must fail");
+    assert_eq!(contents(&copy), before, "rolled back: nothing half-done");
+    let unwrapped = diff(&["--no-transaction"]);
+    assert!(!unwrapped.contains("BEGIN TRANSACTION"), "{unwrapped}");
+    let (copy, before) = trap("unwrapped.db");
+    assert!(!apply_in_place(&copy, &unwrapped));
+    assert_ne!(
+        contents(&copy),
+        before,
+        "without it the copy is half-migrated"
+    );
+}
+
+#[test]
+fn usage_errors_from_the_shell_name_the_command_as_typed_there() {
+    let dir = starter_dir();
+    make_db(&dir.path().join("a.db"), A);
+    let host = roost_in(dir.path(), &["invoke", "db-diff", "diff", "a.db"]);
+    let host = String::from_utf8_lossy(&host.stderr).into_owned();
+    assert!(
+        host.contains("usage: roost invoke db-diff diff <A> <B>"),
+        "{host}"
+    );
+    let plugin = roost_in(
+        dir.path(),
+        &["invoke", "db-diff", "diff", "a.db", "a.db", "x"],
+    );
+    let plugin = String::from_utf8_lossy(&plugin.stderr).into_owned();
+    assert!(plugin.contains("usage: diff <A> <B>"), "{plugin}");
+    assert!(
+        !host.contains('!') && !plugin.contains('!'),
+        "{host}{plugin}"
+    );
+}
+
+/// The README's git diff driver recipe with the real binary and the starter config, which
+/// grants db-diff nothing: `roost invoke` lets it read the two files git names.
+#[test]
+fn the_git_diff_driver_needs_no_grant() {
+    let dir = starter_dir();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).expect("repo");
+    let driver =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/db-diff/git-diff-driver.sh");
+    let roost = roost_tests::roost_bin();
+    let config = dir.path().join("config/roost.toml");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir.path())
+            .env("ROOST", &roost)
+            .env("ROOST_CONFIG", &config)
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    git(&["init", "-q"]);
+    git(&["config", "user.email", "t@example.org"]);
+    git(&["config", "user.name", "t"]);
+    git(&[
+        "config",
+        "diff.sqlite.command",
+        &driver.display().to_string(),
+    ]);
+    std::fs::write(repo.join(".gitattributes"), "*.db diff=sqlite\n").expect("attributes");
+    make_db(&repo.join("x.db"), A);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "a"]);
+    std::fs::remove_file(repo.join("x.db")).expect("rm");
+    make_db(&repo.join("x.db"), B);
+    let shown = git(&["diff"]);
+    assert!(
+        shown.contains("-- db-diff: x.db") && shown.contains("CREATE TRIGGER"),
+        "{shown}"
+    );
 }

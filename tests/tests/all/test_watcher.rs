@@ -388,3 +388,31 @@ fn queue_lets_the_run_finish_and_runs_once_more() {
     assert_eq!(count(&d, "run cancelled"), 0, "{}", d.log());
     assert_eq!(count(&d, "api: run started"), 2, "{}", d.log());
 }
+
+/// A test module whose import fails: pytest collects nothing and reports one error.
+const TESTS_IMPORT_ERROR: &str = "import no_such_module_here\nfrom mathlib import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n";
+
+#[test]
+fn an_import_error_names_the_exception_and_one_project_needs_no_name() {
+    let project = python_project();
+    let d = Daemon::start(&config("api", project.path(), "pytest", &["pytest"], ""));
+    wait_count(&d, "api: run finished: passed", 1);
+    // The only project: `!tests run` and `!tests log` need no name.
+    let ran = d.chat("!tests run");
+    assert_eq!(ran.trim(), "api: running the tests", "{ran}");
+    wait_count(&d, "api: run finished: passed", 2);
+    let log = d.chat("!tests log");
+    assert!(
+        log.contains("api: last output") && log.contains("2 passed"),
+        "{log}"
+    );
+
+    write(&project.path().join("test_math.py"), TESTS_IMPORT_ERROR);
+    d.wait_for_log("newly failing");
+    let posted = d.log();
+    assert!(
+        posted.contains("ModuleNotFoundError: No module named 'no_such_module_here'"),
+        "the exception itself is in the message: {posted}"
+    );
+    assert!(posted.contains("api: 1 error in "), "{posted}");
+}

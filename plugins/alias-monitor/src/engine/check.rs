@@ -125,6 +125,12 @@ pub fn check<L: Lookup>(
     };
     match first.rcode {
         Rcode::NoError => run.analyse(&first, expect, settings, &mut check),
+        Rcode::NxDomain if !first.authoritative => {
+            // Hearsay from a resolver: never proof that the name is gone.
+            run.reliable = false;
+            let finding = run.unconfirmed_nxdomain(&first);
+            run.findings.push(finding);
+        }
         Rcode::NxDomain => {
             let proof = first
                 .authority
@@ -173,6 +179,63 @@ struct Run<'a, L> {
 }
 
 impl<L: Lookup> Run<'_, L> {
+    /// The finding for a non-authoritative NXDOMAIN: whether the resolver can be believed
+    /// at all is asked first (the name's parent or the root must resolve), so a resolver
+    /// that answers NXDOMAIN for everything is blamed instead of the name.
+    fn unconfirmed_nxdomain(&mut self, first: &Answer) -> Finding {
+        let name = self.name;
+        let mut probes: Vec<Fqdn> = name
+            .parent()
+            .into_iter()
+            .chain(Fqdn::parse(".").ok())
+            .collect();
+        probes.dedup();
+        let mut tried = Vec::new();
+        for probe in probes {
+            match self.res.ask(&self.server, &probe, "SOA") {
+                Ok(a) if a.rcode == Rcode::NoError => {
+                    let proof = first
+                        .authority
+                        .iter()
+                        .map(Record::to_string)
+                        .chain([format!(
+                            "{name}: NXDOMAIN at {} (not authoritative); {probe}: resolves",
+                            self.label
+                        )]);
+                    return Finding::new(
+                        Kind::NotFoundByResolver,
+                        name.as_str(),
+                        format!(
+                            "the resolver at {} says {} does not resolve (NXDOMAIN, not an authoritative answer)",
+                            self.label,
+                            name.display()
+                        ),
+                    )
+                    .proof(proof);
+                }
+                Ok(a) => tried.push((probe, a.rcode.to_string())),
+                Err(f) => tried.push((probe, f.to_string())),
+            }
+        }
+        let proof = tried
+            .iter()
+            .map(|(probe, what)| format!("{probe}: {what} at {}", self.label))
+            .chain([format!(
+                "{name}: NXDOMAIN at {} (not authoritative)",
+                self.label
+            )]);
+        Finding::new(
+            Kind::ResolverNxdomain,
+            self.label.clone(),
+            format!(
+                "the resolver at {} answers NXDOMAIN for everything; can't judge {}",
+                self.label,
+                name.display()
+            ),
+        )
+        .proof(proof)
+    }
+
     /// Asks the analysed server about the name; a failure or a non-answer is recorded as a
     /// finding and makes the check unreliable.
     fn at_name(&mut self, rtype: &'static str) -> Option<Answer> {

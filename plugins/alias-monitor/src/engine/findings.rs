@@ -69,8 +69,14 @@ pub enum Kind {
     ServersDisagree,
     /// A target other than the configured expected one.
     UnexpectedTarget,
-    /// The watched name itself does not exist.
+    /// The watched name itself does not exist (an authoritative NXDOMAIN).
     NameMissing,
+    /// A resolver (not the zone's own server) answered NXDOMAIN for the name while it
+    /// resolves the name's parent or the root: hearsay, not proof the name is gone.
+    NotFoundByResolver,
+    /// The resolver answers NXDOMAIN even for the root and the name's parent: it answers
+    /// that for everything (no upstream, a captive portal), so nothing can be judged.
+    ResolverNxdomain,
     /// A server answered SERVFAIL, REFUSED or another non-answer.
     Declined,
     /// A server did not answer at all (timeouts, unreachable), even after retries.
@@ -99,6 +105,8 @@ impl Kind {
             Kind::ServersDisagree => "servers-disagree",
             Kind::UnexpectedTarget => "unexpected-target",
             Kind::NameMissing => "nxdomain",
+            Kind::NotFoundByResolver => "nxdomain-from-resolver",
+            Kind::ResolverNxdomain => "resolver-nxdomain",
             Kind::Declined => "declined",
             Kind::Unreachable => "unreachable",
             Kind::Denied => "denied",
@@ -125,6 +133,8 @@ impl Kind {
             | Kind::ServersDisagree
             | Kind::UnexpectedTarget
             | Kind::Declined
+            | Kind::NotFoundByResolver
+            | Kind::ResolverNxdomain
             | Kind::Unreachable
             | Kind::Denied => Severity::Warning,
         }
@@ -147,7 +157,10 @@ impl Kind {
             Kind::Drift => "draft-ietf-dnsop-aname (ALIAS/ANAME)",
             Kind::ServersDisagree => "RFC 1034 §4.3.5",
             Kind::NameMissing | Kind::Declined => "RFC 1035 §4.1.1",
-            Kind::UnexpectedTarget | Kind::Unreachable | Kind::Denied => return None,
+            Kind::NotFoundByResolver => "RFC 1035 §4.1.1 (AA clear)",
+            Kind::UnexpectedTarget | Kind::ResolverNxdomain | Kind::Unreachable | Kind::Denied => {
+                return None;
+            }
         })
     }
 
@@ -188,6 +201,12 @@ impl Kind {
                 "fix the record, or update `expect` in the config if the change is intended"
             }
             Kind::NameMissing => "re-create the name, or stop watching it",
+            Kind::NotFoundByResolver => {
+                "ask the zone's own name servers (list them in `servers`) to confirm before re-creating the name"
+            }
+            Kind::ResolverNxdomain => {
+                "check the resolver (its upstream, the network), or ask the zone's own name servers (`servers`)"
+            }
             Kind::Declined => "check the server's logs and its zone for this name",
             Kind::Unreachable => {
                 "check that the server runs and that its address and port are right; the last known records are kept"

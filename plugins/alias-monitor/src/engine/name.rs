@@ -87,6 +87,17 @@ impl Fqdn {
         self.0.split('.').filter(|l| !l.is_empty())
     }
 
+    /// The name one label up ("example.org." for "www.example.org."); `None` for the root.
+    pub fn parent(&self) -> Option<Fqdn> {
+        if self.0 == "." {
+            return None;
+        }
+        Some(match self.0.split_once('.') {
+            Some((_, rest)) if !rest.is_empty() => Self(rest.to_string()),
+            _ => Self(".".into()),
+        })
+    }
+
     /// Whether this is `_service._proto.…`, a name that carries SRV records (RFC 2782).
     pub fn is_service(&self) -> bool {
         let mut labels = self.labels();

@@ -121,9 +121,14 @@ pub fn update(old: Option<&Baseline>, check: &Check) -> (Baseline, Option<Notice
         return (next, None);
     }
 
-    let mut parts = Vec::new();
-    if !changes.is_empty() {
-        parts.push(format!("records changed ({})", short(&changes)));
+    let mut parts: Vec<String> = changes
+        .iter()
+        .filter(|c| c.alias)
+        .map(|c| c.line.clone())
+        .collect();
+    let others = short(&changes);
+    if !others.is_empty() {
+        parts.push(format!("records changed ({others})"));
     }
     if !new.is_empty() {
         parts.push(format!(
@@ -147,7 +152,11 @@ pub fn update(old: Option<&Baseline>, check: &Check) -> (Baseline, Option<Notice
         let titles: Vec<&str> = fixed.iter().map(|p| p.title.as_str()).collect();
         parts.push(format!("fixed: {}", titles.join("; ")));
     }
-    let summary = format!("{name}: {}", parts.join("; "));
+    let summary = match parts.first() {
+        // The alias line names the owner already.
+        Some(first) if first.starts_with(&format!("{name} ")) => parts.join("; "),
+        _ => format!("{name}: {}", parts.join("; ")),
+    };
     let change_lines: Vec<String> = changes.iter().map(|c| c.line.clone()).collect();
     let details = details(&change_lines, &new, &fixed);
     (next, Some(Notice { summary, details }))
@@ -196,17 +205,23 @@ fn details(changes: &[String], new: &[&Finding], fixed: &[&Problem]) -> String {
     lines.join("\n")
 }
 
-/// One changed RRset.
+/// One change, worded per owner name: the watched name's alias moving is one change ("now
+/// aliases b (was a)"), and a name that left the chain is said to be no longer followed —
+/// never that it lost its addresses, which nobody asked.
 struct Change {
     /// Whether it is owned by the watched name itself (not by a name down its chain).
     own: bool,
-    /// "CNAME app.test. → gone.test." or "app.test. A TTL 300 → 60".
+    /// Whether it is the watched name's alias target moving (said on its own in the
+    /// summary, not as "records changed").
+    alias: bool,
+    /// "www.example.test now aliases b.test (was a.test)", "app.test A TTL 300 → 60".
     line: String,
 }
 
-/// The changed RRsets between two baselines, the watched name's own first.
+type Sets = BTreeMap<(String, String), Vec<(String, Option<u32>)>>;
+
+/// The changes between two baselines, the watched name's own first.
 fn diff(old: &Baseline, new: &Baseline, name: &str) -> Vec<Change> {
-    type Sets = BTreeMap<(String, String), Vec<(String, Option<u32>)>>;
     let group = |b: &Baseline| {
         let mut m: Sets = BTreeMap::new();
         for r in &b.records {
@@ -217,44 +232,131 @@ fn diff(old: &Baseline, new: &Baseline, name: &str) -> Vec<Change> {
         m
     };
     let (a, b) = (group(old), group(new));
-    let keys: BTreeSet<&(String, String)> = a.keys().chain(b.keys()).collect();
+    let owners = |m: &Sets| -> BTreeSet<String> { m.keys().map(|(o, _)| o.clone()).collect() };
+    let (in_a, in_b) = (owners(&a), owners(&b));
     let mut changes = Vec::new();
     if old.rcode != new.rcode {
         changes.push(Change {
             own: true,
+            alias: false,
             line: format!("{} → {}", old.rcode, new.rcode),
         });
     }
-    for key in keys {
-        let (owner, rtype) = key;
-        let before = a.get(key).cloned().unwrap_or_default();
-        let after = b.get(key).cloned().unwrap_or_default();
-        let data = |v: &[(String, Option<u32>)]| -> BTreeSet<String> {
-            v.iter().map(|(d, _)| d.clone()).collect()
-        };
-        let ttls = |v: &[(String, Option<u32>)]| -> BTreeSet<u32> {
-            v.iter().filter_map(|(_, t)| *t).collect()
-        };
+    for owner in in_a.union(&in_b) {
         let own = owner == name;
-        let prefix = if own {
-            String::new()
-        } else {
-            format!("{owner} ")
-        };
-        let (d0, d1) = (data(&before), data(&after));
-        let line = if d0 != d1 {
-            format!("{prefix}{rtype} {} → {}", join(&d0), join(&d1))
-        } else {
-            let (t0, t1) = (ttls(&before), ttls(&after));
-            if t0 == t1 || t0.is_empty() || t1.is_empty() {
-                continue;
-            }
-            format!("{prefix}{rtype} TTL {} → {}", join(&t0), join(&t1))
-        };
-        changes.push(Change { own, line });
+        if !own && !in_b.contains(owner) {
+            changes.push(Change {
+                own,
+                alias: false,
+                line: format!("{} is no longer in the chain", bare(owner)),
+            });
+            continue;
+        }
+        if !own && !in_a.contains(owner) {
+            changes.push(Change {
+                own,
+                alias: false,
+                line: format!("{} joined the chain: {}", bare(owner), rrsets(&b, owner)),
+            });
+            continue;
+        }
+        let rtypes: BTreeSet<&String> = a
+            .keys()
+            .chain(b.keys())
+            .filter(|(o, _)| o == owner)
+            .map(|(_, t)| t)
+            .collect();
+        for rtype in rtypes {
+            let key = (owner.clone(), rtype.clone());
+            let before = a.get(&key).map(Vec::as_slice).unwrap_or_default();
+            let after = b.get(&key).map(Vec::as_slice).unwrap_or_default();
+            changes.extend(rrset_change(owner, rtype, own, before, after));
+        }
     }
     changes.sort_by_key(|c| !c.own);
     changes
+}
+
+/// How one RRset of `owner` changed, if it did: its data, else its TTL.
+fn rrset_change(
+    owner: &str,
+    rtype: &str,
+    own: bool,
+    before: &[(String, Option<u32>)],
+    after: &[(String, Option<u32>)],
+) -> Option<Change> {
+    let data = |v: &[(String, Option<u32>)]| -> BTreeSet<String> {
+        v.iter().map(|(d, _)| d.clone()).collect()
+    };
+    let ttls = |v: &[(String, Option<u32>)]| -> BTreeSet<u32> {
+        v.iter().filter_map(|(_, t)| *t).collect()
+    };
+    let prefix = if own {
+        String::new()
+    } else {
+        format!("{} ", bare(owner))
+    };
+    let (d0, d1) = (data(before), data(after));
+    if d0 != d1 {
+        if own && rtype == "CNAME" {
+            return Some(Change {
+                own,
+                alias: true,
+                line: alias_moved(owner, &d0, &d1),
+            });
+        }
+        return Some(Change {
+            own,
+            alias: false,
+            line: format!("{prefix}{rtype} {} → {}", join(&d0), join(&d1)),
+        });
+    }
+    let (t0, t1) = (ttls(before), ttls(after));
+    if t0 == t1 || t0.is_empty() || t1.is_empty() {
+        return None;
+    }
+    Some(Change {
+        own,
+        alias: false,
+        line: format!("{prefix}{rtype} TTL {} → {}", join(&t0), join(&t1)),
+    })
+}
+
+/// "www.example.test now aliases b.test (was a.test)", or that it became or stopped
+/// being an alias.
+fn alias_moved(owner: &str, before: &BTreeSet<String>, after: &BTreeSet<String>) -> String {
+    let targets = |set: &BTreeSet<String>| -> String {
+        set.iter().map(|t| bare(t)).collect::<Vec<_>>().join(", ")
+    };
+    let owner = bare(owner);
+    match (before.is_empty(), after.is_empty()) {
+        (true, _) => format!("{owner} now aliases {} (was not an alias)", targets(after)),
+        (_, true) => format!("{owner} is no longer an alias (was {})", targets(before)),
+        _ => format!(
+            "{owner} now aliases {} (was {})",
+            targets(after),
+            targets(before)
+        ),
+    }
+}
+
+/// "A 192.0.2.1, AAAA 2001:db8::1": every RRset of `owner`.
+fn rrsets(m: &Sets, owner: &str) -> String {
+    m.iter()
+        .filter(|((o, _), _)| o == owner)
+        .map(|((_, t), v)| {
+            let data: BTreeSet<String> = v.iter().map(|(d, _)| d.clone()).collect();
+            format!("{t} {}", join(&data))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A name without its trailing dot, as people write it.
+fn bare(name: &str) -> &str {
+    name.strip_suffix('.')
+        .filter(|n| !n.is_empty())
+        .unwrap_or(name)
 }
 
 fn join<T: ToString>(set: &BTreeSet<T>) -> String {
@@ -265,13 +367,13 @@ fn join<T: ToString>(set: &BTreeSet<T>) -> String {
 }
 
 /// The changes for the one-line summary: the watched name's own, else all; at most two.
+/// The alias moving is said on its own, not here.
 fn short(changes: &[Change]) -> String {
-    let own: Vec<&Change> = changes.iter().filter(|c| c.own).collect();
-    let shown: Vec<&Change> = if own.is_empty() {
-        changes.iter().collect()
-    } else {
-        own
-    };
+    let any_own = changes.iter().any(|c| c.own);
+    let shown: Vec<&Change> = changes
+        .iter()
+        .filter(|c| !c.alias && (c.own || !any_own))
+        .collect();
     let mut text: Vec<String> = shown.iter().take(2).map(|c| c.line.clone()).collect();
     if shown.len() > 2 {
         text.push(format!("{} more", shown.len() - 2));

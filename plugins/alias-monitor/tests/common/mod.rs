@@ -25,6 +25,11 @@ pub enum Behavior {
     Flaky(u32),
     /// Answers SERVFAIL to everything.
     ServFail,
+    /// A resolver: answers from its records like [`Behavior::Up`], but never
+    /// authoritatively (AA clear), as a recursive resolver does.
+    Resolver,
+    /// A resolver with nowhere to ask (no internet): NXDOMAIN, AA clear, for every name.
+    NxdomainForAll,
 }
 
 /// One server.
@@ -323,12 +328,21 @@ impl Lookup for Zones {
                     server: server.to_string(),
                 });
             }
-            Behavior::Up | Behavior::Flaky(_) => {}
+            Behavior::NxdomainForAll => {
+                return Ok(Answer {
+                    rcode: Rcode::NxDomain,
+                    authoritative: false,
+                    answer: vec![],
+                    authority: vec![],
+                    server: server.to_string(),
+                });
+            }
+            Behavior::Up | Behavior::Flaky(_) | Behavior::Resolver => {}
         }
         let (rcode, answer, authority) = s.answer(name, rtype, 0);
         Ok(Answer {
             rcode,
-            authoritative: rcode != Rcode::Refused,
+            authoritative: rcode != Rcode::Refused && s.behavior != Behavior::Resolver,
             answer,
             authority,
             server: server.to_string(),

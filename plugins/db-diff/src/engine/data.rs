@@ -229,6 +229,27 @@ impl TableData {
             .collect()
     }
 
+    /// The compared columns whose REAL zeros SQL cannot tell apart: without `atan2`, 0.0
+    /// and -0.0 compare equal and print alike, so for columns that can hold -0.0 (every
+    /// one but [`Compare::Typed`]) rows where both sides hold a REAL zero are fetched and
+    /// their bits compared in [`same_bits`].
+    fn sign_checked(&self) -> Vec<usize> {
+        if self.has_atan2 {
+            return Vec::new();
+        }
+        self.compared()
+            .into_iter()
+            .filter(|&i| self.compare.get(i).copied().unwrap_or(Compare::Full) != Compare::Typed)
+            .collect()
+    }
+
+    /// SQL that is 1 when column `i` holds a REAL zero on both sides (A's expression
+    /// against B's column): a row whose zeros may differ in sign only.
+    fn both_zero(&self, i: usize) -> String {
+        let (l, r) = (&self.a_exprs[i], format!("b.{}", ident(&self.columns[i])));
+        format!("(typeof({l}) = 'real' AND typeof({r}) = 'real' AND {l} = 0 AND {r} = 0)")
+    }
+
     /// The key as selected from alias `x`.
     fn key_select(&self, x: &str) -> Vec<String> {
         match &self.how {
@@ -339,21 +360,23 @@ impl TableData {
         let nc = self.columns.len();
         let keys = self.key_select("a");
         let nk = keys.len();
-        let n_old = if with_old { nc } else { 0 };
+        let signs = self.sign_checked();
+        // A's values are needed to compare the bits of zeros, even when not asked for.
+        let fetch_old = with_old || !signs.is_empty();
+        let n_old = if fetch_old { nc } else { 0 };
         let gone = self.missing("b");
         let mut select = keys;
         select.push(gone.clone());
-        if with_old {
+        if fetch_old {
             select.extend(self.a_exprs.iter().cloned());
         }
         select.extend(self.columns.iter().map(|c| format!("b.{}", ident(c))));
         let flags = self.flags();
         select.extend(flags.iter().cloned());
-        let filter = if flags.is_empty() {
-            gone
-        } else {
-            format!("{gone} OR {}", flags.join(" OR "))
-        };
+        let mut filter = vec![gone];
+        filter.extend(flags.iter().cloned());
+        filter.extend(signs.iter().map(|&i| self.both_zero(i)));
+        let filter = filter.join(" OR ");
         let sql = format!(
             "SELECT {} FROM {a_tab} AS a LEFT JOIN {b_tab} AS b ON {} WHERE {filter}",
             select.join(", "),
@@ -371,13 +394,21 @@ impl TableData {
                 counts.deletes += 1;
                 return found(RowChange::Delete { key, old });
             }
-            let changed = compared
+            let changed: Vec<usize> = compared
                 .iter()
                 .enumerate()
-                .filter(|(j, _)| flag_values.get(*j).and_then(Value::as_i64).unwrap_or(1) != 0)
+                .filter(|&(j, &i)| {
+                    flag_values.get(j).and_then(Value::as_i64).unwrap_or(1) != 0
+                        || (signs.contains(&i) && !same_bits(old.get(i), new.get(i)))
+                })
                 .map(|(_, &i)| i)
                 .collect();
+            if changed.is_empty() {
+                // Fetched for its zeros, which turned out to have the same sign.
+                return Ok(());
+            }
             counts.updates += 1;
+            let old = if with_old { old } else { Vec::new() };
             found(RowChange::Update {
                 key,
                 old,
@@ -458,6 +489,25 @@ impl TableData {
     /// The grouped multiset query: per distinct row (compared columns), its count in A and
     /// in B. `filter` is applied to the groups.
     fn multiset_sql(&self, filter: &str) -> String {
+        let n = self.compared().len();
+        let group: Vec<String> = (0..n)
+            .map(|j| format!("typeof(c{j}), c{j} COLLATE BINARY"))
+            .collect();
+        let outs: String = (0..n).map(|j| format!("c{j}, ")).collect();
+        format!(
+            "SELECT * FROM (SELECT {outs}sum(na) AS na, sum(nb) AS nb FROM ({}){}) WHERE {filter}",
+            self.multiset_union(),
+            if group.is_empty() {
+                String::new()
+            } else {
+                format!(" GROUP BY {}", group.join(", "))
+            },
+        )
+    }
+
+    /// Every row of A and of B as compared columns `c0…` plus `na` and `nb` (1 on the
+    /// row's side, 0 on the other), ungrouped.
+    fn multiset_union(&self) -> String {
         let compared = self.compared();
         let a_cols: Vec<String> = compared
             .iter()
@@ -474,22 +524,59 @@ impl TableData {
             Some(a) => format!("main.{} AS a", ident(a)),
             None => "(SELECT 1 WHERE 0) AS a".to_string(),
         };
-        let group: Vec<String> = (0..compared.len())
-            .map(|j| format!("typeof(c{j}), c{j} COLLATE BINARY"))
-            .collect();
-        let outs: Vec<String> = (0..compared.len()).map(|j| format!("c{j}")).collect();
         format!(
-            "SELECT * FROM (SELECT {}sum(na) AS na, sum(nb) AS nb FROM (SELECT {} FROM {a_from} UNION ALL SELECT {} FROM {} AS b){}) WHERE {filter}",
-            outs.iter().map(|o| format!("{o}, ")).collect::<String>(),
+            "SELECT {} FROM {a_from} UNION ALL SELECT {} FROM {} AS b",
             a_cols.join(", "),
             b_cols.join(", "),
-            self.b_tab(),
-            if group.is_empty() {
-                String::new()
-            } else {
-                format!(" GROUP BY {}", group.join(", "))
-            },
+            self.b_tab()
         )
+    }
+
+    /// SQL that is 1 for a multiset group holding a REAL zero in a sign-checked column:
+    /// SQL groups 0.0 with -0.0, so such a group is checked row by row.
+    fn zero_group(&self) -> Option<String> {
+        let compared = self.compared();
+        let signs = self.sign_checked();
+        let parts: Vec<String> = compared
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| signs.contains(i))
+            .map(|(j, _)| format!("(typeof(c{j}) = 'real' AND c{j} = 0)"))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" OR "))
+    }
+
+    /// Whether the group `values` (compared columns) holds the same rows, bit for bit, in A
+    /// and in B: its rows' exact values on each side, sorted, must be equal.
+    fn group_is_exact(&self, db: &mut dyn Db, values: &[Value]) -> Result<bool, String> {
+        let n = values.len();
+        let matches: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(j, v)| match v {
+                Value::Null => format!("c{j} IS NULL"),
+                other => format!(
+                    "c{j}={} COLLATE BINARY AND typeof(c{j})='{}'",
+                    literal(other),
+                    type_name(other)
+                ),
+            })
+            .collect();
+        let filter = if matches.is_empty() {
+            "1".to_string()
+        } else {
+            matches.join(" AND ")
+        };
+        let mut sides: [Vec<Vec<String>>; 2] = [Vec::new(), Vec::new()];
+        let sql = format!("SELECT * FROM ({}) WHERE {filter}", self.multiset_union());
+        db.query(&sql, &[], &mut |row| {
+            let from_a = row.get(n).and_then(Value::as_i64).unwrap_or(0) != 0;
+            let exact = row[..n.min(row.len())].iter().map(exact_key).collect();
+            sides[usize::from(!from_a)].push(exact);
+            Ok(())
+        })?;
+        sides.iter_mut().for_each(|side| side.sort());
+        Ok(sides[0] == sides[1])
     }
 
     /// `WHERE` text matching rows whose compared columns (under prefix `p`) hold `values`.
@@ -535,11 +622,22 @@ impl TableData {
             (names.join(","), ())
         };
         let n = compared.len();
-        db.query(&self.multiset_sql("na <> nb"), &[], &mut |row| {
+        let zero_group = self.zero_group();
+        let filter = match &zero_group {
+            Some(z) => format!("na <> nb OR {z}"),
+            None => "na <> nb".to_string(),
+        };
+        let mut suspects: Vec<(Vec<Value>, u64)> = Vec::new();
+        db.query(&self.multiset_sql(&filter), &[], &mut |row| {
             let values = &row[..n.min(row.len())];
             let count =
                 |k: usize| row.get(n + k).and_then(Value::as_i64).unwrap_or(0).max(0) as u64;
             let (na, nb) = (count(0), count(1));
+            if na == nb {
+                // Only a group with zeros gets here: its signs are checked below.
+                suspects.push((values.to_vec(), na));
+                return Ok(());
+            }
             counts.deletes += na.saturating_sub(nb);
             counts.inserts += nb.saturating_sub(na);
             if na > 0 {
@@ -564,6 +662,18 @@ impl TableData {
             }
             Ok(())
         })?;
+        for (values, rows) in suspects {
+            if self.group_is_exact(db, &values)? {
+                continue;
+            }
+            counts.deletes += rows;
+            counts.inserts += rows;
+            deletes.push_str(&format!(
+                "DELETE FROM {table} WHERE {};\n",
+                self.row_where("", &values)
+            ));
+            pending.push(values);
+        }
         for values in pending {
             let sql = format!(
                 "SELECT {} FROM {} AS b WHERE {}",
@@ -597,6 +707,12 @@ impl TableData {
                     c.deletes =
                         query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?;
                 }
+            }
+            How::Keyed(_) if !self.sign_checked().is_empty() => {
+                // Zeros are compared by their bits outside SQL: count what the scan finds.
+                c = self.scan_keyed(db, false, &mut |_| Ok(()))?;
+                let a_rows = query_count(db, &format!("SELECT count(*) FROM {}", self.a_tab()))?;
+                c.unchanged = a_rows.saturating_sub(c.deletes + c.updates);
             }
             How::Keyed(_) => {
                 let (a_tab, b_tab) = (self.a_tab(), self.b_tab());
@@ -636,6 +752,15 @@ impl TableData {
                     ),
                 )?;
             }
+            How::Multiset if self.zero_group().is_some() => {
+                // Zeros are compared by their bits outside SQL: count what the scan finds.
+                self.emit_multiset(db, &mut String::new(), &mut c)?;
+                let a_rows = match &self.a_name {
+                    Some(a) => query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?,
+                    None => 0,
+                };
+                c.unchanged = a_rows.saturating_sub(c.deletes);
+            }
             How::Multiset => {
                 let sql = format!(
                     "SELECT coalesce(sum(max(na-nb,0)),0), coalesce(sum(max(nb-na,0)),0), coalesce(sum(min(na,nb)),0) FROM ({})",
@@ -654,6 +779,23 @@ impl TableData {
             }
         }
         Ok(c)
+    }
+}
+
+/// Whether A's and B's value of a sign-checked column are the same: anything but two
+/// REALs is decided by SQL already (so counts as the same here); two REALs compare bits.
+fn same_bits(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (Some(Value::Real(x)), Some(Value::Real(y))) => x.to_bits() == y.to_bits(),
+        _ => true,
+    }
+}
+
+/// A value as a sortable key that tells every value apart, REALs by their bits.
+fn exact_key(v: &Value) -> String {
+    match v {
+        Value::Real(r) => format!("real:{:016x}", r.to_bits()),
+        other => format!("{other:?}"),
     }
 }
 

@@ -1,6 +1,6 @@
 //! JUnit XML, as pytest (`--junitxml`), cargo-nextest and gotestsum write it.
 
-use super::{Outcome, Status, TestCase, first_lines};
+use super::{Outcome, Status, TestCase, why};
 use crate::runner::Kind;
 
 /// Lines of a failure message kept per test.
@@ -35,7 +35,7 @@ pub fn parse(xml: &str, kind: Kind) -> Result<Outcome, String> {
                 status = found;
                 let message = child.attribute("message").unwrap_or("");
                 let text = child.text().unwrap_or("");
-                detail = first_lines(&format!("{message}\n{text}"), DETAIL_LINES);
+                detail = why(&format!("{message}\n{text}"), DETAIL_LINES);
             }
         }
         outcome.cases.push(TestCase {
@@ -95,6 +95,28 @@ E       assert 2 == 3</failure></testcase><testcase classname="tests.test_math.T
             failing[0].detail
         );
         assert_eq!(o.counts(), "1 failed, 2 passed, 1 skipped");
+    }
+
+    /// What pytest 7 writes for a test module that imports a missing module.
+    const IMPORT_ERROR: &str = r#"<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="1" failures="0" skipped="0" tests="1" time="0.064"><testcase classname="" name="test_a" time="0.000"><error message="collection failure">ImportError while importing test module '/tmp/p/test_a.py'.
+Hint: make sure your test modules/packages have valid Python names.
+Traceback:
+/usr/lib/python3.11/importlib/__init__.py:126: in import_module
+    return _bootstrap._gcd_import(name[level:], package, level)
+test_a.py:1: in &lt;module&gt;
+    import nope
+E   ModuleNotFoundError: No module named 'nope'</error></testcase></testsuite></testsuites>"#;
+
+    #[test]
+    fn an_import_error_shows_the_exception_not_the_hint() {
+        let o = parse(IMPORT_ERROR, Kind::Pytest).expect("parses");
+        assert_eq!(o.counts(), "1 error");
+        let failing: Vec<_> = o.failing().collect();
+        assert_eq!(
+            failing[0].detail,
+            "collection failure\nImportError while importing test module '/tmp/p/test_a.py'.\n\
+             E   ModuleNotFoundError: No module named 'nope'"
+        );
     }
 
     #[test]

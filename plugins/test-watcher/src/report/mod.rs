@@ -62,7 +62,10 @@ impl Outcome {
     pub fn counts(&self) -> String {
         let parts: Vec<String> = [
             (self.failed, "failed"),
-            (self.errors, "errors"),
+            (
+                self.errors,
+                if self.errors == 1 { "error" } else { "errors" },
+            ),
             (self.passed, "passed"),
             (self.skipped, "skipped"),
         ]
@@ -86,6 +89,42 @@ impl Outcome {
             n(Status::Skipped),
         );
     }
+}
+
+/// Why a test failed, in at most `n` lines: the first non-blank lines of `text`; but when
+/// it holds a pytest `Traceback:` (an import error while collecting: "ImportError while
+/// importing…", "Hint: …", "Traceback:", frames, `E   ModuleNotFoundError: …`), the lines
+/// before it without the hint, then the exception lines (`E   …`), which say what broke.
+pub fn why(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let Some(tb) = lines.iter().position(|l| l.trim() == "Traceback:") else {
+        return first_lines(text, n);
+    };
+    let exception: Vec<&str> = lines[tb..]
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("E ") || *l == "E")
+        .collect();
+    if exception.is_empty() {
+        return first_lines(text, n);
+    }
+    let shown = exception.len().min(n.saturating_sub(1).max(1));
+    let head: Vec<&str> = lines[..tb]
+        .iter()
+        .copied()
+        .filter(|l| !l.starts_with("Hint: "))
+        .take(n.saturating_sub(shown))
+        .collect();
+    let tail = &exception[exception.len() - shown..];
+    head.iter()
+        .chain(tail)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The first `n` non-blank lines of `text`, each trimmed at the end.

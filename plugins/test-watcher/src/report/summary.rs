@@ -2,7 +2,7 @@
 //! (`cargo test`) and `go test` print. Only the tail of the output is kept by the host, so
 //! these parsers read what comes last: pytest's and libtest's summaries are at the end.
 
-use super::{Outcome, Status, TestCase, first_lines};
+use super::{Outcome, Status, TestCase, first_lines, why};
 use crate::runner::Kind;
 
 /// Lines of failure detail kept per test.
@@ -64,13 +64,30 @@ fn pytest(output: &str) -> Option<Outcome> {
             continue;
         };
         let (name, detail) = rest.split_once(" - ").unwrap_or((rest, ""));
+        let mut detail = detail.trim().to_string();
+        if detail.is_empty() && status == Status::Error {
+            detail = collect_error(output, name.trim());
+        }
         o.cases.push(TestCase {
             name: name.trim().to_string(),
             status,
-            detail: detail.trim().to_string(),
+            detail,
         });
     }
     Some(o)
+}
+
+/// Why pytest could not collect `id` (`ERROR id` with no message: an import error): its
+/// `ERROR collecting id` section, down to the exception lines.
+fn collect_error(output: &str, id: &str) -> String {
+    let header = format!(" ERROR collecting {id} ");
+    let body: Vec<&str> = output
+        .lines()
+        .skip_while(|l| !l.contains(&header))
+        .skip(1)
+        .take_while(|l| !l.starts_with("____") && !l.starts_with("----") && !l.starts_with("===="))
+        .collect();
+    why(&body.join("\n"), DETAIL_LINES)
 }
 
 /// `test result: FAILED. 3 passed; 1 failed; 0 ignored; …` per test binary, the
@@ -230,6 +247,37 @@ mod tests {
             failing[0].detail
         );
         assert!(parse(Kind::Cargo, "error[E0425]: cannot find value `x`\n").is_none());
+    }
+
+    /// What pytest 7 prints (`-q`) for a test module that imports a missing module.
+    const IMPORT_ERROR: &str = "\
+==================================== ERRORS ====================================
+__________________________ ERROR collecting test_a.py __________________________
+ImportError while importing test module '/tmp/p/test_a.py'.
+Hint: make sure your test modules/packages have valid Python names.
+Traceback:
+/usr/lib/python3.11/importlib/__init__.py:126: in import_module
+    return _bootstrap._gcd_import(name[level:], package, level)
+test_a.py:1: in <module>
+    import nope
+E   ModuleNotFoundError: No module named 'nope'
+=========================== short test summary info ============================
+ERROR test_a.py
+!!!!!!!!!!!!!!!!!!!! Interrupted: 1 error during collection !!!!!!!!!!!!!!!!!!!!
+1 error in 0.06s
+";
+
+    #[test]
+    fn an_import_error_says_which_exception_and_one_error_is_singular() {
+        let o = parse(Kind::Pytest, IMPORT_ERROR).expect("a summary");
+        assert_eq!(o.counts(), "1 error");
+        let failing: Vec<_> = o.failing().collect();
+        assert_eq!(failing.len(), 1);
+        assert_eq!(
+            failing[0].detail,
+            "ImportError while importing test module '/tmp/p/test_a.py'.\n\
+             E   ModuleNotFoundError: No module named 'nope'"
+        );
     }
 
     #[test]
