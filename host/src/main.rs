@@ -234,6 +234,8 @@ fn host_command(cli: Cli, config_path: PathBuf, config: Config) -> anyhow::Resul
             } => match cli::invoke::invoke(config, &plugin, command.as_deref().unwrap_or(""), args)
                 .await
             {
+                // Nothing to say (equal databases, a changeset written): print nothing.
+                Ok(reply) if reply.parts.is_empty() => Ok(ExitCode::SUCCESS),
                 Ok(reply) => match cli::terminal::print_line(&reply.render_plain()) {
                     Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
                     _ => Ok(ExitCode::SUCCESS),

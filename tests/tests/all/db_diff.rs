@@ -217,7 +217,11 @@ fn invoke_writes_a_changeset_that_sqlites_session_extension_applies() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "nothing on stdout"
+    );
     assert!(
         stderr.contains("without one are not in it") && stderr.contains("\"keyless\""),
         "the table left out is named on stderr: {stderr}"
@@ -273,6 +277,11 @@ fn summary_and_exit_code_options_work_from_the_shell() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "equal databases print nothing"
     );
 }
 
