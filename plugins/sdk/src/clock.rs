@@ -11,6 +11,14 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// Milliseconds since the Unix epoch now (0 if the clock reads before 1970).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// `secs` since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn format_utc(secs: u64) -> String {
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);

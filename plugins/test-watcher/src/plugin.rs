@@ -8,8 +8,9 @@
 //! remembered in KV, announced if its state changed, and its hooks run.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use roost_plugin::clock::now_ms;
 use roost_plugin::prelude::*;
 use roost_plugin::process::{self, Job, JobEnded, JobId};
 
@@ -71,13 +72,6 @@ pub struct TestWatcher {
     projects: BTreeMap<String, Live>,
     jobs: HashMap<JobId, Purpose>,
     subscriptions: HashMap<SubscriptionId, String>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn key(project: &str, what: &str) -> String {
