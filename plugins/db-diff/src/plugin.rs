@@ -41,26 +41,6 @@ struct HostDb {
     conn: Connection,
 }
 
-fn to_sdk(v: &Value) -> SdkValue {
-    match v {
-        Value::Null => SdkValue::Null,
-        Value::Integer(i) => SdkValue::Integer(*i),
-        Value::Real(r) => SdkValue::Real(*r),
-        Value::Text(t) => SdkValue::Text(t.clone()),
-        Value::Blob(b) => SdkValue::Blob(b.clone()),
-    }
-}
-
-fn from_sdk(v: SdkValue) -> Value {
-    match v {
-        SdkValue::Null => Value::Null,
-        SdkValue::Integer(i) => Value::Integer(i),
-        SdkValue::Real(r) => Value::Real(r),
-        SdkValue::Text(t) => Value::Text(t),
-        SdkValue::Blob(b) => Value::Blob(b),
-    }
-}
-
 impl Db for HostDb {
     fn query(
         &mut self,
@@ -68,11 +48,11 @@ impl Db for HostDb {
         params: &[Value],
         row: &mut dyn FnMut(Vec<Value>) -> Result<(), String>,
     ) -> Result<(), String> {
-        let params: Vec<SdkValue> = params.iter().map(to_sdk).collect();
+        let params: Vec<SdkValue> = params.to_vec();
         let mut cursor = self.conn.query(sql, &params).map_err(|e| e.to_string())?;
         while let Some(batch) = cursor.next_batch(BATCH).map_err(|e| e.to_string())? {
             for r in batch {
-                row(r.into_iter().map(from_sdk).collect())?;
+                row(r)?;
             }
         }
         Ok(())

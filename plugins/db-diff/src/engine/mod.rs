@@ -22,38 +22,9 @@ mod schema;
 pub use options::{Mode, Options};
 pub use plan::{Diff, ObjectChange, TableStat, diff};
 
-/// A column value with its storage class (what SQL `typeof()` says).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    /// SQL NULL.
-    Null,
-    /// A 64-bit signed integer.
-    Integer(i64),
-    /// A 64-bit IEEE float.
-    Real(f64),
-    /// Text.
-    Text(String),
-    /// Bytes.
-    Blob(Vec<u8>),
-}
-
-impl Value {
-    /// The integer, if this is one.
-    pub fn as_i64(&self) -> Option<i64> {
-        match self {
-            Value::Integer(i) => Some(*i),
-            _ => None,
-        }
-    }
-
-    /// The text, if this is text.
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Value::Text(s) => Some(s),
-            _ => None,
-        }
-    }
-}
+/// A column value with its storage class: the SDK's, so rows cross from the host's
+/// `sqlite` capability into the engine without a copy.
+pub use roost_plugin::sqlite::Value;
 
 /// A connection on which database A is the schema `main` and database B is attached as
 /// `aux`. Read-only use is enough: the engine only runs `SELECT`s (including `pragma_*`
