@@ -179,6 +179,11 @@ impl Daemon {
         self.dir.path()
     }
 
+    /// The daemon's process id, to read its memory use from `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// Its config file.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("roost.toml")

@@ -12,4 +12,5 @@ mod faults;
 mod hot_reload;
 mod isolation;
 mod slack;
+mod sqlite_limits;
 mod test_watcher;
