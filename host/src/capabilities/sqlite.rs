@@ -463,7 +463,9 @@ impl Worker {
 
     /// Prepares `sql`, naming a refused transaction as such.
     fn prepare(&self, sql: &str) -> Result<rusqlite::Statement<'_>, GuestError> {
-        self.guard.refused_transaction.store(false, Ordering::SeqCst);
+        self.guard
+            .refused_transaction
+            .store(false, Ordering::SeqCst);
         self.conn.prepare(sql).map_err(|e| {
             if self.guard.refused_transaction.swap(false, Ordering::SeqCst) {
                 GuestError::AccessDenied(TRANSACTION_REFUSED.into())
@@ -1279,6 +1281,242 @@ mod tests {
             "{err:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// An owner's insert into `granted/a.db`, waiting up to `patience` for locks.
+    fn owner_insert(f: &Fixture, patience: Duration) -> rusqlite::Result<usize> {
+        let conn = Connection::open(f.dir.path().join("granted/a.db"))?;
+        conn.busy_timeout(patience)?;
+        conn.execute("INSERT INTO t(v) VALUES ('owner')", [])
+    }
+
+    /// Opens `granted/a.db`, starts `SELECT v FROM t` and reads one row, so the statement
+    /// holds SQLite's read lock; the connection and cursor ids.
+    async fn parked(v: &mut SqliteView<'_>, f: &Fixture) -> (u32, u32) {
+        let conn = v
+            .open(f.path("granted/a.db"))
+            .await
+            .unwrap()
+            .expect("open")
+            .rep();
+        let cursor = v
+            .query(Resource::new_borrow(conn), "SELECT v FROM t".into(), vec![])
+            .await
+            .unwrap()
+            .expect("query")
+            .rep();
+        let first = v.next(Resource::new_borrow(cursor), 1).await.unwrap();
+        assert_eq!(first.expect("row").len(), 1);
+        (conn, cursor)
+    }
+
+    fn limits(edit: impl FnOnce(&mut Limits)) -> Limits {
+        let mut l = Limits::default();
+        edit(&mut l);
+        l
+    }
+
+    #[tokio::test]
+    async fn transactions_and_savepoints_are_refused_by_name() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx();
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let conn = v
+            .open(f.path("granted/a.db"))
+            .await
+            .unwrap()
+            .expect("open")
+            .rep();
+        for sql in [
+            "BEGIN",
+            "begin deferred transaction",
+            "BEGIN EXCLUSIVE",
+            "/* hidden */ BEGIN",
+            "SAVEPOINT s",
+            "RELEASE s",
+            "ROLLBACK TO s",
+            "COMMIT",
+            "END",
+        ] {
+            let err = all_rows(&mut v, conn, sql).await.err();
+            assert!(
+                matches!(err, Some(GuestError::AccessDenied(ref m)) if m.contains("transactions")),
+                "{sql}: {err:?}"
+            );
+        }
+        // Other refusals keep their own message.
+        let write = all_rows(&mut v, conn, "DELETE FROM t").await.err();
+        assert!(
+            matches!(write, Some(GuestError::AccessDenied(ref m)) if !m.contains("cannot open transactions")),
+            "{write:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idle_cursor_is_reset_and_says_so() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursor_idle_ms = 50));
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let (_conn, cursor) = parked(&mut v, &f).await;
+        // The owner's write goes through once the reset released the lock.
+        owner_insert(&f, Duration::from_secs(10)).expect("owner writes");
+        let err = v.next(Resource::new_borrow(cursor), 1).await.unwrap().err();
+        assert!(
+            matches!(err, Some(GuestError::NotFound(ref m)) if m.contains("sqlite_cursor_idle_ms")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cursor_read_within_the_idle_limit_reads_on() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursor_idle_ms = 600_000));
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let (_conn, cursor) = parked(&mut v, &f).await;
+        let rest = v.next(Resource::new_borrow(cursor), 10).await.unwrap();
+        assert_eq!(rest.expect("rows").len(), 2);
+        let end = v.next(Resource::new_borrow(cursor), 10).await.unwrap();
+        assert_eq!(end.expect("no more"), Vec::<Vec<Value>>::new());
+    }
+
+    #[tokio::test]
+    async fn dropping_a_cursor_releases_the_lock_at_once() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursor_idle_ms = 600_000));
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let (_conn, cursor) = parked(&mut v, &f).await;
+        assert!(
+            owner_insert(&f, Duration::ZERO).is_err(),
+            "the parked cursor holds the read lock"
+        );
+        sqlite::HostCursor::drop(&mut v, Resource::new_own(cursor))
+            .await
+            .unwrap();
+        owner_insert(&f, Duration::from_secs(10)).expect("owner writes after the drop");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_instance_context_ends_its_connections() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursor_idle_ms = 600_000));
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        parked(&mut v, &f).await;
+        assert!(owner_insert(&f, Duration::ZERO).is_err(), "lock held");
+        drop(ctx);
+        owner_insert(&f, Duration::from_secs(10)).expect("owner writes after unload");
+    }
+
+    #[tokio::test]
+    async fn cursors_past_the_limit_are_refused_until_one_is_dropped() {
+        let f = Fixture::new();
+        assert_eq!(Limits::default().sqlite_cursors, 16);
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursors = 2));
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let conn = v
+            .open(f.path("granted/a.db"))
+            .await
+            .unwrap()
+            .expect("open")
+            .rep();
+        let mut open = Vec::new();
+        for _ in 0..2 {
+            let c = v
+                .query(Resource::new_borrow(conn), "SELECT 1".into(), vec![])
+                .await
+                .unwrap()
+                .expect("under the cap");
+            open.push(c.rep());
+        }
+        let third = v
+            .query(Resource::new_borrow(conn), "SELECT 1".into(), vec![])
+            .await
+            .unwrap();
+        assert!(
+            matches!(third, Err(GuestError::TooLarge(ref m)) if m.contains("sqlite_cursors")),
+            "{third:?}"
+        );
+        sqlite::HostCursor::drop(&mut v, Resource::new_own(open[0]))
+            .await
+            .unwrap();
+        v.query(Resource::new_borrow(conn), "SELECT 1".into(), vec![])
+            .await
+            .unwrap()
+            .expect("room again");
+    }
+
+    #[tokio::test]
+    async fn rows_and_values_past_the_memory_share_are_refused() {
+        let f = Fixture::new();
+        // memory_mb = 1: rows up to 256 KiB.
+        let mut ctx = f.ctx_with(&limits(|l| l.memory_mb = 1));
+        assert_eq!(ctx.caps.row_bytes, 256 * 1024);
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let conn = v
+            .open(f.path("granted/a.db"))
+            .await
+            .unwrap()
+            .expect("open")
+            .rep();
+        for sql in [
+            "SELECT zeroblob(300000)",
+            "SELECT zeroblob(200000), zeroblob(200000)",
+            "SELECT zeroblob(100000), randomblob(100000), CAST(zeroblob(100000) AS TEXT)",
+        ] {
+            let err = all_rows(&mut v, conn, sql).await.err();
+            assert!(
+                matches!(err, Some(GuestError::TooLarge(ref m)) if m.contains("memory_mb")),
+                "{sql}: {err:?}"
+            );
+        }
+        let rows = all_rows(&mut v, conn, "SELECT zeroblob(200000)")
+            .await
+            .expect("a row under the cap");
+        assert_eq!(rows.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn batches_stay_under_the_cap_and_lose_no_row() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.memory_mb = 1));
+        let cap = ctx.caps.row_bytes;
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let conn = v
+            .open(f.path("granted/a.db"))
+            .await
+            .unwrap()
+            .expect("open")
+            .rep();
+        let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 7) \
+                   SELECT i, zeroblob(100000) FROM n";
+        let cursor = v
+            .query(Resource::new_borrow(conn), sql.into(), vec![])
+            .await
+            .unwrap()
+            .expect("query")
+            .rep();
+        let mut seen = Vec::new();
+        loop {
+            let batch = v
+                .next(Resource::new_borrow(cursor), 100)
+                .await
+                .unwrap()
+                .expect("batch");
+            if batch.is_empty() {
+                break;
+            }
+            let bytes: usize = batch
+                .iter()
+                .flatten()
+                .map(|v| match v {
+                    Value::Blob(b) => b.len(),
+                    _ => 0,
+                })
+                .sum();
+            assert!(bytes <= cap, "batch of {bytes} bytes");
+            assert!(batch.len() < 7, "split by bytes, not rows");
+            seen.extend(batch.into_iter().map(|r| r[0].clone()));
+        }
+        assert_eq!(seen, (1..=7).map(Value::Integer).collect::<Vec<_>>());
     }
 
     #[tokio::test]
