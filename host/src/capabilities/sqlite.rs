@@ -312,11 +312,12 @@ fn authorize(ctx: AuthContext<'_>, guard: &Guard) -> Authorization {
     }
 }
 
-/// Opens `path` read-only on a new thread bounded by `caps`; the channel to it and its
-/// interrupt handle.
+/// Opens `path` read-only on a new thread bounded by `caps`, serving `plugin`; the channel
+/// to it and its interrupt handle.
 fn spawn_connection(
     path: &Path,
     caps: Caps,
+    plugin: String,
 ) -> Result<(Sender<Job>, Arc<InterruptHandle>), GuestError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
@@ -335,7 +336,12 @@ fn spawn_connection(
     conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(ctx, &flags)));
     let interrupt = Arc::new(conn.get_interrupt_handle());
     let (tx, rx) = std::sync::mpsc::channel();
-    let worker = Worker { conn, guard, caps };
+    let worker = Worker {
+        conn,
+        guard,
+        caps,
+        plugin,
+    };
     std::thread::Builder::new()
         .name("roost-sqlite".into())
         .spawn(move || worker.serve(rx))
@@ -373,6 +379,8 @@ struct Worker {
     conn: Connection,
     guard: Arc<Guard>,
     caps: Caps,
+    /// Whose connection it is, for the log.
+    plugin: String,
 }
 
 impl Worker {
@@ -545,6 +553,7 @@ impl Worker {
                 Ok(other) => return Flow::Other(other),
                 Err(RecvTimeoutError::Timeout) => {
                     tracing::debug!(
+                        plugin = %self.plugin,
                         generation,
                         idle_ms = self.caps.idle.as_millis() as u64,
                         "sqlite cursor reset: not read within sqlite_cursor_idle_ms"
@@ -770,12 +779,16 @@ impl sqlite::HostConnection for SqliteView<'_> {
             Err(e) => return Ok(Err(e)),
         };
         let caps = self.ctx.caps;
-        let (jobs, interrupt) =
-            match tokio::task::spawn_blocking(move || spawn_connection(&real, caps)).await {
-                Ok(Ok(pair)) => pair,
-                Ok(Err(e)) => return Ok(Err(e)),
-                Err(e) => return Ok(Err(GuestError::Other(format!("open: {e}")))),
-            };
+        let plugin = self.ctx.plugin.clone();
+        let (jobs, interrupt) = match tokio::task::spawn_blocking(move || {
+            spawn_connection(&real, caps, plugin)
+        })
+        .await
+        {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Ok(Err(e)),
+            Err(e) => return Ok(Err(GuestError::Other(format!("open: {e}")))),
+        };
         let conn = SqliteConnection {
             jobs,
             interrupt,
