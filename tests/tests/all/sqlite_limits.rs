@@ -117,7 +117,7 @@ fn a_huge_row_is_refused_before_the_host_holds_it() {
     let d = daemon("");
     let db = owner_db(&d);
     let db = db.display();
-    // Rows within the cap (a quarter of memory_mb = 64 MiB) still come back whole.
+    // Rows within the cap (a quarter of the default memory_mb of 64, so 16 MiB) come back whole.
     let small = d.chat(&format!("!sqlbig {db} 1000000 2"));
     assert!(small.contains("got 2000000 bytes"), "{small}");
     let before = peak_rss(&d);
