@@ -4,19 +4,30 @@
 //! channel; the async host call waits for the answer until the plugin's call deadline and
 //! interrupts SQLite when it passes. Three locks keep a connection read-only: it is opened
 //! with `SQLITE_OPEN_READ_ONLY`, `query_only` is on, and an authorizer refuses every
-//! statement that would write, ATTACH/DETACH or load code.
+//! statement that would write, ATTACH/DETACH, open a transaction or load code.
+//!
+//! None may hold the owner's file for long, nor make the host hold more than the plugin's
+//! memory budget: each query runs in SQLite's autocommit mode (BEGIN, SAVEPOINT and the rest
+//! are refused), a cursor left unread for `sqlite_cursor_idle_ms` is reset and a dropped one
+//! at once (either releases SQLite's read lock), a plugin holds at most `sqlite_cursors`
+//! cursors, and a row or a batch of rows may be at most a quarter of its `memory_mb`
+//! (SQLite's own length limit is set to the same figure, so no single value grows past it).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::limits::Limit;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, InterruptHandle, OpenFlags};
 use tokio::sync::oneshot;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::denied;
+use crate::config::Limits;
 use crate::runtime::bindings::GuestError;
 use crate::runtime::bindings::roost::plugin::sqlite::{self, Value};
 use crate::runtime::state::PluginState;
@@ -25,8 +36,14 @@ use crate::runtime::state::PluginState;
 pub const MAX_CONNECTIONS: usize = 8;
 /// Most rows one `next` returns, whatever the plugin asks for.
 pub const MAX_BATCH_ROWS: u32 = 10_000;
-/// Most bytes of values one `next` returns: the batch is copied into guest memory.
+/// Most bytes of values one `next` gathers from several rows: the batch is copied into
+/// guest memory. (A single row may be larger, up to the plugin's row cap.)
 pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// The row cap is this fraction of `memory_mb`: a batch lands in the plugin's own memory
+/// (lifted, then usually copied once more by the SDK), which must also hold everything else.
+pub const ROW_SHARE_OF_MEMORY: u64 = 4;
+/// Bytes counted per value on top of its text or blob: the canonical ABI's variant slot.
+const VALUE_OVERHEAD: usize = 16;
 /// Longest SQL text accepted.
 pub const MAX_SQL_BYTES: usize = 1024 * 1024;
 
@@ -38,13 +55,22 @@ pub struct SqliteGrant {
     pub write: Vec<PathBuf>,
 }
 
-/// The host's side of a `connection` resource.
+/// The host's side of a `connection` resource. Dropping it (with the resource or the
+/// instance) ends its thread, which frees the statement and any row it holds.
 pub struct SqliteConnection {
-    jobs: std::sync::mpsc::Sender<Job>,
+    jobs: Sender<Job>,
     interrupt: Arc<InterruptHandle>,
     /// Bumped by every query, so an older cursor knows it has been ended.
     generation: u64,
     has_attached: bool,
+}
+
+impl Drop for SqliteConnection {
+    fn drop(&mut self) {
+        // A statement still running (the instance is going away mid-call) stops now; the
+        // thread then finds its channel closed and ends.
+        self.interrupt.interrupt();
+    }
 }
 
 /// The host's side of a `cursor` resource.
@@ -54,22 +80,55 @@ pub struct SqliteCursor {
     columns: Vec<String>,
 }
 
-/// Per-instance context: the grant and the instance's connections and cursors.
+/// What each connection thread enforces, from the plugin's [`Limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Caps {
+    /// How long a cursor may sit unread before its statement is reset.
+    idle: Duration,
+    /// Largest row, in bytes; also SQLite's `SQLITE_LIMIT_LENGTH`.
+    row_bytes: usize,
+    /// Bytes a batch of several rows stops at (a single row may reach `row_bytes`).
+    batch_bytes: usize,
+}
+
+impl Caps {
+    fn from_limits(limits: &Limits) -> Self {
+        let memory = limits.memory_mb.saturating_mul(1024 * 1024);
+        let row = (memory / ROW_SHARE_OF_MEMORY).clamp(64 * 1024, i32::MAX as u64);
+        let row_bytes = usize::try_from(row).unwrap_or(i32::MAX as usize);
+        Self {
+            idle: Duration::from_millis(limits.sqlite_cursor_idle_ms),
+            row_bytes,
+            batch_bytes: row_bytes.min(MAX_BATCH_BYTES),
+        }
+    }
+}
+
+/// Per-instance context: the grant, the limits and the instance's connections and cursors.
+/// Dropped with the instance, which ends every connection thread and frees what they hold.
 pub struct SqliteCtx {
     plugin: String,
     grant: SqliteGrant,
     table: ResourceTable,
     open: usize,
+    /// Cursors not yet dropped, and how many may be ([`Limits::sqlite_cursors`]).
+    cursors: usize,
+    max_cursors: usize,
+    caps: Caps,
 }
 
 impl SqliteCtx {
-    /// Context for one instance of `plugin` with its grant.
-    pub fn new(plugin: &str, grant: SqliteGrant) -> Self {
+    /// Context for one instance of `plugin` with its grant, bounded by its `limits`
+    /// (`sqlite_cursors`, `sqlite_cursor_idle_ms`, and `memory_mb` for the row cap).
+    pub fn new(plugin: &str, grant: SqliteGrant, limits: &Limits) -> Self {
         Self {
             plugin: plugin.to_string(),
             grant,
             table: ResourceTable::new(),
             open: 0,
+            cursors: 0,
+            max_cursors: usize::try_from(limits.sqlite_cursors).unwrap_or(usize::MAX),
+            caps: Caps::from_limits(limits),
         }
     }
 
@@ -154,6 +213,8 @@ enum Job {
         generation: u64,
         reply: oneshot::Sender<Result<Vec<Vec<Value>>, GuestError>>,
     },
+    /// The plugin dropped the cursor of `generation`: reset its statement now.
+    Close { generation: u64 },
     Snapshot {
         path: PathBuf,
         reply: oneshot::Sender<Result<(), GuestError>>,
@@ -191,12 +252,30 @@ const READ_PRAGMAS_WITH_ARG: &[&str] = &[
 /// SQLite's authorizer action code for ATTACH.
 const SQLITE_ATTACH: i32 = 24;
 
-fn authorize(ctx: AuthContext<'_>, attaching: &AtomicBool) -> Authorization {
+/// What the plugin is told when it tries to open a transaction.
+const TRANSACTION_REFUSED: &str = "statement refused: plugins cannot open transactions on granted files \
+     (BEGIN, COMMIT, ROLLBACK, END, SAVEPOINT, RELEASE); each query runs on its own, so the \
+     owner's writers are never kept waiting";
+
+/// Flags the authorizer shares with its connection thread.
+#[derive(Default)]
+struct Guard {
+    /// Set while our own ATTACH runs: the one ATTACH allowed.
+    attaching: AtomicBool,
+    /// Set when the authorizer refused a transaction statement, so the error can say so.
+    refused_transaction: AtomicBool,
+}
+
+fn authorize(ctx: AuthContext<'_>, guard: &Guard) -> Authorization {
     match ctx.action {
         AuthAction::Select | AuthAction::Read { .. } | AuthAction::Recursive => {
             Authorization::Allow
         }
-        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Authorization::Allow,
+        // A transaction would keep the file locked between calls, past every cursor limit.
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => {
+            guard.refused_transaction.store(true, Ordering::SeqCst);
+            Authorization::Deny
+        }
         AuthAction::Function { function_name } => {
             if function_name.eq_ignore_ascii_case("load_extension") {
                 Authorization::Deny
@@ -228,15 +307,18 @@ fn authorize(ctx: AuthContext<'_>, attaching: &AtomicBool) -> Authorization {
         | AuthAction::Unknown {
             code: SQLITE_ATTACH,
             ..
-        } if attaching.load(Ordering::SeqCst) => Authorization::Allow,
+        } if guard.attaching.load(Ordering::SeqCst) => Authorization::Allow,
         _ => Authorization::Deny,
     }
 }
 
-/// Opens `path` read-only on a new thread; the channel to it and its interrupt handle.
+/// Opens `path` read-only on a new thread bounded by `caps`, serving `plugin`; the channel
+/// to it and its interrupt handle.
 fn spawn_connection(
     path: &Path,
-) -> Result<(std::sync::mpsc::Sender<Job>, Arc<InterruptHandle>), GuestError> {
+    caps: Caps,
+    plugin: String,
+) -> Result<(Sender<Job>, Arc<InterruptHandle>), GuestError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| GuestError::InvalidArgument(format!("{}: {e}", path.display())))?;
@@ -245,143 +327,355 @@ fn spawn_connection(
         .map_err(|e| GuestError::InvalidArgument(format!("{}: {e}", path.display())))?;
     conn.pragma_update(None, "query_only", true)
         .map_err(|e| GuestError::Other(format!("query_only: {e}")))?;
-    let attaching = Arc::new(AtomicBool::new(false));
-    let flag = attaching.clone();
-    conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(ctx, &flag)));
+    // No string or blob SQLite builds for this plugin may outgrow one row.
+    let length = i32::try_from(caps.row_bytes).unwrap_or(i32::MAX);
+    conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, length)
+        .map_err(|e| GuestError::Other(format!("length limit: {e}")))?;
+    let guard = Arc::new(Guard::default());
+    let flags = guard.clone();
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(ctx, &flags)));
     let interrupt = Arc::new(conn.get_interrupt_handle());
     let (tx, rx) = std::sync::mpsc::channel();
+    let worker = Worker {
+        conn,
+        guard,
+        caps,
+        plugin,
+    };
     std::thread::Builder::new()
         .name("roost-sqlite".into())
-        .spawn(move || serve(conn, rx, attaching))
+        .spawn(move || worker.serve(rx))
         .map_err(|e| GuestError::Other(format!("cannot start a connection thread: {e}")))?;
     Ok((tx, interrupt))
 }
 
-/// The connection thread: one job at a time; while a query's cursor is live, `Next` jobs
-/// read on from it and any other job ends it.
-fn serve(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, attaching: Arc<AtomicBool>) {
-    let mut pending: Option<Job> = None;
-    loop {
-        let job = match pending.take() {
-            Some(job) => job,
-            None => match jobs.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            },
-        };
-        match job {
-            Job::Attach {
-                path,
-                schema,
-                reply,
-            } => {
-                attaching.store(true, Ordering::SeqCst);
-                let sql = format!("ATTACH DATABASE ?1 AS \"{schema}\"");
-                let result = conn
-                    .execute(&sql, [path.to_string_lossy().as_ref()])
-                    .map(|_| ())
-                    .map_err(|e| sql_error(&e));
-                attaching.store(false, Ordering::SeqCst);
-                let _ = reply.send(result);
-            }
-            Job::Snapshot { path, reply } => {
-                let result = conn
-                    .backup(rusqlite::MAIN_DB, &path, None)
-                    .map_err(|e| GuestError::Other(format!("snapshot to {}: {e}", path.display())));
-                let _ = reply.send(result);
-            }
-            Job::Next { reply, .. } => {
-                let _ = reply.send(Err(GuestError::NotFound(
-                    "cursor ended: a newer query ran on its connection".into(),
-                )));
-            }
-            Job::Query {
-                sql,
-                params,
-                generation,
-                reply,
-            } => {
-                let mut stmt = match conn.prepare(&sql) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let _ = reply.send(Err(sql_error(&e)));
-                        continue;
-                    }
-                };
-                let columns: Vec<String> =
-                    stmt.column_names().iter().map(|c| c.to_string()).collect();
-                let params: Vec<rusqlite::types::Value> = params.into_iter().map(to_sql).collect();
-                let mut rows = match stmt.query(rusqlite::params_from_iter(params)) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = reply.send(Err(sql_error(&e)));
-                        continue;
-                    }
-                };
-                let _ = reply.send(Ok(columns.clone()));
-                let mut done = false;
-                loop {
-                    match jobs.recv() {
-                        Ok(Job::Next {
-                            max,
-                            generation: g,
-                            reply,
-                        }) if g == generation => {
-                            let batch = if done {
-                                Ok(Vec::new())
-                            } else {
-                                fetch(&mut rows, columns.len(), max, &mut done)
-                            };
-                            let _ = reply.send(batch);
-                        }
-                        Ok(other) => {
-                            pending = Some(other);
-                            break;
-                        }
-                        Err(_) => return,
-                    }
+/// How a cursor's statement ended, for a later `next` on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Read to the end: `next` answers with no rows.
+    Done,
+    /// It failed (SQL error, row too large, interrupted).
+    Failed,
+    /// Not read within the idle limit; reset to release its read lock.
+    Idle,
+    /// The plugin dropped it.
+    Dropped,
+    /// Another job for the connection arrived while it was live.
+    Superseded,
+}
+
+/// Why the cursor loop of one query returned.
+enum Flow {
+    /// The statement is finished or reset.
+    Ended(Ended),
+    /// Another job arrived, which ended the statement; it still has to run.
+    Other(Job),
+    /// The connection resource is gone: the thread ends.
+    Disconnected,
+}
+
+/// The connection thread's state: the connection, its authorizer flags and its limits.
+struct Worker {
+    conn: Connection,
+    guard: Arc<Guard>,
+    caps: Caps,
+    /// Whose connection it is, for the log.
+    plugin: String,
+}
+
+impl Worker {
+    /// One job at a time; while a query's cursor is live, its jobs are served by
+    /// [`Worker::serve_cursor`] and any other job ends it. Returns when the channel closes.
+    fn serve(self, jobs: Receiver<Job>) {
+        let mut last: Option<(u64, Ended)> = None;
+        let mut pending: Option<Job> = None;
+        loop {
+            let job = match pending.take() {
+                Some(job) => job,
+                None => match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                },
+            };
+            match job {
+                Job::Attach {
+                    path,
+                    schema,
+                    reply,
+                } => {
+                    let _ = reply.send(self.attach(&path, &schema));
                 }
+                Job::Snapshot { path, reply } => {
+                    let _ = reply.send(self.snapshot(&path));
+                }
+                Job::Next {
+                    generation, reply, ..
+                } => {
+                    let _ = reply.send(self.after_end(last, generation));
+                }
+                Job::Close { .. } => {}
+                Job::Query {
+                    sql,
+                    params,
+                    generation,
+                    reply,
+                } => match self.run_query(&sql, params, generation, reply, &jobs) {
+                    Flow::Ended(how) => last = Some((generation, how)),
+                    Flow::Other(job) => {
+                        last = Some((generation, Ended::Superseded));
+                        pending = Some(job);
+                    }
+                    Flow::Disconnected => return,
+                },
+            }
+        }
+    }
+
+    fn attach(&self, path: &Path, schema: &str) -> Result<(), GuestError> {
+        self.guard.attaching.store(true, Ordering::SeqCst);
+        let sql = format!("ATTACH DATABASE ?1 AS \"{schema}\"");
+        let result = self
+            .conn
+            .execute(&sql, [path.to_string_lossy().as_ref()])
+            .map(|_| ())
+            .map_err(|e| sql_error(&e));
+        self.guard.attaching.store(false, Ordering::SeqCst);
+        result
+    }
+
+    fn snapshot(&self, path: &Path) -> Result<(), GuestError> {
+        self.conn
+            .backup(rusqlite::MAIN_DB, path, None)
+            .map_err(|e| GuestError::Other(format!("snapshot to {}: {e}", path.display())))
+    }
+
+    /// The answer to `next` on cursor `generation` once its statement is gone.
+    fn after_end(
+        &self,
+        last: Option<(u64, Ended)>,
+        generation: u64,
+    ) -> Result<Vec<Vec<Value>>, GuestError> {
+        match last {
+            Some((g, Ended::Done)) if g == generation => Ok(Vec::new()),
+            Some((g, Ended::Idle)) if g == generation => Err(GuestError::NotFound(format!(
+                "cursor reset: it was not read for {} ms (limit sqlite_cursor_idle_ms), so its \
+                 lock on the file was released; run the query again",
+                self.caps.idle.as_millis()
+            ))),
+            Some((g, Ended::Failed)) if g == generation => Err(GuestError::NotFound(
+                "cursor ended by its earlier error".into(),
+            )),
+            _ => Err(ended_elsewhere()),
+        }
+    }
+
+    /// Prepares `sql`, naming a refused transaction as such.
+    fn prepare(&self, sql: &str) -> Result<rusqlite::Statement<'_>, GuestError> {
+        self.guard
+            .refused_transaction
+            .store(false, Ordering::SeqCst);
+        self.conn.prepare(sql).map_err(|e| {
+            if self.guard.refused_transaction.swap(false, Ordering::SeqCst) {
+                GuestError::AccessDenied(TRANSACTION_REFUSED.into())
+            } else {
+                sql_error(&e)
+            }
+        })
+    }
+
+    /// Runs one query: answers `reply` with its columns, then serves its cursor. The
+    /// statement is reset and finalized when this returns, releasing SQLite's read lock.
+    fn run_query(
+        &self,
+        sql: &str,
+        params: Vec<Value>,
+        generation: u64,
+        reply: oneshot::Sender<Result<Vec<String>, GuestError>>,
+        jobs: &Receiver<Job>,
+    ) -> Flow {
+        let mut stmt = match self.prepare(sql) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return Flow::Ended(Ended::Failed);
+            }
+        };
+        let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+        let width = columns.len();
+        let params: Vec<rusqlite::types::Value> = params.into_iter().map(to_sql).collect();
+        let mut rows = match stmt.query(rusqlite::params_from_iter(params)) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = reply.send(Err(sql_error(&e)));
+                return Flow::Ended(Ended::Failed);
+            }
+        };
+        let _ = reply.send(Ok(columns));
+        let mut reader = Reader::new(width, self.caps);
+        self.serve_cursor(&mut rows, &mut reader, generation, jobs)
+    }
+
+    /// Serves `next` on the live cursor until it is read to the end, fails, is dropped, is
+    /// left unread for the idle limit, or another job arrives.
+    fn serve_cursor(
+        &self,
+        rows: &mut rusqlite::Rows<'_>,
+        reader: &mut Reader,
+        generation: u64,
+        jobs: &Receiver<Job>,
+    ) -> Flow {
+        let mut idle_until = Instant::now() + self.caps.idle;
+        loop {
+            match jobs.recv_timeout(idle_until.saturating_duration_since(Instant::now())) {
+                Ok(Job::Next {
+                    max,
+                    generation: g,
+                    reply,
+                }) if g == generation => {
+                    let batch = reader.batch(rows, max);
+                    let failed = batch.is_err();
+                    let _ = reply.send(batch);
+                    if failed {
+                        return Flow::Ended(Ended::Failed);
+                    }
+                    if reader.finished() {
+                        return Flow::Ended(Ended::Done);
+                    }
+                    idle_until = Instant::now() + self.caps.idle;
+                }
+                Ok(Job::Next { reply, .. }) => {
+                    let _ = reply.send(Err(ended_elsewhere()));
+                }
+                Ok(Job::Close { generation: g }) if g == generation => {
+                    return Flow::Ended(Ended::Dropped);
+                }
+                Ok(Job::Close { .. }) => {}
+                Ok(other) => return Flow::Other(other),
+                Err(RecvTimeoutError::Timeout) => {
+                    tracing::debug!(
+                        plugin = %self.plugin,
+                        generation,
+                        idle_ms = self.caps.idle.as_millis() as u64,
+                        "sqlite cursor reset: not read within sqlite_cursor_idle_ms"
+                    );
+                    return Flow::Ended(Ended::Idle);
+                }
+                Err(RecvTimeoutError::Disconnected) => return Flow::Disconnected,
             }
         }
     }
 }
 
-/// Reads up to `max` rows (and [`MAX_BATCH_BYTES`]) from a running statement.
-fn fetch(
-    rows: &mut rusqlite::Rows<'_>,
+/// The error for `next` on a cursor whose statement another query or call ended.
+fn ended_elsewhere() -> GuestError {
+    GuestError::NotFound("cursor ended: a newer query or call ran on its connection".into())
+}
+
+/// Reads batches from one statement within the row and batch caps.
+struct Reader {
     width: usize,
-    max: u32,
-    done: &mut bool,
-) -> Result<Vec<Vec<Value>>, GuestError> {
-    let max = max.clamp(1, MAX_BATCH_ROWS) as usize;
-    let mut out = Vec::new();
-    let mut bytes = 0usize;
-    while out.len() < max && bytes < MAX_BATCH_BYTES {
-        let Some(row) = rows.next().map_err(|e| sql_error(&e))? else {
-            *done = true;
-            break;
-        };
-        let mut values = Vec::with_capacity(width);
-        for i in 0..width {
-            let value = match row.get_ref(i).map_err(|e| sql_error(&e))? {
-                rusqlite::types::ValueRef::Null => Value::Null,
-                rusqlite::types::ValueRef::Integer(n) => Value::Integer(n),
-                rusqlite::types::ValueRef::Real(f) => Value::Real(f),
-                rusqlite::types::ValueRef::Text(t) => {
-                    bytes += t.len();
-                    Value::Text(String::from_utf8_lossy(t).into_owned())
-                }
-                rusqlite::types::ValueRef::Blob(b) => {
-                    bytes += b.len();
-                    Value::Blob(b.to_vec())
-                }
-            };
-            bytes += 8;
-            values.push(value);
+    caps: Caps,
+    /// A row read but left out of the last batch because it would have overflowed it.
+    carry: Option<(Vec<Value>, usize)>,
+    /// The statement has returned its last row.
+    done: bool,
+}
+
+impl Reader {
+    fn new(width: usize, caps: Caps) -> Self {
+        Self {
+            width,
+            caps,
+            carry: None,
+            done: false,
         }
-        out.push(values);
     }
-    Ok(out)
+
+    /// Every row has been handed out.
+    fn finished(&self) -> bool {
+        self.done && self.carry.is_none()
+    }
+
+    /// Up to `max` rows (at most [`MAX_BATCH_ROWS`]). Rows are added while the batch stays
+    /// within the batch cap; a single row may fill a batch alone up to the row cap, so no
+    /// batch exceeds the row cap.
+    fn batch(
+        &mut self,
+        rows: &mut rusqlite::Rows<'_>,
+        max: u32,
+    ) -> Result<Vec<Vec<Value>>, GuestError> {
+        let max = max.clamp(1, MAX_BATCH_ROWS) as usize;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        if let Some((row, size)) = self.carry.take() {
+            bytes = size;
+            out.push(row);
+        }
+        while out.len() < max && !self.done {
+            let Some(row) = rows.next().map_err(|e| sql_error(&e))? else {
+                self.done = true;
+                break;
+            };
+            let (values, size) = read_row(row, self.width, self.caps.row_bytes)?;
+            if !out.is_empty() && bytes.saturating_add(size) > self.caps.batch_bytes {
+                self.carry = Some((values, size));
+                break;
+            }
+            bytes = bytes.saturating_add(size);
+            out.push(values);
+        }
+        Ok(out)
+    }
+}
+
+/// Copies one row out of SQLite, checking each column's size before copying it: past
+/// `cap` bytes in all, the row is refused.
+fn read_row(
+    row: &rusqlite::Row<'_>,
+    width: usize,
+    cap: usize,
+) -> Result<(Vec<Value>, usize), GuestError> {
+    let mut values = Vec::with_capacity(width);
+    let mut size = VALUE_OVERHEAD;
+    for i in 0..width {
+        let value = row.get_ref(i).map_err(|e| sql_error(&e))?;
+        values.push(copy_value(value, &mut size, cap)?);
+    }
+    Ok((values, size))
+}
+
+/// `value` as an owned [`Value`], with its bytes added to `size`, which may not pass `cap`.
+fn copy_value(value: ValueRef<'_>, size: &mut usize, cap: usize) -> Result<Value, GuestError> {
+    let borrowed = match value {
+        ValueRef::Text(b) | ValueRef::Blob(b) => b.len(),
+        _ => 0,
+    };
+    *size = size.saturating_add(VALUE_OVERHEAD + borrowed);
+    if *size > cap {
+        return Err(row_too_large(cap));
+    }
+    Ok(match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(n) => Value::Integer(n),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        ValueRef::Text(t) => {
+            let text = String::from_utf8_lossy(t).into_owned();
+            // Invalid UTF-8 grows as it is replaced: count what is sent.
+            *size = size.saturating_add(text.len().saturating_sub(borrowed));
+            if *size > cap {
+                return Err(row_too_large(cap));
+            }
+            Value::Text(text)
+        }
+    })
+}
+
+fn row_too_large(cap: usize) -> GuestError {
+    GuestError::TooLarge(format!(
+        "row larger than {cap} bytes, the cap on one row (a quarter of the plugin's memory_mb); \
+         select fewer or shorter columns (substr(), length())"
+    ))
 }
 
 fn to_sql(v: Value) -> rusqlite::types::Value {
@@ -395,15 +689,19 @@ fn to_sql(v: Value) -> rusqlite::types::Value {
     }
 }
 
-/// SQLite's error, as the guest's fault: refused by the authorizer, interrupted, or bad SQL.
+/// SQLite's error, as the guest's fault: refused by the authorizer, too big, interrupted,
+/// or bad SQL.
 fn sql_error(e: &rusqlite::Error) -> GuestError {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::AuthorizationForStatementDenied) => GuestError::AccessDenied(
-            "statement refused: connections are read-only (no writes, ATTACH, DETACH, writing pragmas or extensions)".into(),
+            "statement refused: connections are read-only (no writes, transactions, ATTACH, DETACH, writing pragmas or extensions)".into(),
         ),
         Some(rusqlite::ErrorCode::ReadOnly) => {
             GuestError::AccessDenied(format!("statement refused: read-only connection ({e})"))
         }
+        Some(rusqlite::ErrorCode::TooBig) => GuestError::TooLarge(
+            "value too large: SQLite may not build a string or blob past the plugin's row cap (a quarter of its memory_mb)".into(),
+        ),
         Some(rusqlite::ErrorCode::OperationInterrupted) => {
             GuestError::Other("interrupted: the plugin's call time limit passed".into())
         }
@@ -480,12 +778,17 @@ impl sqlite::HostConnection for SqliteView<'_> {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
-        let (jobs, interrupt) =
-            match tokio::task::spawn_blocking(move || spawn_connection(&real)).await {
-                Ok(Ok(pair)) => pair,
-                Ok(Err(e)) => return Ok(Err(e)),
-                Err(e) => return Ok(Err(GuestError::Other(format!("open: {e}")))),
-            };
+        let caps = self.ctx.caps;
+        let plugin = self.ctx.plugin.clone();
+        let (jobs, interrupt) = match tokio::task::spawn_blocking(move || {
+            spawn_connection(&real, caps, plugin)
+        })
+        .await
+        {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Ok(Err(e)),
+            Err(e) => return Ok(Err(GuestError::Other(format!("open: {e}")))),
+        };
         let conn = SqliteConnection {
             jobs,
             interrupt,
@@ -563,6 +866,12 @@ impl sqlite::HostConnection for SqliteView<'_> {
                 sql.len()
             ))));
         }
+        if self.ctx.cursors >= self.ctx.max_cursors {
+            return Ok(Err(GuestError::TooLarge(format!(
+                "{} cursors already open (limit sqlite_cursors); drop cursors you no longer read",
+                self.ctx.cursors
+            ))));
+        }
         let generation = match self.ctx.table.get_mut::<SqliteConnection>(&this) {
             Ok(c) => {
                 c.generation += 1;
@@ -586,11 +895,13 @@ impl sqlite::HostConnection for SqliteView<'_> {
             generation,
             columns,
         };
-        Ok(self
-            .ctx
-            .table
-            .push(cursor)
-            .map_err(|e| GuestError::Other(format!("query: {e}"))))
+        match self.ctx.table.push(cursor) {
+            Ok(r) => {
+                self.ctx.cursors += 1;
+                Ok(Ok(r))
+            }
+            Err(e) => Ok(Err(GuestError::Other(format!("query: {e}")))),
+        }
     }
 
     async fn snapshot(&mut self, this: Resource<SqliteConnection>, path: String) -> SqlResult<()> {
@@ -657,7 +968,17 @@ impl sqlite::HostCursor for SqliteView<'_> {
     }
 
     async fn drop(&mut self, this: Resource<SqliteCursor>) -> wasmtime::Result<()> {
-        let _ = self.ctx.table.delete(this);
+        let Ok(cursor) = self.ctx.table.delete(this) else {
+            return Ok(());
+        };
+        self.ctx.cursors = self.ctx.cursors.saturating_sub(1);
+        // Reset its statement now, releasing the read lock; the thread answers nothing, so
+        // the drop never waits. A connection already gone has nothing to reset.
+        if let Ok(conn) = self.connection(cursor.connection) {
+            let _ = conn.jobs.send(Job::Close {
+                generation: cursor.generation,
+            });
+        }
         Ok(())
     }
 }
@@ -716,12 +1037,17 @@ mod tests {
         }
 
         fn ctx(&self) -> SqliteCtx {
+            self.ctx_with(&Limits::default())
+        }
+
+        fn ctx_with(&self, limits: &Limits) -> SqliteCtx {
             SqliteCtx::new(
                 "p",
                 SqliteGrant {
                     read: vec![self.dir.path().join("granted")],
                     write: vec![self.dir.path().join("snapshots")],
                 },
+                limits,
             )
         }
     }
@@ -968,6 +1294,242 @@ mod tests {
             "{err:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// An owner's insert into `granted/a.db`, waiting up to `patience` for locks.
+    fn owner_insert(f: &Fixture, patience: Duration) -> rusqlite::Result<usize> {
+        let conn = Connection::open(f.dir.path().join("granted/a.db"))?;
+        conn.busy_timeout(patience)?;
+        conn.execute("INSERT INTO t(v) VALUES ('owner')", [])
+    }
+
+    /// Opens `granted/a.db`, starts `SELECT v FROM t` and reads one row, so the statement
+    /// holds SQLite's read lock; the connection and cursor ids.
+    async fn parked(v: &mut SqliteView<'_>, f: &Fixture) -> (u32, u32) {
+        let conn = v
+            .open(f.path("granted/a.db"))
+            .await
+            .unwrap()
+            .expect("open")
+            .rep();
+        let cursor = v
+            .query(Resource::new_borrow(conn), "SELECT v FROM t".into(), vec![])
+            .await
+            .unwrap()
+            .expect("query")
+            .rep();
+        let first = v.next(Resource::new_borrow(cursor), 1).await.unwrap();
+        assert_eq!(first.expect("row").len(), 1);
+        (conn, cursor)
+    }
+
+    fn limits(edit: impl FnOnce(&mut Limits)) -> Limits {
+        let mut l = Limits::default();
+        edit(&mut l);
+        l
+    }
+
+    #[tokio::test]
+    async fn transactions_and_savepoints_are_refused_by_name() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx();
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let conn = v
+            .open(f.path("granted/a.db"))
+            .await
+            .unwrap()
+            .expect("open")
+            .rep();
+        for sql in [
+            "BEGIN",
+            "begin deferred transaction",
+            "BEGIN EXCLUSIVE",
+            "/* hidden */ BEGIN",
+            "SAVEPOINT s",
+            "RELEASE s",
+            "ROLLBACK TO s",
+            "COMMIT",
+            "END",
+        ] {
+            let err = all_rows(&mut v, conn, sql).await.err();
+            assert!(
+                matches!(err, Some(GuestError::AccessDenied(ref m)) if m.contains("transactions")),
+                "{sql}: {err:?}"
+            );
+        }
+        // Other refusals keep their own message.
+        let write = all_rows(&mut v, conn, "DELETE FROM t").await.err();
+        assert!(
+            matches!(write, Some(GuestError::AccessDenied(ref m)) if !m.contains("cannot open transactions")),
+            "{write:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idle_cursor_is_reset_and_says_so() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursor_idle_ms = 50));
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let (_conn, cursor) = parked(&mut v, &f).await;
+        // The owner's write goes through once the reset released the lock.
+        owner_insert(&f, Duration::from_secs(10)).expect("owner writes");
+        let err = v.next(Resource::new_borrow(cursor), 1).await.unwrap().err();
+        assert!(
+            matches!(err, Some(GuestError::NotFound(ref m)) if m.contains("sqlite_cursor_idle_ms")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cursor_read_within_the_idle_limit_reads_on() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursor_idle_ms = 600_000));
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let (_conn, cursor) = parked(&mut v, &f).await;
+        let rest = v.next(Resource::new_borrow(cursor), 10).await.unwrap();
+        assert_eq!(rest.expect("rows").len(), 2);
+        let end = v.next(Resource::new_borrow(cursor), 10).await.unwrap();
+        assert_eq!(end.expect("no more"), Vec::<Vec<Value>>::new());
+    }
+
+    #[tokio::test]
+    async fn dropping_a_cursor_releases_the_lock_at_once() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursor_idle_ms = 600_000));
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let (_conn, cursor) = parked(&mut v, &f).await;
+        assert!(
+            owner_insert(&f, Duration::ZERO).is_err(),
+            "the parked cursor holds the read lock"
+        );
+        sqlite::HostCursor::drop(&mut v, Resource::new_own(cursor))
+            .await
+            .unwrap();
+        owner_insert(&f, Duration::from_secs(10)).expect("owner writes after the drop");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_instance_context_ends_its_connections() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursor_idle_ms = 600_000));
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        parked(&mut v, &f).await;
+        assert!(owner_insert(&f, Duration::ZERO).is_err(), "lock held");
+        drop(ctx);
+        owner_insert(&f, Duration::from_secs(10)).expect("owner writes after unload");
+    }
+
+    #[tokio::test]
+    async fn cursors_past_the_limit_are_refused_until_one_is_dropped() {
+        let f = Fixture::new();
+        assert_eq!(Limits::default().sqlite_cursors, 16);
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursors = 2));
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let conn = v
+            .open(f.path("granted/a.db"))
+            .await
+            .unwrap()
+            .expect("open")
+            .rep();
+        let mut open = Vec::new();
+        for _ in 0..2 {
+            let c = v
+                .query(Resource::new_borrow(conn), "SELECT 1".into(), vec![])
+                .await
+                .unwrap()
+                .expect("under the cap");
+            open.push(c.rep());
+        }
+        let third = v
+            .query(Resource::new_borrow(conn), "SELECT 1".into(), vec![])
+            .await
+            .unwrap();
+        assert!(
+            matches!(third, Err(GuestError::TooLarge(ref m)) if m.contains("sqlite_cursors")),
+            "{third:?}"
+        );
+        sqlite::HostCursor::drop(&mut v, Resource::new_own(open[0]))
+            .await
+            .unwrap();
+        v.query(Resource::new_borrow(conn), "SELECT 1".into(), vec![])
+            .await
+            .unwrap()
+            .expect("room again");
+    }
+
+    #[tokio::test]
+    async fn rows_and_values_past_the_memory_share_are_refused() {
+        let f = Fixture::new();
+        // memory_mb = 1: rows up to 256 KiB.
+        let mut ctx = f.ctx_with(&limits(|l| l.memory_mb = 1));
+        assert_eq!(ctx.caps.row_bytes, 256 * 1024);
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let conn = v
+            .open(f.path("granted/a.db"))
+            .await
+            .unwrap()
+            .expect("open")
+            .rep();
+        for sql in [
+            "SELECT zeroblob(300000)",
+            "SELECT zeroblob(200000), zeroblob(200000)",
+            "SELECT zeroblob(100000), randomblob(100000), CAST(zeroblob(100000) AS TEXT)",
+        ] {
+            let err = all_rows(&mut v, conn, sql).await.err();
+            assert!(
+                matches!(err, Some(GuestError::TooLarge(ref m)) if m.contains("memory_mb")),
+                "{sql}: {err:?}"
+            );
+        }
+        let rows = all_rows(&mut v, conn, "SELECT zeroblob(200000)")
+            .await
+            .expect("a row under the cap");
+        assert_eq!(rows.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn batches_stay_under_the_cap_and_lose_no_row() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.memory_mb = 1));
+        let cap = ctx.caps.row_bytes;
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let conn = v
+            .open(f.path("granted/a.db"))
+            .await
+            .unwrap()
+            .expect("open")
+            .rep();
+        let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 7) \
+                   SELECT i, zeroblob(100000) FROM n";
+        let cursor = v
+            .query(Resource::new_borrow(conn), sql.into(), vec![])
+            .await
+            .unwrap()
+            .expect("query")
+            .rep();
+        let mut seen = Vec::new();
+        loop {
+            let batch = v
+                .next(Resource::new_borrow(cursor), 100)
+                .await
+                .unwrap()
+                .expect("batch");
+            if batch.is_empty() {
+                break;
+            }
+            let bytes: usize = batch
+                .iter()
+                .flatten()
+                .map(|v| match v {
+                    Value::Blob(b) => b.len(),
+                    _ => 0,
+                })
+                .sum();
+            assert!(bytes <= cap, "batch of {bytes} bytes");
+            assert!(batch.len() < 7, "split by bytes, not rows");
+            seen.extend(batch.into_iter().map(|r| r[0].clone()));
+        }
+        assert_eq!(seen, (1..=7).map(Value::Integer).collect::<Vec<_>>());
     }
 
     #[tokio::test]

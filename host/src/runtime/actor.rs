@@ -250,7 +250,7 @@ impl Instance {
             watch: WatchCtx::new(name, recipe.watch.clone(), events_tx.clone()),
             process: ProcessCtx::new(name, recipe.process.clone(), events_tx),
             admin: AdminCtx::new(name, recipe.admin, services.control.clone()),
-            sqlite: SqliteCtx::new(name, recipe.sqlite.clone()),
+            sqlite: SqliteCtx::new(name, recipe.sqlite.clone(), &recipe.limits),
             dns: DnsCtx::new(name, recipe.dns.clone()),
         };
         let memory = usize::try_from(recipe.limits.memory_mb.saturating_mul(1024 * 1024))

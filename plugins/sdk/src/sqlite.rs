@@ -11,7 +11,10 @@
 //! ```
 //!
 //! Statements run inside SQLite on the host; rows come back in batches with their storage
-//! classes. A new query on a connection ends the previous cursor.
+//! classes. A new query on a connection ends the previous cursor. Transactions are refused;
+//! a cursor left unread for the plugin's `sqlite_cursor_idle_ms` is reset (its next batch is
+//! an [`Error::NotFound`]), so read cursors through and drop the ones you stop reading; rows
+//! and batches are capped at a quarter of `memory_mb` ([`Error::TooLarge`]).
 
 use crate::__bindings::roost::plugin::sqlite as wit;
 use crate::Error;

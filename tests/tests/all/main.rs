@@ -15,4 +15,5 @@ mod isolation;
 mod quotas;
 mod rough_edges;
 mod slack;
+mod sqlite_limits;
 mod test_watcher;

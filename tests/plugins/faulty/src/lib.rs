@@ -1,11 +1,13 @@
 //! `faulty`: a plugin that exists only so the host's tests can prove isolation and
 //! durability. Each command misbehaves (or behaves) in one precise way: hangs, memory
-//! bombs, traps, panics, storage writes, grant-checked sends and timers.
+//! bombs, traps, panics, storage writes, grant-checked sends and timers, and SQLite calls
+//! that try to hold a granted file locked or pull huge rows into the host.
 //!
 //! Build two distinct versions with `FAULTY_VERSION=… cargo build --release`.
 //! Config: `fail_init = true` makes `init` fail; `sleep_init_ms = N` makes `init` block in
 //! a WASI clock sleep for N ms; `shadow = true` declares the bot's built-in command names.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use roost_plugin::prelude::*;
@@ -20,11 +22,17 @@ const VERSION: &str = match option_env!("FAULTY_VERSION") {
 /// Default size of `!alloc`: far above the host's default 64 MiB limit.
 const DEFAULT_ALLOC_MIB: usize = 1024;
 
-/// Only a count of timers fired, for `status`; everything that must outlive an instance
-/// is in kv.
+/// State kept across calls: a count of timers fired, for `status`, and the SQLite handles
+/// the attacks need to keep alive (everything else that must outlive a call is in kv).
 #[derive(Default)]
 struct Faulty {
     timers_fired: u32,
+    /// One connection per database path, reused by every `!sql…` command.
+    conns: HashMap<String, sqlite::Connection>,
+    /// The cursor `!sqlpark` opened and `!sqlnext` reads on.
+    parked: Option<sqlite::Cursor>,
+    /// Cursors `!sqlleak` opened and never dropped.
+    leaked: Vec<sqlite::Cursor>,
 }
 
 impl Plugin for Faulty {
@@ -41,58 +49,106 @@ impl Plugin for Faulty {
             .into_iter()
             .filter(|_| cfg.get_or::<bool>("shadow", false))
             .map(|name| cmd(name, "!<builtin>", "A built-in's name, answered by faulty"));
-        Ok(Manifest::new("faulty", VERSION).commands(shadows).commands([
-            cmd("spin", "!spin", "Loop forever"),
-            cmd(
-                "alloc",
-                "!alloc [mib]",
-                "Allocate and touch MiB of memory (default 1024)",
-            ),
-            cmd("trap", "!trap", "Execute `unreachable`"),
-            cmd("panic", "!panic", "Panic"),
-            cmd("kvset", "!kvset <key> <value>", "Store a value").min_args(2),
-            cmd("kvget", "!kvget <key>", "Read a value").min_args(1),
-            cmd("kvcount", "!kvcount", "Count stored keys"),
-            cmd(
-                "kvloop",
-                "!kvloop <n> [prefix]",
-                "Write <prefix>/00000.. (default seq) one by one",
-            )
-            .min_args(1),
-            cmd("version", "!version", "The build's version"),
-            cmd("send", "!send <channel> <text>", "Post to a channel alias").min_args(2),
-            cmd(
-                "timer",
-                "!timer <ms> <tag>",
-                "One-shot timer that stores fired/<tag>",
-            )
-            .min_args(2),
-            cmd("echo", "!echo <args...>", "The arguments joined with |"),
-            cmd("sleep", "!sleep <ms>", "Block in a WASI clock sleep").min_args(1),
-            cmd("recurse", "!recurse", "Recurse until the stack runs out"),
-            cmd("attach", "!attach <file> <text>", "Reply with an attachment").min_args(2),
-            cmd(
-                "job",
-                "!job <dir> <program> [args...]",
-                "Start a job; its end is stored as job/<id>",
-            )
-            .min_args(2),
-            cmd("cancel", "!cancel <job>", "Cancel a job").min_args(1),
-            cmd("kvbig", "!kvbig <kib> [key]", "Store one value of that size").min_args(1),
-            cmd(
-                "kvfill",
-                "!kvfill <kib> <n> [prefix]",
-                "Store n values of that size, stopping at the first refusal",
-            )
-            .min_args(2),
-            cmd("kvclear", "!kvclear <prefix>", "Delete every key under a prefix").min_args(1),
-            cmd(
-                "sendbig",
-                "!sendbig <channel> <chars>",
-                "Post a text of that many characters",
-            )
-            .min_args(2),
-        ]))
+        Ok(Manifest::new("faulty", VERSION)
+            .commands(shadows)
+            .commands([
+                cmd("spin", "!spin", "Loop forever"),
+                cmd(
+                    "alloc",
+                    "!alloc [mib]",
+                    "Allocate and touch MiB of memory (default 1024)",
+                ),
+                cmd("trap", "!trap", "Execute `unreachable`"),
+                cmd("panic", "!panic", "Panic"),
+                cmd("kvset", "!kvset <key> <value>", "Store a value").min_args(2),
+                cmd("kvget", "!kvget <key>", "Read a value").min_args(1),
+                cmd("kvcount", "!kvcount", "Count stored keys"),
+                cmd(
+                    "kvloop",
+                    "!kvloop <n> [prefix]",
+                    "Write <prefix>/00000.. (default seq) one by one",
+                )
+                .min_args(1),
+                cmd("version", "!version", "The build's version"),
+                cmd("send", "!send <channel> <text>", "Post to a channel alias").min_args(2),
+                cmd(
+                    "timer",
+                    "!timer <ms> <tag>",
+                    "One-shot timer that stores fired/<tag>",
+                )
+                .min_args(2),
+                cmd("echo", "!echo <args...>", "The arguments joined with |"),
+                cmd("sleep", "!sleep <ms>", "Block in a WASI clock sleep").min_args(1),
+                cmd("recurse", "!recurse", "Recurse until the stack runs out"),
+                cmd(
+                    "attach",
+                    "!attach <file> <text>",
+                    "Reply with an attachment",
+                )
+                .min_args(2),
+                cmd(
+                    "job",
+                    "!job <dir> <program> [args...]",
+                    "Start a job; its end is stored as job/<id>",
+                )
+                .min_args(2),
+                cmd("cancel", "!cancel <job>", "Cancel a job").min_args(1),
+                cmd(
+                    "kvbig",
+                    "!kvbig <kib> [key]",
+                    "Store one value of that size",
+                )
+                .min_args(1),
+                cmd(
+                    "kvfill",
+                    "!kvfill <kib> <n> [prefix]",
+                    "Store n values of that size, stopping at the first refusal",
+                )
+                .min_args(2),
+                cmd(
+                    "kvclear",
+                    "!kvclear <prefix>",
+                    "Delete every key under a prefix",
+                )
+                .min_args(1),
+                cmd(
+                    "sendbig",
+                    "!sendbig <channel> <chars>",
+                    "Post a text of that many characters",
+                )
+                .min_args(2),
+                cmd(
+                    "sqlexec",
+                    "!sqlexec <db> <sql...>",
+                    "Run SQL, read every row",
+                )
+                .min_args(2),
+                cmd(
+                    "sqlpark",
+                    "!sqlpark <db>",
+                    "Open a cursor, read one row, keep it",
+                )
+                .min_args(1),
+                cmd(
+                    "sqlnext",
+                    "!sqlnext",
+                    "Read one more row of the parked cursor",
+                ),
+                cmd("sqldrop", "!sqldrop", "Drop the parked cursor"),
+                cmd(
+                    "sqlbig",
+                    "!sqlbig <db> <bytes> <columns>",
+                    "Select one row of zeroblobs",
+                )
+                .min_args(3),
+                cmd(
+                    "sqlleak",
+                    "!sqlleak <db> <n>",
+                    "Open n cursors and keep them",
+                )
+                .min_args(2),
+                cmd("sqlfree", "!sqlfree", "Drop the cursors !sqlleak kept"),
+            ]))
     }
 
     fn on_command(&mut self, cmd: Command) -> Result<Reply, String> {
@@ -178,6 +234,24 @@ impl Plugin for Faulty {
                     Err(e) => e.to_string(),
                 }
             }
+            "sqlexec" => outcome(self.sql_exec(arg(&cmd, 0)?, &cmd.rest(1))),
+            "sqlpark" => outcome(self.sql_park(arg(&cmd, 0)?)),
+            "sqlnext" => outcome(self.sql_next()),
+            "sqldrop" => {
+                self.parked = None;
+                "dropped".to_string()
+            }
+            "sqlbig" => {
+                let bytes: u64 = number(&cmd, 1)?.unwrap_or(0);
+                let columns: usize = number(&cmd, 2)?.unwrap_or(1);
+                outcome(self.sql_big(arg(&cmd, 0)?, bytes, columns))
+            }
+            "sqlleak" => outcome(self.sql_leak(arg(&cmd, 0)?, number(&cmd, 1)?.unwrap_or(0))),
+            "sqlfree" => {
+                let n = self.leaked.len();
+                self.leaked.clear();
+                format!("freed {n}")
+            }
             other => return Err(format!("faulty does not serve `{other}`")),
         };
         Ok(Reply::text(text))
@@ -213,6 +287,86 @@ impl Plugin for Faulty {
 }
 
 export_plugin!(Faulty);
+
+/// SQLite attacks; the reply is the outcome, or "error: …" with the host's error.
+impl Faulty {
+    /// The kept connection to `db`, opened on first use.
+    fn conn(&mut self, db: &str) -> Result<&mut sqlite::Connection, Error> {
+        if !self.conns.contains_key(db) {
+            let conn = sqlite::Connection::open(db)?;
+            self.conns.insert(db.to_string(), conn);
+        }
+        self.conns
+            .get_mut(db)
+            .ok_or_else(|| Error::NotFound(db.to_string()))
+    }
+
+    /// Runs `sql` on the kept connection (so a transaction it began would stay open) and
+    /// reads every row.
+    fn sql_exec(&mut self, db: &str, sql: &str) -> Result<String, Error> {
+        let mut cursor = self.conn(db)?.query(sql, &[])?;
+        let mut n = 0;
+        while let Some(batch) = cursor.next_batch(100)? {
+            n += batch.len();
+        }
+        Ok(format!("rows {n}"))
+    }
+
+    /// Opens a cursor over table `t`, reads one row and keeps the cursor for later calls.
+    fn sql_park(&mut self, db: &str) -> Result<String, Error> {
+        let mut cursor = self.conn(db)?.query("SELECT id FROM t ORDER BY id", &[])?;
+        let n = cursor.next_batch(1)?.map_or(0, |b| b.len());
+        self.parked = Some(cursor);
+        Ok(format!("parked after {n} row"))
+    }
+
+    /// One more row of the parked cursor: "row" or "done".
+    fn sql_next(&mut self) -> Result<String, Error> {
+        let Some(cursor) = self.parked.as_mut() else {
+            return Ok("nothing parked".to_string());
+        };
+        Ok(match cursor.next_batch(1)? {
+            Some(_) => "row".to_string(),
+            None => "done".to_string(),
+        })
+    }
+
+    /// `SELECT zeroblob(bytes), …` with `columns` columns; reads its one row.
+    fn sql_big(&mut self, db: &str, bytes: u64, columns: usize) -> Result<String, Error> {
+        let sql = format!(
+            "SELECT {}",
+            vec![format!("zeroblob({bytes})"); columns.max(1)].join(", ")
+        );
+        let mut cursor = self.conn(db)?.query(&sql, &[])?;
+        let row = cursor.next_batch(1)?.unwrap_or_default();
+        let n: usize = row.iter().flatten().map(blob_len).sum();
+        Ok(format!("got {n} bytes"))
+    }
+
+    /// Opens `n` cursors and keeps every one: "opened N" or "error after N: …".
+    fn sql_leak(&mut self, db: &str, n: usize) -> Result<String, Error> {
+        for i in 0..n {
+            match self.conn(db)?.query("SELECT 1", &[]) {
+                Ok(cursor) => self.leaked.push(cursor),
+                Err(e) => return Ok(format!("error after {i}: {e}")),
+            }
+        }
+        Ok(format!("opened {n}"))
+    }
+}
+
+/// The reply for an attack's outcome: its text, or "error: …" with the host's error.
+fn outcome(result: Result<String, Error>) -> String {
+    result.unwrap_or_else(|e| format!("error: {e}"))
+}
+
+/// Bytes of a blob value (0 for anything else).
+fn blob_len(v: &sqlite::Value) -> usize {
+    match v {
+        sqlite::Value::Blob(b) => b.len(),
+        _ => 0,
+    }
+}
 
 /// Argument `i`, or the usage line as the error.
 fn arg(cmd: &Command, i: usize) -> Result<&str, String> {
@@ -270,6 +424,7 @@ fn alloc(mib: usize) -> Result<String, String> {
 }
 
 /// Recurses without end; `black_box` keeps the optimiser from turning it into a loop.
+#[allow(unconditional_recursion)] // The point: only the host's stack limit ends it.
 fn recurse(depth: u64) -> u64 {
     let below = recurse(std::hint::black_box(depth + 1));
     std::hint::black_box(below + 1)
