@@ -31,6 +31,9 @@ pub const APP_ID: u64 = 900_000_000_000_000_002;
 /// The guild every fake channel belongs to.
 pub const GUILD_ID: u64 = 900_000_000_000_000_003;
 
+/// The privileged Message Content intent bit of IDENTIFY's `intents`.
+const MESSAGE_CONTENT_INTENT: u64 = 1 << 15;
+
 /// How long a test waits for something the fake should see.
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -62,6 +65,8 @@ pub struct Recorded {
     pub path: String,
     /// The body as JSON (`Null` when empty or not JSON).
     pub body: Value,
+    /// When the fake received it.
+    pub at: Instant,
 }
 
 /// What the next `POST /channels/{id}/messages` should suffer.
@@ -71,7 +76,21 @@ pub enum Fault {
     Status { code: u16, retry_after: f64 },
     /// Create the message, then answer 500 anyway: an ambiguous failure.
     CreateThenFail,
+    /// Answer with Discord's JSON error: HTTP `status`, error `code` and `message`, e.g. 403
+    /// 50013 Missing Permissions, 404 10003 Unknown Channel, 401 0 Unauthorized.
+    Error {
+        status: u16,
+        code: u64,
+        message: &'static str,
+    },
+    /// A 429 of the bot-wide limit (`X-RateLimit-Global: true`, scope `global`).
+    GlobalRateLimit { retry_after: f64 },
 }
+
+/// Messages one channel's bucket takes per [`BUCKET_WINDOW`]; past it a 429 (scope `user`).
+/// Discord's is 5 per 5 s; the window is shorter so tests stay fast.
+const BUCKET_LIMIT: u32 = 5;
+const BUCKET_WINDOW: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct Session {
@@ -80,6 +99,20 @@ struct Session {
     /// The connection serving it now: its id and sender.
     conn: Option<(u64, mpsc::UnboundedSender<Out>)>,
 }
+
+/// An interaction as Discord tracks it: the callback must come within 3 s, once; the
+/// token then works for 15 minutes of edits and follow-ups.
+struct Interaction {
+    token: String,
+    channel: String,
+    created: Instant,
+    acknowledged: bool,
+}
+
+/// How long Discord waits for an interaction callback.
+const CALLBACK_DEADLINE: Duration = Duration::from_secs(3);
+/// How long an interaction token takes edits and follow-ups.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 enum Out {
     Json(Value),
@@ -104,6 +137,17 @@ struct Inner {
     replay_all_on_resume: bool,
     heartbeat_ms: u64,
     next_conn: u64,
+    /// Per-channel rate-limit buckets: when the window began and how many it took.
+    buckets: HashMap<String, (Instant, u32)>,
+    /// Interactions dispatched, by id: their token, when, and whether a callback took them.
+    interactions: HashMap<String, Interaction>,
+    /// Edits of an interaction's original response: (interaction token, body).
+    original_edits: Vec<(String, Value)>,
+    /// Follow-up messages: (interaction token, body).
+    followups: Vec<(String, Value)>,
+    /// The Message Content intent is off in the Developer Portal: IDENTIFY asking for it is
+    /// closed with 4014, as Discord does for a privileged intent not enabled.
+    message_content_off: bool,
 }
 
 struct Shared {
@@ -215,6 +259,12 @@ impl FakeDiscord {
         self.shared.lock().replay_all_on_resume = all;
     }
 
+    /// Turns the Message Content intent off (or on) in the fake's Developer Portal: from now
+    /// on an IDENTIFY asking for it is closed with 4014 (disallowed intents).
+    pub fn set_message_content_intent_enabled(&self, enabled: bool) {
+        self.shared.lock().message_content_off = !enabled;
+    }
+
     /// Queues a fault for the next message creation.
     pub fn fail_next_post(&self, fault: Fault) {
         self.shared.lock().faults.push_back(fault);
@@ -297,8 +347,41 @@ impl FakeDiscord {
             "context": 1,
             "attachment_size_limit": 8_388_608
         });
+        inner.interactions.insert(
+            id.clone(),
+            Interaction {
+                token: format!("itoken-{id}"),
+                channel: channel.to_string(),
+                created: Instant::now(),
+                acknowledged: false,
+            },
+        );
         dispatch(&mut inner, "INTERACTION_CREATE", data);
         id
+    }
+
+    /// Edits of the original response of interaction `id` (`PATCH …/messages/@original`).
+    pub fn original_edits(&self, id: &str) -> Vec<Value> {
+        let token = format!("itoken-{id}");
+        let inner = self.shared.lock();
+        inner
+            .original_edits
+            .iter()
+            .filter(|(t, _)| *t == token)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    /// Follow-up messages of interaction `id` (`POST /webhooks/{app}/{token}`).
+    pub fn followups(&self, id: &str) -> Vec<Value> {
+        let token = format!("itoken-{id}");
+        let inner = self.shared.lock();
+        inner
+            .followups
+            .iter()
+            .filter(|(t, _)| *t == token)
+            .map(|(_, b)| b.clone())
+            .collect()
     }
 
     /// Every message created, in creation order.
@@ -483,6 +566,14 @@ fn routes(shared: Arc<Shared>) -> Router {
             "/api/v10/interactions/{id}/{token}/callback",
             axum::routing::post(interaction_callback),
         )
+        .route(
+            "/api/v10/webhooks/{app}/{token}/messages/{message}",
+            axum::routing::patch(edit_original),
+        )
+        .route(
+            "/api/v10/webhooks/{app}/{token}",
+            axum::routing::post(followup),
+        )
         .fallback(fallback)
         .with_state(shared)
 }
@@ -493,6 +584,7 @@ fn record(shared: &Shared, method: &Method, uri: &Uri, body: &[u8]) -> Value {
         method: method.to_string(),
         path: uri.path().to_string(),
         body: value.clone(),
+        at: Instant::now(),
     });
     value
 }
@@ -541,6 +633,13 @@ async fn create_message(
     }
     let mut inner = s.lock();
     let fault = inner.faults.pop_front();
+    if let Some(resp) = fault.as_ref().and_then(fault_response) {
+        return resp;
+    }
+    let bucket = match take_from_bucket(&mut inner, &channel) {
+        Ok(headers) => headers,
+        Err(limited) => return limited,
+    };
     if let Some(Fault::Status { code, retry_after }) = fault {
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (
@@ -619,7 +718,73 @@ async fn create_message(
     if let Some(n) = &posted.nonce {
         out["nonce"] = json!(n);
     }
-    axum::Json(out).into_response()
+    (bucket, axum::Json(out)).into_response()
+}
+
+/// The answer for a fault that is a Discord JSON error or a global 429.
+fn fault_response(fault: &Fault) -> Option<Response> {
+    match fault {
+        Fault::Error {
+            status,
+            code,
+            message,
+        } => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::FORBIDDEN);
+            Some(
+                (
+                    status,
+                    axum::Json(json!({"message": message, "code": code})),
+                )
+                    .into_response(),
+            )
+        }
+        Fault::GlobalRateLimit { retry_after } => {
+            let body = json!({"message": "You are being rate limited.", "retry_after": retry_after, "global": true});
+            let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+            let h = resp.headers_mut();
+            h.insert("retry-after", header(&retry_after.ceil().to_string()));
+            h.insert("x-ratelimit-global", header("true"));
+            h.insert("x-ratelimit-scope", header("global"));
+            Some(resp)
+        }
+        _ => None,
+    }
+}
+
+fn header(v: &str) -> axum::http::HeaderValue {
+    v.parse().expect("header value")
+}
+
+/// Takes one message from `channel`'s bucket: the `X-RateLimit-*` headers of a success, or
+/// a 429 when the bucket is empty, as Discord answers.
+fn take_from_bucket(inner: &mut Inner, channel: &str) -> Result<HeaderMap, Response> {
+    let now = Instant::now();
+    let (start, used) = inner.buckets.entry(channel.to_string()).or_insert((now, 0));
+    if now.duration_since(*start) >= BUCKET_WINDOW {
+        (*start, *used) = (now, 0);
+    }
+    let reset_after = BUCKET_WINDOW.saturating_sub(now.duration_since(*start));
+    let reset_after = format!("{:.3}", reset_after.as_secs_f64());
+    if *used >= BUCKET_LIMIT {
+        let body = json!({"message": "You are being rate limited.", "retry_after": reset_after.parse::<f64>().unwrap_or(1.0), "global": false});
+        let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+        let h = resp.headers_mut();
+        h.insert("retry-after", header("1"));
+        h.insert("x-ratelimit-scope", header("user"));
+        h.insert("x-ratelimit-remaining", header("0"));
+        h.insert("x-ratelimit-reset-after", header(&reset_after));
+        return Err(resp);
+    }
+    *used += 1;
+    let mut h = HeaderMap::new();
+    h.insert("x-ratelimit-limit", header(&BUCKET_LIMIT.to_string()));
+    h.insert(
+        "x-ratelimit-remaining",
+        header(&(BUCKET_LIMIT - *used).to_string()),
+    );
+    h.insert("x-ratelimit-reset-after", header(&reset_after));
+    h.insert("x-ratelimit-bucket", header(&format!("channel-{channel}")));
+    Ok(h)
 }
 
 async fn edit_message(
@@ -686,16 +851,107 @@ async fn commands(
     axum::Json(Value::Array(out)).into_response()
 }
 
+fn discord_error(status: StatusCode, code: u64, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"code": code, "message": message})),
+    )
+        .into_response()
+}
+
+/// The interaction callback: within 3 s of the interaction, once, as Discord takes it.
 async fn interaction_callback(
     State(s): State<Arc<Shared>>,
-    Path((id, _token)): Path<(String, String)>,
+    Path((id, token)): Path<(String, String)>,
     method: Method,
     uri: Uri,
     body: axum::body::Bytes,
 ) -> Response {
     let body = record(&s, &method, &uri, &body);
-    s.lock().interaction_responses.push((id, body));
+    let mut inner = s.lock();
+    let Some(interaction) = inner
+        .interactions
+        .get_mut(&id)
+        .filter(|i| i.token == token && i.created.elapsed() < CALLBACK_DEADLINE)
+    else {
+        return discord_error(StatusCode::NOT_FOUND, 10062, "Unknown interaction");
+    };
+    if interaction.acknowledged {
+        return discord_error(
+            StatusCode::BAD_REQUEST,
+            40060,
+            "Interaction has already been acknowledged.",
+        );
+    }
+    interaction.acknowledged = true;
+    inner.interaction_responses.push((id, body));
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// The channel of the acknowledged interaction `token` belongs to, while it takes edits.
+fn live_token(inner: &Inner, token: &str) -> Option<String> {
+    inner
+        .interactions
+        .values()
+        .find(|i| i.token == token && i.acknowledged && i.created.elapsed() < TOKEN_LIFETIME)
+        .map(|i| i.channel.clone())
+}
+
+/// `PATCH /webhooks/{app}/{token}/messages/@original`: edits the response of an
+/// acknowledged interaction (a deferred one shows "thinking…" until then).
+async fn edit_original(
+    State(s): State<Arc<Shared>>,
+    Path((app, token, message)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    body: axum::body::Bytes,
+) -> Response {
+    let body = record(&s, &method, &uri, &body);
+    let mut inner = s.lock();
+    let channel = live_token(&inner, &token);
+    let Some(channel) = channel.filter(|_| app == APP_ID.to_string() && message == "@original")
+    else {
+        return discord_error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
+    };
+    inner.original_edits.push((token, body.clone()));
+    let id = next_id(&mut inner);
+    let content = body["content"].as_str().unwrap_or_default();
+    axum::Json(message_json(
+        &id,
+        &channel,
+        BOT_ID,
+        "roost-bot",
+        true,
+        content,
+    ))
+    .into_response()
+}
+
+/// `POST /webhooks/{app}/{token}`: a follow-up message of an acknowledged interaction.
+async fn followup(
+    State(s): State<Arc<Shared>>,
+    Path((app, token)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    body: axum::body::Bytes,
+) -> Response {
+    let body = record(&s, &method, &uri, &body);
+    let mut inner = s.lock();
+    let Some(channel) = live_token(&inner, &token).filter(|_| app == APP_ID.to_string()) else {
+        return discord_error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
+    };
+    inner.followups.push((token, body.clone()));
+    let id = next_id(&mut inner);
+    let content = body["content"].as_str().unwrap_or_default();
+    axum::Json(message_json(
+        &id,
+        &channel,
+        BOT_ID,
+        "roost-bot",
+        true,
+        content,
+    ))
+    .into_response()
 }
 
 async fn fallback(
@@ -777,6 +1033,16 @@ fn gateway_op(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSender<Out>, pa
             let token = payload["d"]["token"].as_str().unwrap_or_default();
             if token.trim_start_matches("Bot ") != TOKEN {
                 let _ = tx.send(Out::Close(4004));
+                return;
+            }
+            // Intents must be a bit set of known intents (4013), and privileged ones must be
+            // enabled in the portal (4014). Neither close may be retried by a client.
+            let Some(intents) = payload["d"]["intents"].as_u64().filter(|i| *i < 1 << 26) else {
+                let _ = tx.send(Out::Close(4013));
+                return;
+            };
+            if intents & MESSAGE_CONTENT_INTENT != 0 && inner.message_content_off {
+                let _ = tx.send(Out::Close(4014));
                 return;
             }
             let session_id = format!("fake-session-{}", inner.identifies);

@@ -58,6 +58,9 @@ pub enum Fault {
     Status { code: u16, retry_after: u64 },
     /// Post the message, then answer 500: an ambiguous failure.
     CreateThenFail,
+    /// Answer `{"ok": false, "error": …}` with HTTP 200, as Slack does: `not_in_channel`,
+    /// `channel_not_found`, `is_archived`, `invalid_auth`…
+    Error(&'static str),
 }
 
 #[derive(Default)]
@@ -71,6 +74,8 @@ struct Inner {
     next_envelope: u64,
     conns: Vec<mpsc::UnboundedSender<Value>>,
     opens: u32,
+    /// Each live message by ts: its `text` and `blocks`, as `chat.update` left them.
+    messages: std::collections::HashMap<String, (String, Value)>,
 }
 
 struct Shared {
@@ -240,6 +245,24 @@ impl FakeSlack {
         })
     }
 
+    /// What a Slack client shows for message `ts`: its blocks' text when it has blocks (the
+    /// `text` is then only the notification fallback), else its text; `None` once deleted.
+    pub fn shown(&self, ts: &str) -> Option<String> {
+        let inner = self.shared.lock();
+        let (text, blocks) = inner.messages.get(ts)?;
+        let from_blocks: Vec<&str> = blocks
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["text"]["text"].as_str())
+            .collect();
+        Some(if from_blocks.is_empty() {
+            text.clone()
+        } else {
+            from_blocks.join("\n")
+        })
+    }
+
     /// Every Web API call so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.lock().requests.clone()
@@ -348,6 +371,9 @@ async fn web_api(
         }
         "chat.postMessage" => {
             let fault = inner.faults.pop_front();
+            if let Some(Fault::Error(error)) = fault {
+                return slack_error(error);
+            }
             if let Some(Fault::Status { code, retry_after }) = fault {
                 let status =
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -365,6 +391,9 @@ async fn web_api(
             let ts = FakeSlack::next_ts(&mut inner);
             let channel = body["channel"].as_str().unwrap_or_default().to_string();
             let text = body["text"].as_str().unwrap_or_default().to_string();
+            inner
+                .messages
+                .insert(ts.clone(), (text.clone(), body["blocks"].clone()));
             inner.posted.push(Posted {
                 ts: ts.clone(),
                 channel: channel.clone(),
@@ -403,7 +432,28 @@ async fn web_api(
                 .collect();
             ok(json!({"messages": messages, "has_more": false}))
         }
-        "chat.update" | "chat.delete" => ok(json!({"channel": body["channel"], "ts": body["ts"]})),
+        "chat.update" => {
+            let ts = body["ts"].as_str().unwrap_or_default();
+            let Some((text, blocks)) = inner.messages.get_mut(ts) else {
+                return slack_error("message_not_found");
+            };
+            // Slack keeps what an update does not replace: `text` alone leaves the blocks,
+            // and so what people see, as they were.
+            if let Some(t) = body["text"].as_str() {
+                *text = t.to_string();
+            }
+            if body.get("blocks").is_some() {
+                *blocks = body["blocks"].clone();
+            }
+            ok(json!({"channel": body["channel"], "ts": ts}))
+        }
+        "chat.delete" => {
+            let ts = body["ts"].as_str().unwrap_or_default();
+            if inner.messages.remove(ts).is_none() {
+                return slack_error("message_not_found");
+            }
+            ok(json!({"channel": body["channel"], "ts": ts}))
+        }
         "users.info" => {
             let user = body["user"].as_str().unwrap_or_default();
             ok(json!({"user": {"id": user, "name": user, "profile": {"display_name": user}}}))

@@ -28,8 +28,9 @@ use serde_json::json;
 use serenity::all::{
     ChannelId, Command, CommandDataOptionValue, CommandOptionType, ConnectionStage, Context,
     CreateAllowedMentions, CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseMessage, EventHandler, GatewayIntents, Interaction, Message, Ready,
-    ResumedEvent, ShardId, ShardStageUpdateEvent,
+    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, EditInteractionResponse,
+    EventHandler, GatewayIntents, Interaction, Message, Ready, ResumedEvent, ShardId,
+    ShardStageUpdateEvent,
 };
 use serenity::http::{HttpBuilder, LightMethod, Request, Route};
 
@@ -52,6 +53,9 @@ const SEEN_KEEP: usize = 4096;
 /// one registered.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 const COMMANDS_EVERY: Duration = Duration::from_secs(5);
+/// How long a slash command may run before its interaction is deferred: Discord drops an
+/// interaction whose callback has not come within 3 s.
+const DEFER_AFTER: Duration = Duration::from_secs(1);
 /// Waits between rebuilding a client that stopped.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -82,6 +86,7 @@ pub fn start(
         client: client.clone(),
         authorization: format!("Bot {token}"),
         proxy: config.api_base.clone(),
+        paused_until: Mutex::new(None),
     });
     let handler = Arc::new(Handler {
         name: name.to_string(),
@@ -113,6 +118,8 @@ pub struct DiscordSender {
     authorization: String,
     /// The base URL replacing `https://discord.com`, if configured.
     proxy: Option<String>,
+    /// Until when a global rate limit holds every request of this bot.
+    paused_until: Mutex<Option<Instant>>,
 }
 
 /// The idempotency key of piece `piece` of outbox row `item`: stable across retries and
@@ -138,6 +145,7 @@ impl DiscordSender {
             .map(|b| serde_json::to_vec(&b))
             .transpose()
             .map_err(|e| DeliveryError::Rejected(e.to_string()))?;
+        self.wait_global().await;
         let request = Request::new(route, method)
             .body(bytes)
             .build(&self.client, &self.authorization, self.proxy.as_deref())
@@ -158,24 +166,24 @@ impl DiscordSender {
             }
             return Ok(body);
         }
-        let why = format!(
-            "HTTP {status}: {}",
-            body.chars().take(200).collect::<String>()
-        );
-        Err(match status.as_u16() {
-            429 => {
-                let wait = header_f64(&headers, "retry-after")
-                    .or_else(|| {
-                        serde_json::from_str::<serde_json::Value>(&body)
-                            .ok()
-                            .and_then(|v| v["retry_after"].as_f64())
-                    })
-                    .unwrap_or(1.0);
-                DeliveryError::RetryAfter(Duration::from_secs_f64(wait.clamp(0.0, 3600.0)), why)
-            }
-            400 | 413 => DeliveryError::Rejected(why),
-            _ => DeliveryError::Transient(why),
-        })
+        let verdict = classify(status.as_u16(), &headers, &body);
+        if let DeliveryError::RetryAfter(wait, _) = &verdict
+            && is_global(&headers, &body)
+        {
+            // The whole bot is limited, not this route: every target of this gateway waits.
+            let until = Instant::now() + *wait;
+            let mut paused = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+            *paused = Some(paused.map_or(until, |p| p.max(until)));
+        }
+        Err(verdict)
+    }
+
+    /// Waits out a global rate limit another target of this gateway ran into.
+    async fn wait_global(&self) {
+        let until = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = until {
+            tokio::time::sleep_until(until.into()).await;
+        }
     }
 
     /// Posts `message` in pieces; the ids of the messages created.
@@ -255,8 +263,8 @@ impl DiscordSender {
                 Ok(())
             };
             match result {
-                // Already gone is what a delete wants.
-                Err(DeliveryError::Transient(why)) if why.starts_with("HTTP 404") => {}
+                // Already gone is what a delete wants, and an edit of it has nothing to do.
+                Err(DeliveryError::Parked(why)) if why.starts_with("HTTP 404") => {}
                 other => other?,
             }
         }
@@ -298,6 +306,56 @@ impl Deliver for DiscordSender {
             }
         })
     }
+}
+
+/// Discord's verdict on a failed request, by HTTP status and JSON error `code`: wait and
+/// retry (429, 5xx), drop (400), set aside (no access, unknown channel), or stop the
+/// gateway (401: the token is refused). Retrying a 401/403/404 would only wait forever and
+/// bring Discord's invalid-request limit (10,000 in 10 minutes) nearer.
+fn classify(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> DeliveryError {
+    let json = serde_json::from_str::<serde_json::Value>(body).ok();
+    let code = json.as_ref().and_then(|v| v["code"].as_u64()).unwrap_or(0);
+    let message = json
+        .as_ref()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(200).collect());
+    let why = format!("HTTP {status}: {message} ({code})");
+    match status {
+        429 => {
+            let wait = header_f64(headers, "retry-after")
+                .or_else(|| json.as_ref().and_then(|v| v["retry_after"].as_f64()))
+                .unwrap_or(1.0);
+            DeliveryError::RetryAfter(Duration::from_secs_f64(wait.clamp(0.0, 3600.0)), why)
+        }
+        401 => DeliveryError::Unauthorized(format!(
+            "Discord refused the bot token ({why}); fix the token and restart roost"
+        )),
+        403 => DeliveryError::Parked(format!(
+            "{why}: give the bot View Channel and Send Messages in that channel"
+        )),
+        404 => DeliveryError::Parked(format!(
+            "{why}: the channel or message does not exist, or the bot cannot see it"
+        )),
+        400 | 413 => DeliveryError::Rejected(why),
+        _ => DeliveryError::Transient(why),
+    }
+}
+
+/// Whether a 429 is the bot-wide limit rather than one route's (`X-RateLimit-Global`, or
+/// `X-RateLimit-Scope: global`, or `"global": true` in the body).
+fn is_global(headers: &reqwest::header::HeaderMap, body: &str) -> bool {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase)
+    };
+    header("x-ratelimit-global").as_deref() == Some("true")
+        || header("x-ratelimit-scope").as_deref() == Some("global")
+        || serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["global"].as_bool())
+            == Some(true)
 }
 
 fn header_f64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<f64> {
@@ -407,26 +465,24 @@ impl Handler {
             identity: format!("discord:{}", interaction.user.id),
             text,
         };
-        let reply = self
-            .router
-            .handle(&chat)
-            .await
-            .unwrap_or_else(|| Outgoing::text("done"));
-        let mut pieces = text::split(&render(&reply), MESSAGE_LIMIT).into_iter();
-        let first = pieces.next().unwrap_or_else(|| "done".to_string());
-        let response = CreateInteractionResponse::Message(
-            CreateInteractionResponseMessage::new()
-                .content(first)
-                .allowed_mentions(CreateAllowedMentions::new()),
-        );
-        let rest: Vec<String> = pieces.collect();
-        if let Err(e) = interaction.create_response(ctx, response).await {
+        let handling = self.router.handle(&chat);
+        tokio::pin!(handling);
+        // Discord drops an interaction not answered within 3 s: a command still running
+        // after DEFER_AFTER is deferred ("thinking…"), and its answer edits that response.
+        let (reply, deferred) = match tokio::time::timeout(DEFER_AFTER, &mut handling).await {
+            Ok(reply) => (reply, false),
+            Err(_) => {
+                if let Err(e) = interaction.defer(ctx).await {
+                    tracing::warn!(gateway = %self.name, "deferring an interaction failed: {e}");
+                }
+                (handling.await, true)
+            }
+        };
+        let reply = reply.unwrap_or_else(|| Outgoing::text("done"));
+        let pieces = text::split(&render(&reply), MESSAGE_LIMIT);
+        if let Err(e) = answer(ctx, interaction, &pieces, deferred).await {
             tracing::warn!(gateway = %self.name, "interaction response failed, posting the reply instead: {e}");
             self.queue(&chat.channel, &reply);
-            return;
-        }
-        if !rest.is_empty() {
-            self.queue(&chat.channel, &Outgoing::text(rest.join("\n")));
         }
     }
 
@@ -485,6 +541,40 @@ impl Handler {
             tokio::time::sleep(COMMANDS_EVERY).await;
         }
     }
+}
+
+/// Answers a slash command with `pieces` of its reply: the first as the response (an edit
+/// of the deferred one, or a type 4 callback), the rest as follow-up messages.
+async fn answer(
+    ctx: &Context,
+    interaction: &serenity::all::CommandInteraction,
+    pieces: &[String],
+    deferred: bool,
+) -> Result<(), serenity::Error> {
+    let first = pieces
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "done".to_string());
+    if deferred {
+        let edit = EditInteractionResponse::new()
+            .content(first)
+            .allowed_mentions(CreateAllowedMentions::new());
+        interaction.edit_response(ctx, edit).await?;
+    } else {
+        let response = CreateInteractionResponse::Message(
+            CreateInteractionResponseMessage::new()
+                .content(first)
+                .allowed_mentions(CreateAllowedMentions::new()),
+        );
+        interaction.create_response(ctx, response).await?;
+    }
+    for piece in pieces.iter().skip(1) {
+        let followup = CreateInteractionResponseFollowup::new()
+            .content(piece.as_str())
+            .allowed_mentions(CreateAllowedMentions::new());
+        interaction.create_followup(ctx, followup).await?;
+    }
+    Ok(())
 }
 
 /// Discord command names: 1–32 of lowercase letters, digits, `-`, `_`.
@@ -681,18 +771,16 @@ impl Connection {
             }
             // The client and its handler registration go away before any new client exists.
             drop(client);
+            if let Some(Err(serenity::Error::Gateway(e))) = &result
+                && let Some(why) = fatal_close(&self.name, e)
+            {
+                // Retrying would only burn IDENTIFYs (1,000 a day, then Discord resets
+                // the token): stop until the user fixes it.
+                tracing::error!("{why}");
+                self.status.failed(&why);
+                return;
+            }
             match result {
-                Some(Err(serenity::Error::Gateway(
-                    serenity::gateway::GatewayError::InvalidAuthentication,
-                ))) => {
-                    let why = format!(
-                        "gateway {}: Discord refused the bot token (invalid authentication); fix the token and restart roost",
-                        self.name
-                    );
-                    tracing::error!("{why}");
-                    self.status.failed(&why);
-                    return;
-                }
                 Some(Err(e)) => {
                     tracing::warn!(gateway = %self.name, "discord client stopped: {e}");
                     self.status.reconnecting(&format!("client stopped: {e}"));
@@ -730,6 +818,28 @@ impl Connection {
             .map(str::to_string)
             .ok_or_else(|| "no url in the answer".to_string())
     }
+}
+
+/// What to tell the user when the gateway closed for a reason no retry can fix: a refused
+/// token (4004), intents Discord does not know (4013), or privileged intents not enabled
+/// for the application (4014). `None` for every error worth retrying.
+fn fatal_close(gateway: &str, error: &serenity::gateway::GatewayError) -> Option<String> {
+    use serenity::gateway::GatewayError;
+    Some(match error {
+        GatewayError::InvalidAuthentication => format!(
+            "gateway {gateway}: Discord refused the bot token (invalid authentication); fix the token and restart roost"
+        ),
+        GatewayError::DisallowedGatewayIntents => format!(
+            "gateway {gateway}: Discord refused the Message Content intent (close 4014, disallowed intents); \
+             enable \"Message Content Intent\" under Bot > Privileged Gateway Intents in the Discord \
+             Developer Portal, then restart roost"
+        ),
+        GatewayError::InvalidGatewayIntents => format!(
+            "gateway {gateway}: Discord refused the gateway intents as invalid (close 4013); \
+             roost asks for Guild Messages, Direct Messages and Message Content — report this as a bug"
+        ),
+        _ => return None,
+    })
 }
 
 /// Watches shard 0: keeps the status in step with its stage, restarts the shard when it has

@@ -110,17 +110,40 @@ impl Api {
             .as_str()
             .unwrap_or("unknown error")
             .to_string();
-        Err(match error.as_str() {
-            "ratelimited" => DeliveryError::RetryAfter(Duration::from_secs(1), error),
-            "msg_too_long" | "invalid_blocks" | "no_text" | "invalid_arguments" => {
-                DeliveryError::Rejected(format!("{method}: {error}"))
-            }
-            _ => DeliveryError::Transient(format!("{method}: {error}")),
-        })
+        Err(classify(method, &error))
     }
 
     async fn call(&self, method: &str, body: Value) -> Result<Value, DeliveryError> {
         self.call_with(&self.bot_token, method, body).await
+    }
+}
+
+/// Slack's verdict on a Web API `error`: wait and retry, drop the message, set it aside
+/// (the app is not in the channel, the channel is gone or archived: retrying cannot help
+/// until a person acts), or stop the gateway (the token is refused).
+fn classify(method: &str, error: &str) -> DeliveryError {
+    let why = format!("{method}: {error}");
+    match error {
+        "ratelimited" => DeliveryError::RetryAfter(Duration::from_secs(1), why),
+        "msg_too_long" | "invalid_blocks" | "no_text" | "invalid_arguments" => {
+            DeliveryError::Rejected(why)
+        }
+        "not_in_channel" => DeliveryError::Parked(format!(
+            "{why}: invite the app to the channel (/invite @app)"
+        )),
+        "channel_not_found" => DeliveryError::Parked(format!(
+            "{why}: no such channel, or a private one the app was not invited to"
+        )),
+        "is_archived" => DeliveryError::Parked(format!("{why}: the channel is archived")),
+        "restricted_action" | "cannot_post_in_channel" => DeliveryError::Parked(format!(
+            "{why}: the workspace does not let the app post there"
+        )),
+        "invalid_auth" | "not_authed" | "account_inactive" | "token_revoked" | "token_expired" => {
+            DeliveryError::Unauthorized(format!(
+                "Slack refused the bot token ({why}); fix it and restart roost"
+            ))
+        }
+        _ => DeliveryError::Transient(why),
     }
 }
 
@@ -188,6 +211,15 @@ fn unescape(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// What a post or an update of one piece says: one section block (what people see) and
+/// the same text as the notification fallback.
+fn content(piece: &str) -> Value {
+    json!({
+        "text": piece,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": piece}}],
+    })
+}
+
 /// The outgoing half: posts outbox messages with `chat.postMessage`.
 pub struct SlackSender {
     name: String,
@@ -241,13 +273,10 @@ impl SlackSender {
                 ids.push(ts);
                 continue;
             }
-            let body = json!({
-                "channel": channel,
-                "text": piece,
-                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": piece}}],
-                "unfurl_links": false,
-                "metadata": {"event_type": METADATA_TYPE, "event_payload": {"id": id}},
-            });
+            let mut body = content(&piece);
+            body["channel"] = json!(channel);
+            body["unfurl_links"] = json!(false);
+            body["metadata"] = json!({"event_type": METADATA_TYPE, "event_payload": {"id": id}});
             let answer = self.api.call("chat.postMessage", body).await?;
             if let Some(ts) = answer["ts"].as_str() {
                 ids.push(ts.to_string());
@@ -275,12 +304,12 @@ impl SlackSender {
                     .into_iter()
                     .next()
                     .unwrap_or_default();
-                self.api
-                    .call(
-                        "chat.update",
-                        json!({"channel": channel, "ts": ts, "text": piece}),
-                    )
-                    .await
+                // The same shape as the post: an update with `text` alone leaves the old
+                // blocks, which are what people see.
+                let mut body = content(&piece);
+                body["channel"] = json!(channel);
+                body["ts"] = json!(ts);
+                self.api.call("chat.update", body).await
             } else {
                 continue;
             };
@@ -470,6 +499,9 @@ struct Connection {
 
 impl Connection {
     async fn run(self, handler: Arc<Handler>) {
+        if !self.bot_token_works().await {
+            return;
+        }
         let mut backoff = FIRST_BACKOFF;
         let mut ever_connected = false;
         loop {
@@ -492,6 +524,30 @@ impl Connection {
         }
     }
 
+    /// `auth.test` with the bot token before anything else, so a wrong or revoked token is
+    /// a clear failure at start rather than a queue that never moves. Retries while Slack
+    /// cannot be reached; `false` when the token is refused (the gateway is failed).
+    async fn bot_token_works(&self) -> bool {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            match self.api.call("auth.test", json!({})).await {
+                Ok(_) => return true,
+                Err(DeliveryError::Unauthorized(why)) => {
+                    let why = format!("gateway {}: {why}", self.name);
+                    tracing::error!("{why}");
+                    self.status.failed(&why);
+                    return false;
+                }
+                Err(other) => {
+                    self.status
+                        .reconnecting(&format!("cannot check the bot token: {other}"));
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
     /// One websocket session, until it ends; why it ended.
     async fn session(
         &self,
@@ -503,8 +559,12 @@ impl Connection {
             .call_with(&self.app_token, "apps.connections.open", json!({}))
             .await
             .map_err(|e| match e {
-                DeliveryError::Transient(why) if why.ends_with("invalid_auth") || why.ends_with("not_allowed_token_type") => Fatal(format!(
-                    "gateway {}: Slack refused the app-level token ({why}); fix it and restart roost",
+                DeliveryError::Unauthorized(_) => Fatal(format!(
+                    "gateway {}: Slack refused the app-level token (apps.connections.open); fix it and restart roost",
+                    self.name
+                )),
+                DeliveryError::Transient(why) if why.ends_with("not_allowed_token_type") => Fatal(format!(
+                    "gateway {}: Slack refused the app-level token ({why}); it must be an xapp- token with connections:write",
                     self.name
                 )),
                 other => Retry(format!("cannot open a socket: {other}")),

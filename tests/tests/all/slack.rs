@@ -238,3 +238,86 @@ fn missing_slack_tokens_are_reported_naming_the_gateway() {
     );
     assert_eq!(d.chat("!ping").trim(), "pong");
 }
+
+#[test]
+fn messages_slack_refuses_for_good_are_parked_and_the_queue_moves_on() {
+    let fake = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[channels.s]\ntargets = [\"slack:C1\"]\n[plugins.faulty.grants]\nchannels = [\"s\"]\n\
+         [gateways.slack]\napi_base = \"{}\"\n",
+        fake.api_base()
+    );
+    let d = start(&config, &slack_env("slack"));
+    fake.wait_connected();
+    for error in ["not_in_channel", "channel_not_found", "is_archived"] {
+        fake.fail_next_post(Fault::Error(error));
+    }
+    for text in ["a", "b", "c", "goes-through"] {
+        assert_eq!(d.chat(&format!("!send s {text}")).trim(), "sent");
+    }
+    assert_eq!(texts(&fake.wait_posted("C1", 1)), ["goes-through"]);
+    let status = d.chat_until("!status", |s| {
+        s.contains("outbox slack:C1: 3 message(s) parked")
+    });
+    assert!(status.contains("is_archived"), "{status}");
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "chat.postMessage")
+        .count();
+    assert_eq!(posts, 4, "a permanent failure is not retried");
+}
+
+#[test]
+fn a_refused_slack_bot_token_fails_the_gateway_at_start() {
+    let fake = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[gateways.slack]\napi_base = \"{}\"\n",
+        fake.api_base()
+    );
+    let d = start(
+        &config,
+        &[
+            ("ROOST_SLACK_TOKEN".to_string(), "xoxb-wrong".to_string()),
+            ("ROOST_SLACK_APP_TOKEN".to_string(), APP_TOKEN.to_string()),
+        ],
+    );
+    let status = d.chat_until("!status", |s| s.contains("gateway slack (slack): failed"));
+    assert!(status.contains("refused the bot token"), "{status}");
+    assert!(
+        fake.requests().iter().any(|r| r.method == "auth.test"),
+        "the token is checked with auth.test"
+    );
+    assert_eq!(d.chat("!ping").trim(), "pong");
+}
+
+#[test]
+fn an_edit_mirrored_to_slack_shows_the_new_text() {
+    let discord = FakeDiscord::start();
+    let slack = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[gateways.discord]\napi_base = \"{}\"\n\n\
+         [[gateways.discord.mirror]]\nfrom = \"555\"\nto = [\"slack:C1\"]\n\n\
+         [gateways.slack]\napi_base = \"{}\"\n",
+        discord.api_base(),
+        slack.api_base()
+    );
+    let mut env = vec![(
+        "ROOST_DISCORD_TOKEN".to_string(),
+        fake_discord::TOKEN.to_string(),
+    )];
+    env.extend(slack_env("slack"));
+    let _d = start(&config, &env);
+    slack.wait_connected();
+    discord.wait_connected();
+    let id = discord.user_says(555, 42, "first words");
+    let copy = slack.wait_posted("C1", 1);
+    assert_eq!(
+        slack.shown(&copy[0].ts).as_deref(),
+        Some("someone: first words")
+    );
+    discord.user_edits(555, 42, &id, "second thoughts");
+    slack.wait_for("the edit to show", || {
+        (slack.shown(&copy[0].ts).as_deref() == Some("someone: second thoughts")).then_some(())
+    });
+}
