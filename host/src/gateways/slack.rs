@@ -204,11 +204,68 @@ pub fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The inverse of [`escape`], for incoming text.
+/// The inverse of [`escape`].
 fn unescape(text: &str) -> String {
     text.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
+}
+
+/// Incoming Slack text as the person typed it: Slack's `<…>` markup decoded, then
+/// `&lt;`, `&gt;`, `&amp;` unescaped. Plugins get `example.org`, not
+/// `<http://example.org|example.org>`.
+pub fn decode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&unescape(&rest[..open]));
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('>') else {
+            out.push_str(&unescape(&rest[open..]));
+            return out;
+        };
+        out.push_str(&decode_one(&after[..close]));
+        rest = &after[close + 1..];
+    }
+    out.push_str(&unescape(rest));
+    out
+}
+
+/// One `<…>` of Slack markup (without the brackets), as shown to people.
+fn decode_one(inner: &str) -> String {
+    let (target, label) = match inner.split_once('|') {
+        Some((t, l)) => (t, Some(unescape(l))),
+        None => (inner, None),
+    };
+    let target = unescape(target);
+    if let Some(user) = target.strip_prefix('@') {
+        // A user mention stays the id, readable and usable as one.
+        return format!("@{user}");
+    }
+    if let Some(channel) = target.strip_prefix('#') {
+        return format!("#{}", label.unwrap_or_else(|| channel.to_string()));
+    }
+    if let Some(special) = target.strip_prefix('!') {
+        return match label {
+            Some(l) => l,
+            None => format!("@{}", special.split('^').next().unwrap_or(special)),
+        };
+    }
+    match label {
+        // `<http://example.org|example.org>`: Slack linked what was typed; give it back.
+        Some(l) if without_scheme(&target) == l => l,
+        _ => target,
+    }
+}
+
+/// `example.org/x` for `https://example.org/x`, `a@b.c` for `mailto:a@b.c`.
+fn without_scheme(url: &str) -> &str {
+    match url.split_once(':') {
+        Some((scheme, rest)) if scheme.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            rest.trim_start_matches("//")
+        }
+        _ => url,
+    }
 }
 
 /// What a post or an update of one piece says: one section block (what people see) and
@@ -435,7 +492,7 @@ impl Handler {
                     .filter(|n| !n.is_empty())
                     .or_else(|| msg["user"].as_str())
                     .unwrap_or("someone");
-                let text = unescape(msg["text"].as_str().unwrap_or_default());
+                let text = decode(msg["text"].as_str().unwrap_or_default());
                 self.mirror_to(
                     &channel,
                     &Outgoing::relay(key, RelayAction::Edit, format!("{author}: {text}")),
@@ -465,7 +522,7 @@ impl Handler {
                     .filter(|n| !n.is_empty())
                     .or_else(|| event["user_profile"]["real_name"].as_str())
                     .unwrap_or(user);
-                let text = unescape(event["text"].as_str().unwrap_or_default());
+                let text = decode(event["text"].as_str().unwrap_or_default());
                 self.mirror_to(
                     &channel,
                     &Outgoing::relay(key, RelayAction::Post, format!("{author}: {text}")),
@@ -657,5 +714,27 @@ mod tests {
         let sent = escape(typed);
         assert!(!sent.contains('<') && !sent.contains('>'), "{sent}");
         assert_eq!(unescape(&sent), typed);
+        assert_eq!(decode(&sent), typed, "escaped text has no markup to decode");
+    }
+
+    #[test]
+    fn slack_markup_is_decoded_to_what_was_typed() {
+        assert_eq!(
+            decode("!dns check <http://example.org|example.org>"),
+            "!dns check example.org"
+        );
+        assert_eq!(
+            decode("<https://a.example/x|click here> <https://b.example/>"),
+            "https://a.example/x https://b.example/"
+        );
+        assert_eq!(decode("<mailto:a@b.example|a@b.example>"), "a@b.example");
+        assert_eq!(decode("hi <@U0ABC> and <@U1|ann>"), "hi @U0ABC and @U1");
+        assert_eq!(decode("in <#C9|general> or <#C8>"), "in #general or #C8");
+        assert_eq!(decode("<!here> <!subteam^S1|@ops>"), "@here @ops");
+        assert_eq!(decode("a &lt;b&gt; &amp; <c"), "a <b> & <c");
+        assert_eq!(
+            decode("<https://x.example/?a=1&amp;b=2|x.example/?a=1&amp;b=2>"),
+            "x.example/?a=1&b=2"
+        );
     }
 }

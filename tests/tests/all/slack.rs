@@ -125,7 +125,8 @@ fn a_slack_channel_mirrored_to_discord_relays_author_edits_and_deletes_without_l
     slack.wait_connected();
     discord.wait_connected();
 
-    let ts = slack.user_says("C1", "U2", "ann", "hello <everyone> & all");
+    // As Slack sends what was typed: `&`, `<`, `>` escaped.
+    let ts = slack.user_says("C1", "U2", "ann", "hello &lt;everyone&gt; &amp; all");
     let copy = discord.wait_posted(555, 1);
     assert_eq!(copy[0].content, "ann: hello <everyone> & all");
 
@@ -320,4 +321,29 @@ fn an_edit_mirrored_to_slack_shows_the_new_text() {
     slack.wait_for("the edit to show", || {
         (slack.shown(&copy[0].ts).as_deref() == Some("someone: second thoughts")).then_some(())
     });
+}
+
+#[test]
+fn slack_markup_reaches_plugins_as_typed() {
+    let fake = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[gateways.slack]\napi_base = \"{}\"\n",
+        fake.api_base()
+    );
+    let _d = start(&config, &slack_env("slack"));
+    fake.wait_connected();
+    // What Slack sends when someone types `!echo example.org https://a.example/x @ann a&b`
+    // (a `#channel` would start a comment for the command parser; the unit tests cover it).
+    fake.user_says(
+        "C1",
+        "U2",
+        "ann",
+        "!echo <http://example.org|example.org> <https://a.example/x|click> <@U7> a&amp;b",
+    );
+    let reply = fake.wait_posted("C1", 1);
+    assert_eq!(
+        texts(&reply),
+        ["example.org|https://a.example/x|@U7|a&amp;b"],
+        "decoded on the way in (and `&` escaped again on the way out)"
+    );
 }
