@@ -58,6 +58,8 @@ pub enum Fault {
     Status { code: u16, retry_after: u64 },
     /// Post the message, then answer 500: an ambiguous failure.
     CreateThenFail,
+    /// Post the message, then answer only after a long time (a test kills roost meanwhile).
+    CreateThenStall,
     /// Answer `{"ok": false, "error": …}` with HTTP 200, as Slack does: `not_in_channel`,
     /// `channel_not_found`, `is_archived`, `invalid_auth`…
     Error(&'static str),
@@ -76,6 +78,11 @@ struct Inner {
     opens: u32,
     /// Each live message by ts: its `text` and `blocks`, as `chat.update` left them.
     messages: std::collections::HashMap<String, (String, Value)>,
+    /// The workspace's people: display name by user id, for `users.info`.
+    users: std::collections::HashMap<String, String>,
+    users_info_calls: u32,
+    /// What people said, for the history: (channel, ts, text).
+    said: Vec<(String, String, String)>,
 }
 
 struct Shared {
@@ -147,7 +154,7 @@ impl FakeSlack {
         });
         let app = Router::new()
             .route("/socket", get(ws_upgrade))
-            .route("/api/{method}", post(web_api))
+            .route("/api/{method}", post(web_api).get(web_api_get))
             .with_state(self.shared.clone());
         runtime.spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -185,8 +192,12 @@ impl FakeSlack {
         envelope(&mut self.shared.lock(), event);
     }
 
+    /// A message ts: the current time in microseconds, as Slack's, strictly increasing.
     fn next_ts(inner: &mut Inner) -> String {
-        inner.next_ts += 1;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        inner.next_ts = (inner.next_ts + 1).max(now);
         format!(
             "{}.{:06}",
             inner.next_ts / 1_000_000,
@@ -194,23 +205,37 @@ impl FakeSlack {
         )
     }
 
-    /// User `user` writes `text` in `channel`; returns the message ts.
+    /// User `user` (display name `name`, which `users.info` serves) writes `text` in
+    /// `channel`, in Slack's wire form; returns the message ts. Like the real message event
+    /// it carries the user id only, no profile.
     pub fn user_says(&self, channel: &str, user: &str, name: &str, text: &str) -> String {
-        let ts = Self::next_ts(&mut self.shared.lock());
+        let ts = {
+            let mut inner = self.shared.lock();
+            inner.users.insert(user.to_string(), name.to_string());
+            let ts = Self::next_ts(&mut inner);
+            inner
+                .said
+                .push((channel.to_string(), ts.clone(), text.to_string()));
+            ts
+        };
         self.envelope(json!({
             "type": "message", "channel": channel, "user": user, "text": text, "ts": ts,
-            "user_profile": {"display_name": name, "real_name": name},
+            "channel_type": "channel", "team": "T", "event_ts": ts,
         }));
         ts
     }
 
     /// User edits message `ts` to `text`.
     pub fn user_edits(&self, channel: &str, user: &str, name: &str, ts: &str, text: &str) {
+        self.shared
+            .lock()
+            .users
+            .insert(user.to_string(), name.to_string());
         self.envelope(json!({
             "type": "message", "subtype": "message_changed", "channel": channel,
             "message": {
                 "type": "message", "user": user, "text": text, "ts": ts,
-                "user_profile": {"display_name": name, "real_name": name},
+                "edited": {"user": user, "ts": format!("{ts}9")},
             },
             "ts": format!("{ts}9"),
         }));
@@ -261,6 +286,11 @@ impl FakeSlack {
         } else {
             from_blocks.join("\n")
         })
+    }
+
+    /// How many `users.info` calls found their user.
+    pub fn users_info_calls(&self) -> u32 {
+        self.shared.lock().users_info_calls
     }
 
     /// Every Web API call so far.
@@ -338,6 +368,24 @@ fn slack_error(error: &str) -> Response {
     axum::Json(json!({"ok": false, "error": error})).into_response()
 }
 
+/// Methods that read: Slack takes their arguments as query or form parameters, never as a
+/// JSON body (one sent that way is as good as no arguments).
+const READ_METHODS: &[&str] = &["conversations.history", "users.info"];
+
+/// A read method called with GET and query parameters, as the official SDKs call them.
+async fn web_api_get(
+    State(s): State<Arc<Shared>>,
+    Path(method): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let args: serde_json::Map<String, Value> = query
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    dispatch_method(s, method, headers, Value::Object(args)).await
+}
+
 async fn web_api(
     State(s): State<Arc<Shared>>,
     Path(method): Path<String>,
@@ -345,11 +393,43 @@ async fn web_api(
     body: axum::body::Bytes,
 ) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if READ_METHODS.contains(&method.as_str()) {
+        // A JSON body on a read method: Slack sees no arguments at all.
+        s.lock().requests.push(Recorded { method, body });
+        return slack_error("invalid_arguments");
+    }
+    dispatch_method(s, method, headers, body).await
+}
+
+async fn dispatch_method(
+    s: Arc<Shared>,
+    method: String,
+    headers: HeaderMap,
+    body: Value,
+) -> Response {
+    let (response, stall) = answer_method(&s, &method, &headers, &body);
+    if stall {
+        tokio::time::sleep(PATIENCE).await;
+    }
+    response
+}
+
+/// Answers one Web API call; `true` when the answer should be held back a long time.
+fn answer_method(s: &Shared, method: &str, headers: &HeaderMap, body: &Value) -> (Response, bool) {
+    let stall = method == "chat.postMessage"
+        && matches!(s.lock().faults.front(), Some(Fault::CreateThenStall));
+    (
+        answer_now(s, method.to_string(), headers, body.clone()),
+        stall,
+    )
+}
+
+fn answer_now(s: &Shared, method: String, headers: &HeaderMap, body: Value) -> Response {
     s.lock().requests.push(Recorded {
         method: method.clone(),
         body: body.clone(),
     });
-    let token = bearer(&headers);
+    let token = bearer(headers);
     if method == "apps.connections.open" {
         if token != APP_TOKEN {
             return slack_error("invalid_auth");
@@ -409,28 +489,17 @@ async fn web_api(
             if matches!(fault, Some(Fault::CreateThenFail)) {
                 return (StatusCode::INTERNAL_SERVER_ERROR, "created, then failed").into_response();
             }
+
             ok(
                 json!({"channel": channel, "ts": ts, "message": {"text": text, "ts": ts, "bot_id": "BBOT"}}),
             )
         }
         "conversations.history" => {
             let channel = body["channel"].as_str().unwrap_or_default();
-            let messages: Vec<Value> = inner
-                .posted
-                .iter()
-                .rev()
-                .filter(|p| p.channel == channel)
-                .take(100)
-                .map(|p| {
-                    let mut m =
-                        json!({"type": "message", "text": p.text, "ts": p.ts, "bot_id": "BBOT"});
-                    if !p.body["metadata"].is_null() {
-                        m["metadata"] = p.body["metadata"].clone();
-                    }
-                    m
-                })
-                .collect();
-            ok(json!({"messages": messages, "has_more": false}))
+            if channel.is_empty() {
+                return slack_error("channel_not_found");
+            }
+            history(&inner, channel, &body)
         }
         "chat.update" => {
             let ts = body["ts"].as_str().unwrap_or_default();
@@ -456,10 +525,68 @@ async fn web_api(
         }
         "users.info" => {
             let user = body["user"].as_str().unwrap_or_default();
-            ok(json!({"user": {"id": user, "name": user, "profile": {"display_name": user}}}))
+            let Some(name) = inner.users.get(user).cloned() else {
+                return slack_error("user_not_found");
+            };
+            inner.users_info_calls += 1;
+            ok(json!({"user": {
+                "id": user, "name": format!("{}-handle", name.to_lowercase()), "real_name": name,
+                "profile": {"display_name": name, "real_name": name},
+            }}))
         }
         _ => slack_error("unknown_method"),
     }
+}
+
+/// Most messages one `conversations.history` page holds: Slack's limit for apps not in
+/// the Marketplace (since 2025), whatever `limit` asks.
+const HISTORY_PAGE: usize = 15;
+
+/// `conversations.history`: newest first, only after `oldest`, at most [`HISTORY_PAGE`] a
+/// page, `cursor` for the next.
+fn history(inner: &Inner, channel: &str, args: &Value) -> Response {
+    let number = |v: &Value| v.as_str().and_then(|s| s.parse::<f64>().ok());
+    let oldest = number(&args["oldest"]).unwrap_or(0.0);
+    let limit =
+        number(&args["limit"]).map_or(HISTORY_PAGE, |l| (l as usize).clamp(1, HISTORY_PAGE));
+    let skip = args["cursor"]
+        .as_str()
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(0);
+    let include_metadata = args["include_all_metadata"].as_str() == Some("true")
+        || args["include_all_metadata"] == true;
+    let bots = inner
+        .posted
+        .iter()
+        .filter(|p| p.channel == channel && inner.messages.contains_key(&p.ts))
+        .map(|p| {
+            let mut m = json!({"type": "message", "text": p.text, "ts": p.ts, "bot_id": "BBOT"});
+            if include_metadata && !p.body["metadata"].is_null() {
+                m["metadata"] = p.body["metadata"].clone();
+            }
+            m
+        });
+    let people = inner
+        .said
+        .iter()
+        .filter(|(c, _, _)| c == channel)
+        .map(|(_, ts, text)| json!({"type": "message", "text": text, "ts": ts, "user": "U"}));
+    let ts = |m: &Value| {
+        m["ts"]
+            .as_str()
+            .and_then(|t| t.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let mut all: Vec<Value> = bots.chain(people).filter(|m| ts(m) > oldest).collect();
+    all.sort_by(|a, b| ts(b).total_cmp(&ts(a)));
+    let messages: Vec<Value> = all.iter().skip(skip).take(limit).cloned().collect();
+    let more = all.len() > skip + limit;
+    let next = if more {
+        (skip + limit).to_string()
+    } else {
+        String::new()
+    };
+    ok(json!({"messages": messages, "has_more": more, "response_metadata": {"next_cursor": next}}))
 }
 
 async fn ws_upgrade(State(s): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {

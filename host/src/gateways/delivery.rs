@@ -292,6 +292,11 @@ async fn deliver_one(
         if !still_queued(store, target, item.id) {
             return true;
         }
+        // Counted before the try: a crash after the platform took it must not look like
+        // a message never tried (the gateway would post it again without checking).
+        if let Err(e) = store.outbox_mark_attempt(item.id) {
+            tracing::error!("outbox {target}: {e}");
+        }
         let result = deliver.deliver(channel, &item).await;
         item.attempts = item.attempts.saturating_add(1);
         let set_error = |e: Option<String>| {
@@ -334,7 +339,7 @@ async fn deliver_one(
                     "outbox: rate-limited, waiting {wait:?}: {why}"
                 );
                 set_error(Some(format!("rate-limited: {why}")));
-                if let Err(e) = store.outbox_mark_failed(item.id, &why) {
+                if let Err(e) = store.outbox_note_error(item.id, &why) {
                     tracing::error!("outbox {target}: {e}");
                 }
                 tokio::time::sleep(wait).await;
@@ -346,7 +351,7 @@ async fn deliver_one(
                     "outbox: delivery failed, retrying in {backoff:?}: {why}"
                 );
                 set_error(Some(why.clone()));
-                if let Err(e) = store.outbox_mark_failed(item.id, &why) {
+                if let Err(e) = store.outbox_note_error(item.id, &why) {
                     tracing::error!("outbox {target}: {e}");
                 }
                 tokio::select! {

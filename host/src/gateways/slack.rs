@@ -17,7 +17,7 @@
 //! Written on reqwest and tokio-tungstenite rather than slack-morphism: the two calls and
 //! one socket roost needs, pointed at `api_base` for tests, without a second HTTP stack.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,10 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Event keys remembered to handle redelivered envelopes once.
 const SEEN_KEEP: usize = 4096;
+/// How long a person's name from `users.info` is used before it is looked up again.
+const NAME_KEEP: Duration = Duration::from_secs(3600);
+/// Pages of `conversations.history` read to find an earlier attempt's post.
+const HISTORY_PAGES: usize = 10;
 /// The metadata event type that marks roost's own posts.
 const METADATA_TYPE: &str = "roost_outbox";
 
@@ -81,41 +85,58 @@ impl Api {
             .send()
             .await
             .map_err(|e| DeliveryError::Transient(error_chain(&e)))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok());
-        let text = response.text().await.unwrap_or_default();
-        if status.as_u16() == 429 {
-            let wait = Duration::from_secs_f64(retry_after.unwrap_or(1.0).clamp(0.0, 3600.0));
-            return Err(DeliveryError::RetryAfter(
-                wait,
-                format!("{method}: HTTP 429"),
-            ));
-        }
-        if !status.is_success() {
-            return Err(DeliveryError::Transient(format!(
-                "{method}: HTTP {status}: {}",
-                text.chars().take(200).collect::<String>()
-            )));
-        }
-        let answer: Value = serde_json::from_str(&text)
-            .map_err(|e| DeliveryError::Transient(format!("{method}: unreadable answer: {e}")))?;
-        if answer["ok"].as_bool() == Some(true) {
-            return Ok(answer);
-        }
-        let error = answer["error"]
-            .as_str()
-            .unwrap_or("unknown error")
-            .to_string();
-        Err(classify(method, &error))
+        answer(method, response).await
     }
 
     async fn call(&self, method: &str, body: Value) -> Result<Value, DeliveryError> {
         self.call_with(&self.bot_token, method, body).await
     }
+
+    /// Calls read method `method` as the SDKs do: GET with query parameters (Slack does not
+    /// read JSON bodies on read methods).
+    async fn read(&self, method: &str, query: &[(&str, &str)]) -> Result<Value, DeliveryError> {
+        let url = format!("{}/api/{method}", self.base.trim_end_matches('/'));
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(&self.bot_token)
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Transient(error_chain(&e)))?;
+        answer(method, response).await
+    }
+}
+
+/// Slack's answer to a Web API call: the body when `ok`, else its verdict.
+async fn answer(method: &str, response: reqwest::Response) -> Result<Value, DeliveryError> {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    let text = response.text().await.unwrap_or_default();
+    if status.as_u16() == 429 {
+        let wait = Duration::from_secs_f64(retry_after.unwrap_or(1.0).clamp(0.0, 3600.0));
+        return Err(DeliveryError::RetryAfter(
+            wait,
+            format!("{method}: HTTP 429"),
+        ));
+    }
+    if !status.is_success() {
+        return Err(DeliveryError::Transient(format!(
+            "{method}: HTTP {status}: {}",
+            text.chars().take(200).collect::<String>()
+        )));
+    }
+    let answer: Value = serde_json::from_str(&text)
+        .map_err(|e| DeliveryError::Transient(format!("{method}: unreadable answer: {e}")))?;
+    if answer["ok"].as_bool() == Some(true) {
+        return Ok(answer);
+    }
+    let error = answer["error"].as_str().unwrap_or("unknown error");
+    Err(classify(method, error))
 }
 
 /// Slack's verdict on a Web API `error`: wait and retry, drop the message, set it aside
@@ -180,6 +201,8 @@ pub fn start(
         outbox: outbox.clone(),
         seen: Mutex::new(Seen::default()),
         mirror: config.mirror.clone(),
+        api: api.clone(),
+        names: Mutex::new(HashMap::new()),
     });
     let connection = Connection {
         name: name.to_string(),
@@ -285,29 +308,50 @@ pub struct SlackSender {
 }
 
 impl SlackSender {
-    /// Whether piece `id` was already posted in `channel` (an earlier attempt that failed
-    /// after Slack took it); its ts if so.
+    /// Whether piece `id` was already posted in `channel` (an earlier attempt that may have
+    /// gone through, possibly before a crash); its ts if so. Reads the history since the
+    /// message was queued, page by page (Slack may give as few as 15 messages a page).
     async fn already_posted(
         &self,
         channel: &str,
+        item: &OutboxItem,
         id: &str,
     ) -> Result<Option<String>, DeliveryError> {
-        let history = self
-            .api
-            .call(
-                "conversations.history",
-                json!({"channel": channel, "limit": 100, "include_all_metadata": true}),
-            )
-            .await?;
-        Ok(history["messages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|m| {
-                m["metadata"]["event_type"] == METADATA_TYPE
-                    && m["metadata"]["event_payload"]["id"] == id
-            })
-            .and_then(|m| m["ts"].as_str().map(str::to_string)))
+        // A minute of slack for clocks that disagree.
+        let oldest = format!("{}.000000", (item.created_at / 1000).saturating_sub(60));
+        let mut cursor = String::new();
+        for _ in 0..HISTORY_PAGES {
+            let mut query = vec![
+                ("channel", channel),
+                ("oldest", oldest.as_str()),
+                ("limit", "15"),
+                ("include_all_metadata", "true"),
+            ];
+            if !cursor.is_empty() {
+                query.push(("cursor", cursor.as_str()));
+            }
+            let history = self.api.read("conversations.history", &query).await?;
+            let found = history["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| {
+                    m["metadata"]["event_type"] == METADATA_TYPE
+                        && m["metadata"]["event_payload"]["id"] == id
+                })
+                .and_then(|m| m["ts"].as_str().map(str::to_string));
+            if found.is_some() {
+                return Ok(found);
+            }
+            match history["response_metadata"]["next_cursor"].as_str() {
+                Some(next) if history["has_more"] == true && !next.is_empty() => {
+                    cursor = next.to_string();
+                }
+                _ => return Ok(None),
+            }
+        }
+        tracing::warn!(gateway = %self.name, channel, "more history since the message was queued than roost reads; posting it");
+        Ok(None)
     }
 
     async fn post(
@@ -324,7 +368,7 @@ impl SlackSender {
         {
             let id = format!("{}.{}.{i}", item.id, item.created_at);
             if item.attempts > 0
-                && let Some(ts) = self.already_posted(channel, &id).await?
+                && let Some(ts) = self.already_posted(channel, item, &id).await?
             {
                 tracing::info!(gateway = %self.name, channel, "piece already posted before a failure; not posting it again");
                 ids.push(ts);
@@ -450,6 +494,9 @@ struct Handler {
     outbox: Outbox,
     seen: Mutex<Seen>,
     mirror: Vec<crate::config::MirrorRule>,
+    api: Api,
+    /// People's names by user id, from `users.info`, and when each was looked up.
+    names: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl Handler {
@@ -458,6 +505,51 @@ impl Handler {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .first_time(key)
+    }
+
+    /// The name people see for Slack user `user`: message events carry only the id, so it
+    /// is looked up with `users.info` and kept for [`NAME_KEEP`]. The id when that fails.
+    async fn author(&self, user: &str) -> String {
+        let cached = self
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(user)
+            .filter(|(_, at)| at.elapsed() < NAME_KEEP)
+            .map(|(name, _)| name.clone());
+        if let Some(name) = cached {
+            return name;
+        }
+        let info = match self.api.read("users.info", &[("user", user)]).await {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::warn!(gateway = %self.name, user, "users.info: {e}; showing the id");
+                return user.to_string();
+            }
+        };
+        let profile = &info["user"]["profile"];
+        let name = [
+            &profile["display_name"],
+            &profile["real_name"],
+            &info["user"]["real_name"],
+            &info["user"]["name"],
+        ]
+        .into_iter()
+        .filter_map(|v| v.as_str())
+        .find(|n| !n.trim().is_empty())
+        .unwrap_or(user)
+        .to_string();
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if names.len() >= SEEN_KEEP {
+            names.clear();
+        }
+        names.insert(user.to_string(), (name.clone(), Instant::now()));
+        name
+    }
+
+    /// Whether a mirror rule copies `channel` anywhere.
+    fn mirrors(&self, channel: &str) -> bool {
+        self.mirror.iter().any(|r| r.from == channel)
     }
 
     fn mirror_to(&self, channel: &str, message: &Outgoing) {
@@ -487,11 +579,13 @@ impl Handler {
                 if !self.first_time(&format!("edit:{key}:{}", event["ts"])) {
                     return;
                 }
-                let author = msg["user_profile"]["display_name"]
-                    .as_str()
-                    .filter(|n| !n.is_empty())
-                    .or_else(|| msg["user"].as_str())
-                    .unwrap_or("someone");
+                if !self.mirrors(&channel) {
+                    return;
+                }
+                let author = match msg["user"].as_str() {
+                    Some(user) => self.author(user).await,
+                    None => "someone".to_string(),
+                };
                 let text = decode(msg["text"].as_str().unwrap_or_default());
                 self.mirror_to(
                     &channel,
@@ -517,16 +611,14 @@ impl Handler {
                     return;
                 }
                 let user = event["user"].as_str().unwrap_or_default();
-                let author = event["user_profile"]["display_name"]
-                    .as_str()
-                    .filter(|n| !n.is_empty())
-                    .or_else(|| event["user_profile"]["real_name"].as_str())
-                    .unwrap_or(user);
                 let text = decode(event["text"].as_str().unwrap_or_default());
-                self.mirror_to(
-                    &channel,
-                    &Outgoing::relay(key, RelayAction::Post, format!("{author}: {text}")),
-                );
+                if self.mirrors(&channel) {
+                    let author = self.author(user).await;
+                    self.mirror_to(
+                        &channel,
+                        &Outgoing::relay(key, RelayAction::Post, format!("{author}: {text}")),
+                    );
+                }
                 let chat = ChatMessage {
                     gateway: self.name.clone(),
                     channel: channel.clone(),

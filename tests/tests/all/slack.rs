@@ -347,3 +347,75 @@ fn slack_markup_reaches_plugins_as_typed() {
         "decoded on the way in (and `&` escaped again on the way out)"
     );
 }
+
+#[test]
+fn mirrored_slack_messages_show_the_authors_name_looked_up_once() {
+    let discord = FakeDiscord::start();
+    let slack = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[gateways.discord]\napi_base = \"{}\"\n\n\
+         [gateways.slack]\napi_base = \"{}\"\n\n\
+         [[gateways.slack.mirror]]\nfrom = \"C1\"\nto = [\"discord:555\"]\n",
+        discord.api_base(),
+        slack.api_base()
+    );
+    let mut env = vec![(
+        "ROOST_DISCORD_TOKEN".to_string(),
+        fake_discord::TOKEN.to_string(),
+    )];
+    env.extend(slack_env("slack"));
+    let _d = start(&config, &env);
+    slack.wait_connected();
+    discord.wait_connected();
+    slack.user_says("C1", "U0ABC", "Ann Example", "first");
+    discord.wait_posted(555, 1);
+    slack.user_says("C1", "U0ABC", "Ann Example", "second");
+    let copies = discord.wait_posted(555, 2);
+    let copies: Vec<&str> = copies.iter().map(|c| c.content.as_str()).collect();
+    assert_eq!(copies, ["Ann Example: first", "Ann Example: second"]);
+    assert_eq!(slack.users_info_calls(), 1, "the name is cached");
+}
+
+#[test]
+fn a_crash_between_posting_and_marking_sent_does_not_post_twice() {
+    let fake = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[channels.s]\ntargets = [\"slack:C1\"]\n[plugins.faulty.grants]\nchannels = [\"s\"]\n\
+         [gateways.slack]\napi_base = \"{}\"\n",
+        fake.api_base()
+    );
+    let mut d = start(&config, &slack_env("slack"));
+    fake.wait_connected();
+    // Enough of the bot's own posts that the one to find is not on the first page.
+    for i in 0..20 {
+        assert_eq!(d.chat(&format!("!send s filler-{i}")).trim(), "sent");
+    }
+    fake.wait_posted("C1", 20);
+    d.chat_until("!status", |s| !s.contains("outbox slack:C1"));
+    fake.fail_next_post(Fault::CreateThenStall);
+    assert_eq!(d.chat("!send s only-once").trim(), "sent");
+    fake.wait_posted("C1", 21);
+    // Slack took it; roost dies before hearing so.
+    d.kill9();
+    for i in 0..20 {
+        fake.user_says("C1", "U2", "ann", &format!("chatter-{i}"));
+    }
+    d.restart();
+    d.chat_until("!status", |s| !s.contains("outbox slack:C1"));
+    let posted = texts(&fake.posted_in("C1"));
+    assert_eq!(
+        posted.iter().filter(|t| *t == "only-once").count(),
+        1,
+        "{posted:?}"
+    );
+    let reads: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "conversations.history")
+        .collect();
+    assert!(!reads.is_empty(), "the history was checked");
+    assert!(
+        reads.iter().all(|r| r.body["oldest"].is_string()),
+        "read with `oldest`, as a GET: {reads:?}"
+    );
+}
