@@ -225,6 +225,50 @@ impl FakeSlack {
         ts
     }
 
+    /// A message event of `subtype` from `user` (display name `name`) with `extra` fields
+    /// (`files`, `thread_ts`…), as Slack sends it; returns its ts.
+    pub fn user_event(
+        &self,
+        channel: &str,
+        user: &str,
+        name: &str,
+        subtype: &str,
+        text: &str,
+        extra: Value,
+    ) -> String {
+        let ts = {
+            let mut inner = self.shared.lock();
+            inner.users.insert(user.to_string(), name.to_string());
+            Self::next_ts(&mut inner)
+        };
+        let mut event = json!({
+            "type": "message", "subtype": subtype, "channel": channel, "user": user,
+            "text": text, "ts": ts, "channel_type": "channel", "event_ts": ts,
+        });
+        if let (Some(event), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
+            event.extend(extra.clone());
+        }
+        self.envelope(event);
+        ts
+    }
+
+    /// Another app's integration posts `text` (subtype `bot_message`, no user).
+    pub fn other_bot_says(&self, channel: &str, text: &str) {
+        let ts = Self::next_ts(&mut self.shared.lock());
+        self.envelope(json!({
+            "type": "message", "subtype": "bot_message", "channel": channel, "text": text,
+            "ts": ts, "bot_id": "BOTHER", "username": "other-bot",
+        }));
+    }
+
+    /// A message from this app's own bot user without `bot_id` (as when it posts as a user).
+    pub fn own_user_says(&self, channel: &str, text: &str) {
+        let ts = Self::next_ts(&mut self.shared.lock());
+        self.envelope(json!({
+            "type": "message", "channel": channel, "user": BOT_USER, "text": text, "ts": ts,
+        }));
+    }
+
     /// User edits message `ts` to `text`.
     pub fn user_edits(&self, channel: &str, user: &str, name: &str, ts: &str, text: &str) {
         self.shared

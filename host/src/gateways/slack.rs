@@ -203,6 +203,7 @@ pub fn start(
         mirror: config.mirror.clone(),
         api: api.clone(),
         names: Mutex::new(HashMap::new()),
+        bot_user: std::sync::OnceLock::new(),
     });
     let connection = Connection {
         name: name.to_string(),
@@ -497,6 +498,8 @@ struct Handler {
     api: Api,
     /// People's names by user id, from `users.info`, and when each was looked up.
     names: Mutex<HashMap<String, (String, Instant)>>,
+    /// This app's bot user id (from `auth.test`): its own messages are never handled.
+    bot_user: std::sync::OnceLock<String>,
 }
 
 impl Handler {
@@ -547,6 +550,48 @@ impl Handler {
         name
     }
 
+    /// Whether `event` comes from a bot: any app (`bot_id`), or this app's own bot user.
+    fn from_bot(&self, event: &Value) -> bool {
+        event["bot_id"].is_string()
+            || event["user"].as_str().is_none()
+            || self
+                .bot_user
+                .get()
+                .is_some_and(|me| event["user"] == me.as_str())
+    }
+
+    /// Something a person wrote in `channel`: mirrored, and routed as a command.
+    async fn said(&self, team: &str, channel: &str, event: &Value) {
+        // Bots (this one included) never reach the router or the mirror: no loops.
+        if self.from_bot(event) {
+            return;
+        }
+        let ts = event["ts"].as_str().unwrap_or_default();
+        let key = format!("{}:{channel}:{ts}", self.name);
+        if !self.first_time(&key) {
+            return;
+        }
+        let user = event["user"].as_str().unwrap_or_default();
+        let text = decode(event["text"].as_str().unwrap_or_default());
+        if self.mirrors(channel) {
+            let author = self.author(user).await;
+            let shown = shown_text(event, &author, &text);
+            self.mirror_to(channel, &Outgoing::relay(key, RelayAction::Post, shown));
+        }
+        let chat = ChatMessage {
+            gateway: self.name.clone(),
+            channel: channel.to_string(),
+            identity: format!("slack:{team}/{user}"),
+            text,
+        };
+        if let Some(reply) = self.router.handle(&chat).await {
+            let target = format!("{}:{channel}", self.name);
+            if let Err(e) = self.outbox.push(&[target], "roost", &reply) {
+                tracing::error!(gateway = %self.name, "cannot queue a reply: {e}");
+            }
+        }
+    }
+
     /// Whether a mirror rule copies `channel` anywhere.
     fn mirrors(&self, channel: &str) -> bool {
         self.mirror.iter().any(|r| r.from == channel)
@@ -571,7 +616,7 @@ impl Handler {
         match event["subtype"].as_str() {
             Some("message_changed") => {
                 let msg = &event["message"];
-                if msg["bot_id"].is_string() {
+                if self.from_bot(msg) {
                     return;
                 }
                 let ts = msg["ts"].as_str().unwrap_or_default();
@@ -600,40 +645,36 @@ impl Handler {
                 }
                 self.mirror_to(&channel, &Outgoing::relay(key, RelayAction::Delete, ""));
             }
-            None => {
-                // Bots (this one included) never reach the router or the mirror: no loops.
-                if event["bot_id"].is_string() || event["user"].as_str().is_none() {
-                    return;
-                }
-                let ts = event["ts"].as_str().unwrap_or_default();
-                let key = format!("{}:{channel}:{ts}", self.name);
-                if !self.first_time(&key) {
-                    return;
-                }
-                let user = event["user"].as_str().unwrap_or_default();
-                let text = decode(event["text"].as_str().unwrap_or_default());
-                if self.mirrors(&channel) {
-                    let author = self.author(user).await;
-                    self.mirror_to(
-                        &channel,
-                        &Outgoing::relay(key, RelayAction::Post, format!("{author}: {text}")),
-                    );
-                }
-                let chat = ChatMessage {
-                    gateway: self.name.clone(),
-                    channel: channel.clone(),
-                    identity: format!("slack:{team}/{user}"),
-                    text,
-                };
-                if let Some(reply) = self.router.handle(&chat).await {
-                    let target = format!("{}:{channel}", self.name);
-                    if let Err(e) = self.outbox.push(&[target], "roost", &reply) {
-                        tracing::error!(gateway = %self.name, "cannot queue a reply: {e}");
-                    }
-                }
+            // What people write: plain, with files, a thread reply also sent to the channel,
+            // `/me`. `bot_message` and every other subtype (joins, topics…) are not theirs.
+            None | Some("file_share" | "thread_broadcast" | "me_message") => {
+                self.said(team, &channel, event).await;
             }
             Some(_) => {}
         }
+    }
+}
+
+/// A message as a mirror shows it: `ann: text`, `ann waves` for `/me waves`, and the names
+/// of shared files.
+fn shown_text(event: &Value, author: &str, text: &str) -> String {
+    let files: Vec<String> = event["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str().or_else(|| f["title"].as_str()))
+        .map(|name| format!("[file: {name}]"))
+        .collect();
+    let body = [text.to_string()]
+        .into_iter()
+        .chain(files)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if event["subtype"] == "me_message" {
+        format!("{author} {body}")
+    } else {
+        format!("{author}: {body}")
     }
 }
 
@@ -648,8 +689,12 @@ struct Connection {
 
 impl Connection {
     async fn run(self, handler: Arc<Handler>) {
-        if !self.bot_token_works().await {
+        let Some(me) = self.bot_token_works().await else {
             return;
+        };
+        if let Some(me) = me {
+            // Set once per gateway, by this task only.
+            let _ = handler.bot_user.set(me);
         }
         let mut backoff = FIRST_BACKOFF;
         let mut ever_connected = false;
@@ -675,17 +720,18 @@ impl Connection {
 
     /// `auth.test` with the bot token before anything else, so a wrong or revoked token is
     /// a clear failure at start rather than a queue that never moves. Retries while Slack
-    /// cannot be reached; `false` when the token is refused (the gateway is failed).
-    async fn bot_token_works(&self) -> bool {
+    /// cannot be reached. The bot's user id, if Slack said; `None` when the token is refused
+    /// (the gateway is failed).
+    async fn bot_token_works(&self) -> Option<Option<String>> {
         let mut backoff = FIRST_BACKOFF;
         loop {
             match self.api.call("auth.test", json!({})).await {
-                Ok(_) => return true,
+                Ok(me) => return Some(me["user_id"].as_str().map(str::to_string)),
                 Err(DeliveryError::Unauthorized(why)) => {
                     let why = format!("gateway {}: {why}", self.name);
                     tracing::error!("{why}");
                     self.status.failed(&why);
-                    return false;
+                    return None;
                 }
                 Err(other) => {
                     self.status

@@ -419,3 +419,55 @@ fn a_crash_between_posting_and_marking_sent_does_not_post_twice() {
         "read with `oldest`, as a GET: {reads:?}"
     );
 }
+
+#[test]
+fn file_shares_thread_broadcasts_and_me_messages_are_routed_and_mirrored_bots_are_not() {
+    let discord = FakeDiscord::start();
+    let slack = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[gateways.discord]\napi_base = \"{}\"\n\n\
+         [gateways.slack]\napi_base = \"{}\"\n\n\
+         [[gateways.slack.mirror]]\nfrom = \"C1\"\nto = [\"discord:555\"]\n",
+        discord.api_base(),
+        slack.api_base()
+    );
+    let mut env = vec![(
+        "ROOST_DISCORD_TOKEN".to_string(),
+        fake_discord::TOKEN.to_string(),
+    )];
+    env.extend(slack_env("slack"));
+    let _d = start(&config, &env);
+    slack.wait_connected();
+    discord.wait_connected();
+    let file =
+        serde_json::json!({"files": [{"id": "F1", "name": "report.pdf", "title": "Report"}]});
+    slack.user_event("C1", "U2", "ann", "file_share", "see this", file);
+    discord.wait_posted(555, 1);
+    slack.other_bot_says("C1", "!ping");
+    slack.own_user_says("C1", "!ping");
+    let thread = serde_json::json!({"thread_ts": "1.000001", "root": {"ts": "1.000001"}});
+    slack.user_event("C1", "U2", "ann", "thread_broadcast", "!ping", thread);
+    discord.wait_posted(555, 2);
+    slack.user_event(
+        "C1",
+        "U2",
+        "ann",
+        "me_message",
+        "waves",
+        serde_json::json!({}),
+    );
+    let copies = discord.wait_posted(555, 3);
+    let copies: Vec<&str> = copies.iter().map(|c| c.content.as_str()).collect();
+    assert_eq!(
+        copies,
+        [
+            "ann: see this [file: report.pdf]",
+            "ann: !ping",
+            "ann waves"
+        ]
+    );
+    // The thread broadcast was a command; the bots' `!ping`s were not.
+    slack.user_says("C1", "U2", "ann", "!echo last");
+    let replies = slack.wait_posted("C1", 2);
+    assert_eq!(texts(&replies), ["pong", "last"]);
+}
