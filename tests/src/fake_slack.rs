@@ -350,7 +350,8 @@ impl FakeSlack {
     /// Waits until a Socket Mode connection is open (and said hello).
     pub fn wait_connected(&self) {
         self.wait_for("a socket mode connection", || {
-            (!self.shared.lock().conns.is_empty()).then_some(())
+            let inner = self.shared.lock();
+            inner.conns.iter().any(|tx| !tx.is_closed()).then_some(())
         });
     }
 
@@ -382,7 +383,8 @@ impl Drop for FakeSlack {
     }
 }
 
-/// Sends an Events API envelope carrying `event` on every open socket.
+/// Sends an Events API envelope carrying `event` to one open socket, taking turns, as
+/// Slack spreads events over an app's connections.
 fn envelope(inner: &mut Inner, event: Value) {
     inner.next_envelope += 1;
     let envelope = json!({
@@ -391,7 +393,12 @@ fn envelope(inner: &mut Inner, event: Value) {
         "accepts_response_payload": false,
         "payload": {"team_id": inner.team, "type": "event_callback", "event": event},
     });
-    inner.conns.retain(|tx| tx.send(envelope.clone()).is_ok());
+    inner.conns.retain(|tx| !tx.is_closed());
+    if inner.conns.is_empty() {
+        return;
+    }
+    let turn = inner.next_envelope as usize % inner.conns.len();
+    let _ = inner.conns[turn].send(envelope);
 }
 
 fn bearer(headers: &HeaderMap) -> String {
@@ -640,7 +647,13 @@ async fn ws_upgrade(State(s): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Respo
 async fn socket_mode(shared: Arc<Shared>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
-    let hello = json!({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}});
+    let open = {
+        let mut inner = shared.lock();
+        inner.conns.retain(|tx| !tx.is_closed());
+        inner.conns.len() + 1
+    };
+    let hello =
+        json!({"type": "hello", "num_connections": open, "connection_info": {"app_id": "A1"}});
     if sink
         .send(Message::Text(hello.to_string().into()))
         .await

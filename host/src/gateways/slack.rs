@@ -678,6 +678,17 @@ fn shown_text(event: &Value, author: &str, text: &str) -> String {
     }
 }
 
+/// The `!status` warning when `hello` says this app has more than one Socket Mode
+/// connection: Slack gives each event to one of them, so another process (a dev copy on
+/// the same app) silently takes a share of the messages.
+fn connections_warning(hello: &Value) -> Option<String> {
+    let n = hello["num_connections"].as_u64().filter(|n| *n > 1)?;
+    Some(format!(
+        "{n} Socket Mode connections to this Slack app; each event goes to only one of them, \
+         so another process using the same app token takes some messages"
+    ))
+}
+
 /// The Socket Mode side of one gateway.
 struct Connection {
     name: String,
@@ -792,6 +803,7 @@ impl Connection {
                     let Ok(envelope) = serde_json::from_str::<Value>(&text) else { continue };
                     match envelope["type"].as_str() {
                         Some("hello") => {
+                            self.status.warn(connections_warning(&envelope).as_deref());
                             if *ever_connected {
                                 self.status.reconnected("new socket");
                             } else {

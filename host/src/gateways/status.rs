@@ -27,6 +27,8 @@ struct Inner {
     since: Instant,
     reconnects: u64,
     last_reconnect: Option<String>,
+    /// Something the user should know while the gateway runs (another app connection).
+    warning: Option<String>,
 }
 
 /// Shared, cheap-to-clone status of one gateway instance.
@@ -49,6 +51,7 @@ impl GatewayStatus {
                 since: Instant::now(),
                 reconnects: 0,
                 last_reconnect: None,
+                warning: None,
             })),
             back: Arc::new(Notify::new()),
         }
@@ -96,6 +99,17 @@ impl GatewayStatus {
         self.set(State::Failed(why.to_string()));
     }
 
+    /// Sets (or with `None` clears) the warning `!status` shows on this gateway's line.
+    pub fn warn(&self, warning: Option<&str>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.warning.as_deref() != warning {
+            if let Some(w) = warning {
+                tracing::warn!(gateway = %self.name, "{w}");
+            }
+            inner.warning = warning.map(str::to_string);
+        }
+    }
+
     /// The current state.
     pub fn state(&self) -> State {
         self.inner
@@ -125,8 +139,12 @@ impl GatewayStatus {
             .last_reconnect
             .as_ref()
             .map_or_else(String::new, |how| format!(", last: {how}"));
+        let warning = inner
+            .warning
+            .as_ref()
+            .map_or_else(String::new, |w| format!("; warning: {w}"));
         format!(
-            "gateway {} ({}): {state} ({} reconnects{last})",
+            "gateway {} ({}): {state} ({} reconnects{last}){warning}",
             self.name, self.kind, inner.reconnects
         )
     }
@@ -166,5 +184,13 @@ mod tests {
         );
         s.failed("no token");
         assert!(s.line().contains("failed 0s ago: no token"));
+        s.warn(Some("two connections"));
+        assert!(
+            s.line().ends_with("; warning: two connections"),
+            "{}",
+            s.line()
+        );
+        s.warn(None);
+        assert!(!s.line().contains("warning"), "{}", s.line());
     }
 }

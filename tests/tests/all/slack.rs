@@ -471,3 +471,34 @@ fn file_shares_thread_broadcasts_and_me_messages_are_routed_and_mirrored_bots_ar
     let replies = slack.wait_posted("C1", 2);
     assert_eq!(texts(&replies), ["pong", "last"]);
 }
+
+#[test]
+fn a_second_socket_mode_connection_on_the_same_app_is_warned_about() {
+    let fake = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[gateways.slack]\napi_base = \"{}\"\n",
+        fake.api_base()
+    );
+    let first = start(&config, &slack_env("slack"));
+    fake.wait_connected();
+    let status = first.chat_until("!status", |s| {
+        s.contains("gateway slack (slack): connected")
+    });
+    assert!(!status.contains("Socket Mode connections"), "{status}");
+    // A second process on the same app, as a dev copy next to production would be.
+    let second = start(&config, &slack_env("slack"));
+    fake.wait_for("the second socket", || (fake.opens() >= 2).then_some(()));
+    let status = second.chat_until("!status", |s| {
+        s.contains("warning: 2 Socket Mode connections")
+    });
+    assert!(
+        status.contains("gateway slack (slack): connected"),
+        "{status}"
+    );
+    // Slack gives each event to one of them: the two between them answer each once.
+    for _ in 0..4 {
+        fake.user_says("C1", "U2", "ann", "!ping");
+    }
+    assert_eq!(texts(&fake.wait_posted("C1", 4)), ["pong"; 4]);
+    drop(first);
+}
