@@ -638,7 +638,7 @@ async fn create_message(
     }
     let bucket = match take_from_bucket(&mut inner, &channel) {
         Ok(headers) => headers,
-        Err(limited) => return limited,
+        Err(limited) => return *limited,
     };
     if let Some(Fault::Status { code, retry_after }) = fault {
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -757,7 +757,7 @@ fn header(v: &str) -> axum::http::HeaderValue {
 
 /// Takes one message from `channel`'s bucket: the `X-RateLimit-*` headers of a success, or
 /// a 429 when the bucket is empty, as Discord answers.
-fn take_from_bucket(inner: &mut Inner, channel: &str) -> Result<HeaderMap, Response> {
+fn take_from_bucket(inner: &mut Inner, channel: &str) -> Result<HeaderMap, Box<Response>> {
     let now = Instant::now();
     let (start, used) = inner.buckets.entry(channel.to_string()).or_insert((now, 0));
     if now.duration_since(*start) >= BUCKET_WINDOW {
@@ -773,7 +773,7 @@ fn take_from_bucket(inner: &mut Inner, channel: &str) -> Result<HeaderMap, Respo
         h.insert("x-ratelimit-scope", header("user"));
         h.insert("x-ratelimit-remaining", header("0"));
         h.insert("x-ratelimit-reset-after", header(&reset_after));
-        return Err(resp);
+        return Err(Box::new(resp));
     }
     *used += 1;
     let mut h = HeaderMap::new();

@@ -551,7 +551,7 @@ impl Handler {
     }
 
     /// Whether `event` comes from a bot: any app (`bot_id`), or this app's own bot user.
-    fn from_bot(&self, event: &Value) -> bool {
+    fn is_from_bot(&self, event: &Value) -> bool {
         event["bot_id"].is_string()
             || event["user"].as_str().is_none()
             || self
@@ -563,7 +563,7 @@ impl Handler {
     /// Something a person wrote in `channel`: mirrored, and routed as a command.
     async fn said(&self, team: &str, channel: &str, event: &Value) {
         // Bots (this one included) never reach the router or the mirror: no loops.
-        if self.from_bot(event) {
+        if self.is_from_bot(event) {
             return;
         }
         let ts = event["ts"].as_str().unwrap_or_default();
@@ -616,7 +616,7 @@ impl Handler {
         match event["subtype"].as_str() {
             Some("message_changed") => {
                 let msg = &event["message"];
-                if self.from_bot(msg) {
+                if self.is_from_bot(msg) {
                     return;
                 }
                 let ts = msg["ts"].as_str().unwrap_or_default();
