@@ -440,15 +440,17 @@ impl FakeDiscord {
 
     /// Waits until a client has a live, identified connection.
     pub fn wait_connected(&self) {
-        self.wait_for("a gateway connection", || {
-            let inner = self.shared.lock();
-            inner
-                .current
-                .as_ref()
-                .and_then(|s| inner.sessions.get(s))
-                .and_then(|s| s.conn.as_ref())
-                .map(|_| ())
-        });
+        self.wait_for("a gateway connection", || self.is_connected().then_some(()));
+    }
+
+    /// Whether a client has a live, identified connection now.
+    pub fn is_connected(&self) -> bool {
+        let inner = self.shared.lock();
+        inner
+            .current
+            .as_ref()
+            .and_then(|s| inner.sessions.get(s))
+            .is_some_and(|s| s.conn.is_some())
     }
 
     /// Polls `check` until it gives a value; panics after a minute naming `what`.

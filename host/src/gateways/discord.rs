@@ -765,6 +765,12 @@ impl Connection {
             let result = tokio::select! {
                 r = client.start() => Some(r),
                 () = probe(manager.clone(), self.status.clone(), self.probe_after) => None,
+                () = self.status.until_failed() => {
+                    // A delivery found the token refused: stop, not reconnect.
+                    manager.shutdown_all().await;
+                    tracing::error!(gateway = %self.name, "gateway failed; connection closed");
+                    return;
+                }
             };
             if result.is_none() {
                 manager.shutdown_all().await;

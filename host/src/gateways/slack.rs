@@ -710,7 +710,15 @@ impl Connection {
         let mut backoff = FIRST_BACKOFF;
         let mut ever_connected = false;
         loop {
-            let why = match self.session(&handler, &mut ever_connected).await {
+            let session = tokio::select! {
+                s = self.session(&handler, &mut ever_connected) => s,
+                () = self.status.until_failed() => {
+                    // A delivery found the bot token refused: stop, not reconnect.
+                    tracing::error!(gateway = %self.name, "gateway failed; socket closed");
+                    return;
+                }
+            };
+            let why = match session {
                 Ok(why) => {
                     backoff = FIRST_BACKOFF;
                     why

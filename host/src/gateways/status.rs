@@ -38,6 +38,7 @@ pub struct GatewayStatus {
     kind: &'static str,
     inner: Arc<Mutex<Inner>>,
     back: Arc<Notify>,
+    failed: Arc<Notify>,
 }
 
 impl GatewayStatus {
@@ -54,12 +55,15 @@ impl GatewayStatus {
                 warning: None,
             })),
             back: Arc::new(Notify::new()),
+            failed: Arc::new(Notify::new()),
         }
     }
 
     fn set(&self, state: State) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if inner.state == state {
+        // Failed is final for this run: a connection event arriving after the token was
+        // refused must not make the gateway look usable again.
+        if inner.state == state || matches!(inner.state, State::Failed(_)) {
             return;
         }
         tracing::info!(gateway = %self.name, "gateway {}: {state:?}", self.name);
@@ -94,9 +98,25 @@ impl GatewayStatus {
         self.set(State::Disabled(why.to_string()));
     }
 
-    /// Cannot run: `why` names what to fix.
+    /// Cannot run: `why` names what to fix. Final: the gateway's connection stops (see
+    /// [`GatewayStatus::until_failed`]) and no later state replaces this one.
     pub fn failed(&self, why: &str) {
         self.set(State::Failed(why.to_string()));
+        self.failed.notify_waiters();
+    }
+
+    /// Resolves once the gateway has failed, whoever noticed (its connection, or a delivery
+    /// worker whose request was refused), so the connection can stop.
+    pub async fn until_failed(&self) {
+        loop {
+            let notified = self.failed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if matches!(self.state(), State::Failed(_)) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Sets (or with `None` clears) the warning `!status` shows on this gateway's line.
@@ -184,6 +204,12 @@ mod tests {
         );
         s.failed("no token");
         assert!(s.line().contains("failed 0s ago: no token"));
+        s.connected();
+        s.reconnecting("late event");
+        assert!(
+            s.line().contains("failed 0s ago: no token"),
+            "failed is final"
+        );
         s.warn(Some("two connections"));
         assert!(
             s.line().ends_with("; warning: two connections"),

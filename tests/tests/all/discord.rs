@@ -419,6 +419,15 @@ fn a_401_on_delivery_fails_the_gateway_and_keeps_the_queue() {
     });
     assert!(status.contains("refused the bot token"), "{status}");
     assert!(status.contains("outbox discord:444: 1 queued"), "{status}");
+    // The gateway stops: its connection closes and stays closed.
+    fake.wait_for("the gateway connection to close", || {
+        (!fake.is_connected()).then_some(())
+    });
+    let status = d.chat("!status");
+    assert!(
+        status.contains("gateway discord (discord): failed"),
+        "failed is final: {status}"
+    );
 }
 
 #[test]
