@@ -85,6 +85,8 @@ pub enum Fault {
     },
     /// A 429 of the bot-wide limit (`X-RateLimit-Global: true`, scope `global`).
     GlobalRateLimit { retry_after: f64 },
+    /// Create the message, then answer only after a long time (a test kills roost meanwhile).
+    CreateThenStall,
 }
 
 /// Messages one channel's bucket takes per [`BUCKET_WINDOW`]; past it a 429 (scope `user`).
@@ -137,6 +139,10 @@ struct Inner {
     replay_all_on_resume: bool,
     heartbeat_ms: u64,
     next_conn: u64,
+    /// How long a nonce is remembered for `enforce_nonce` ("a few minutes" at Discord).
+    nonce_window: Duration,
+    /// When each remembered nonce was first used.
+    nonce_at: HashMap<String, Instant>,
     /// Per-channel rate-limit buckets: when the window began and how many it took.
     buckets: HashMap<String, (Instant, u32)>,
     /// Interactions dispatched, by id: their token, when, and whether a callback took them.
@@ -178,6 +184,7 @@ impl FakeDiscord {
             inner: Mutex::new(Inner {
                 next_id: 1_000_000_000_000_000_000,
                 heartbeat_ms: 1000,
+                nonce_window: Duration::from_secs(300),
                 ..Inner::default()
             }),
             port,
@@ -263,6 +270,12 @@ impl FakeDiscord {
     /// on an IDENTIFY asking for it is closed with 4014 (disallowed intents).
     pub fn set_message_content_intent_enabled(&self, enabled: bool) {
         self.shared.lock().message_content_off = !enabled;
+    }
+
+    /// Sets how long `enforce_nonce` remembers a nonce (Discord: a few minutes); zero makes
+    /// every retry look like one that came after Discord forgot.
+    pub fn set_nonce_window(&self, window: Duration) {
+        self.shared.lock().nonce_window = window;
     }
 
     /// Queues a fault for the next message creation.
@@ -476,8 +489,14 @@ impl Drop for FakeDiscord {
     }
 }
 
+/// A snowflake as Discord makes them: milliseconds since 2015 in the high bits, so ids
+/// sort by time and `after=` queries work; strictly increasing.
 fn next_id(inner: &mut Inner) -> String {
-    inner.next_id += 1;
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let at = ms.saturating_sub(1_420_070_400_000) << 22;
+    inner.next_id = (inner.next_id + 1).max(at);
     inner.next_id.to_string()
 }
 
@@ -557,7 +576,7 @@ fn routes(shared: Arc<Shared>) -> Router {
         .route("/api/v10/users/@me", get(current_user))
         .route(
             "/api/v10/channels/{channel}/messages",
-            axum::routing::post(create_message),
+            axum::routing::post(create_message).get(list_messages),
         )
         .route(
             "/api/v10/channels/{channel}/messages/{message}",
@@ -629,8 +648,54 @@ async fn create_message(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let body = record(&s, &method, &uri, &body);
+    let stall = matches!(s.lock().faults.front(), Some(Fault::CreateThenStall));
+    let response = create_message_now(&s, channel, &method, &uri, &headers, &body);
+    if stall {
+        tokio::time::sleep(PATIENCE).await;
+    }
+    response
+}
+
+/// `GET /channels/{id}/messages?after=&limit=`: the channel's messages, newest first.
+async fn list_messages(
+    State(s): State<Arc<Shared>>,
+    Path(channel): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    record(&s, &method, &uri, b"");
     if !authorized(&headers) {
+        return unauthorized();
+    }
+    let after: u64 = query.get("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .map_or(50, |l: usize| l.clamp(1, 100));
+    let inner = s.lock();
+    let out: Vec<Value> = inner
+        .posted
+        .iter()
+        .rev()
+        .filter(|p| p.channel_id == channel && p.id.parse::<u64>().unwrap_or(0) > after)
+        .take(limit)
+        .map(|p| message_json(&p.id, &p.channel_id, BOT_ID, "roost-bot", true, &p.content))
+        .collect();
+    axum::Json(Value::Array(out)).into_response()
+}
+
+fn create_message_now(
+    s: &Shared,
+    channel: String,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let body = record(s, method, uri, body);
+    if !authorized(headers) {
         return unauthorized();
     }
     let mut inner = s.lock();
@@ -665,9 +730,16 @@ async fn create_message(
         _ => None,
     };
     let enforce_nonce = body["enforce_nonce"].as_bool().unwrap_or(false);
+    let window = inner.nonce_window;
     let existing = nonce
         .as_ref()
         .filter(|_| enforce_nonce)
+        .filter(|n| {
+            inner
+                .nonce_at
+                .get(*n)
+                .is_some_and(|at| at.elapsed() < window)
+        })
         .and_then(|n| inner.by_nonce.get(n))
         .and_then(|i| inner.posted.get(*i))
         .cloned();
@@ -687,6 +759,7 @@ async fn create_message(
             inner.posted.push(posted.clone());
             if let (Some(n), true) = (nonce, enforce_nonce) {
                 let index = inner.posted.len() - 1;
+                inner.nonce_at.insert(n.clone(), Instant::now());
                 inner.by_nonce.insert(n, index);
             }
             // Discord echoes the bot's own messages on the gateway; a bot must ignore them.

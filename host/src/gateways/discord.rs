@@ -19,10 +19,10 @@
 //! - Slash commands: every plugin command is registered (bulk overwrite) with its summary
 //!   and usage, again whenever the set of commands changes.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 use serenity::all::{
@@ -56,6 +56,9 @@ const COMMANDS_EVERY: Duration = Duration::from_secs(5);
 /// How long a slash command may run before its interaction is deferred: Discord drops an
 /// interaction whose callback has not come within 3 s.
 const DEFER_AFTER: Duration = Duration::from_secs(1);
+/// How long after a first attempt a retry trusts its nonce alone: Discord enforces
+/// `enforce_nonce` for "a few minutes"; past this a retry looks for its own earlier post.
+const NONCE_TRUSTED: Duration = Duration::from_secs(60);
 /// Waits between rebuilding a client that stopped.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -80,6 +83,7 @@ pub fn start(
 ) -> Result<Arc<dyn Deliver>, DiscordError> {
     let token = secrets::bot_token(name, config)?;
     let client = super::rest_client(name)?;
+    let bot_id = Arc::new(OnceLock::new());
     let sender = Arc::new(DiscordSender {
         name: name.to_string(),
         store: outbox.store().clone(),
@@ -87,6 +91,8 @@ pub fn start(
         authorization: format!("Bot {token}"),
         proxy: config.api_base.clone(),
         paused_until: Mutex::new(None),
+        bot_id: bot_id.clone(),
+        first_tried: Mutex::new(HashMap::new()),
     });
     let handler = Arc::new(Handler {
         name: name.to_string(),
@@ -96,6 +102,7 @@ pub fn start(
         seen: Mutex::new(Seen::default()),
         registering: AtomicBool::new(false),
         mirror: config.mirror.clone(),
+        bot_id,
     });
     let connection = Connection {
         name: name.to_string(),
@@ -120,6 +127,10 @@ pub struct DiscordSender {
     proxy: Option<String>,
     /// Until when a global rate limit holds every request of this bot.
     paused_until: Mutex<Option<Instant>>,
+    /// The bot's user id, from READY: its own earlier posts are recognised by it.
+    bot_id: Arc<OnceLock<u64>>,
+    /// When this run first tried each outbox row not yet delivered.
+    first_tried: Mutex<HashMap<i64, SystemTime>>,
 }
 
 /// The idempotency key of piece `piece` of outbox row `item`: stable across retries and
@@ -186,6 +197,103 @@ impl DiscordSender {
         }
     }
 
+    /// Since when (Unix ms) an earlier attempt at `item` may have posted it beyond what its
+    /// nonce still covers: Discord enforces a nonce for a few minutes only, and after a
+    /// restart roost does not know when the earlier attempt was. `None` when the nonce
+    /// suffices (a first attempt, or a retry soon after this run's first).
+    fn in_doubt_since(&self, item: &OutboxItem) -> Option<i64> {
+        let now = SystemTime::now();
+        let mut first = self.first_tried.lock().unwrap_or_else(|p| p.into_inner());
+        let known = *first.entry(item.id).or_insert(now);
+        if item.attempts == 0 {
+            return None;
+        }
+        let tried_at = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        };
+        if known != now {
+            let age = now.duration_since(known).unwrap_or_default();
+            return (age >= NONCE_TRUSTED).then(|| tried_at(known));
+        }
+        // Tried in an earlier run: only the queueing time bounds it.
+        Some(item.created_at)
+    }
+
+    /// The id of a message the bot posted in `channel` since `since_ms` with exactly
+    /// `content`, if any: an earlier attempt that went through.
+    async fn already_posted(
+        &self,
+        channel: ChannelId,
+        since_ms: i64,
+        content: &str,
+    ) -> Result<Option<String>, DeliveryError> {
+        let bot = self.bot_id().await?.to_string();
+        let after = snowflake_at(since_ms.saturating_sub(1000));
+        let params = vec![("after", after.to_string()), ("limit", "100".to_string())];
+        let body = match self
+            .call_with_params(
+                Route::ChannelMessages {
+                    channel_id: channel,
+                },
+                params,
+            )
+            .await
+        {
+            Ok(body) => body,
+            // No Read Message History here: cannot tell, so post (the nonce may still hold).
+            Err(DeliveryError::Parked(why) | DeliveryError::Rejected(why)) => {
+                tracing::warn!(gateway = %self.name, %channel, "cannot read the channel to check for an earlier post: {why}");
+                return Ok(None);
+            }
+            Err(other) => return Err(other),
+        };
+        let messages: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+        Ok(messages
+            .iter()
+            .find(|m| m["author"]["id"].as_str() == Some(bot.as_str()) && m["content"] == content)
+            .and_then(|m| m["id"].as_str().map(str::to_string)))
+    }
+
+    /// The bot's user id: from READY, or (when a retry comes before the gateway is ready)
+    /// from `GET /users/@me`.
+    async fn bot_id(&self) -> Result<u64, DeliveryError> {
+        if let Some(id) = self.bot_id.get() {
+            return Ok(*id);
+        }
+        let me = self.call_with_params(Route::UserMe, Vec::new()).await?;
+        let id = serde_json::from_str::<serde_json::Value>(&me)
+            .ok()
+            .and_then(|v| v["id"].as_str().and_then(|id| id.parse::<u64>().ok()))
+            .ok_or_else(|| DeliveryError::Transient("GET /users/@me: no id".to_string()))?;
+        let _ = self.bot_id.set(id);
+        Ok(id)
+    }
+
+    /// A GET with query parameters; the body of a success, or the platform's verdict.
+    async fn call_with_params(
+        &self,
+        route: Route<'_>,
+        params: Vec<(&'static str, String)>,
+    ) -> Result<String, DeliveryError> {
+        self.wait_global().await;
+        let request = Request::new(route, LightMethod::Get)
+            .params(Some(params))
+            .build(&self.client, &self.authorization, self.proxy.as_deref())
+            .map_err(|e| DeliveryError::Rejected(format!("cannot build the request: {e}")))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Transient(error_chain(&e)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(classify(status.as_u16(), &headers, &body))
+    }
+
     /// Posts `message` in pieces; the ids of the messages created.
     async fn post(
         &self,
@@ -194,10 +302,18 @@ impl DiscordSender {
         message: &Outgoing,
     ) -> Result<Vec<String>, DeliveryError> {
         let mut ids = Vec::new();
+        let doubt = self.in_doubt_since(item);
         for (i, piece) in text::split(&render(message), MESSAGE_LIMIT)
             .into_iter()
             .enumerate()
         {
+            if let Some(since) = doubt
+                && let Some(id) = self.already_posted(channel, since, &piece).await?
+            {
+                tracing::info!(gateway = %self.name, %channel, "piece already posted before; not posting it again");
+                ids.push(id);
+                continue;
+            }
             let body = json!({
                 "content": piece,
                 "nonce": nonce(item, i),
@@ -296,6 +412,10 @@ impl Deliver for DiscordSender {
                 }
                 relay => {
                     let ids = self.post(channel_id, item, &message).await?;
+                    self.first_tried
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&item.id);
                     if let Some(relay) = relay {
                         let target = format!("{}:{channel}", self.name);
                         super::relay::remember(&self.store, &target, &relay.key, &ids)
@@ -358,6 +478,13 @@ fn is_global(headers: &reqwest::header::HeaderMap, body: &str) -> bool {
             == Some(true)
 }
 
+/// The smallest Discord id of a message created at Unix time `ms` (ids are timestamps
+/// since 2015 shifted left 22 bits), for `after=` queries.
+fn snowflake_at(ms: i64) -> u64 {
+    const DISCORD_EPOCH_MS: i64 = 1_420_070_400_000;
+    (ms.saturating_sub(DISCORD_EPOCH_MS).max(0) as u64) << 22
+}
+
 fn header_f64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<f64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
@@ -407,6 +534,8 @@ struct Handler {
     /// Whether the slash-command registration task runs already.
     registering: AtomicBool,
     mirror: Vec<crate::config::MirrorRule>,
+    /// Shared with the sender, set from READY.
+    bot_id: Arc<OnceLock<u64>>,
 }
 
 impl Handler {
@@ -686,6 +815,8 @@ impl EventHandler for Events {
 
     async fn ready(&self, ctx: Context, ready: Ready) {
         tracing::info!(gateway = %self.name, user = %ready.user.name, session = %ready.session_id, "discord ready");
+        // The same bot for the life of the token; set once.
+        let _ = self.bot_id.set(ready.user.id.get());
         if self.registering.swap(true, Ordering::SeqCst) {
             self.status.reconnected("new session");
         } else {
@@ -929,6 +1060,13 @@ mod tests {
         }
         assert!(seen.set.len() <= SEEN_KEEP);
         assert!(seen.first_time(1), "long forgotten");
+    }
+
+    #[test]
+    fn snowflakes_for_after_queries_start_at_the_given_millisecond() {
+        assert_eq!(snowflake_at(1_420_070_400_000), 0);
+        assert_eq!(snowflake_at(1_420_070_400_001), 1 << 22);
+        assert_eq!(snowflake_at(0), 0, "before Discord's epoch");
     }
 
     #[test]

@@ -541,3 +541,30 @@ fn a_slow_slash_command_is_deferred_and_long_answers_follow_up() {
     );
     drop(d);
 }
+
+#[test]
+fn a_crash_after_discord_took_a_message_does_not_post_it_twice_once_the_nonce_is_forgotten() {
+    let fake = FakeDiscord::start();
+    // Discord remembers a nonce for a few minutes only; a restart may come later than that.
+    fake.set_nonce_window(std::time::Duration::ZERO);
+    let mut d = start(&fake);
+    fake.wait_connected();
+    assert_eq!(d.chat("!send both before").trim(), "sent");
+    fake.wait_posted(ALIAS_CHANNEL, 1);
+    fake.fail_next_post(Fault::CreateThenStall);
+    assert_eq!(d.chat("!send both only-once").trim(), "sent");
+    fake.wait_posted(ALIAS_CHANNEL, 2);
+    // Discord took it; roost dies before hearing so.
+    d.kill9();
+    d.restart();
+    fake.wait_connected();
+    assert_eq!(d.chat("!send both after").trim(), "sent");
+    let posted = fake.wait_posted(ALIAS_CHANNEL, 3);
+    d.chat_until("!status", |s| !s.contains("outbox discord:444"));
+    assert_eq!(
+        contents(&fake.posted_in(ALIAS_CHANNEL)),
+        ["before", "only-once", "after"],
+        "{:?}",
+        contents(&posted)
+    );
+}
