@@ -226,7 +226,8 @@ pub struct OutboxItem {
     pub plugin: String,
     /// The message as JSON text; its shape belongs to the outbox module, not to the store.
     pub payload: String,
-    /// Failed delivery attempts so far.
+    /// Delivery attempts so far, each counted before it is made (so one cut short by a
+    /// crash counts too).
     pub attempts: u32,
     /// When it was queued, in Unix milliseconds.
     pub created_at: i64,
@@ -725,6 +726,30 @@ impl Store {
         if stmt.execute(params![id, error]).map_err(doing)? == 0 {
             tracing::debug!(id, "outbox: marked failed but was not queued");
         }
+        Ok(())
+    }
+
+    /// Records that message `id` is about to be sent, before it is: if roost dies between
+    /// the platform taking it and [`Store::outbox_mark_sent`], the next run sees an attempt
+    /// and checks whether it went through instead of posting it again.
+    pub fn outbox_mark_attempt(&self, id: i64) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let doing = sql("recording a delivery attempt");
+        let mut stmt = conn
+            .prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1")
+            .map_err(doing)?;
+        stmt.execute([id]).map_err(doing)?;
+        Ok(())
+    }
+
+    /// Keeps `error` as the last error of message `id`, which stays queued in place.
+    pub fn outbox_note_error(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let doing = sql("recording a failed delivery");
+        let mut stmt = conn
+            .prepare_cached("UPDATE outbox SET last_error = ?2 WHERE id = ?1")
+            .map_err(doing)?;
+        stmt.execute(params![id, error]).map_err(doing)?;
         Ok(())
     }
 

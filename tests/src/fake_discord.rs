@@ -31,6 +31,9 @@ pub const APP_ID: u64 = 900_000_000_000_000_002;
 /// The guild every fake channel belongs to.
 pub const GUILD_ID: u64 = 900_000_000_000_000_003;
 
+/// The privileged Message Content intent bit of IDENTIFY's `intents`.
+const MESSAGE_CONTENT_INTENT: u64 = 1 << 15;
+
 /// How long a test waits for something the fake should see.
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -62,6 +65,8 @@ pub struct Recorded {
     pub path: String,
     /// The body as JSON (`Null` when empty or not JSON).
     pub body: Value,
+    /// When the fake received it.
+    pub at: Instant,
 }
 
 /// What the next `POST /channels/{id}/messages` should suffer.
@@ -71,7 +76,23 @@ pub enum Fault {
     Status { code: u16, retry_after: f64 },
     /// Create the message, then answer 500 anyway: an ambiguous failure.
     CreateThenFail,
+    /// Answer with Discord's JSON error: HTTP `status`, error `code` and `message`, e.g. 403
+    /// 50013 Missing Permissions, 404 10003 Unknown Channel, 401 0 Unauthorized.
+    Error {
+        status: u16,
+        code: u64,
+        message: &'static str,
+    },
+    /// A 429 of the bot-wide limit (`X-RateLimit-Global: true`, scope `global`).
+    GlobalRateLimit { retry_after: f64 },
+    /// Create the message, then answer only after a long time (a test kills roost meanwhile).
+    CreateThenStall,
 }
+
+/// Messages one channel's bucket takes per [`BUCKET_WINDOW`]; past it a 429 (scope `user`).
+/// Discord's is 5 per 5 s; the window is shorter so tests stay fast.
+const BUCKET_LIMIT: u32 = 5;
+const BUCKET_WINDOW: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct Session {
@@ -80,6 +101,20 @@ struct Session {
     /// The connection serving it now: its id and sender.
     conn: Option<(u64, mpsc::UnboundedSender<Out>)>,
 }
+
+/// An interaction as Discord tracks it: the callback must come within 3 s, once; the
+/// token then works for 15 minutes of edits and follow-ups.
+struct Interaction {
+    token: String,
+    channel: String,
+    created: Instant,
+    acknowledged: bool,
+}
+
+/// How long Discord waits for an interaction callback.
+const CALLBACK_DEADLINE: Duration = Duration::from_secs(3);
+/// How long an interaction token takes edits and follow-ups.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 enum Out {
     Json(Value),
@@ -104,6 +139,21 @@ struct Inner {
     replay_all_on_resume: bool,
     heartbeat_ms: u64,
     next_conn: u64,
+    /// How long a nonce is remembered for `enforce_nonce` ("a few minutes" at Discord).
+    nonce_window: Duration,
+    /// When each remembered nonce was first used.
+    nonce_at: HashMap<String, Instant>,
+    /// Per-channel rate-limit buckets: when the window began and how many it took.
+    buckets: HashMap<String, (Instant, u32)>,
+    /// Interactions dispatched, by id: their token, when, and whether a callback took them.
+    interactions: HashMap<String, Interaction>,
+    /// Edits of an interaction's original response: (interaction token, body).
+    original_edits: Vec<(String, Value)>,
+    /// Follow-up messages: (interaction token, body).
+    followups: Vec<(String, Value)>,
+    /// The Message Content intent is off in the Developer Portal: IDENTIFY asking for it is
+    /// closed with 4014, as Discord does for a privileged intent not enabled.
+    message_content_off: bool,
 }
 
 struct Shared {
@@ -134,6 +184,7 @@ impl FakeDiscord {
             inner: Mutex::new(Inner {
                 next_id: 1_000_000_000_000_000_000,
                 heartbeat_ms: 1000,
+                nonce_window: Duration::from_secs(300),
                 ..Inner::default()
             }),
             port,
@@ -213,6 +264,18 @@ impl FakeDiscord {
     /// at-least-once delivery at its worst.
     pub fn replay_all_on_resume(&self, all: bool) {
         self.shared.lock().replay_all_on_resume = all;
+    }
+
+    /// Turns the Message Content intent off (or on) in the fake's Developer Portal: from now
+    /// on an IDENTIFY asking for it is closed with 4014 (disallowed intents).
+    pub fn set_message_content_intent_enabled(&self, enabled: bool) {
+        self.shared.lock().message_content_off = !enabled;
+    }
+
+    /// Sets how long `enforce_nonce` remembers a nonce (Discord: a few minutes); zero makes
+    /// every retry look like one that came after Discord forgot.
+    pub fn set_nonce_window(&self, window: Duration) {
+        self.shared.lock().nonce_window = window;
     }
 
     /// Queues a fault for the next message creation.
@@ -297,8 +360,41 @@ impl FakeDiscord {
             "context": 1,
             "attachment_size_limit": 8_388_608
         });
+        inner.interactions.insert(
+            id.clone(),
+            Interaction {
+                token: format!("itoken-{id}"),
+                channel: channel.to_string(),
+                created: Instant::now(),
+                acknowledged: false,
+            },
+        );
         dispatch(&mut inner, "INTERACTION_CREATE", data);
         id
+    }
+
+    /// Edits of the original response of interaction `id` (`PATCH …/messages/@original`).
+    pub fn original_edits(&self, id: &str) -> Vec<Value> {
+        let token = format!("itoken-{id}");
+        let inner = self.shared.lock();
+        inner
+            .original_edits
+            .iter()
+            .filter(|(t, _)| *t == token)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    /// Follow-up messages of interaction `id` (`POST /webhooks/{app}/{token}`).
+    pub fn followups(&self, id: &str) -> Vec<Value> {
+        let token = format!("itoken-{id}");
+        let inner = self.shared.lock();
+        inner
+            .followups
+            .iter()
+            .filter(|(t, _)| *t == token)
+            .map(|(_, b)| b.clone())
+            .collect()
     }
 
     /// Every message created, in creation order.
@@ -357,15 +453,17 @@ impl FakeDiscord {
 
     /// Waits until a client has a live, identified connection.
     pub fn wait_connected(&self) {
-        self.wait_for("a gateway connection", || {
-            let inner = self.shared.lock();
-            inner
-                .current
-                .as_ref()
-                .and_then(|s| inner.sessions.get(s))
-                .and_then(|s| s.conn.as_ref())
-                .map(|_| ())
-        });
+        self.wait_for("a gateway connection", || self.is_connected().then_some(()));
+    }
+
+    /// Whether a client has a live, identified connection now.
+    pub fn is_connected(&self) -> bool {
+        let inner = self.shared.lock();
+        inner
+            .current
+            .as_ref()
+            .and_then(|s| inner.sessions.get(s))
+            .is_some_and(|s| s.conn.is_some())
     }
 
     /// Polls `check` until it gives a value; panics after a minute naming `what`.
@@ -391,8 +489,14 @@ impl Drop for FakeDiscord {
     }
 }
 
+/// A snowflake as Discord makes them: milliseconds since 2015 in the high bits, so ids
+/// sort by time and `after=` queries work; strictly increasing.
 fn next_id(inner: &mut Inner) -> String {
-    inner.next_id += 1;
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let at = ms.saturating_sub(1_420_070_400_000) << 22;
+    inner.next_id = (inner.next_id + 1).max(at);
     inner.next_id.to_string()
 }
 
@@ -472,7 +576,7 @@ fn routes(shared: Arc<Shared>) -> Router {
         .route("/api/v10/users/@me", get(current_user))
         .route(
             "/api/v10/channels/{channel}/messages",
-            axum::routing::post(create_message),
+            axum::routing::post(create_message).get(list_messages),
         )
         .route(
             "/api/v10/channels/{channel}/messages/{message}",
@@ -482,6 +586,14 @@ fn routes(shared: Arc<Shared>) -> Router {
         .route(
             "/api/v10/interactions/{id}/{token}/callback",
             axum::routing::post(interaction_callback),
+        )
+        .route(
+            "/api/v10/webhooks/{app}/{token}/messages/{message}",
+            axum::routing::patch(edit_original),
+        )
+        .route(
+            "/api/v10/webhooks/{app}/{token}",
+            axum::routing::post(followup),
         )
         .fallback(fallback)
         .with_state(shared)
@@ -493,6 +605,7 @@ fn record(shared: &Shared, method: &Method, uri: &Uri, body: &[u8]) -> Value {
         method: method.to_string(),
         path: uri.path().to_string(),
         body: value.clone(),
+        at: Instant::now(),
     });
     value
 }
@@ -535,12 +648,65 @@ async fn create_message(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let body = record(&s, &method, &uri, &body);
+    let stall = matches!(s.lock().faults.front(), Some(Fault::CreateThenStall));
+    let response = create_message_now(&s, channel, &method, &uri, &headers, &body);
+    if stall {
+        tokio::time::sleep(PATIENCE).await;
+    }
+    response
+}
+
+/// `GET /channels/{id}/messages?after=&limit=`: the channel's messages, newest first.
+async fn list_messages(
+    State(s): State<Arc<Shared>>,
+    Path(channel): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    record(&s, &method, &uri, b"");
     if !authorized(&headers) {
+        return unauthorized();
+    }
+    let after: u64 = query.get("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .map_or(50, |l: usize| l.clamp(1, 100));
+    let inner = s.lock();
+    let out: Vec<Value> = inner
+        .posted
+        .iter()
+        .rev()
+        .filter(|p| p.channel_id == channel && p.id.parse::<u64>().unwrap_or(0) > after)
+        .take(limit)
+        .map(|p| message_json(&p.id, &p.channel_id, BOT_ID, "roost-bot", true, &p.content))
+        .collect();
+    axum::Json(Value::Array(out)).into_response()
+}
+
+fn create_message_now(
+    s: &Shared,
+    channel: String,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let body = record(s, method, uri, body);
+    if !authorized(headers) {
         return unauthorized();
     }
     let mut inner = s.lock();
     let fault = inner.faults.pop_front();
+    if let Some(resp) = fault.as_ref().and_then(fault_response) {
+        return resp;
+    }
+    let bucket = match take_from_bucket(&mut inner, &channel) {
+        Ok(headers) => headers,
+        Err(limited) => return *limited,
+    };
     if let Some(Fault::Status { code, retry_after }) = fault {
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (
@@ -564,9 +730,16 @@ async fn create_message(
         _ => None,
     };
     let enforce_nonce = body["enforce_nonce"].as_bool().unwrap_or(false);
+    let window = inner.nonce_window;
     let existing = nonce
         .as_ref()
         .filter(|_| enforce_nonce)
+        .filter(|n| {
+            inner
+                .nonce_at
+                .get(*n)
+                .is_some_and(|at| at.elapsed() < window)
+        })
         .and_then(|n| inner.by_nonce.get(n))
         .and_then(|i| inner.posted.get(*i))
         .cloned();
@@ -586,6 +759,7 @@ async fn create_message(
             inner.posted.push(posted.clone());
             if let (Some(n), true) = (nonce, enforce_nonce) {
                 let index = inner.posted.len() - 1;
+                inner.nonce_at.insert(n.clone(), Instant::now());
                 inner.by_nonce.insert(n, index);
             }
             // Discord echoes the bot's own messages on the gateway; a bot must ignore them.
@@ -619,7 +793,73 @@ async fn create_message(
     if let Some(n) = &posted.nonce {
         out["nonce"] = json!(n);
     }
-    axum::Json(out).into_response()
+    (bucket, axum::Json(out)).into_response()
+}
+
+/// The answer for a fault that is a Discord JSON error or a global 429.
+fn fault_response(fault: &Fault) -> Option<Response> {
+    match fault {
+        Fault::Error {
+            status,
+            code,
+            message,
+        } => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::FORBIDDEN);
+            Some(
+                (
+                    status,
+                    axum::Json(json!({"message": message, "code": code})),
+                )
+                    .into_response(),
+            )
+        }
+        Fault::GlobalRateLimit { retry_after } => {
+            let body = json!({"message": "You are being rate limited.", "retry_after": retry_after, "global": true});
+            let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+            let h = resp.headers_mut();
+            h.insert("retry-after", header(&retry_after.ceil().to_string()));
+            h.insert("x-ratelimit-global", header("true"));
+            h.insert("x-ratelimit-scope", header("global"));
+            Some(resp)
+        }
+        _ => None,
+    }
+}
+
+fn header(v: &str) -> axum::http::HeaderValue {
+    v.parse().expect("header value")
+}
+
+/// Takes one message from `channel`'s bucket: the `X-RateLimit-*` headers of a success, or
+/// a 429 when the bucket is empty, as Discord answers.
+fn take_from_bucket(inner: &mut Inner, channel: &str) -> Result<HeaderMap, Box<Response>> {
+    let now = Instant::now();
+    let (start, used) = inner.buckets.entry(channel.to_string()).or_insert((now, 0));
+    if now.duration_since(*start) >= BUCKET_WINDOW {
+        (*start, *used) = (now, 0);
+    }
+    let reset_after = BUCKET_WINDOW.saturating_sub(now.duration_since(*start));
+    let reset_after = format!("{:.3}", reset_after.as_secs_f64());
+    if *used >= BUCKET_LIMIT {
+        let body = json!({"message": "You are being rate limited.", "retry_after": reset_after.parse::<f64>().unwrap_or(1.0), "global": false});
+        let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+        let h = resp.headers_mut();
+        h.insert("retry-after", header("1"));
+        h.insert("x-ratelimit-scope", header("user"));
+        h.insert("x-ratelimit-remaining", header("0"));
+        h.insert("x-ratelimit-reset-after", header(&reset_after));
+        return Err(Box::new(resp));
+    }
+    *used += 1;
+    let mut h = HeaderMap::new();
+    h.insert("x-ratelimit-limit", header(&BUCKET_LIMIT.to_string()));
+    h.insert(
+        "x-ratelimit-remaining",
+        header(&(BUCKET_LIMIT - *used).to_string()),
+    );
+    h.insert("x-ratelimit-reset-after", header(&reset_after));
+    h.insert("x-ratelimit-bucket", header(&format!("channel-{channel}")));
+    Ok(h)
 }
 
 async fn edit_message(
@@ -686,16 +926,107 @@ async fn commands(
     axum::Json(Value::Array(out)).into_response()
 }
 
+fn discord_error(status: StatusCode, code: u64, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"code": code, "message": message})),
+    )
+        .into_response()
+}
+
+/// The interaction callback: within 3 s of the interaction, once, as Discord takes it.
 async fn interaction_callback(
     State(s): State<Arc<Shared>>,
-    Path((id, _token)): Path<(String, String)>,
+    Path((id, token)): Path<(String, String)>,
     method: Method,
     uri: Uri,
     body: axum::body::Bytes,
 ) -> Response {
     let body = record(&s, &method, &uri, &body);
-    s.lock().interaction_responses.push((id, body));
+    let mut inner = s.lock();
+    let Some(interaction) = inner
+        .interactions
+        .get_mut(&id)
+        .filter(|i| i.token == token && i.created.elapsed() < CALLBACK_DEADLINE)
+    else {
+        return discord_error(StatusCode::NOT_FOUND, 10062, "Unknown interaction");
+    };
+    if interaction.acknowledged {
+        return discord_error(
+            StatusCode::BAD_REQUEST,
+            40060,
+            "Interaction has already been acknowledged.",
+        );
+    }
+    interaction.acknowledged = true;
+    inner.interaction_responses.push((id, body));
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// The channel of the acknowledged interaction `token` belongs to, while it takes edits.
+fn live_token(inner: &Inner, token: &str) -> Option<String> {
+    inner
+        .interactions
+        .values()
+        .find(|i| i.token == token && i.acknowledged && i.created.elapsed() < TOKEN_LIFETIME)
+        .map(|i| i.channel.clone())
+}
+
+/// `PATCH /webhooks/{app}/{token}/messages/@original`: edits the response of an
+/// acknowledged interaction (a deferred one shows "thinking…" until then).
+async fn edit_original(
+    State(s): State<Arc<Shared>>,
+    Path((app, token, message)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    body: axum::body::Bytes,
+) -> Response {
+    let body = record(&s, &method, &uri, &body);
+    let mut inner = s.lock();
+    let channel = live_token(&inner, &token);
+    let Some(channel) = channel.filter(|_| app == APP_ID.to_string() && message == "@original")
+    else {
+        return discord_error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
+    };
+    inner.original_edits.push((token, body.clone()));
+    let id = next_id(&mut inner);
+    let content = body["content"].as_str().unwrap_or_default();
+    axum::Json(message_json(
+        &id,
+        &channel,
+        BOT_ID,
+        "roost-bot",
+        true,
+        content,
+    ))
+    .into_response()
+}
+
+/// `POST /webhooks/{app}/{token}`: a follow-up message of an acknowledged interaction.
+async fn followup(
+    State(s): State<Arc<Shared>>,
+    Path((app, token)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    body: axum::body::Bytes,
+) -> Response {
+    let body = record(&s, &method, &uri, &body);
+    let mut inner = s.lock();
+    let Some(channel) = live_token(&inner, &token).filter(|_| app == APP_ID.to_string()) else {
+        return discord_error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
+    };
+    inner.followups.push((token, body.clone()));
+    let id = next_id(&mut inner);
+    let content = body["content"].as_str().unwrap_or_default();
+    axum::Json(message_json(
+        &id,
+        &channel,
+        BOT_ID,
+        "roost-bot",
+        true,
+        content,
+    ))
+    .into_response()
 }
 
 async fn fallback(
@@ -777,6 +1108,16 @@ fn gateway_op(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSender<Out>, pa
             let token = payload["d"]["token"].as_str().unwrap_or_default();
             if token.trim_start_matches("Bot ") != TOKEN {
                 let _ = tx.send(Out::Close(4004));
+                return;
+            }
+            // Intents must be a bit set of known intents (4013), and privileged ones must be
+            // enabled in the portal (4014). Neither close may be retried by a client.
+            let Some(intents) = payload["d"]["intents"].as_u64().filter(|i| *i < 1 << 26) else {
+                let _ = tx.send(Out::Close(4013));
+                return;
+            };
+            if intents & MESSAGE_CONTENT_INTENT != 0 && inner.message_content_off {
+                let _ = tx.send(Out::Close(4014));
                 return;
             }
             let session_id = format!("fake-session-{}", inner.identifies);

@@ -58,6 +58,11 @@ pub enum Fault {
     Status { code: u16, retry_after: u64 },
     /// Post the message, then answer 500: an ambiguous failure.
     CreateThenFail,
+    /// Post the message, then answer only after a long time (a test kills roost meanwhile).
+    CreateThenStall,
+    /// Answer `{"ok": false, "error": …}` with HTTP 200, as Slack does: `not_in_channel`,
+    /// `channel_not_found`, `is_archived`, `invalid_auth`…
+    Error(&'static str),
 }
 
 #[derive(Default)]
@@ -71,6 +76,13 @@ struct Inner {
     next_envelope: u64,
     conns: Vec<mpsc::UnboundedSender<Value>>,
     opens: u32,
+    /// Each live message by ts: its `text` and `blocks`, as `chat.update` left them.
+    messages: std::collections::HashMap<String, (String, Value)>,
+    /// The workspace's people: display name by user id, for `users.info`.
+    users: std::collections::HashMap<String, String>,
+    users_info_calls: u32,
+    /// What people said, for the history: (channel, ts, text).
+    said: Vec<(String, String, String)>,
 }
 
 struct Shared {
@@ -142,7 +154,7 @@ impl FakeSlack {
         });
         let app = Router::new()
             .route("/socket", get(ws_upgrade))
-            .route("/api/{method}", post(web_api))
+            .route("/api/{method}", post(web_api).get(web_api_get))
             .with_state(self.shared.clone());
         runtime.spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -180,8 +192,12 @@ impl FakeSlack {
         envelope(&mut self.shared.lock(), event);
     }
 
+    /// A message ts: the current time in microseconds, as Slack's, strictly increasing.
     fn next_ts(inner: &mut Inner) -> String {
-        inner.next_ts += 1;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        inner.next_ts = (inner.next_ts + 1).max(now);
         format!(
             "{}.{:06}",
             inner.next_ts / 1_000_000,
@@ -189,23 +205,81 @@ impl FakeSlack {
         )
     }
 
-    /// User `user` writes `text` in `channel`; returns the message ts.
+    /// User `user` (display name `name`, which `users.info` serves) writes `text` in
+    /// `channel`, in Slack's wire form; returns the message ts. Like the real message event
+    /// it carries the user id only, no profile.
     pub fn user_says(&self, channel: &str, user: &str, name: &str, text: &str) -> String {
-        let ts = Self::next_ts(&mut self.shared.lock());
+        let ts = {
+            let mut inner = self.shared.lock();
+            inner.users.insert(user.to_string(), name.to_string());
+            let ts = Self::next_ts(&mut inner);
+            inner
+                .said
+                .push((channel.to_string(), ts.clone(), text.to_string()));
+            ts
+        };
         self.envelope(json!({
             "type": "message", "channel": channel, "user": user, "text": text, "ts": ts,
-            "user_profile": {"display_name": name, "real_name": name},
+            "channel_type": "channel", "team": "T", "event_ts": ts,
         }));
         ts
     }
 
+    /// A message event of `subtype` from `user` (display name `name`) with `extra` fields
+    /// (`files`, `thread_ts`…), as Slack sends it; returns its ts.
+    pub fn user_event(
+        &self,
+        channel: &str,
+        user: &str,
+        name: &str,
+        subtype: &str,
+        text: &str,
+        extra: Value,
+    ) -> String {
+        let ts = {
+            let mut inner = self.shared.lock();
+            inner.users.insert(user.to_string(), name.to_string());
+            Self::next_ts(&mut inner)
+        };
+        let mut event = json!({
+            "type": "message", "subtype": subtype, "channel": channel, "user": user,
+            "text": text, "ts": ts, "channel_type": "channel", "event_ts": ts,
+        });
+        if let (Some(event), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
+            event.extend(extra.clone());
+        }
+        self.envelope(event);
+        ts
+    }
+
+    /// Another app's integration posts `text` (subtype `bot_message`, no user).
+    pub fn other_bot_says(&self, channel: &str, text: &str) {
+        let ts = Self::next_ts(&mut self.shared.lock());
+        self.envelope(json!({
+            "type": "message", "subtype": "bot_message", "channel": channel, "text": text,
+            "ts": ts, "bot_id": "BOTHER", "username": "other-bot",
+        }));
+    }
+
+    /// A message from this app's own bot user without `bot_id` (as when it posts as a user).
+    pub fn own_user_says(&self, channel: &str, text: &str) {
+        let ts = Self::next_ts(&mut self.shared.lock());
+        self.envelope(json!({
+            "type": "message", "channel": channel, "user": BOT_USER, "text": text, "ts": ts,
+        }));
+    }
+
     /// User edits message `ts` to `text`.
     pub fn user_edits(&self, channel: &str, user: &str, name: &str, ts: &str, text: &str) {
+        self.shared
+            .lock()
+            .users
+            .insert(user.to_string(), name.to_string());
         self.envelope(json!({
             "type": "message", "subtype": "message_changed", "channel": channel,
             "message": {
                 "type": "message", "user": user, "text": text, "ts": ts,
-                "user_profile": {"display_name": name, "real_name": name},
+                "edited": {"user": user, "ts": format!("{ts}9")},
             },
             "ts": format!("{ts}9"),
         }));
@@ -240,6 +314,29 @@ impl FakeSlack {
         })
     }
 
+    /// What a Slack client shows for message `ts`: its blocks' text when it has blocks (the
+    /// `text` is then only the notification fallback), else its text; `None` once deleted.
+    pub fn shown(&self, ts: &str) -> Option<String> {
+        let inner = self.shared.lock();
+        let (text, blocks) = inner.messages.get(ts)?;
+        let from_blocks: Vec<&str> = blocks
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["text"]["text"].as_str())
+            .collect();
+        Some(if from_blocks.is_empty() {
+            text.clone()
+        } else {
+            from_blocks.join("\n")
+        })
+    }
+
+    /// How many `users.info` calls found their user.
+    pub fn users_info_calls(&self) -> u32 {
+        self.shared.lock().users_info_calls
+    }
+
     /// Every Web API call so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.lock().requests.clone()
@@ -253,7 +350,8 @@ impl FakeSlack {
     /// Waits until a Socket Mode connection is open (and said hello).
     pub fn wait_connected(&self) {
         self.wait_for("a socket mode connection", || {
-            (!self.shared.lock().conns.is_empty()).then_some(())
+            let inner = self.shared.lock();
+            inner.conns.iter().any(|tx| !tx.is_closed()).then_some(())
         });
     }
 
@@ -285,7 +383,8 @@ impl Drop for FakeSlack {
     }
 }
 
-/// Sends an Events API envelope carrying `event` on every open socket.
+/// Sends an Events API envelope carrying `event` to one open socket, taking turns, as
+/// Slack spreads events over an app's connections.
 fn envelope(inner: &mut Inner, event: Value) {
     inner.next_envelope += 1;
     let envelope = json!({
@@ -294,7 +393,12 @@ fn envelope(inner: &mut Inner, event: Value) {
         "accepts_response_payload": false,
         "payload": {"team_id": inner.team, "type": "event_callback", "event": event},
     });
-    inner.conns.retain(|tx| tx.send(envelope.clone()).is_ok());
+    inner.conns.retain(|tx| !tx.is_closed());
+    if inner.conns.is_empty() {
+        return;
+    }
+    let turn = inner.next_envelope as usize % inner.conns.len();
+    let _ = inner.conns[turn].send(envelope);
 }
 
 fn bearer(headers: &HeaderMap) -> String {
@@ -315,6 +419,24 @@ fn slack_error(error: &str) -> Response {
     axum::Json(json!({"ok": false, "error": error})).into_response()
 }
 
+/// Methods that read: Slack takes their arguments as query or form parameters, never as a
+/// JSON body (one sent that way is as good as no arguments).
+const READ_METHODS: &[&str] = &["conversations.history", "users.info"];
+
+/// A read method called with GET and query parameters, as the official SDKs call them.
+async fn web_api_get(
+    State(s): State<Arc<Shared>>,
+    Path(method): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let args: serde_json::Map<String, Value> = query
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    dispatch_method(s, method, headers, Value::Object(args)).await
+}
+
 async fn web_api(
     State(s): State<Arc<Shared>>,
     Path(method): Path<String>,
@@ -322,11 +444,43 @@ async fn web_api(
     body: axum::body::Bytes,
 ) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if READ_METHODS.contains(&method.as_str()) {
+        // A JSON body on a read method: Slack sees no arguments at all.
+        s.lock().requests.push(Recorded { method, body });
+        return slack_error("invalid_arguments");
+    }
+    dispatch_method(s, method, headers, body).await
+}
+
+async fn dispatch_method(
+    s: Arc<Shared>,
+    method: String,
+    headers: HeaderMap,
+    body: Value,
+) -> Response {
+    let (response, stall) = answer_method(&s, &method, &headers, &body);
+    if stall {
+        tokio::time::sleep(PATIENCE).await;
+    }
+    response
+}
+
+/// Answers one Web API call; `true` when the answer should be held back a long time.
+fn answer_method(s: &Shared, method: &str, headers: &HeaderMap, body: &Value) -> (Response, bool) {
+    let stall = method == "chat.postMessage"
+        && matches!(s.lock().faults.front(), Some(Fault::CreateThenStall));
+    (
+        answer_now(s, method.to_string(), headers, body.clone()),
+        stall,
+    )
+}
+
+fn answer_now(s: &Shared, method: String, headers: &HeaderMap, body: Value) -> Response {
     s.lock().requests.push(Recorded {
         method: method.clone(),
         body: body.clone(),
     });
-    let token = bearer(&headers);
+    let token = bearer(headers);
     if method == "apps.connections.open" {
         if token != APP_TOKEN {
             return slack_error("invalid_auth");
@@ -348,6 +502,9 @@ async fn web_api(
         }
         "chat.postMessage" => {
             let fault = inner.faults.pop_front();
+            if let Some(Fault::Error(error)) = fault {
+                return slack_error(error);
+            }
             if let Some(Fault::Status { code, retry_after }) = fault {
                 let status =
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -365,6 +522,9 @@ async fn web_api(
             let ts = FakeSlack::next_ts(&mut inner);
             let channel = body["channel"].as_str().unwrap_or_default().to_string();
             let text = body["text"].as_str().unwrap_or_default().to_string();
+            inner
+                .messages
+                .insert(ts.clone(), (text.clone(), body["blocks"].clone()));
             inner.posted.push(Posted {
                 ts: ts.clone(),
                 channel: channel.clone(),
@@ -380,36 +540,104 @@ async fn web_api(
             if matches!(fault, Some(Fault::CreateThenFail)) {
                 return (StatusCode::INTERNAL_SERVER_ERROR, "created, then failed").into_response();
             }
+
             ok(
                 json!({"channel": channel, "ts": ts, "message": {"text": text, "ts": ts, "bot_id": "BBOT"}}),
             )
         }
         "conversations.history" => {
             let channel = body["channel"].as_str().unwrap_or_default();
-            let messages: Vec<Value> = inner
-                .posted
-                .iter()
-                .rev()
-                .filter(|p| p.channel == channel)
-                .take(100)
-                .map(|p| {
-                    let mut m =
-                        json!({"type": "message", "text": p.text, "ts": p.ts, "bot_id": "BBOT"});
-                    if !p.body["metadata"].is_null() {
-                        m["metadata"] = p.body["metadata"].clone();
-                    }
-                    m
-                })
-                .collect();
-            ok(json!({"messages": messages, "has_more": false}))
+            if channel.is_empty() {
+                return slack_error("channel_not_found");
+            }
+            history(&inner, channel, &body)
         }
-        "chat.update" | "chat.delete" => ok(json!({"channel": body["channel"], "ts": body["ts"]})),
+        "chat.update" => {
+            let ts = body["ts"].as_str().unwrap_or_default();
+            let Some((text, blocks)) = inner.messages.get_mut(ts) else {
+                return slack_error("message_not_found");
+            };
+            // Slack keeps what an update does not replace: `text` alone leaves the blocks,
+            // and so what people see, as they were.
+            if let Some(t) = body["text"].as_str() {
+                *text = t.to_string();
+            }
+            if body.get("blocks").is_some() {
+                *blocks = body["blocks"].clone();
+            }
+            ok(json!({"channel": body["channel"], "ts": ts}))
+        }
+        "chat.delete" => {
+            let ts = body["ts"].as_str().unwrap_or_default();
+            if inner.messages.remove(ts).is_none() {
+                return slack_error("message_not_found");
+            }
+            ok(json!({"channel": body["channel"], "ts": ts}))
+        }
         "users.info" => {
             let user = body["user"].as_str().unwrap_or_default();
-            ok(json!({"user": {"id": user, "name": user, "profile": {"display_name": user}}}))
+            let Some(name) = inner.users.get(user).cloned() else {
+                return slack_error("user_not_found");
+            };
+            inner.users_info_calls += 1;
+            ok(json!({"user": {
+                "id": user, "name": format!("{}-handle", name.to_lowercase()), "real_name": name,
+                "profile": {"display_name": name, "real_name": name},
+            }}))
         }
         _ => slack_error("unknown_method"),
     }
+}
+
+/// Most messages one `conversations.history` page holds: Slack's limit for apps not in
+/// the Marketplace (since 2025), whatever `limit` asks.
+const HISTORY_PAGE: usize = 15;
+
+/// `conversations.history`: newest first, only after `oldest`, at most [`HISTORY_PAGE`] a
+/// page, `cursor` for the next.
+fn history(inner: &Inner, channel: &str, args: &Value) -> Response {
+    let number = |v: &Value| v.as_str().and_then(|s| s.parse::<f64>().ok());
+    let oldest = number(&args["oldest"]).unwrap_or(0.0);
+    let limit =
+        number(&args["limit"]).map_or(HISTORY_PAGE, |l| (l as usize).clamp(1, HISTORY_PAGE));
+    let skip = args["cursor"]
+        .as_str()
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(0);
+    let include_metadata = args["include_all_metadata"].as_str() == Some("true")
+        || args["include_all_metadata"] == true;
+    let bots = inner
+        .posted
+        .iter()
+        .filter(|p| p.channel == channel && inner.messages.contains_key(&p.ts))
+        .map(|p| {
+            let mut m = json!({"type": "message", "text": p.text, "ts": p.ts, "bot_id": "BBOT"});
+            if include_metadata && !p.body["metadata"].is_null() {
+                m["metadata"] = p.body["metadata"].clone();
+            }
+            m
+        });
+    let people = inner
+        .said
+        .iter()
+        .filter(|(c, _, _)| c == channel)
+        .map(|(_, ts, text)| json!({"type": "message", "text": text, "ts": ts, "user": "U"}));
+    let ts = |m: &Value| {
+        m["ts"]
+            .as_str()
+            .and_then(|t| t.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let mut all: Vec<Value> = bots.chain(people).filter(|m| ts(m) > oldest).collect();
+    all.sort_by(|a, b| ts(b).total_cmp(&ts(a)));
+    let messages: Vec<Value> = all.iter().skip(skip).take(limit).cloned().collect();
+    let more = all.len() > skip + limit;
+    let next = if more {
+        (skip + limit).to_string()
+    } else {
+        String::new()
+    };
+    ok(json!({"messages": messages, "has_more": more, "response_metadata": {"next_cursor": next}}))
 }
 
 async fn ws_upgrade(State(s): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
@@ -419,7 +647,13 @@ async fn ws_upgrade(State(s): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Respo
 async fn socket_mode(shared: Arc<Shared>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
-    let hello = json!({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}});
+    let open = {
+        let mut inner = shared.lock();
+        inner.conns.retain(|tx| !tx.is_closed());
+        inner.conns.len() + 1
+    };
+    let hello =
+        json!({"type": "hello", "num_connections": open, "connection_info": {"app_id": "A1"}});
     if sink
         .send(Message::Text(hello.to_string().into()))
         .await

@@ -32,6 +32,9 @@ const WARN_PERCENT: u64 = 80;
 #[derive(Debug, Clone, Default)]
 struct Progress {
     last_error: Option<String>,
+    /// Messages set aside since the daemon started, and why the last one was.
+    parked: u64,
+    parked_why: Option<String>,
 }
 
 struct Worker {
@@ -90,6 +93,10 @@ impl Delivery {
                 // No running gateway for it: it stays queued, in order, for when one runs.
                 continue;
             };
+            if matches!(status.state(), super::status::State::Failed(_)) {
+                // A refused token: nothing can go through it until the user fixes it.
+                continue;
+            }
             let progress = workers
                 .get(&target)
                 .map(|w| w.progress.clone())
@@ -126,6 +133,26 @@ impl Delivery {
             ));
             lines.extend(cap_warning(&queue, &caps));
         }
+        lines.extend(self.parked_lines());
+        lines
+    }
+
+    /// One line per target that had messages set aside since the start: how many and why
+    /// the last one was, so the person who can fix the channel knows what to fix.
+    fn parked_lines(&self) -> Vec<String> {
+        let workers = self.workers();
+        let mut lines: Vec<String> = workers
+            .iter()
+            .filter_map(|(target, w)| {
+                let p = w.progress.lock().unwrap_or_else(|p| p.into_inner());
+                let why = p.parked_why.as_ref().filter(|_| p.parked > 0)?;
+                Some(format!(
+                    "outbox {target}: {} message(s) parked, not delivered (see the history): {why}",
+                    p.parked
+                ))
+            })
+            .collect();
+        lines.sort();
         lines
     }
 
@@ -135,6 +162,9 @@ impl Delivery {
         match self.registry.get(gateway) {
             None => format!("no gateway `{gateway}` configured; kept for when there is"),
             Some((_, None)) => format!("gateway `{gateway}` not running; kept"),
+            Some((status, _)) if matches!(status.state(), super::status::State::Failed(_)) => {
+                format!("gateway `{gateway}` failed (see its line); kept")
+            }
             Some(_) => self
                 .workers()
                 .get(target)
@@ -209,15 +239,41 @@ async fn drain(
             return;
         }
         for item in items {
-            deliver_one(
+            if !deliver_one(
                 &outbox, &target, channel, &item, &*deliver, &status, &progress,
             )
-            .await;
+            .await
+            {
+                return;
+            }
         }
     }
 }
 
-/// Retries one message until its gateway takes it (or rejects it for good).
+/// Sets message `item` aside for good with a history entry naming why: the messages
+/// behind it flow, and `!status` counts it.
+fn set_aside(store: &crate::store::Store, target: &str, item: &OutboxItem, kind: &str, why: &str) {
+    tracing::error!(target, id = item.id, "outbox: {kind}: {why}");
+    let text: String = serde_json::from_str::<crate::message::Outgoing>(&item.payload)
+        .map(|m| m.render_plain())
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect();
+    if let Err(e) = store.history_push(
+        Some(&item.plugin),
+        kind,
+        &format!("{target}: {why}; message: {text}"),
+    ) {
+        tracing::error!("outbox {target}: {e}");
+    }
+    if let Err(e) = store.outbox_mark_sent(item.id) {
+        tracing::error!("outbox {target}: {e}");
+    }
+}
+
+/// Retries one message until its gateway takes it (or rejects it for good). `false` when
+/// the gateway refused its token: the worker stops and the queue waits.
 async fn deliver_one(
     outbox: &Outbox,
     target: &str,
@@ -226,7 +282,7 @@ async fn deliver_one(
     deliver: &dyn super::Deliver,
     status: &super::GatewayStatus,
     progress: &Mutex<Progress>,
-) {
+) -> bool {
     let store = outbox.store();
     let mut backoff = FIRST_BACKOFF;
     // Counted here as well as in the store: a gateway checks `attempts` to know whether an
@@ -234,7 +290,12 @@ async fn deliver_one(
     let mut item = item.clone();
     loop {
         if !still_queued(store, target, item.id) {
-            return;
+            return true;
+        }
+        // Counted before the try: a crash after the platform took it must not look like
+        // a message never tried (the gateway would post it again without checking).
+        if let Err(e) = store.outbox_mark_attempt(item.id) {
+            tracing::error!("outbox {target}: {e}");
         }
         let result = deliver.deliver(channel, &item).await;
         item.attempts = item.attempts.saturating_add(1);
@@ -250,26 +311,26 @@ async fn deliver_one(
                 if let Err(e) = store.outbox_mark_sent(item.id) {
                     tracing::error!("outbox {target}: {e}");
                 }
-                return;
+                return true;
             }
             Err(DeliveryError::Rejected(why)) => {
-                tracing::error!(
-                    target,
-                    id = item.id,
-                    "outbox: dropped a message the platform rejected: {why}"
-                );
-                if let Err(e) = store.history_push(
-                    Some(&item.plugin),
-                    "message-rejected",
-                    &format!("{target}: {why}"),
-                ) {
-                    tracing::error!("outbox {target}: {e}");
-                }
+                set_aside(store, target, &item, "message-rejected", &why);
                 set_error(None);
-                if let Err(e) = store.outbox_mark_sent(item.id) {
-                    tracing::error!("outbox {target}: {e}");
-                }
-                return;
+                return true;
+            }
+            Err(DeliveryError::Parked(why)) => {
+                set_aside(store, target, &item, "message-parked", &why);
+                let mut p = progress.lock().unwrap_or_else(|p| p.into_inner());
+                p.last_error = None;
+                p.parked += 1;
+                p.parked_why = Some(why);
+                return true;
+            }
+            Err(DeliveryError::Unauthorized(why)) => {
+                tracing::error!(target, "outbox: {why}; the queue waits");
+                status.failed(&why);
+                set_error(Some(why));
+                return false;
             }
             Err(DeliveryError::RetryAfter(wait, why)) => {
                 tracing::info!(
@@ -278,7 +339,7 @@ async fn deliver_one(
                     "outbox: rate-limited, waiting {wait:?}: {why}"
                 );
                 set_error(Some(format!("rate-limited: {why}")));
-                if let Err(e) = store.outbox_mark_failed(item.id, &why) {
+                if let Err(e) = store.outbox_note_error(item.id, &why) {
                     tracing::error!("outbox {target}: {e}");
                 }
                 tokio::time::sleep(wait).await;
@@ -290,7 +351,7 @@ async fn deliver_one(
                     "outbox: delivery failed, retrying in {backoff:?}: {why}"
                 );
                 set_error(Some(why.clone()));
-                if let Err(e) = store.outbox_mark_failed(item.id, &why) {
+                if let Err(e) = store.outbox_note_error(item.id, &why) {
                     tracing::error!("outbox {target}: {e}");
                 }
                 tokio::select! {

@@ -19,17 +19,18 @@
 //! - Slash commands: every plugin command is registered (bulk overwrite) with its summary
 //!   and usage, again whenever the set of commands changes.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 use serenity::all::{
     ChannelId, Command, CommandDataOptionValue, CommandOptionType, ConnectionStage, Context,
     CreateAllowedMentions, CreateCommand, CreateCommandOption, CreateInteractionResponse,
-    CreateInteractionResponseMessage, EventHandler, GatewayIntents, Interaction, Message, Ready,
-    ResumedEvent, ShardId, ShardStageUpdateEvent,
+    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, EditInteractionResponse,
+    EventHandler, GatewayIntents, Interaction, Message, Ready, ResumedEvent, ShardId,
+    ShardStageUpdateEvent,
 };
 use serenity::http::{HttpBuilder, LightMethod, Request, Route};
 
@@ -52,6 +53,12 @@ const SEEN_KEEP: usize = 4096;
 /// one registered.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 const COMMANDS_EVERY: Duration = Duration::from_secs(5);
+/// How long a slash command may run before its interaction is deferred: Discord drops an
+/// interaction whose callback has not come within 3 s.
+const DEFER_AFTER: Duration = Duration::from_secs(1);
+/// How long after a first attempt a retry trusts its nonce alone: Discord enforces
+/// `enforce_nonce` for "a few minutes"; past this a retry looks for its own earlier post.
+const NONCE_TRUSTED: Duration = Duration::from_secs(60);
 /// Waits between rebuilding a client that stopped.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -76,12 +83,16 @@ pub fn start(
 ) -> Result<Arc<dyn Deliver>, DiscordError> {
     let token = secrets::bot_token(name, config)?;
     let client = super::rest_client(name)?;
+    let bot_id = Arc::new(OnceLock::new());
     let sender = Arc::new(DiscordSender {
         name: name.to_string(),
         store: outbox.store().clone(),
         client: client.clone(),
         authorization: format!("Bot {token}"),
         proxy: config.api_base.clone(),
+        paused_until: Mutex::new(None),
+        bot_id: bot_id.clone(),
+        first_tried: Mutex::new(HashMap::new()),
     });
     let handler = Arc::new(Handler {
         name: name.to_string(),
@@ -91,6 +102,7 @@ pub fn start(
         seen: Mutex::new(Seen::default()),
         registering: AtomicBool::new(false),
         mirror: config.mirror.clone(),
+        bot_id,
     });
     let connection = Connection {
         name: name.to_string(),
@@ -113,6 +125,12 @@ pub struct DiscordSender {
     authorization: String,
     /// The base URL replacing `https://discord.com`, if configured.
     proxy: Option<String>,
+    /// Until when a global rate limit holds every request of this bot.
+    paused_until: Mutex<Option<Instant>>,
+    /// The bot's user id, from READY: its own earlier posts are recognised by it.
+    bot_id: Arc<OnceLock<u64>>,
+    /// When this run first tried each outbox row not yet delivered.
+    first_tried: Mutex<HashMap<i64, SystemTime>>,
 }
 
 /// The idempotency key of piece `piece` of outbox row `item`: stable across retries and
@@ -138,6 +156,7 @@ impl DiscordSender {
             .map(|b| serde_json::to_vec(&b))
             .transpose()
             .map_err(|e| DeliveryError::Rejected(e.to_string()))?;
+        self.wait_global().await;
         let request = Request::new(route, method)
             .body(bytes)
             .build(&self.client, &self.authorization, self.proxy.as_deref())
@@ -158,24 +177,121 @@ impl DiscordSender {
             }
             return Ok(body);
         }
-        let why = format!(
-            "HTTP {status}: {}",
-            body.chars().take(200).collect::<String>()
-        );
-        Err(match status.as_u16() {
-            429 => {
-                let wait = header_f64(&headers, "retry-after")
-                    .or_else(|| {
-                        serde_json::from_str::<serde_json::Value>(&body)
-                            .ok()
-                            .and_then(|v| v["retry_after"].as_f64())
-                    })
-                    .unwrap_or(1.0);
-                DeliveryError::RetryAfter(Duration::from_secs_f64(wait.clamp(0.0, 3600.0)), why)
+        let verdict = classify(status.as_u16(), &headers, &body);
+        if let DeliveryError::RetryAfter(wait, _) = &verdict
+            && is_global(&headers, &body)
+        {
+            // The whole bot is limited, not this route: every target of this gateway waits.
+            let until = Instant::now() + *wait;
+            let mut paused = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+            *paused = Some(paused.map_or(until, |p| p.max(until)));
+        }
+        Err(verdict)
+    }
+
+    /// Waits out a global rate limit another target of this gateway ran into.
+    async fn wait_global(&self) {
+        let until = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = until {
+            tokio::time::sleep_until(until.into()).await;
+        }
+    }
+
+    /// Since when (Unix ms) an earlier attempt at `item` may have posted it beyond what its
+    /// nonce still covers: Discord enforces a nonce for a few minutes only, and after a
+    /// restart roost does not know when the earlier attempt was. `None` when the nonce
+    /// suffices (a first attempt, or a retry soon after this run's first).
+    fn in_doubt_since(&self, item: &OutboxItem) -> Option<i64> {
+        let now = SystemTime::now();
+        let mut first = self.first_tried.lock().unwrap_or_else(|p| p.into_inner());
+        let known = *first.entry(item.id).or_insert(now);
+        if item.attempts == 0 {
+            return None;
+        }
+        let tried_at = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        };
+        if known != now {
+            let age = now.duration_since(known).unwrap_or_default();
+            return (age >= NONCE_TRUSTED).then(|| tried_at(known));
+        }
+        // Tried in an earlier run: only the queueing time bounds it.
+        Some(item.created_at)
+    }
+
+    /// The id of a message the bot posted in `channel` since `since_ms` with exactly
+    /// `content`, if any: an earlier attempt that went through.
+    async fn already_posted(
+        &self,
+        channel: ChannelId,
+        since_ms: i64,
+        content: &str,
+    ) -> Result<Option<String>, DeliveryError> {
+        let bot = self.bot_id().await?.to_string();
+        let after = snowflake_at(since_ms.saturating_sub(1000));
+        let params = vec![("after", after.to_string()), ("limit", "100".to_string())];
+        let body = match self
+            .call_with_params(
+                Route::ChannelMessages {
+                    channel_id: channel,
+                },
+                params,
+            )
+            .await
+        {
+            Ok(body) => body,
+            // No Read Message History here: cannot tell, so post (the nonce may still hold).
+            Err(DeliveryError::Parked(why) | DeliveryError::Rejected(why)) => {
+                tracing::warn!(gateway = %self.name, %channel, "cannot read the channel to check for an earlier post: {why}");
+                return Ok(None);
             }
-            400 | 413 => DeliveryError::Rejected(why),
-            _ => DeliveryError::Transient(why),
-        })
+            Err(other) => return Err(other),
+        };
+        let messages: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+        Ok(messages
+            .iter()
+            .find(|m| m["author"]["id"].as_str() == Some(bot.as_str()) && m["content"] == content)
+            .and_then(|m| m["id"].as_str().map(str::to_string)))
+    }
+
+    /// The bot's user id: from READY, or (when a retry comes before the gateway is ready)
+    /// from `GET /users/@me`.
+    async fn bot_id(&self) -> Result<u64, DeliveryError> {
+        if let Some(id) = self.bot_id.get() {
+            return Ok(*id);
+        }
+        let me = self.call_with_params(Route::UserMe, Vec::new()).await?;
+        let id = serde_json::from_str::<serde_json::Value>(&me)
+            .ok()
+            .and_then(|v| v["id"].as_str().and_then(|id| id.parse::<u64>().ok()))
+            .ok_or_else(|| DeliveryError::Transient("GET /users/@me: no id".to_string()))?;
+        let _ = self.bot_id.set(id);
+        Ok(id)
+    }
+
+    /// A GET with query parameters; the body of a success, or the platform's verdict.
+    async fn call_with_params(
+        &self,
+        route: Route<'_>,
+        params: Vec<(&'static str, String)>,
+    ) -> Result<String, DeliveryError> {
+        self.wait_global().await;
+        let request = Request::new(route, LightMethod::Get)
+            .params(Some(params))
+            .build(&self.client, &self.authorization, self.proxy.as_deref())
+            .map_err(|e| DeliveryError::Rejected(format!("cannot build the request: {e}")))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Transient(error_chain(&e)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(classify(status.as_u16(), &headers, &body))
     }
 
     /// Posts `message` in pieces; the ids of the messages created.
@@ -186,10 +302,18 @@ impl DiscordSender {
         message: &Outgoing,
     ) -> Result<Vec<String>, DeliveryError> {
         let mut ids = Vec::new();
+        let doubt = self.in_doubt_since(item);
         for (i, piece) in text::split(&render(message), MESSAGE_LIMIT)
             .into_iter()
             .enumerate()
         {
+            if let Some(since) = doubt
+                && let Some(id) = self.already_posted(channel, since, &piece).await?
+            {
+                tracing::info!(gateway = %self.name, %channel, "piece already posted before; not posting it again");
+                ids.push(id);
+                continue;
+            }
             let body = json!({
                 "content": piece,
                 "nonce": nonce(item, i),
@@ -255,8 +379,8 @@ impl DiscordSender {
                 Ok(())
             };
             match result {
-                // Already gone is what a delete wants.
-                Err(DeliveryError::Transient(why)) if why.starts_with("HTTP 404") => {}
+                // Already gone is what a delete wants, and an edit of it has nothing to do.
+                Err(DeliveryError::Parked(why)) if why.starts_with("HTTP 404") => {}
                 other => other?,
             }
         }
@@ -288,6 +412,10 @@ impl Deliver for DiscordSender {
                 }
                 relay => {
                     let ids = self.post(channel_id, item, &message).await?;
+                    self.first_tried
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&item.id);
                     if let Some(relay) = relay {
                         let target = format!("{}:{channel}", self.name);
                         super::relay::remember(&self.store, &target, &relay.key, &ids)
@@ -298,6 +426,63 @@ impl Deliver for DiscordSender {
             }
         })
     }
+}
+
+/// Discord's verdict on a failed request, by HTTP status and JSON error `code`: wait and
+/// retry (429, 5xx), drop (400), set aside (no access, unknown channel), or stop the
+/// gateway (401: the token is refused). Retrying a 401/403/404 would only wait forever and
+/// bring Discord's invalid-request limit (10,000 in 10 minutes) nearer.
+fn classify(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> DeliveryError {
+    let json = serde_json::from_str::<serde_json::Value>(body).ok();
+    let code = json.as_ref().and_then(|v| v["code"].as_u64()).unwrap_or(0);
+    let message = json
+        .as_ref()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(200).collect());
+    let why = format!("HTTP {status}: {message} ({code})");
+    match status {
+        429 => {
+            let wait = header_f64(headers, "retry-after")
+                .or_else(|| json.as_ref().and_then(|v| v["retry_after"].as_f64()))
+                .unwrap_or(1.0);
+            DeliveryError::RetryAfter(Duration::from_secs_f64(wait.clamp(0.0, 3600.0)), why)
+        }
+        401 => DeliveryError::Unauthorized(format!(
+            "Discord refused the bot token ({why}); fix the token and restart roost"
+        )),
+        403 => DeliveryError::Parked(format!(
+            "{why}: give the bot View Channel and Send Messages in that channel"
+        )),
+        404 => DeliveryError::Parked(format!(
+            "{why}: the channel or message does not exist, or the bot cannot see it"
+        )),
+        400 | 413 => DeliveryError::Rejected(why),
+        _ => DeliveryError::Transient(why),
+    }
+}
+
+/// Whether a 429 is the bot-wide limit rather than one route's (`X-RateLimit-Global`, or
+/// `X-RateLimit-Scope: global`, or `"global": true` in the body).
+fn is_global(headers: &reqwest::header::HeaderMap, body: &str) -> bool {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase)
+    };
+    header("x-ratelimit-global").as_deref() == Some("true")
+        || header("x-ratelimit-scope").as_deref() == Some("global")
+        || serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["global"].as_bool())
+            == Some(true)
+}
+
+/// The smallest Discord id of a message created at Unix time `ms` (ids are timestamps
+/// since 2015 shifted left 22 bits), for `after=` queries.
+fn snowflake_at(ms: i64) -> u64 {
+    const DISCORD_EPOCH_MS: i64 = 1_420_070_400_000;
+    (ms.saturating_sub(DISCORD_EPOCH_MS).max(0) as u64) << 22
 }
 
 fn header_f64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<f64> {
@@ -349,6 +534,8 @@ struct Handler {
     /// Whether the slash-command registration task runs already.
     registering: AtomicBool,
     mirror: Vec<crate::config::MirrorRule>,
+    /// Shared with the sender, set from READY.
+    bot_id: Arc<OnceLock<u64>>,
 }
 
 impl Handler {
@@ -407,26 +594,24 @@ impl Handler {
             identity: format!("discord:{}", interaction.user.id),
             text,
         };
-        let reply = self
-            .router
-            .handle(&chat)
-            .await
-            .unwrap_or_else(|| Outgoing::text("done"));
-        let mut pieces = text::split(&render(&reply), MESSAGE_LIMIT).into_iter();
-        let first = pieces.next().unwrap_or_else(|| "done".to_string());
-        let response = CreateInteractionResponse::Message(
-            CreateInteractionResponseMessage::new()
-                .content(first)
-                .allowed_mentions(CreateAllowedMentions::new()),
-        );
-        let rest: Vec<String> = pieces.collect();
-        if let Err(e) = interaction.create_response(ctx, response).await {
+        let handling = self.router.handle(&chat);
+        tokio::pin!(handling);
+        // Discord drops an interaction not answered within 3 s: a command still running
+        // after DEFER_AFTER is deferred ("thinking…"), and its answer edits that response.
+        let (reply, deferred) = match tokio::time::timeout(DEFER_AFTER, &mut handling).await {
+            Ok(reply) => (reply, false),
+            Err(_) => {
+                if let Err(e) = interaction.defer(ctx).await {
+                    tracing::warn!(gateway = %self.name, "deferring an interaction failed: {e}");
+                }
+                (handling.await, true)
+            }
+        };
+        let reply = reply.unwrap_or_else(|| Outgoing::text("done"));
+        let pieces = text::split(&render(&reply), MESSAGE_LIMIT);
+        if let Err(e) = answer(ctx, interaction, &pieces, deferred).await {
             tracing::warn!(gateway = %self.name, "interaction response failed, posting the reply instead: {e}");
             self.queue(&chat.channel, &reply);
-            return;
-        }
-        if !rest.is_empty() {
-            self.queue(&chat.channel, &Outgoing::text(rest.join("\n")));
         }
     }
 
@@ -485,6 +670,40 @@ impl Handler {
             tokio::time::sleep(COMMANDS_EVERY).await;
         }
     }
+}
+
+/// Answers a slash command with `pieces` of its reply: the first as the response (an edit
+/// of the deferred one, or a type 4 callback), the rest as follow-up messages.
+async fn answer(
+    ctx: &Context,
+    interaction: &serenity::all::CommandInteraction,
+    pieces: &[String],
+    deferred: bool,
+) -> Result<(), serenity::Error> {
+    let first = pieces
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "done".to_string());
+    if deferred {
+        let edit = EditInteractionResponse::new()
+            .content(first)
+            .allowed_mentions(CreateAllowedMentions::new());
+        interaction.edit_response(ctx, edit).await?;
+    } else {
+        let response = CreateInteractionResponse::Message(
+            CreateInteractionResponseMessage::new()
+                .content(first)
+                .allowed_mentions(CreateAllowedMentions::new()),
+        );
+        interaction.create_response(ctx, response).await?;
+    }
+    for piece in pieces.iter().skip(1) {
+        let followup = CreateInteractionResponseFollowup::new()
+            .content(piece.as_str())
+            .allowed_mentions(CreateAllowedMentions::new());
+        interaction.create_followup(ctx, followup).await?;
+    }
+    Ok(())
 }
 
 /// Discord command names: 1–32 of lowercase letters, digits, `-`, `_`.
@@ -596,6 +815,8 @@ impl EventHandler for Events {
 
     async fn ready(&self, ctx: Context, ready: Ready) {
         tracing::info!(gateway = %self.name, user = %ready.user.name, session = %ready.session_id, "discord ready");
+        // The same bot for the life of the token; set once.
+        let _ = self.bot_id.set(ready.user.id.get());
         if self.registering.swap(true, Ordering::SeqCst) {
             self.status.reconnected("new session");
         } else {
@@ -675,24 +896,28 @@ impl Connection {
             let result = tokio::select! {
                 r = client.start() => Some(r),
                 () = probe(manager.clone(), self.status.clone(), self.probe_after) => None,
+                () = self.status.until_failed() => {
+                    // A delivery found the token refused: stop, not reconnect.
+                    manager.shutdown_all().await;
+                    tracing::error!(gateway = %self.name, "gateway failed; connection closed");
+                    return;
+                }
             };
             if result.is_none() {
                 manager.shutdown_all().await;
             }
             // The client and its handler registration go away before any new client exists.
             drop(client);
+            if let Some(Err(serenity::Error::Gateway(e))) = &result
+                && let Some(why) = fatal_close(&self.name, e)
+            {
+                // Retrying would only burn IDENTIFYs (1,000 a day, then Discord resets
+                // the token): stop until the user fixes it.
+                tracing::error!("{why}");
+                self.status.failed(&why);
+                return;
+            }
             match result {
-                Some(Err(serenity::Error::Gateway(
-                    serenity::gateway::GatewayError::InvalidAuthentication,
-                ))) => {
-                    let why = format!(
-                        "gateway {}: Discord refused the bot token (invalid authentication); fix the token and restart roost",
-                        self.name
-                    );
-                    tracing::error!("{why}");
-                    self.status.failed(&why);
-                    return;
-                }
                 Some(Err(e)) => {
                     tracing::warn!(gateway = %self.name, "discord client stopped: {e}");
                     self.status.reconnecting(&format!("client stopped: {e}"));
@@ -730,6 +955,28 @@ impl Connection {
             .map(str::to_string)
             .ok_or_else(|| "no url in the answer".to_string())
     }
+}
+
+/// What to tell the user when the gateway closed for a reason no retry can fix: a refused
+/// token (4004), intents Discord does not know (4013), or privileged intents not enabled
+/// for the application (4014). `None` for every error worth retrying.
+fn fatal_close(gateway: &str, error: &serenity::gateway::GatewayError) -> Option<String> {
+    use serenity::gateway::GatewayError;
+    Some(match error {
+        GatewayError::InvalidAuthentication => format!(
+            "gateway {gateway}: Discord refused the bot token (invalid authentication); fix the token and restart roost"
+        ),
+        GatewayError::DisallowedGatewayIntents => format!(
+            "gateway {gateway}: Discord refused the Message Content intent (close 4014, disallowed intents); \
+             enable \"Message Content Intent\" under Bot > Privileged Gateway Intents in the Discord \
+             Developer Portal, then restart roost"
+        ),
+        GatewayError::InvalidGatewayIntents => format!(
+            "gateway {gateway}: Discord refused the gateway intents as invalid (close 4013); \
+             roost asks for Guild Messages, Direct Messages and Message Content — report this as a bug"
+        ),
+        _ => return None,
+    })
 }
 
 /// Watches shard 0: keeps the status in step with its stage, restarts the shard when it has
@@ -813,6 +1060,13 @@ mod tests {
         }
         assert!(seen.set.len() <= SEEN_KEEP);
         assert!(seen.first_time(1), "long forgotten");
+    }
+
+    #[test]
+    fn snowflakes_for_after_queries_start_at_the_given_millisecond() {
+        assert_eq!(snowflake_at(1_420_070_400_000), 0);
+        assert_eq!(snowflake_at(1_420_070_400_001), 1 << 22);
+        assert_eq!(snowflake_at(0), 0, "before Discord's epoch");
     }
 
     #[test]

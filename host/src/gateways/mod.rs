@@ -70,6 +70,13 @@ pub enum DeliveryError {
     /// The platform will never accept this message as it is (HTTP 400): it is dropped with a
     /// history entry so the messages behind it can flow.
     Rejected(String),
+    /// This message cannot go to this channel until a person changes something there (the
+    /// bot lacks access or permission, the channel is gone or archived): it is set aside
+    /// with a history entry and a `!status` line, and the messages behind it flow.
+    Parked(String),
+    /// The platform refused the gateway's token: no message can go anywhere through it.
+    /// The gateway is marked failed with this reason and its queues wait, kept.
+    Unauthorized(String),
 }
 
 impl std::fmt::Display for DeliveryError {
@@ -78,7 +85,10 @@ impl std::fmt::Display for DeliveryError {
             DeliveryError::RetryAfter(d, why) => {
                 write!(f, "{why} (retry after {:.1} s)", d.as_secs_f64())
             }
-            DeliveryError::Transient(why) | DeliveryError::Rejected(why) => f.write_str(why),
+            DeliveryError::Transient(why)
+            | DeliveryError::Rejected(why)
+            | DeliveryError::Parked(why)
+            | DeliveryError::Unauthorized(why) => f.write_str(why),
         }
     }
 }

@@ -17,7 +17,7 @@
 //! Written on reqwest and tokio-tungstenite rather than slack-morphism: the two calls and
 //! one socket roost needs, pointed at `api_base` for tests, without a second HTTP stack.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,10 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Event keys remembered to handle redelivered envelopes once.
 const SEEN_KEEP: usize = 4096;
+/// How long a person's name from `users.info` is used before it is looked up again.
+const NAME_KEEP: Duration = Duration::from_secs(3600);
+/// Pages of `conversations.history` read to find an earlier attempt's post.
+const HISTORY_PAGES: usize = 10;
 /// The metadata event type that marks roost's own posts.
 const METADATA_TYPE: &str = "roost_outbox";
 
@@ -81,46 +85,86 @@ impl Api {
             .send()
             .await
             .map_err(|e| DeliveryError::Transient(error_chain(&e)))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok());
-        let text = response.text().await.unwrap_or_default();
-        if status.as_u16() == 429 {
-            let wait = Duration::from_secs_f64(retry_after.unwrap_or(1.0).clamp(0.0, 3600.0));
-            return Err(DeliveryError::RetryAfter(
-                wait,
-                format!("{method}: HTTP 429"),
-            ));
-        }
-        if !status.is_success() {
-            return Err(DeliveryError::Transient(format!(
-                "{method}: HTTP {status}: {}",
-                text.chars().take(200).collect::<String>()
-            )));
-        }
-        let answer: Value = serde_json::from_str(&text)
-            .map_err(|e| DeliveryError::Transient(format!("{method}: unreadable answer: {e}")))?;
-        if answer["ok"].as_bool() == Some(true) {
-            return Ok(answer);
-        }
-        let error = answer["error"]
-            .as_str()
-            .unwrap_or("unknown error")
-            .to_string();
-        Err(match error.as_str() {
-            "ratelimited" => DeliveryError::RetryAfter(Duration::from_secs(1), error),
-            "msg_too_long" | "invalid_blocks" | "no_text" | "invalid_arguments" => {
-                DeliveryError::Rejected(format!("{method}: {error}"))
-            }
-            _ => DeliveryError::Transient(format!("{method}: {error}")),
-        })
+        answer(method, response).await
     }
 
     async fn call(&self, method: &str, body: Value) -> Result<Value, DeliveryError> {
         self.call_with(&self.bot_token, method, body).await
+    }
+
+    /// Calls read method `method` as the SDKs do: GET with query parameters (Slack does not
+    /// read JSON bodies on read methods).
+    async fn read(&self, method: &str, query: &[(&str, &str)]) -> Result<Value, DeliveryError> {
+        let url = format!("{}/api/{method}", self.base.trim_end_matches('/'));
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(&self.bot_token)
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Transient(error_chain(&e)))?;
+        answer(method, response).await
+    }
+}
+
+/// Slack's answer to a Web API call: the body when `ok`, else its verdict.
+async fn answer(method: &str, response: reqwest::Response) -> Result<Value, DeliveryError> {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    let text = response.text().await.unwrap_or_default();
+    if status.as_u16() == 429 {
+        let wait = Duration::from_secs_f64(retry_after.unwrap_or(1.0).clamp(0.0, 3600.0));
+        return Err(DeliveryError::RetryAfter(
+            wait,
+            format!("{method}: HTTP 429"),
+        ));
+    }
+    if !status.is_success() {
+        return Err(DeliveryError::Transient(format!(
+            "{method}: HTTP {status}: {}",
+            text.chars().take(200).collect::<String>()
+        )));
+    }
+    let answer: Value = serde_json::from_str(&text)
+        .map_err(|e| DeliveryError::Transient(format!("{method}: unreadable answer: {e}")))?;
+    if answer["ok"].as_bool() == Some(true) {
+        return Ok(answer);
+    }
+    let error = answer["error"].as_str().unwrap_or("unknown error");
+    Err(classify(method, error))
+}
+
+/// Slack's verdict on a Web API `error`: wait and retry, drop the message, set it aside
+/// (the app is not in the channel, the channel is gone or archived: retrying cannot help
+/// until a person acts), or stop the gateway (the token is refused).
+fn classify(method: &str, error: &str) -> DeliveryError {
+    let why = format!("{method}: {error}");
+    match error {
+        "ratelimited" => DeliveryError::RetryAfter(Duration::from_secs(1), why),
+        "msg_too_long" | "invalid_blocks" | "no_text" | "invalid_arguments" => {
+            DeliveryError::Rejected(why)
+        }
+        "not_in_channel" => DeliveryError::Parked(format!(
+            "{why}: invite the app to the channel (/invite @app)"
+        )),
+        "channel_not_found" => DeliveryError::Parked(format!(
+            "{why}: no such channel, or a private one the app was not invited to"
+        )),
+        "is_archived" => DeliveryError::Parked(format!("{why}: the channel is archived")),
+        "restricted_action" | "cannot_post_in_channel" => DeliveryError::Parked(format!(
+            "{why}: the workspace does not let the app post there"
+        )),
+        "invalid_auth" | "not_authed" | "account_inactive" | "token_revoked" | "token_expired" => {
+            DeliveryError::Unauthorized(format!(
+                "Slack refused the bot token ({why}); fix it and restart roost"
+            ))
+        }
+        _ => DeliveryError::Transient(why),
     }
 }
 
@@ -157,6 +201,9 @@ pub fn start(
         outbox: outbox.clone(),
         seen: Mutex::new(Seen::default()),
         mirror: config.mirror.clone(),
+        api: api.clone(),
+        names: Mutex::new(HashMap::new()),
+        bot_user: std::sync::OnceLock::new(),
     });
     let connection = Connection {
         name: name.to_string(),
@@ -181,11 +228,77 @@ pub fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// The inverse of [`escape`], for incoming text.
+/// The inverse of [`escape`].
 fn unescape(text: &str) -> String {
     text.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
+}
+
+/// Incoming Slack text as the person typed it: Slack's `<…>` markup decoded, then
+/// `&lt;`, `&gt;`, `&amp;` unescaped. Plugins get `example.org`, not
+/// `<http://example.org|example.org>`.
+pub fn decode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&unescape(&rest[..open]));
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('>') else {
+            out.push_str(&unescape(&rest[open..]));
+            return out;
+        };
+        out.push_str(&decode_one(&after[..close]));
+        rest = &after[close + 1..];
+    }
+    out.push_str(&unescape(rest));
+    out
+}
+
+/// One `<…>` of Slack markup (without the brackets), as shown to people.
+fn decode_one(inner: &str) -> String {
+    let (target, label) = match inner.split_once('|') {
+        Some((t, l)) => (t, Some(unescape(l))),
+        None => (inner, None),
+    };
+    let target = unescape(target);
+    if let Some(user) = target.strip_prefix('@') {
+        // A user mention stays the id, readable and usable as one.
+        return format!("@{user}");
+    }
+    if let Some(channel) = target.strip_prefix('#') {
+        return format!("#{}", label.unwrap_or_else(|| channel.to_string()));
+    }
+    if let Some(special) = target.strip_prefix('!') {
+        return match label {
+            Some(l) => l,
+            None => format!("@{}", special.split('^').next().unwrap_or(special)),
+        };
+    }
+    match label {
+        // `<http://example.org|example.org>`: Slack linked what was typed; give it back.
+        Some(l) if without_scheme(&target) == l => l,
+        _ => target,
+    }
+}
+
+/// `example.org/x` for `https://example.org/x`, `a@b.c` for `mailto:a@b.c`.
+fn without_scheme(url: &str) -> &str {
+    match url.split_once(':') {
+        Some((scheme, rest)) if scheme.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            rest.trim_start_matches("//")
+        }
+        _ => url,
+    }
+}
+
+/// What a post or an update of one piece says: one section block (what people see) and
+/// the same text as the notification fallback.
+fn content(piece: &str) -> Value {
+    json!({
+        "text": piece,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": piece}}],
+    })
 }
 
 /// The outgoing half: posts outbox messages with `chat.postMessage`.
@@ -196,29 +309,50 @@ pub struct SlackSender {
 }
 
 impl SlackSender {
-    /// Whether piece `id` was already posted in `channel` (an earlier attempt that failed
-    /// after Slack took it); its ts if so.
+    /// Whether piece `id` was already posted in `channel` (an earlier attempt that may have
+    /// gone through, possibly before a crash); its ts if so. Reads the history since the
+    /// message was queued, page by page (Slack may give as few as 15 messages a page).
     async fn already_posted(
         &self,
         channel: &str,
+        item: &OutboxItem,
         id: &str,
     ) -> Result<Option<String>, DeliveryError> {
-        let history = self
-            .api
-            .call(
-                "conversations.history",
-                json!({"channel": channel, "limit": 100, "include_all_metadata": true}),
-            )
-            .await?;
-        Ok(history["messages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|m| {
-                m["metadata"]["event_type"] == METADATA_TYPE
-                    && m["metadata"]["event_payload"]["id"] == id
-            })
-            .and_then(|m| m["ts"].as_str().map(str::to_string)))
+        // A minute of slack for clocks that disagree.
+        let oldest = format!("{}.000000", (item.created_at / 1000).saturating_sub(60));
+        let mut cursor = String::new();
+        for _ in 0..HISTORY_PAGES {
+            let mut query = vec![
+                ("channel", channel),
+                ("oldest", oldest.as_str()),
+                ("limit", "15"),
+                ("include_all_metadata", "true"),
+            ];
+            if !cursor.is_empty() {
+                query.push(("cursor", cursor.as_str()));
+            }
+            let history = self.api.read("conversations.history", &query).await?;
+            let found = history["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| {
+                    m["metadata"]["event_type"] == METADATA_TYPE
+                        && m["metadata"]["event_payload"]["id"] == id
+                })
+                .and_then(|m| m["ts"].as_str().map(str::to_string));
+            if found.is_some() {
+                return Ok(found);
+            }
+            match history["response_metadata"]["next_cursor"].as_str() {
+                Some(next) if history["has_more"] == true && !next.is_empty() => {
+                    cursor = next.to_string();
+                }
+                _ => return Ok(None),
+            }
+        }
+        tracing::warn!(gateway = %self.name, channel, "more history since the message was queued than roost reads; posting it");
+        Ok(None)
     }
 
     async fn post(
@@ -235,19 +369,16 @@ impl SlackSender {
         {
             let id = format!("{}.{}.{i}", item.id, item.created_at);
             if item.attempts > 0
-                && let Some(ts) = self.already_posted(channel, &id).await?
+                && let Some(ts) = self.already_posted(channel, item, &id).await?
             {
                 tracing::info!(gateway = %self.name, channel, "piece already posted before a failure; not posting it again");
                 ids.push(ts);
                 continue;
             }
-            let body = json!({
-                "channel": channel,
-                "text": piece,
-                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": piece}}],
-                "unfurl_links": false,
-                "metadata": {"event_type": METADATA_TYPE, "event_payload": {"id": id}},
-            });
+            let mut body = content(&piece);
+            body["channel"] = json!(channel);
+            body["unfurl_links"] = json!(false);
+            body["metadata"] = json!({"event_type": METADATA_TYPE, "event_payload": {"id": id}});
             let answer = self.api.call("chat.postMessage", body).await?;
             if let Some(ts) = answer["ts"].as_str() {
                 ids.push(ts.to_string());
@@ -275,12 +406,12 @@ impl SlackSender {
                     .into_iter()
                     .next()
                     .unwrap_or_default();
-                self.api
-                    .call(
-                        "chat.update",
-                        json!({"channel": channel, "ts": ts, "text": piece}),
-                    )
-                    .await
+                // The same shape as the post: an update with `text` alone leaves the old
+                // blocks, which are what people see.
+                let mut body = content(&piece);
+                body["channel"] = json!(channel);
+                body["ts"] = json!(ts);
+                self.api.call("chat.update", body).await
             } else {
                 continue;
             };
@@ -364,6 +495,11 @@ struct Handler {
     outbox: Outbox,
     seen: Mutex<Seen>,
     mirror: Vec<crate::config::MirrorRule>,
+    api: Api,
+    /// People's names by user id, from `users.info`, and when each was looked up.
+    names: Mutex<HashMap<String, (String, Instant)>>,
+    /// This app's bot user id (from `auth.test`): its own messages are never handled.
+    bot_user: std::sync::OnceLock<String>,
 }
 
 impl Handler {
@@ -372,6 +508,93 @@ impl Handler {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .first_time(key)
+    }
+
+    /// The name people see for Slack user `user`: message events carry only the id, so it
+    /// is looked up with `users.info` and kept for [`NAME_KEEP`]. The id when that fails.
+    async fn author(&self, user: &str) -> String {
+        let cached = self
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(user)
+            .filter(|(_, at)| at.elapsed() < NAME_KEEP)
+            .map(|(name, _)| name.clone());
+        if let Some(name) = cached {
+            return name;
+        }
+        let info = match self.api.read("users.info", &[("user", user)]).await {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::warn!(gateway = %self.name, user, "users.info: {e}; showing the id");
+                return user.to_string();
+            }
+        };
+        let profile = &info["user"]["profile"];
+        let name = [
+            &profile["display_name"],
+            &profile["real_name"],
+            &info["user"]["real_name"],
+            &info["user"]["name"],
+        ]
+        .into_iter()
+        .filter_map(|v| v.as_str())
+        .find(|n| !n.trim().is_empty())
+        .unwrap_or(user)
+        .to_string();
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if names.len() >= SEEN_KEEP {
+            names.clear();
+        }
+        names.insert(user.to_string(), (name.clone(), Instant::now()));
+        name
+    }
+
+    /// Whether `event` comes from a bot: any app (`bot_id`), or this app's own bot user.
+    fn is_from_bot(&self, event: &Value) -> bool {
+        event["bot_id"].is_string()
+            || event["user"].as_str().is_none()
+            || self
+                .bot_user
+                .get()
+                .is_some_and(|me| event["user"] == me.as_str())
+    }
+
+    /// Something a person wrote in `channel`: mirrored, and routed as a command.
+    async fn said(&self, team: &str, channel: &str, event: &Value) {
+        // Bots (this one included) never reach the router or the mirror: no loops.
+        if self.is_from_bot(event) {
+            return;
+        }
+        let ts = event["ts"].as_str().unwrap_or_default();
+        let key = format!("{}:{channel}:{ts}", self.name);
+        if !self.first_time(&key) {
+            return;
+        }
+        let user = event["user"].as_str().unwrap_or_default();
+        let text = decode(event["text"].as_str().unwrap_or_default());
+        if self.mirrors(channel) {
+            let author = self.author(user).await;
+            let shown = shown_text(event, &author, &text);
+            self.mirror_to(channel, &Outgoing::relay(key, RelayAction::Post, shown));
+        }
+        let chat = ChatMessage {
+            gateway: self.name.clone(),
+            channel: channel.to_string(),
+            identity: format!("slack:{team}/{user}"),
+            text,
+        };
+        if let Some(reply) = self.router.handle(&chat).await {
+            let target = format!("{}:{channel}", self.name);
+            if let Err(e) = self.outbox.push(&[target], "roost", &reply) {
+                tracing::error!(gateway = %self.name, "cannot queue a reply: {e}");
+            }
+        }
+    }
+
+    /// Whether a mirror rule copies `channel` anywhere.
+    fn mirrors(&self, channel: &str) -> bool {
+        self.mirror.iter().any(|r| r.from == channel)
     }
 
     fn mirror_to(&self, channel: &str, message: &Outgoing) {
@@ -393,7 +616,7 @@ impl Handler {
         match event["subtype"].as_str() {
             Some("message_changed") => {
                 let msg = &event["message"];
-                if msg["bot_id"].is_string() {
+                if self.is_from_bot(msg) {
                     return;
                 }
                 let ts = msg["ts"].as_str().unwrap_or_default();
@@ -401,12 +624,14 @@ impl Handler {
                 if !self.first_time(&format!("edit:{key}:{}", event["ts"])) {
                     return;
                 }
-                let author = msg["user_profile"]["display_name"]
-                    .as_str()
-                    .filter(|n| !n.is_empty())
-                    .or_else(|| msg["user"].as_str())
-                    .unwrap_or("someone");
-                let text = unescape(msg["text"].as_str().unwrap_or_default());
+                if !self.mirrors(&channel) {
+                    return;
+                }
+                let author = match msg["user"].as_str() {
+                    Some(user) => self.author(user).await,
+                    None => "someone".to_string(),
+                };
+                let text = decode(msg["text"].as_str().unwrap_or_default());
                 self.mirror_to(
                     &channel,
                     &Outgoing::relay(key, RelayAction::Edit, format!("{author}: {text}")),
@@ -420,43 +645,48 @@ impl Handler {
                 }
                 self.mirror_to(&channel, &Outgoing::relay(key, RelayAction::Delete, ""));
             }
-            None => {
-                // Bots (this one included) never reach the router or the mirror: no loops.
-                if event["bot_id"].is_string() || event["user"].as_str().is_none() {
-                    return;
-                }
-                let ts = event["ts"].as_str().unwrap_or_default();
-                let key = format!("{}:{channel}:{ts}", self.name);
-                if !self.first_time(&key) {
-                    return;
-                }
-                let user = event["user"].as_str().unwrap_or_default();
-                let author = event["user_profile"]["display_name"]
-                    .as_str()
-                    .filter(|n| !n.is_empty())
-                    .or_else(|| event["user_profile"]["real_name"].as_str())
-                    .unwrap_or(user);
-                let text = unescape(event["text"].as_str().unwrap_or_default());
-                self.mirror_to(
-                    &channel,
-                    &Outgoing::relay(key, RelayAction::Post, format!("{author}: {text}")),
-                );
-                let chat = ChatMessage {
-                    gateway: self.name.clone(),
-                    channel: channel.clone(),
-                    identity: format!("slack:{team}/{user}"),
-                    text,
-                };
-                if let Some(reply) = self.router.handle(&chat).await {
-                    let target = format!("{}:{channel}", self.name);
-                    if let Err(e) = self.outbox.push(&[target], "roost", &reply) {
-                        tracing::error!(gateway = %self.name, "cannot queue a reply: {e}");
-                    }
-                }
+            // What people write: plain, with files, a thread reply also sent to the channel,
+            // `/me`. `bot_message` and every other subtype (joins, topics…) are not theirs.
+            None | Some("file_share" | "thread_broadcast" | "me_message") => {
+                self.said(team, &channel, event).await;
             }
             Some(_) => {}
         }
     }
+}
+
+/// A message as a mirror shows it: `ann: text`, `ann waves` for `/me waves`, and the names
+/// of shared files.
+fn shown_text(event: &Value, author: &str, text: &str) -> String {
+    let files: Vec<String> = event["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str().or_else(|| f["title"].as_str()))
+        .map(|name| format!("[file: {name}]"))
+        .collect();
+    let body = [text.to_string()]
+        .into_iter()
+        .chain(files)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if event["subtype"] == "me_message" {
+        format!("{author} {body}")
+    } else {
+        format!("{author}: {body}")
+    }
+}
+
+/// The `!status` warning when `hello` says this app has more than one Socket Mode
+/// connection: Slack gives each event to one of them, so another process (a dev copy on
+/// the same app) silently takes a share of the messages.
+fn connections_warning(hello: &Value) -> Option<String> {
+    let n = hello["num_connections"].as_u64().filter(|n| *n > 1)?;
+    Some(format!(
+        "{n} Socket Mode connections to this Slack app; each event goes to only one of them, \
+         so another process using the same app token takes some messages"
+    ))
 }
 
 /// The Socket Mode side of one gateway.
@@ -470,10 +700,25 @@ struct Connection {
 
 impl Connection {
     async fn run(self, handler: Arc<Handler>) {
+        let Some(me) = self.bot_token_works().await else {
+            return;
+        };
+        if let Some(me) = me {
+            // Set once per gateway, by this task only.
+            let _ = handler.bot_user.set(me);
+        }
         let mut backoff = FIRST_BACKOFF;
         let mut ever_connected = false;
         loop {
-            let why = match self.session(&handler, &mut ever_connected).await {
+            let session = tokio::select! {
+                s = self.session(&handler, &mut ever_connected) => s,
+                () = self.status.until_failed() => {
+                    // A delivery found the bot token refused: stop, not reconnect.
+                    tracing::error!(gateway = %self.name, "gateway failed; socket closed");
+                    return;
+                }
+            };
+            let why = match session {
                 Ok(why) => {
                     backoff = FIRST_BACKOFF;
                     why
@@ -492,6 +737,31 @@ impl Connection {
         }
     }
 
+    /// `auth.test` with the bot token before anything else, so a wrong or revoked token is
+    /// a clear failure at start rather than a queue that never moves. Retries while Slack
+    /// cannot be reached. The bot's user id, if Slack said; `None` when the token is refused
+    /// (the gateway is failed).
+    async fn bot_token_works(&self) -> Option<Option<String>> {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            match self.api.call("auth.test", json!({})).await {
+                Ok(me) => return Some(me["user_id"].as_str().map(str::to_string)),
+                Err(DeliveryError::Unauthorized(why)) => {
+                    let why = format!("gateway {}: {why}", self.name);
+                    tracing::error!("{why}");
+                    self.status.failed(&why);
+                    return None;
+                }
+                Err(other) => {
+                    self.status
+                        .reconnecting(&format!("cannot check the bot token: {other}"));
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
     /// One websocket session, until it ends; why it ended.
     async fn session(
         &self,
@@ -503,8 +773,12 @@ impl Connection {
             .call_with(&self.app_token, "apps.connections.open", json!({}))
             .await
             .map_err(|e| match e {
-                DeliveryError::Transient(why) if why.ends_with("invalid_auth") || why.ends_with("not_allowed_token_type") => Fatal(format!(
-                    "gateway {}: Slack refused the app-level token ({why}); fix it and restart roost",
+                DeliveryError::Unauthorized(_) => Fatal(format!(
+                    "gateway {}: Slack refused the app-level token (apps.connections.open); fix it and restart roost",
+                    self.name
+                )),
+                DeliveryError::Transient(why) if why.ends_with("not_allowed_token_type") => Fatal(format!(
+                    "gateway {}: Slack refused the app-level token ({why}); it must be an xapp- token with connections:write",
                     self.name
                 )),
                 other => Retry(format!("cannot open a socket: {other}")),
@@ -537,6 +811,7 @@ impl Connection {
                     let Ok(envelope) = serde_json::from_str::<Value>(&text) else { continue };
                     match envelope["type"].as_str() {
                         Some("hello") => {
+                            self.status.warn(connections_warning(&envelope).as_deref());
                             if *ever_connected {
                                 self.status.reconnected("new socket");
                             } else {
@@ -597,5 +872,27 @@ mod tests {
         let sent = escape(typed);
         assert!(!sent.contains('<') && !sent.contains('>'), "{sent}");
         assert_eq!(unescape(&sent), typed);
+        assert_eq!(decode(&sent), typed, "escaped text has no markup to decode");
+    }
+
+    #[test]
+    fn slack_markup_is_decoded_to_what_was_typed() {
+        assert_eq!(
+            decode("!dns check <http://example.org|example.org>"),
+            "!dns check example.org"
+        );
+        assert_eq!(
+            decode("<https://a.example/x|click here> <https://b.example/>"),
+            "https://a.example/x https://b.example/"
+        );
+        assert_eq!(decode("<mailto:a@b.example|a@b.example>"), "a@b.example");
+        assert_eq!(decode("hi <@U0ABC> and <@U1|ann>"), "hi @U0ABC and @U1");
+        assert_eq!(decode("in <#C9|general> or <#C8>"), "in #general or #C8");
+        assert_eq!(decode("<!here> <!subteam^S1|@ops>"), "@here @ops");
+        assert_eq!(decode("a &lt;b&gt; &amp; <c"), "a <b> & <c");
+        assert_eq!(
+            decode("<https://x.example/?a=1&amp;b=2|x.example/?a=1&amp;b=2>"),
+            "x.example/?a=1&b=2"
+        );
     }
 }

@@ -27,6 +27,8 @@ struct Inner {
     since: Instant,
     reconnects: u64,
     last_reconnect: Option<String>,
+    /// Something the user should know while the gateway runs (another app connection).
+    warning: Option<String>,
 }
 
 /// Shared, cheap-to-clone status of one gateway instance.
@@ -36,6 +38,7 @@ pub struct GatewayStatus {
     kind: &'static str,
     inner: Arc<Mutex<Inner>>,
     back: Arc<Notify>,
+    failed: Arc<Notify>,
 }
 
 impl GatewayStatus {
@@ -49,14 +52,18 @@ impl GatewayStatus {
                 since: Instant::now(),
                 reconnects: 0,
                 last_reconnect: None,
+                warning: None,
             })),
             back: Arc::new(Notify::new()),
+            failed: Arc::new(Notify::new()),
         }
     }
 
     fn set(&self, state: State) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if inner.state == state {
+        // Failed is final for this run: a connection event arriving after the token was
+        // refused must not make the gateway look usable again.
+        if inner.state == state || matches!(inner.state, State::Failed(_)) {
             return;
         }
         tracing::info!(gateway = %self.name, "gateway {}: {state:?}", self.name);
@@ -91,9 +98,36 @@ impl GatewayStatus {
         self.set(State::Disabled(why.to_string()));
     }
 
-    /// Cannot run: `why` names what to fix.
+    /// Cannot run: `why` names what to fix. Final: the gateway's connection stops (see
+    /// [`GatewayStatus::until_failed`]) and no later state replaces this one.
     pub fn failed(&self, why: &str) {
         self.set(State::Failed(why.to_string()));
+        self.failed.notify_waiters();
+    }
+
+    /// Resolves once the gateway has failed, whoever noticed (its connection, or a delivery
+    /// worker whose request was refused), so the connection can stop.
+    pub async fn until_failed(&self) {
+        loop {
+            let notified = self.failed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if matches!(self.state(), State::Failed(_)) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Sets (or with `None` clears) the warning `!status` shows on this gateway's line.
+    pub fn warn(&self, warning: Option<&str>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.warning.as_deref() != warning {
+            if let Some(w) = warning {
+                tracing::warn!(gateway = %self.name, "{w}");
+            }
+            inner.warning = warning.map(str::to_string);
+        }
     }
 
     /// The current state.
@@ -125,8 +159,12 @@ impl GatewayStatus {
             .last_reconnect
             .as_ref()
             .map_or_else(String::new, |how| format!(", last: {how}"));
+        let warning = inner
+            .warning
+            .as_ref()
+            .map_or_else(String::new, |w| format!("; warning: {w}"));
         format!(
-            "gateway {} ({}): {state} ({} reconnects{last})",
+            "gateway {} ({}): {state} ({} reconnects{last}){warning}",
             self.name, self.kind, inner.reconnects
         )
     }
@@ -166,5 +204,19 @@ mod tests {
         );
         s.failed("no token");
         assert!(s.line().contains("failed 0s ago: no token"));
+        s.connected();
+        s.reconnecting("late event");
+        assert!(
+            s.line().contains("failed 0s ago: no token"),
+            "failed is final"
+        );
+        s.warn(Some("two connections"));
+        assert!(
+            s.line().ends_with("; warning: two connections"),
+            "{}",
+            s.line()
+        );
+        s.warn(None);
+        assert!(!s.line().contains("warning"), "{}", s.line());
     }
 }

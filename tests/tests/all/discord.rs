@@ -347,3 +347,224 @@ fn a_bad_or_missing_token_is_reported_naming_the_gateway_and_the_console_keeps_w
     );
     assert_eq!(d.chat("!ping").trim(), "pong");
 }
+
+#[test]
+fn message_content_intent_off_in_the_portal_fails_once_naming_the_setting() {
+    let fake = FakeDiscord::start();
+    fake.set_message_content_intent_enabled(false);
+    let d = start(&fake);
+    let status = d.chat_until("!status", |s| {
+        s.contains("gateway discord (discord): failed")
+    });
+    assert!(
+        status.contains("Message Content Intent") && status.contains("Developer Portal"),
+        "{status}"
+    );
+    assert_eq!(
+        fake.handshakes().0,
+        1,
+        "a 4014 close is never retried (each IDENTIFY counts against 1,000 a day)"
+    );
+    assert_eq!(d.chat("!ping").trim(), "pong");
+}
+
+#[test]
+fn messages_discord_refuses_for_good_are_parked_and_the_queue_moves_on() {
+    let fake = FakeDiscord::start();
+    let d = start(&fake);
+    fake.wait_connected();
+    fake.fail_next_post(Fault::Error {
+        status: 403,
+        code: 50013,
+        message: "Missing Permissions",
+    });
+    fake.fail_next_post(Fault::Error {
+        status: 404,
+        code: 10003,
+        message: "Unknown Channel",
+    });
+    for text in ["no-permission", "no-channel", "goes-through"] {
+        assert_eq!(d.chat(&format!("!send both {text}")).trim(), "sent");
+    }
+    assert_eq!(
+        contents(&fake.wait_posted(ALIAS_CHANNEL, 1)),
+        ["goes-through"]
+    );
+    let status = d.chat_until("!status", |s| {
+        s.contains("outbox discord:444: 2 message(s) parked")
+    });
+    assert!(status.contains("Unknown Channel (10003)"), "{status}");
+    assert!(!status.contains("444: 1 queued"), "{status}");
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/channels/444/messages"))
+        .count();
+    assert_eq!(posts, 3, "a permanent failure is not retried");
+}
+
+#[test]
+fn a_401_on_delivery_fails_the_gateway_and_keeps_the_queue() {
+    let fake = FakeDiscord::start();
+    let d = start(&fake);
+    fake.wait_connected();
+    fake.fail_next_post(Fault::Error {
+        status: 401,
+        code: 0,
+        message: "401: Unauthorized",
+    });
+    assert_eq!(d.chat("!send both kept").trim(), "sent");
+    let status = d.chat_until("!status", |s| {
+        s.contains("gateway discord (discord): failed")
+    });
+    assert!(status.contains("refused the bot token"), "{status}");
+    assert!(status.contains("outbox discord:444: 1 queued"), "{status}");
+    // The gateway stops: its connection closes and stays closed.
+    fake.wait_for("the gateway connection to close", || {
+        (!fake.is_connected()).then_some(())
+    });
+    let status = d.chat("!status");
+    assert!(
+        status.contains("gateway discord (discord): failed"),
+        "failed is final: {status}"
+    );
+}
+
+#[test]
+fn a_global_rate_limit_holds_every_channel_of_the_bot() {
+    let fake = FakeDiscord::start();
+    let config = config(&fake, "")
+        .replace("channels = [\"both\"]", "channels = [\"both\", \"two\"]")
+        + "\n[channels.two]\ntargets = [\"discord:444\", \"discord:445\"]\n";
+    let d = Daemon::start_full(
+        &config,
+        &[("faulty", FAULTY_WASM)],
+        &[("ROOST_DISCORD_TOKEN", TOKEN)],
+    );
+    fake.wait_connected();
+    fake.fail_next_post(Fault::GlobalRateLimit { retry_after: 2.0 });
+    assert_eq!(d.chat("!send both first").trim(), "sent");
+    let limited = fake.wait_for("the rate-limited post", || {
+        fake.requests()
+            .into_iter()
+            .find(|r| r.method == "POST" && r.path.ends_with("/channels/444/messages"))
+    });
+    // Another channel, another route: only a bot-wide limit holds it too.
+    assert_eq!(d.chat("!send two second").trim(), "sent");
+    let other = fake.wait_posted(445, 1);
+    let waited = other[0].received_at.duration_since(limited.at);
+    assert!(
+        waited >= std::time::Duration::from_millis(1900),
+        "channel 445 was posted to {waited:?} into a 2 s global limit"
+    );
+    assert_eq!(contents(&fake.wait_posted(444, 2)), ["first", "second"]);
+}
+
+#[test]
+fn a_burst_to_one_channel_follows_its_rate_limit_bucket() {
+    let fake = FakeDiscord::start();
+    let d = start(&fake);
+    fake.wait_connected();
+    for i in 0..8 {
+        assert_eq!(d.chat(&format!("!send both burst-{i}")).trim(), "sent");
+    }
+    let posted = fake.wait_posted(ALIAS_CHANNEL, 8);
+    let expected: Vec<String> = (0..8).map(|i| format!("burst-{i}")).collect();
+    assert_eq!(contents(&posted), expected);
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/channels/444/messages"))
+        .count();
+    assert_eq!(posts, 8, "paced by X-RateLimit-Remaining, never a 429");
+}
+
+#[test]
+fn a_slow_slash_command_is_deferred_and_long_answers_follow_up() {
+    let fake = FakeDiscord::start();
+    let d = Daemon::start_full(
+        &config(
+            &fake,
+            "\n[plugins.faulty.limits]\ncall_timeout_ms = 10000\n",
+        ),
+        &[("faulty", FAULTY_WASM)],
+        &[("ROOST_DISCORD_TOKEN", TOKEN)],
+    );
+    fake.wait_connected();
+    fake.wait_for("the sleep and echo commands", || {
+        let c = fake.commands();
+        let has = |n: &str| c.iter().any(|c| c["name"] == n);
+        (has("sleep") && has("echo")).then_some(())
+    });
+    // Longer than the 3 s Discord gives an interaction callback.
+    let id = fake.user_runs_slash(CHANNEL, USER, "sleep", Some("3500"));
+    let edits = fake.wait_for("the edited original response", || {
+        let e = fake.original_edits(&id);
+        (!e.is_empty()).then_some(e)
+    });
+    assert_eq!(edits[0]["content"], "slept 3500 ms");
+    let callbacks: Vec<_> = fake
+        .interaction_responses()
+        .into_iter()
+        .filter(|(i, _)| *i == id)
+        .collect();
+    assert_eq!(callbacks.len(), 1, "{callbacks:?}");
+    assert_eq!(callbacks[0].1["type"], 5, "deferred at once");
+
+    // A quick answer longer than one message: the rest are follow-ups of the interaction.
+    let words = vec!["word"; 600].join(" ");
+    let id = fake.user_runs_slash(CHANNEL, USER, "echo", Some(&words));
+    let followups = fake.wait_for("a follow-up", || {
+        let f = fake.followups(&id);
+        (!f.is_empty()).then_some(f)
+    });
+    let first = fake
+        .interaction_responses()
+        .into_iter()
+        .find(|(i, _)| *i == id)
+        .expect("the response");
+    assert_eq!(first.1["type"], 4);
+    let whole = format!(
+        "{}{}",
+        first.1["data"]["content"].as_str().unwrap_or_default(),
+        followups[0]["content"].as_str().unwrap_or_default()
+    );
+    assert_eq!(whole.matches("word").count(), 600);
+    let around: Vec<String> = fake
+        .posted_in(CHANNEL)
+        .iter()
+        .map(|p| p.content.chars().take(80).collect())
+        .collect();
+    assert!(
+        around.is_empty(),
+        "nothing went around the interaction: {around:?}"
+    );
+    drop(d);
+}
+
+#[test]
+fn a_crash_after_discord_took_a_message_does_not_post_it_twice_once_the_nonce_is_forgotten() {
+    let fake = FakeDiscord::start();
+    // Discord remembers a nonce for a few minutes only; a restart may come later than that.
+    fake.set_nonce_window(std::time::Duration::ZERO);
+    let mut d = start(&fake);
+    fake.wait_connected();
+    assert_eq!(d.chat("!send both before").trim(), "sent");
+    fake.wait_posted(ALIAS_CHANNEL, 1);
+    fake.fail_next_post(Fault::CreateThenStall);
+    assert_eq!(d.chat("!send both only-once").trim(), "sent");
+    fake.wait_posted(ALIAS_CHANNEL, 2);
+    // Discord took it; roost dies before hearing so.
+    d.kill9();
+    d.restart();
+    fake.wait_connected();
+    assert_eq!(d.chat("!send both after").trim(), "sent");
+    let posted = fake.wait_posted(ALIAS_CHANNEL, 3);
+    d.chat_until("!status", |s| !s.contains("outbox discord:444"));
+    assert_eq!(
+        contents(&fake.posted_in(ALIAS_CHANNEL)),
+        ["before", "only-once", "after"],
+        "{:?}",
+        contents(&posted)
+    );
+}

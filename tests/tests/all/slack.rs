@@ -125,7 +125,8 @@ fn a_slack_channel_mirrored_to_discord_relays_author_edits_and_deletes_without_l
     slack.wait_connected();
     discord.wait_connected();
 
-    let ts = slack.user_says("C1", "U2", "ann", "hello <everyone> & all");
+    // As Slack sends what was typed: `&`, `<`, `>` escaped.
+    let ts = slack.user_says("C1", "U2", "ann", "hello &lt;everyone&gt; &amp; all");
     let copy = discord.wait_posted(555, 1);
     assert_eq!(copy[0].content, "ann: hello <everyone> & all");
 
@@ -237,4 +238,267 @@ fn missing_slack_tokens_are_reported_naming_the_gateway() {
         "{status}"
     );
     assert_eq!(d.chat("!ping").trim(), "pong");
+}
+
+#[test]
+fn messages_slack_refuses_for_good_are_parked_and_the_queue_moves_on() {
+    let fake = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[channels.s]\ntargets = [\"slack:C1\"]\n[plugins.faulty.grants]\nchannels = [\"s\"]\n\
+         [gateways.slack]\napi_base = \"{}\"\n",
+        fake.api_base()
+    );
+    let d = start(&config, &slack_env("slack"));
+    fake.wait_connected();
+    for error in ["not_in_channel", "channel_not_found", "is_archived"] {
+        fake.fail_next_post(Fault::Error(error));
+    }
+    for text in ["a", "b", "c", "goes-through"] {
+        assert_eq!(d.chat(&format!("!send s {text}")).trim(), "sent");
+    }
+    assert_eq!(texts(&fake.wait_posted("C1", 1)), ["goes-through"]);
+    let status = d.chat_until("!status", |s| {
+        s.contains("outbox slack:C1: 3 message(s) parked")
+    });
+    assert!(status.contains("is_archived"), "{status}");
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "chat.postMessage")
+        .count();
+    assert_eq!(posts, 4, "a permanent failure is not retried");
+}
+
+#[test]
+fn a_refused_slack_bot_token_fails_the_gateway_at_start() {
+    let fake = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[gateways.slack]\napi_base = \"{}\"\n",
+        fake.api_base()
+    );
+    let d = start(
+        &config,
+        &[
+            ("ROOST_SLACK_TOKEN".to_string(), "xoxb-wrong".to_string()),
+            ("ROOST_SLACK_APP_TOKEN".to_string(), APP_TOKEN.to_string()),
+        ],
+    );
+    let status = d.chat_until("!status", |s| s.contains("gateway slack (slack): failed"));
+    assert!(status.contains("refused the bot token"), "{status}");
+    assert!(
+        fake.requests().iter().any(|r| r.method == "auth.test"),
+        "the token is checked with auth.test"
+    );
+    assert_eq!(d.chat("!ping").trim(), "pong");
+}
+
+#[test]
+fn an_edit_mirrored_to_slack_shows_the_new_text() {
+    let discord = FakeDiscord::start();
+    let slack = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[gateways.discord]\napi_base = \"{}\"\n\n\
+         [[gateways.discord.mirror]]\nfrom = \"555\"\nto = [\"slack:C1\"]\n\n\
+         [gateways.slack]\napi_base = \"{}\"\n",
+        discord.api_base(),
+        slack.api_base()
+    );
+    let mut env = vec![(
+        "ROOST_DISCORD_TOKEN".to_string(),
+        fake_discord::TOKEN.to_string(),
+    )];
+    env.extend(slack_env("slack"));
+    let _d = start(&config, &env);
+    slack.wait_connected();
+    discord.wait_connected();
+    let id = discord.user_says(555, 42, "first words");
+    let copy = slack.wait_posted("C1", 1);
+    assert_eq!(
+        slack.shown(&copy[0].ts).as_deref(),
+        Some("someone: first words")
+    );
+    discord.user_edits(555, 42, &id, "second thoughts");
+    slack.wait_for("the edit to show", || {
+        (slack.shown(&copy[0].ts).as_deref() == Some("someone: second thoughts")).then_some(())
+    });
+}
+
+#[test]
+fn slack_markup_reaches_plugins_as_typed() {
+    let fake = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[gateways.slack]\napi_base = \"{}\"\n",
+        fake.api_base()
+    );
+    let _d = start(&config, &slack_env("slack"));
+    fake.wait_connected();
+    // What Slack sends when someone types `!echo example.org https://a.example/x @ann a&b`
+    // (a `#channel` would start a comment for the command parser; the unit tests cover it).
+    fake.user_says(
+        "C1",
+        "U2",
+        "ann",
+        "!echo <http://example.org|example.org> <https://a.example/x|click> <@U7> a&amp;b",
+    );
+    let reply = fake.wait_posted("C1", 1);
+    assert_eq!(
+        texts(&reply),
+        ["example.org|https://a.example/x|@U7|a&amp;b"],
+        "decoded on the way in (and `&` escaped again on the way out)"
+    );
+}
+
+#[test]
+fn mirrored_slack_messages_show_the_authors_name_looked_up_once() {
+    let discord = FakeDiscord::start();
+    let slack = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[gateways.discord]\napi_base = \"{}\"\n\n\
+         [gateways.slack]\napi_base = \"{}\"\n\n\
+         [[gateways.slack.mirror]]\nfrom = \"C1\"\nto = [\"discord:555\"]\n",
+        discord.api_base(),
+        slack.api_base()
+    );
+    let mut env = vec![(
+        "ROOST_DISCORD_TOKEN".to_string(),
+        fake_discord::TOKEN.to_string(),
+    )];
+    env.extend(slack_env("slack"));
+    let _d = start(&config, &env);
+    slack.wait_connected();
+    discord.wait_connected();
+    slack.user_says("C1", "U0ABC", "Ann Example", "first");
+    discord.wait_posted(555, 1);
+    slack.user_says("C1", "U0ABC", "Ann Example", "second");
+    let copies = discord.wait_posted(555, 2);
+    let copies: Vec<&str> = copies.iter().map(|c| c.content.as_str()).collect();
+    assert_eq!(copies, ["Ann Example: first", "Ann Example: second"]);
+    assert_eq!(slack.users_info_calls(), 1, "the name is cached");
+}
+
+#[test]
+fn a_crash_between_posting_and_marking_sent_does_not_post_twice() {
+    let fake = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[channels.s]\ntargets = [\"slack:C1\"]\n[plugins.faulty.grants]\nchannels = [\"s\"]\n\
+         [gateways.slack]\napi_base = \"{}\"\n",
+        fake.api_base()
+    );
+    let mut d = start(&config, &slack_env("slack"));
+    fake.wait_connected();
+    // Enough of the bot's own posts that the one to find is not on the first page.
+    for i in 0..20 {
+        assert_eq!(d.chat(&format!("!send s filler-{i}")).trim(), "sent");
+    }
+    fake.wait_posted("C1", 20);
+    d.chat_until("!status", |s| !s.contains("outbox slack:C1"));
+    fake.fail_next_post(Fault::CreateThenStall);
+    assert_eq!(d.chat("!send s only-once").trim(), "sent");
+    fake.wait_posted("C1", 21);
+    // Slack took it; roost dies before hearing so.
+    d.kill9();
+    for i in 0..20 {
+        fake.user_says("C1", "U2", "ann", &format!("chatter-{i}"));
+    }
+    d.restart();
+    d.chat_until("!status", |s| !s.contains("outbox slack:C1"));
+    let posted = texts(&fake.posted_in("C1"));
+    assert_eq!(
+        posted.iter().filter(|t| *t == "only-once").count(),
+        1,
+        "{posted:?}"
+    );
+    let reads: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "conversations.history")
+        .collect();
+    assert!(!reads.is_empty(), "the history was checked");
+    assert!(
+        reads.iter().all(|r| r.body["oldest"].is_string()),
+        "read with `oldest`, as a GET: {reads:?}"
+    );
+}
+
+#[test]
+fn file_shares_thread_broadcasts_and_me_messages_are_routed_and_mirrored_bots_are_not() {
+    let discord = FakeDiscord::start();
+    let slack = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[gateways.discord]\napi_base = \"{}\"\n\n\
+         [gateways.slack]\napi_base = \"{}\"\n\n\
+         [[gateways.slack.mirror]]\nfrom = \"C1\"\nto = [\"discord:555\"]\n",
+        discord.api_base(),
+        slack.api_base()
+    );
+    let mut env = vec![(
+        "ROOST_DISCORD_TOKEN".to_string(),
+        fake_discord::TOKEN.to_string(),
+    )];
+    env.extend(slack_env("slack"));
+    let _d = start(&config, &env);
+    slack.wait_connected();
+    discord.wait_connected();
+    let file =
+        serde_json::json!({"files": [{"id": "F1", "name": "report.pdf", "title": "Report"}]});
+    slack.user_event("C1", "U2", "ann", "file_share", "see this", file);
+    discord.wait_posted(555, 1);
+    slack.other_bot_says("C1", "!ping");
+    slack.own_user_says("C1", "!ping");
+    let thread = serde_json::json!({"thread_ts": "1.000001", "root": {"ts": "1.000001"}});
+    slack.user_event("C1", "U2", "ann", "thread_broadcast", "!ping", thread);
+    discord.wait_posted(555, 2);
+    slack.user_event(
+        "C1",
+        "U2",
+        "ann",
+        "me_message",
+        "waves",
+        serde_json::json!({}),
+    );
+    let copies = discord.wait_posted(555, 3);
+    let copies: Vec<&str> = copies.iter().map(|c| c.content.as_str()).collect();
+    assert_eq!(
+        copies,
+        [
+            "ann: see this [file: report.pdf]",
+            "ann: !ping",
+            "ann waves"
+        ]
+    );
+    // The thread broadcast was a command; the bots' `!ping`s were not.
+    slack.user_says("C1", "U2", "ann", "!echo last");
+    let replies = slack.wait_posted("C1", 2);
+    assert_eq!(texts(&replies), ["pong", "last"]);
+}
+
+#[test]
+fn a_second_socket_mode_connection_on_the_same_app_is_warned_about() {
+    let fake = FakeSlack::start("T1");
+    let config = format!(
+        "{BASE_CONFIG}\n[gateways.slack]\napi_base = \"{}\"\n",
+        fake.api_base()
+    );
+    let first = start(&config, &slack_env("slack"));
+    fake.wait_connected();
+    let status = first.chat_until("!status", |s| {
+        s.contains("gateway slack (slack): connected")
+    });
+    assert!(!status.contains("Socket Mode connections"), "{status}");
+    // A second process on the same app, as a dev copy next to production would be.
+    let second = start(&config, &slack_env("slack"));
+    fake.wait_for("the second socket", || (fake.opens() >= 2).then_some(()));
+    let status = second.chat_until("!status", |s| {
+        s.contains("warning: 2 Socket Mode connections")
+    });
+    assert!(
+        status.contains("gateway slack (slack): connected"),
+        "{status}"
+    );
+    // Slack gives each event to one of them: the two between them answer each once.
+    for _ in 0..4 {
+        fake.user_says("C1", "U2", "ann", "!ping");
+    }
+    assert_eq!(texts(&fake.wait_posted("C1", 4)), ["pong"; 4]);
+    drop(first);
 }
