@@ -44,6 +44,7 @@ lint: setup
 
 bench: setup
 	bash host/benches/side_by_side.sh
+	bash host/benches/round_trip_vs.sh
 	bash host/benches/db_diff_vs_sqldiff.sh
 	bash host/benches/alias_monitor_vs_dig.sh
 	bash host/benches/test_watcher_vs_ptw.sh
