@@ -323,7 +323,15 @@ impl ProcessCtx {
             output_cap: self.grant.output_cap,
             before,
         };
-        let task = tokio::spawn(run.run(child, cancelled, self.events.clone()));
+        // Made before the task exists: a task aborted before its first poll (the instance
+        // dropped at once) still ends the group when its future is dropped.
+        let guard = GroupGuard(
+            child
+                .id()
+                .and_then(|id| i32::try_from(id).ok())
+                .and_then(Pid::from_raw),
+        );
+        let task = tokio::spawn(run.run(child, guard, cancelled, self.events.clone()));
         self.jobs.insert(
             id,
             Job {
@@ -415,16 +423,14 @@ impl Run {
     async fn run(
         self,
         mut child: Child,
+        mut guard: GroupGuard,
         cancelled: oneshot::Receiver<()>,
         events: mpsc::Sender<Event>,
     ) {
         let started = Instant::now();
-        let group = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .and_then(Pid::from_raw);
-        // Ends the group if this task is dropped (the instance went away) before the job.
-        let mut guard = GroupGuard(group);
+        // The guard ends the group if this task is dropped (the instance went away)
+        // before the job ended.
+        let group = guard.0;
         let stdout = child
             .stdout
             .take()
