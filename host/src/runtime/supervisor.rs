@@ -798,3 +798,35 @@ fn process_grant(config: &Config, name: &str) -> ProcessGrant {
         user: config.host.job_user.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A supervisor over an empty config in a temporary data dir.
+    fn supervisor(dir: &std::path::Path) -> Arc<Supervisor> {
+        let config = Config::builtin(dir.to_path_buf());
+        crate::daemon::Host::one_shot(config)
+            .expect("host")
+            .supervisor
+    }
+
+    #[test]
+    fn a_plugin_being_compiled_says_so_not_stopped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let supervisor = supervisor(dir.path());
+        supervisor.slots().entry("big".into()).or_default().enabled = true;
+        let state = || {
+            supervisor
+                .list_plugins()
+                .into_iter()
+                .find(|p| p.name == "big")
+                .map(|p| p.state)
+        };
+        assert_eq!(state().as_deref(), Some("stopped"));
+        supervisor.set_compiling("big", true);
+        assert_eq!(state().as_deref(), Some("compiling"));
+        supervisor.set_compiling("big", false);
+        assert_eq!(state().as_deref(), Some("stopped"));
+    }
+}
