@@ -818,7 +818,12 @@ impl EventHandler for Events {
         // The same bot for the life of the token; set once.
         let _ = self.bot_id.set(ready.user.id.get());
         if self.registering.swap(true, Ordering::SeqCst) {
+            // Only a resume replays what happened meanwhile; a new session does not.
             self.status.reconnected("new session");
+            self.status.warn(Some(&format!(
+                "a new session started {}: messages sent while the bot was away were not replayed",
+                utc_now()
+            )));
         } else {
             self.status.connected();
             tokio::spawn(self.0.clone().register_commands(ctx.http.clone()));
@@ -977,6 +982,21 @@ fn fatal_close(gateway: &str, error: &serenity::gateway::GatewayError) -> Option
         ),
         _ => return None,
     })
+}
+
+/// Now as `at HH:MM:SS UTC`, for a status line.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let day = secs % 86_400;
+    format!(
+        "at {:02}:{:02}:{:02} UTC",
+        day / 3600,
+        day % 3600 / 60,
+        day % 60
+    )
 }
 
 /// Watches shard 0: keeps the status in step with its stage, restarts the shard when it has

@@ -568,3 +568,21 @@ fn a_crash_after_discord_took_a_message_does_not_post_it_twice_once_the_nonce_is
         contents(&posted)
     );
 }
+
+#[test]
+fn a_new_session_after_an_outage_says_in_status_that_events_may_be_missing() {
+    let fake = FakeDiscord::start();
+    let d = start(&fake);
+    fake.wait_connected();
+    let before = d.chat("!status");
+    assert!(!before.contains("not replayed"), "{before}");
+    let identifies = fake.handshakes().0;
+    // 4009 (session timed out): the client may not resume; it must identify anew.
+    fake.close_connection(4009);
+    fake.wait_for("a new session", || {
+        (fake.handshakes().0 > identifies).then_some(())
+    });
+    fake.wait_connected();
+    let status = d.chat_until("!status", |s| s.contains("not replayed"));
+    assert!(status.contains("a new session started at "), "{status}");
+}
