@@ -167,6 +167,18 @@ pub struct Contents {
     pub schema: Vec<(String, String, String, Option<String>)>,
     /// table name -> sorted rows.
     pub rows: BTreeMap<String, Vec<Vec<String>>>,
+    /// `PRAGMA user_version` and `PRAGMA application_id` (None with `--table`, which
+    /// leaves the file's settings alone).
+    pub pragmas: Option<(i64, i64)>,
+}
+
+/// `user_version` and `application_id` of the open database.
+fn header_pragmas(conn: &Connection) -> (i64, i64) {
+    let read = |p: &str| -> i64 {
+        conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))
+            .expect("read pragma")
+    };
+    (read("user_version"), read("application_id"))
 }
 
 /// Reads [`Contents`] of `path`, limited to table `only` when given.
@@ -201,7 +213,12 @@ pub fn contents(path: &Path, only: Option<&str>) -> Contents {
         got.sort();
         rows.insert(name.clone(), got);
     }
-    Contents { schema, rows }
+    let pragmas = only.is_none().then(|| header_pragmas(&conn));
+    Contents {
+        schema,
+        rows,
+        pragmas,
+    }
 }
 
 /// The whole check: diff A to B with `opts`, apply to a copy of A, the copy equals B.
@@ -221,6 +238,11 @@ pub fn check_with(a_sql: &str, b_sql: &str, opts: &Options) -> engine::Diff {
     assert_eq!(
         got.rows, want.rows,
         "rows differ after applying:\n{}",
+        d.sql
+    );
+    assert_eq!(
+        got.pragmas, want.pragmas,
+        "user_version/application_id differ after applying:\n{}",
         d.sql
     );
     // Diffing the result against B again finds nothing.
