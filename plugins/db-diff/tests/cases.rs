@@ -582,3 +582,23 @@ fn an_autoincrement_counter_that_alone_differs_is_set() {
         d.sql
     );
 }
+
+/// TEXT that is not valid UTF-8 (`CAST(X'FF00' AS TEXT)`) is carried as its bytes and
+/// written back as the same cast, not replaced by U+FFFD.
+#[test]
+fn text_that_is_not_valid_utf8_is_reproduced_exactly() {
+    let t = "CREATE TABLE t(id INTEGER PRIMARY KEY, s TEXT, u); CREATE TABLE m(v);";
+    let d = check(
+        &format!(
+            "{t} INSERT INTO t VALUES(1, CAST(X'FF00' AS TEXT), CAST(X'C3' AS TEXT)), (2, 'a', 1); INSERT INTO m VALUES(CAST(X'FE' AS TEXT));"
+        ),
+        &format!(
+            "{t} INSERT INTO t VALUES(1, CAST(X'FF01' AS TEXT), CAST(X'C3' AS TEXT)), (3, CAST(X'80' AS TEXT), X'80'); INSERT INTO m VALUES(CAST(X'FF' AS TEXT));"
+        ),
+    );
+    assert!(
+        d.sql.contains("CAST(X'FF01' AS TEXT)") || d.sql.contains("CAST(x'ff01' AS TEXT)"),
+        "{}",
+        d.sql
+    );
+}

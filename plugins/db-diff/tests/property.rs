@@ -75,7 +75,7 @@ fn q(name: &str) -> String {
 }
 
 fn value(r: &mut Rng) -> String {
-    match r.below(12) {
+    match r.below(13) {
         0 => "NULL".into(),
         1 | 2 => format!("{}", r.below(5) as i64 - 2),
         3 => format!("{}", r.next() as i64),
@@ -105,6 +105,8 @@ fn value(r: &mut Rng) -> String {
         8 => format!("x'{:02x}{:02x}'", r.below(256), r.below(3)),
         9 => "x''".into(),
         10 => "1.0".into(),
+        // TEXT that is not valid UTF-8.
+        11 => format!("CAST(x'{:02x}ff' AS TEXT)", r.below(256)),
         _ => format!("'{}'", r.below(4)),
     }
 }

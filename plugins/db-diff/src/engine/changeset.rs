@@ -79,6 +79,11 @@ pub fn put_field(out: &mut Vec<u8>, value: Option<&Value>) {
             put_varint(out, t.len() as u64);
             out.extend_from_slice(t.as_bytes());
         }
+        Some(Value::TextBytes(b)) => {
+            out.push(3);
+            put_varint(out, b.len() as u64);
+            out.extend_from_slice(b);
+        }
         Some(Value::Blob(b)) => {
             out.push(4);
             put_varint(out, b.len() as u64);

@@ -37,14 +37,19 @@ impl RusqliteDb {
     }
 }
 
-fn to_rs(v: &Value) -> rusqlite::types::Value {
-    use rusqlite::types::Value as R;
-    match v {
-        Value::Null => R::Null,
-        Value::Integer(i) => R::Integer(*i),
-        Value::Real(r) => R::Real(*r),
-        Value::Text(t) => R::Text(t.clone()),
-        Value::Blob(b) => R::Blob(b.clone()),
+/// A parameter bound with its storage class (TEXT bytes unchanged, as the host does).
+struct Param<'a>(&'a Value);
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(match self.0 {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(r) => ValueRef::Real(*r),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+            Value::TextBytes(b) => ValueRef::Text(b),
+        }))
     }
 }
 
@@ -53,7 +58,10 @@ fn from_ref(v: ValueRef<'_>) -> Value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Integer(i),
         ValueRef::Real(r) => Value::Real(r),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => Value::Text(s.to_owned()),
+            Err(_) => Value::TextBytes(t.to_vec()),
+        },
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
 }
@@ -68,7 +76,7 @@ impl Db for RusqliteDb {
         let mut stmt = self.conn.prepare(sql).map_err(|e| format!("{e}: {sql}"))?;
         let n = stmt.column_count();
         let mut rows = stmt
-            .query(rusqlite::params_from_iter(params.iter().map(to_rs)))
+            .query(rusqlite::params_from_iter(params.iter().map(Param)))
             .map_err(|e| e.to_string())?;
         while let Some(r) = rows.next().map_err(|e| e.to_string())? {
             let mut vals = Vec::with_capacity(n);
@@ -153,7 +161,10 @@ pub fn canon(v: ValueRef<'_>) -> String {
         ValueRef::Null => "null".into(),
         ValueRef::Integer(i) => format!("integer:{i}"),
         ValueRef::Real(r) => format!("real:{:016x}", r.to_bits()),
-        ValueRef::Text(t) => format!("text:{:?}", String::from_utf8_lossy(t)),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => format!("text:{s:?}"),
+            Err(_) => format!("text-bytes:{t:?}"),
+        },
         ValueRef::Blob(b) => format!("blob:{b:?}"),
     }
 }
