@@ -502,7 +502,7 @@ impl Worker {
         };
         let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
         let width = columns.len();
-        let params: Vec<rusqlite::types::Value> = params.into_iter().map(to_sql).collect();
+        let params: Vec<Param> = params.into_iter().map(Param).collect();
         let mut rows = match stmt.query(rusqlite::params_from_iter(params)) {
             Ok(r) => r,
             Err(e) => {
@@ -659,15 +659,11 @@ fn copy_value(value: ValueRef<'_>, size: &mut usize, cap: usize) -> Result<Value
         ValueRef::Integer(n) => Value::Integer(n),
         ValueRef::Real(f) => Value::Real(f),
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-        ValueRef::Text(t) => {
-            let text = String::from_utf8_lossy(t).into_owned();
-            // Invalid UTF-8 grows as it is replaced: count what is sent.
-            *size = size.saturating_add(text.len().saturating_sub(borrowed));
-            if *size > cap {
-                return Err(row_too_large(cap));
-            }
-            Value::Text(text)
-        }
+        // TEXT that is not valid UTF-8 cannot cross a WIT `string`: its bytes go as they are.
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(text) => Value::Text(text.to_owned()),
+            Err(_) => Value::TextBytes(t.to_vec()),
+        },
     })
 }
 
@@ -678,14 +674,21 @@ fn row_too_large(cap: usize) -> GuestError {
     ))
 }
 
-fn to_sql(v: Value) -> rusqlite::types::Value {
-    use rusqlite::types::Value as V;
-    match v {
-        Value::Null => V::Null,
-        Value::Integer(n) => V::Integer(n),
-        Value::Real(f) => V::Real(f),
-        Value::Text(t) => V::Text(t),
-        Value::Blob(b) => V::Blob(b),
+/// A guest's parameter bound as its storage class; `text-bytes` as TEXT with its bytes
+/// unchanged (rusqlite's owned `Value::Text` needs valid UTF-8).
+struct Param(Value);
+
+impl rusqlite::ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::ToSqlOutput::Borrowed;
+        Ok(Borrowed(match &self.0 {
+            Value::Null => ValueRef::Null,
+            Value::Integer(n) => ValueRef::Integer(*n),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+            Value::TextBytes(b) => ValueRef::Text(b),
+        }))
     }
 }
 
@@ -1109,6 +1112,48 @@ mod tests {
                 Value::Null,
                 Value::Blob(vec![0, 255])
             ]
+        );
+    }
+
+    /// A WIT `string` cannot carry TEXT that is not valid UTF-8: it comes back as its bytes
+    /// (not U+FFFD), and goes in as TEXT with those bytes.
+    #[tokio::test]
+    async fn text_that_is_not_valid_utf8_crosses_as_its_bytes_both_ways() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx();
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let conn = v
+            .open(f.path("granted/a.db"))
+            .await
+            .unwrap()
+            .expect("granted");
+        let rows = all_rows(&mut v, conn.rep(), "SELECT CAST(X'FF00' AS TEXT), 'é'")
+            .await
+            .expect("query");
+        assert_eq!(
+            rows,
+            vec![vec![
+                Value::TextBytes(vec![0xff, 0]),
+                Value::Text("é".into())
+            ]]
+        );
+        let cursor = v
+            .query(
+                Resource::new_borrow(conn.rep()),
+                "SELECT typeof(?1), hex(?1)".into(),
+                vec![Value::TextBytes(vec![0xfe, 0x41])],
+            )
+            .await
+            .expect("no trap")
+            .expect("query");
+        let batch = v
+            .next(Resource::new_borrow(cursor.rep()), 10)
+            .await
+            .expect("no trap")
+            .expect("rows");
+        assert_eq!(
+            batch,
+            vec![vec![Value::Text("text".into()), Value::Text("FE41".into())]]
         );
     }
 

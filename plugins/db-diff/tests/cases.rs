@@ -479,3 +479,126 @@ fn reals_are_written_as_exact_binary_expressions_with_the_decimal_as_a_comment()
         d.sql
     );
 }
+
+/// Migration frameworks keep the schema version in `PRAGMA user_version`: a diff that
+/// leaves it behind turns A into a B that migrates itself again.
+#[test]
+fn user_version_and_application_id_follow_b() {
+    let t = "CREATE TABLE t(a);";
+    let d = check_with(
+        &format!("{t} PRAGMA user_version = 3;"),
+        &format!("{t} PRAGMA user_version = 4; PRAGMA application_id = -1234;"),
+        &Options {
+            transaction: true,
+            ..Options::default()
+        },
+    );
+    assert_eq!(
+        d.sql,
+        "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nPRAGMA user_version = 4;\nPRAGMA application_id = -1234;\nCOMMIT;\n"
+    );
+    assert!(d.differs());
+    // Back down to 0 as well, next to row and schema changes.
+    check(
+        "CREATE TABLE t(a); INSERT INTO t VALUES(1); PRAGMA user_version = 9; PRAGMA application_id = 7;",
+        "CREATE TABLE t(a, b); INSERT INTO t VALUES(2, 3);",
+    );
+}
+
+#[test]
+fn schema_only_output_sets_user_version() {
+    let p = pair(
+        "CREATE TABLE t(a); PRAGMA user_version = 1;",
+        "CREATE TABLE t(a); CREATE INDEX i ON t(a); PRAGMA user_version = 2;",
+    );
+    let opts = Options {
+        schema_only: true,
+        ..Options::default()
+    };
+    let d = diff(&p, &opts);
+    let copy = common::apply(&p, &d.sql);
+    assert_eq!(common::contents(&copy, None), common::contents(&p.b, None));
+}
+
+#[test]
+fn table_option_leaves_the_files_settings_alone() {
+    let d = check_with(
+        "CREATE TABLE t(a); PRAGMA user_version = 1;",
+        "CREATE TABLE t(a); INSERT INTO t VALUES(1); PRAGMA user_version = 2;",
+        &Options {
+            table: Some("t".into()),
+            ..Options::default()
+        },
+    );
+    assert!(!d.sql.contains("user_version"), "{}", d.sql);
+}
+
+#[test]
+fn summary_and_stat_name_the_changed_settings() {
+    let ai =
+        "CREATE TABLE ai(id INTEGER PRIMARY KEY AUTOINCREMENT, v); INSERT INTO ai(v) VALUES('a');";
+    let p = pair(
+        &format!("{ai} PRAGMA user_version = 3;"),
+        &format!(
+            "{ai} INSERT INTO ai(v) VALUES('b'); DELETE FROM ai WHERE v = 'b'; PRAGMA user_version = 4; PRAGMA application_id = 5;"
+        ),
+    );
+    let d = diff(
+        &p,
+        &Options {
+            mode: Mode::Counts,
+            ..Options::default()
+        },
+    );
+    assert!(d.differs());
+    assert_eq!(
+        d.summary(),
+        "ai: 0 changes, 0 inserts, 0 deletes, 1 unchanged\npragma user_version: 3 -> 4\npragma application_id: 0 -> 5\nsqlite_sequence: AUTOINCREMENT counters changed\n"
+    );
+    assert_eq!(
+        d.stat(),
+        " pragma user_version (3 -> 4)\n pragma application_id (0 -> 5)\n sqlite_sequence (AUTOINCREMENT counters changed)\n 0 tables changed, 0 inserts(+), 0 deletes(-), 0 changes(~)\n"
+    );
+    assert_eq!(
+        d.short_summary(),
+        "pragma user_version: 3 -> 4; pragma application_id: 0 -> 5; sqlite_sequence: AUTOINCREMENT counters changed"
+    );
+}
+
+/// Rows equal, only the counter moved (a row inserted and deleted again): the output
+/// must still set it, or the next insert into the copy reuses an id B never will.
+#[test]
+fn an_autoincrement_counter_that_alone_differs_is_set() {
+    let ai =
+        "CREATE TABLE ai(id INTEGER PRIMARY KEY AUTOINCREMENT, v); INSERT INTO ai(v) VALUES('a');";
+    let d = check(
+        ai,
+        &format!("{ai} INSERT INTO ai(v) VALUES('b'); DELETE FROM ai WHERE v = 'b';"),
+    );
+    assert!(
+        d.sql
+            .contains("INSERT INTO sqlite_sequence(name,seq) VALUES('ai',2);"),
+        "{}",
+        d.sql
+    );
+}
+
+/// TEXT that is not valid UTF-8 (`CAST(X'FF00' AS TEXT)`) is carried as its bytes and
+/// written back as the same cast, not replaced by U+FFFD.
+#[test]
+fn text_that_is_not_valid_utf8_is_reproduced_exactly() {
+    let t = "CREATE TABLE t(id INTEGER PRIMARY KEY, s TEXT, u); CREATE TABLE m(v);";
+    let d = check(
+        &format!(
+            "{t} INSERT INTO t VALUES(1, CAST(X'FF00' AS TEXT), CAST(X'C3' AS TEXT)), (2, 'a', 1); INSERT INTO m VALUES(CAST(X'FE' AS TEXT));"
+        ),
+        &format!(
+            "{t} INSERT INTO t VALUES(1, CAST(X'FF01' AS TEXT), CAST(X'C3' AS TEXT)), (3, CAST(X'80' AS TEXT), X'80'); INSERT INTO m VALUES(CAST(X'FF' AS TEXT));"
+        ),
+    );
+    assert!(
+        d.sql.contains("CAST(X'FF01' AS TEXT)") || d.sql.contains("CAST(x'ff01' AS TEXT)"),
+        "{}",
+        d.sql
+    );
+}

@@ -275,3 +275,22 @@ fn the_changes_are_sqldiffs_changes_byte_for_byte() {
         common::contents(&p.b, None).rows
     );
 }
+
+#[test]
+fn a_changeset_names_the_settings_it_cannot_carry() {
+    let t = "CREATE TABLE t(k INTEGER PRIMARY KEY, v);";
+    let p = common::pair(
+        &format!("{t} PRAGMA user_version = 1;"),
+        &format!("{t} PRAGMA user_version = 2;"),
+    );
+    let d = common::changeset(&p, &Options::default());
+    assert!(d.changeset.is_empty());
+    assert!(d.differs());
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n.contains("PRAGMA user_version differs (1 -> 2)")),
+        "{:?}",
+        d.notes
+    );
+}

@@ -75,7 +75,7 @@ fn q(name: &str) -> String {
 }
 
 fn value(r: &mut Rng) -> String {
-    match r.below(12) {
+    match r.below(13) {
         0 => "NULL".into(),
         1 | 2 => format!("{}", r.below(5) as i64 - 2),
         3 => format!("{}", r.next() as i64),
@@ -105,6 +105,8 @@ fn value(r: &mut Rng) -> String {
         8 => format!("x'{:02x}{:02x}'", r.below(256), r.below(3)),
         9 => "x''".into(),
         10 => "1.0".into(),
+        // TEXT that is not valid UTF-8.
+        11 => format!("CAST(x'{:02x}ff' AS TEXT)", r.below(256)),
         _ => format!("'{}'", r.below(4)),
     }
 }
@@ -346,7 +348,38 @@ fn databases_with(seed: u64, schema_edits: bool) -> (String, String) {
                 || t.cols.first().is_some_and(|c| e.contains(&q(&c.name)))
         })
         .collect();
-    (render(&a, &a_extra), render(&b, &keep))
+    let (a_tail, b_tail) = settings(&mut r, schema_edits);
+    (render(&a, &a_extra) + &a_tail, render(&b, &keep) + &b_tail)
+}
+
+/// The file's settings beyond `sqlite_schema` and the rows: `user_version`,
+/// `application_id`, and an AUTOINCREMENT table whose counter B may move without keeping
+/// the row. Without `schema_edits` only the counter and rows may differ.
+fn settings(r: &mut Rng, schema_edits: bool) -> (String, String) {
+    let (mut a, mut b) = (String::new(), String::new());
+    for pragma in ["user_version", "application_id"] {
+        let va = *r.pick(&[0i64, 1, 7, -3, i64::from(i32::MAX)]);
+        let vb = if schema_edits && r.chance(40) {
+            *r.pick(&[0i64, 2, 8, i64::from(i32::MIN)])
+        } else {
+            va
+        };
+        a.push_str(&format!("PRAGMA {pragma} = {va};\n"));
+        b.push_str(&format!("PRAGMA {pragma} = {vb};\n"));
+    }
+    if r.chance(35) {
+        let rows = 1 + r.below(3);
+        let ai = format!(
+            "CREATE TABLE ai(id INTEGER PRIMARY KEY AUTOINCREMENT, v);\n{}",
+            "INSERT INTO ai(v) VALUES(1);\n".repeat(rows as usize)
+        );
+        a.push_str(&ai);
+        b.push_str(&ai);
+        if r.chance(60) {
+            b.push_str("INSERT INTO ai(v) VALUES(2);\nDELETE FROM ai WHERE v = 2;\n");
+        }
+    }
+    (a, b)
 }
 
 proptest! {
@@ -366,7 +399,9 @@ proptest! {
         let opts = Options { schema_only: true, ..Options::default() };
         let d = common::diff(&p, &opts);
         let copy = common::apply(&p, &d.sql);
-        prop_assert_eq!(common::contents(&copy, None).schema, common::contents(&p.b, None).schema);
+        let (got, want) = (common::contents(&copy, None), common::contents(&p.b, None));
+        prop_assert_eq!(got.schema, want.schema);
+        prop_assert_eq!(got.pragmas, want.pragmas);
     }
 
     /// Row edits only: the changeset, applied with SQLite's session extension, gives B's
@@ -402,6 +437,9 @@ fn the_generator_exercises_every_core_kind_of_change() {
         "CREATE INDEX",
         "CREATE VIEW",
         "CREATE TRIGGER",
+        "PRAGMA user_version =",
+        "PRAGMA application_id =",
+        "INSERT INTO sqlite_sequence",
     ];
     let mut seen = std::collections::BTreeSet::<&str>::new();
     for seed in 0..120u64 {

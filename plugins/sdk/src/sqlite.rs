@@ -33,6 +33,9 @@ pub enum Value {
     Text(String),
     /// Bytes.
     Blob(Vec<u8>),
+    /// TEXT whose bytes are not valid UTF-8, exactly as stored (a WIT `string`, and so
+    /// [`Value::Text`], cannot carry them). Its `typeof()` is "text".
+    TextBytes(Vec<u8>),
 }
 
 impl Value {
@@ -42,7 +45,7 @@ impl Value {
             Value::Null => "null",
             Value::Integer(_) => "integer",
             Value::Real(_) => "real",
-            Value::Text(_) => "text",
+            Value::Text(_) | Value::TextBytes(_) => "text",
             Value::Blob(_) => "blob",
         }
     }
@@ -107,6 +110,7 @@ impl From<wit::Value> for Value {
             wit::Value::Real(r) => Value::Real(r),
             wit::Value::Text(t) => Value::Text(t),
             wit::Value::Blob(b) => Value::Blob(b),
+            wit::Value::TextBytes(b) => Value::TextBytes(b),
         }
     }
 }
@@ -119,6 +123,7 @@ impl From<&Value> for wit::Value {
             Value::Real(r) => wit::Value::Real(*r),
             Value::Text(t) => wit::Value::Text(t.clone()),
             Value::Blob(b) => wit::Value::Blob(b.clone()),
+            Value::TextBytes(b) => wit::Value::TextBytes(b.clone()),
         }
     }
 }
@@ -247,11 +252,13 @@ mod tests {
             Value::from(0.5),
             Value::from("x"),
             Value::from(vec![1u8, 2]),
+            Value::TextBytes(vec![0xff, 0]),
         ] {
             let back = Value::from(wit::Value::from(&v));
             assert_eq!(back, v);
         }
         assert_eq!(Value::from(-0.0).type_name(), "real");
+        assert_eq!(Value::TextBytes(vec![0xff]).type_name(), "text");
         assert_eq!(Value::from("a").as_str(), Some("a"));
         assert_eq!(Value::from(7).as_i64(), Some(7));
     }

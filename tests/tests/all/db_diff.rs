@@ -544,3 +544,81 @@ fn the_git_diff_driver_needs_no_grant() {
         "{shown}"
     );
 }
+
+/// A pragma of the database at `path`, read back by the `sqlite3` shell.
+fn shell_pragma(path: &Path, pragma: &str) -> String {
+    let out = Command::new("sqlite3")
+        .arg(path)
+        .arg(format!("PRAGMA {pragma};"))
+        .output()
+        .expect("sqlite3 shell");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A migration framework's schema version lives in `PRAGMA user_version`: the SQL sets it
+/// (inside its transaction), and `--summary` says so.
+#[test]
+fn the_sql_sets_user_version_and_application_id() {
+    let dir = starter_dir();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    make_db(&a, "CREATE TABLE t(a, b); PRAGMA user_version = 3;");
+    make_db(
+        &b,
+        "CREATE TABLE t(a, b); CREATE INDEX ta ON t(a); PRAGMA user_version = 4; PRAGMA application_id = 42;",
+    );
+    let out = roost_in(dir.path(), &["invoke", "db-diff", "diff", "a.db", "b.db"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sql = String::from_utf8_lossy(&out.stdout).into_owned();
+    let copy = apply(&a, &sql);
+    assert_eq!(shell_pragma(&copy, "user_version"), "4", "{sql}");
+    assert_eq!(shell_pragma(&copy, "application_id"), "42", "{sql}");
+    assert_eq!(contents(&copy), contents(&b), "applied diff:\n{sql}");
+    let out = roost_in(
+        dir.path(),
+        &["invoke", "db-diff", "diff", "a.db", "b.db", "--summary"],
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("pragma user_version: 3 -> 4"), "{summary}");
+}
+
+/// `SELECT hex(s), typeof(s) FROM t ORDER BY id` at `path`, by the `sqlite3` shell.
+fn shell_hex(path: &Path) -> String {
+    let out = Command::new("sqlite3")
+        .arg(path)
+        .arg("SELECT id, hex(s), typeof(s) FROM t ORDER BY id;")
+        .output()
+        .expect("sqlite3 shell");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// TEXT that is not valid UTF-8 crosses the host's `sqlite` capability as its bytes, and
+/// the SQL writes it back exactly (`CAST(X'…' AS TEXT)`), not as U+FFFD.
+#[test]
+fn text_that_is_not_valid_utf8_is_diffed_exactly() {
+    let dir = starter_dir();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let t = "CREATE TABLE t(id INTEGER PRIMARY KEY, s TEXT);";
+    make_db(
+        &a,
+        &format!("{t} INSERT INTO t VALUES (1, CAST(X'FF00' AS TEXT)), (2, 'x');"),
+    );
+    make_db(
+        &b,
+        &format!("{t} INSERT INTO t VALUES (1, CAST(X'FF01' AS TEXT)), (2, 'x');"),
+    );
+    let out = roost_in(dir.path(), &["invoke", "db-diff", "diff", "a.db", "b.db"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sql = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(sql.contains("CAST(X'FF01' AS TEXT)"), "{sql}");
+    let copy = apply(&a, &sql);
+    assert_eq!(shell_hex(&copy), shell_hex(&b), "applied diff:\n{sql}");
+    assert_eq!(shell_hex(&copy), "1|FF01|text\n2|78|text");
+}

@@ -22,10 +22,9 @@ use std::collections::BTreeSet;
 use super::data::{Counts, How, Key, RowChange, TableData};
 use super::literal::ident;
 use super::options::Options;
-use super::plan::{
-    Diff, change, has_unique, merge_stat, pk_has_nulls, sequence_sql, stat, table_data,
-};
+use super::plan::{Diff, change, has_unique, merge_stat, pk_has_nulls, stat, table_data};
 use super::schema::{Schema, Table};
+use super::settings::{self, SettingChange};
 use super::{Db, Value, query_all};
 
 /// SQLite's code for an INSERT change.
@@ -79,6 +78,11 @@ pub fn put_field(out: &mut Vec<u8>, value: Option<&Value>) {
             out.push(3);
             put_varint(out, t.len() as u64);
             out.extend_from_slice(t.as_bytes());
+        }
+        Some(Value::TextBytes(b)) => {
+            out.push(3);
+            put_varint(out, b.len() as u64);
+            out.extend_from_slice(b);
         }
         Some(Value::Blob(b)) => {
             out.push(4);
@@ -326,14 +330,8 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
             list(&null_key)
         ));
     }
-    if opts.table.is_none()
-        && b.has_sequence
-        && !sequence_sql(db, a.has_sequence, false)?.is_empty()
-    {
-        result.notes.push(
-            "the AUTOINCREMENT counters (sqlite_sequence) differ; a changeset cannot carry them"
-                .to_string(),
-        );
+    if opts.table.is_none() {
+        settings_notes(db, &a, &b, &mut result)?;
     }
     let firing: Vec<String> = a
         .objects
@@ -404,4 +402,30 @@ mod tests {
         put_table(&mut out, "kv", &[2, 0, 1]);
         assert_eq!(out, [b'T', 3, 2, 0, 1, b'k', b'v', 0]);
     }
+}
+
+/// Notes (and [`Diff::settings`]) for the file-level settings that differ: a changeset
+/// carries rows only, not `user_version`, `application_id` or the AUTOINCREMENT counters.
+fn settings_notes(
+    db: &mut dyn Db,
+    a: &Schema,
+    b: &Schema,
+    result: &mut Diff,
+) -> Result<(), String> {
+    for c in settings::pragma_changes(db)? {
+        result.notes.push(format!(
+            "PRAGMA {} differs ({}); a changeset cannot carry it (the SQL output sets it)",
+            c.name,
+            c.what()
+        ));
+        result.settings.push(c);
+    }
+    if b.has_sequence && settings::sequence_differs(db, a.has_sequence, b.has_sequence)? {
+        result.notes.push(
+            "the AUTOINCREMENT counters (\"sqlite_sequence\") differ; a changeset cannot carry them"
+                .to_string(),
+        );
+        result.settings.push(SettingChange::sequence());
+    }
+    Ok(())
 }

@@ -805,7 +805,7 @@ pub fn type_name(v: &Value) -> &'static str {
         Value::Null => "null",
         Value::Integer(_) => "integer",
         Value::Real(_) => "real",
-        Value::Text(_) => "text",
+        Value::Text(_) | Value::TextBytes(_) => "text",
         Value::Blob(_) => "blob",
     }
 }

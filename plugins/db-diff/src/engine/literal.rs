@@ -17,6 +17,7 @@ pub fn literal(value: &Value) -> String {
         Value::Real(r) => real(*r),
         Value::Text(t) => text(t),
         Value::Blob(b) => blob(b),
+        Value::TextBytes(b) => format!("CAST({} AS TEXT)", blob(b)),
     }
 }
 

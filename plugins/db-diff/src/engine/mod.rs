@@ -18,9 +18,11 @@ mod options;
 pub mod parse;
 mod plan;
 mod schema;
+mod settings;
 
 pub use options::{Mode, Options};
 pub use plan::{Diff, ObjectChange, TableStat, diff};
+pub use settings::SettingChange;
 
 /// A column value with its storage class: the SDK's, so rows cross from the host's
 /// `sqlite` capability into the engine without a copy.

@@ -1,13 +1,14 @@
 //! The whole diff: schema comparison, the order of the output, and one [`TableData`] per
 //! table.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::data::{Compare, Counts, How, Key, TableData};
-use super::literal::{ident, literal};
+use super::literal::ident;
 use super::options::{Mode, Options};
 use super::parse::{self, after_add_column, after_drop_column, constant_default};
 use super::schema::{Affinity, Object, Schema, Table};
+use super::settings::{self, SettingChange, sequence_sql};
 use super::{Db, Value, query_all};
 
 /// Per-table counts (and what happened to the table itself).
@@ -74,6 +75,9 @@ pub struct Diff {
     pub tables: Vec<TableStat>,
     /// Indexes, views and triggers that differ.
     pub objects: Vec<ObjectChange>,
+    /// Database-level settings that differ (`user_version`, `application_id`, the
+    /// AUTOINCREMENT counters): what a user who versions their schema relies on.
+    pub settings: Vec<SettingChange>,
 }
 
 impl Diff {
@@ -82,6 +86,7 @@ impl Diff {
         !self.sql.trim().is_empty()
             || self.tables.iter().any(TableStat::changed)
             || !self.objects.is_empty()
+            || !self.settings.is_empty()
     }
 
     /// `--summary`: one sqldiff-style line per table, then one per changed object.
@@ -93,6 +98,9 @@ impl Diff {
         }
         for o in &self.objects {
             out.push_str(&format!("{} {}: {}\n", o.kind, o.name, o.what));
+        }
+        for c in &self.settings {
+            out.push_str(&format!("{}: {}\n", c.label(), c.what()));
         }
         out
     }
@@ -119,6 +127,9 @@ impl Diff {
         }
         for o in &self.objects {
             parts.push(format!("{} {}: {}", o.kind, o.name, o.what));
+        }
+        for c in &self.settings {
+            parts.push(format!("{}: {}", c.label(), c.what()));
         }
         parts.join("; ")
     }
@@ -149,6 +160,9 @@ impl Diff {
         }
         for o in &self.objects {
             out.push_str(&format!(" {} {} ({})\n", o.kind, o.name, o.what));
+        }
+        for c in &self.settings {
+            out.push_str(&format!(" {} ({})\n", c.label(), c.what()));
         }
         out.push_str(&format!(
             " {} tables changed, {i} inserts(+), {d} deletes(-), {u} changes(~)\n",
@@ -378,13 +392,18 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
                 created.contains(&td.b_name.to_lowercase()),
             );
         }
-        if sql_mode && opts.table.is_none() && b.has_sequence {
+        if opts.table.is_none() && b.has_sequence {
             let creates_autoinc = b
                 .tables
                 .iter()
                 .filter(|(n, _)| created.contains(*n) || rebuilt.contains(*n))
                 .any(|(_, t)| t.sql.to_ascii_uppercase().contains("AUTOINCREMENT"));
-            data_sql.push_str(&sequence_sql(db, a.has_sequence, creates_autoinc)?);
+            if sql_mode {
+                data_sql.push_str(&sequence_sql(db, a.has_sequence, creates_autoinc)?);
+            }
+            if settings::sequence_differs(db, a.has_sequence, b.has_sequence)? {
+                result.settings.push(SettingChange::sequence());
+            }
         }
     } else {
         for td in &plans {
@@ -475,8 +494,16 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
     // Triggers, then views, then indexes and tables.
     let drops = order_drops(&drops);
 
+    // user_version and application_id belong to the file, not to one table.
+    let mut pragmas = String::new();
+    if opts.table.is_none() {
+        let changes = settings::pragma_changes(db)?;
+        pragmas = settings::pragma_sql(&changes);
+        result.settings.splice(0..0, changes);
+    }
+
     if sql_mode {
-        let body = format!("{drops}{tables_sql}{data_sql}{creates}");
+        let body = format!("{drops}{tables_sql}{data_sql}{creates}{pragmas}");
         if !body.is_empty() {
             let mut out = String::new();
             out.push_str(&comments);
@@ -896,40 +923,6 @@ pub(super) fn has_unique(db: &mut dyn Db, b: &Table, how: &How) -> Result<bool, 
         let origin = r.get(1).and_then(Value::as_str).unwrap_or("");
         unique && !(origin == "pk" && key_is_pk)
     }))
-}
-
-/// `sqlite_sequence` set to B's contents when they differ from A's.
-pub(super) fn sequence_sql(db: &mut dyn Db, a_has: bool, created: bool) -> Result<String, String> {
-    let read = |db: &mut dyn Db, schema: &str| -> Result<BTreeMap<String, String>, String> {
-        Ok(query_all(
-            db,
-            &format!("SELECT name, seq FROM {schema}.sqlite_sequence ORDER BY name"),
-            &[],
-        )?
-        .into_iter()
-        .map(|r| {
-            let name = r.first().and_then(Value::as_str).unwrap_or("").to_string();
-            let seq = r.get(1).map(literal).unwrap_or_else(|| "NULL".into());
-            (name, seq)
-        })
-        .collect())
-    };
-    if !a_has && !created {
-        return Ok(String::new());
-    }
-    let bs = read(db, "aux")?;
-    let as_ = if a_has { Some(read(db, "main")?) } else { None };
-    if as_.as_ref() == Some(&bs) && !created {
-        return Ok(String::new());
-    }
-    let mut s = String::from("DELETE FROM sqlite_sequence;\n");
-    for (name, seq) in &bs {
-        s.push_str(&format!(
-            "INSERT INTO sqlite_sequence(name,seq) VALUES({},{seq});\n",
-            literal(&Value::Text(name.clone()))
-        ));
-    }
-    Ok(s)
 }
 
 /// Whether storing the constant `lit` in a column of affinity `aff` keeps its storage class

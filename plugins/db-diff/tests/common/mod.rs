@@ -37,14 +37,19 @@ impl RusqliteDb {
     }
 }
 
-fn to_rs(v: &Value) -> rusqlite::types::Value {
-    use rusqlite::types::Value as R;
-    match v {
-        Value::Null => R::Null,
-        Value::Integer(i) => R::Integer(*i),
-        Value::Real(r) => R::Real(*r),
-        Value::Text(t) => R::Text(t.clone()),
-        Value::Blob(b) => R::Blob(b.clone()),
+/// A parameter bound with its storage class (TEXT bytes unchanged, as the host does).
+struct Param<'a>(&'a Value);
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(match self.0 {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(r) => ValueRef::Real(*r),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+            Value::TextBytes(b) => ValueRef::Text(b),
+        }))
     }
 }
 
@@ -53,7 +58,10 @@ fn from_ref(v: ValueRef<'_>) -> Value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Integer(i),
         ValueRef::Real(r) => Value::Real(r),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => Value::Text(s.to_owned()),
+            Err(_) => Value::TextBytes(t.to_vec()),
+        },
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
 }
@@ -68,7 +76,7 @@ impl Db for RusqliteDb {
         let mut stmt = self.conn.prepare(sql).map_err(|e| format!("{e}: {sql}"))?;
         let n = stmt.column_count();
         let mut rows = stmt
-            .query(rusqlite::params_from_iter(params.iter().map(to_rs)))
+            .query(rusqlite::params_from_iter(params.iter().map(Param)))
             .map_err(|e| e.to_string())?;
         while let Some(r) = rows.next().map_err(|e| e.to_string())? {
             let mut vals = Vec::with_capacity(n);
@@ -153,7 +161,10 @@ pub fn canon(v: ValueRef<'_>) -> String {
         ValueRef::Null => "null".into(),
         ValueRef::Integer(i) => format!("integer:{i}"),
         ValueRef::Real(r) => format!("real:{:016x}", r.to_bits()),
-        ValueRef::Text(t) => format!("text:{:?}", String::from_utf8_lossy(t)),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => format!("text:{s:?}"),
+            Err(_) => format!("text-bytes:{t:?}"),
+        },
         ValueRef::Blob(b) => format!("blob:{b:?}"),
     }
 }
@@ -167,6 +178,18 @@ pub struct Contents {
     pub schema: Vec<(String, String, String, Option<String>)>,
     /// table name -> sorted rows.
     pub rows: BTreeMap<String, Vec<Vec<String>>>,
+    /// `PRAGMA user_version` and `PRAGMA application_id` (None with `--table`, which
+    /// leaves the file's settings alone).
+    pub pragmas: Option<(i64, i64)>,
+}
+
+/// `user_version` and `application_id` of the open database.
+fn header_pragmas(conn: &Connection) -> (i64, i64) {
+    let read = |p: &str| -> i64 {
+        conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))
+            .expect("read pragma")
+    };
+    (read("user_version"), read("application_id"))
 }
 
 /// Reads [`Contents`] of `path`, limited to table `only` when given.
@@ -201,7 +224,12 @@ pub fn contents(path: &Path, only: Option<&str>) -> Contents {
         got.sort();
         rows.insert(name.clone(), got);
     }
-    Contents { schema, rows }
+    let pragmas = only.is_none().then(|| header_pragmas(&conn));
+    Contents {
+        schema,
+        rows,
+        pragmas,
+    }
 }
 
 /// The whole check: diff A to B with `opts`, apply to a copy of A, the copy equals B.
@@ -221,6 +249,11 @@ pub fn check_with(a_sql: &str, b_sql: &str, opts: &Options) -> engine::Diff {
     assert_eq!(
         got.rows, want.rows,
         "rows differ after applying:\n{}",
+        d.sql
+    );
+    assert_eq!(
+        got.pragmas, want.pragmas,
+        "user_version/application_id differ after applying:\n{}",
         d.sql
     );
     // Diffing the result against B again finds nothing.
