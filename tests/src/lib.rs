@@ -193,13 +193,27 @@ impl Daemon {
         daemon
     }
 
+    /// The binary to run: as another user, a copy inside the daemon's own directory, since
+    /// the build tree may not be open to that user.
+    fn binary(&self) -> PathBuf {
+        let Some(uid) = self.uid else {
+            return roost_bin();
+        };
+        let copy = self.dir().join("roost-bin");
+        if !copy.is_file() {
+            std::fs::copy(roost_bin(), &copy).expect("copy the roost binary");
+            std::os::unix::fs::chown(&copy, Some(uid), Some(uid)).expect("chown the copy");
+        }
+        copy
+    }
+
     /// The daemon's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
 
     fn spawn(&mut self) {
-        let mut command = Command::new(roost_bin());
+        let mut command = Command::new(self.binary());
         command
             .arg("--config")
             .arg(self.config_path())

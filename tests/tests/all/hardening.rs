@@ -412,9 +412,13 @@ fn another_local_user_cannot_reach_the_console() {
     std::fs::set_permissions(d.dir(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     std::fs::set_permissions(d.config_path(), std::fs::Permissions::from_mode(0o644))
         .expect("chmod");
+    // A copy they can run, wherever the build tree is.
+    let client = d.dir().join("roost-client");
+    std::fs::copy(roost_bin(), &client).expect("copy the binary");
+    std::fs::set_permissions(&client, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(roost_bin())
+        .arg(&client)
         .arg("--config")
         .arg(d.config_path())
         .args(["chat", "-c", "!ping"])
@@ -422,6 +426,9 @@ fn another_local_user_cannot_reach_the_console() {
         .expect("setpriv");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "nobody reached the console");
-    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(
+        stderr.contains("no roost daemon is listening") && stderr.contains("Permission denied"),
+        "{stderr}"
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("pong"));
 }
