@@ -39,27 +39,35 @@ pub enum DaemonError {
 pub struct Host {
     pub supervisor: Arc<Supervisor>,
     pub config: LiveConfig,
+    /// The daemon's hold on its data dir (`None` for one-shot commands).
+    _lock: Option<Arc<crate::daemon_lock::DaemonLock>>,
 }
 
 impl Host {
-    /// The daemon's host: opens the store and the engine (with its on-disk cache) for
-    /// `config`. No plugin is loaded yet.
+    /// The daemon's host: takes the data dir's lock, then opens the store and the engine
+    /// (with its on-disk cache) for `config`. No plugin is loaded yet. A second daemon on
+    /// the same data dir stops at the lock, before it opens or loads anything.
     pub fn build(config: Config) -> Result<Self, DaemonError> {
         Self::build_with(config, true)
     }
 
-    /// A host for one-shot commands (`roost check`, `roost invoke`): the same, but what
-    /// its plugins do is not written into the daemon's history.
+    /// A host for one-shot commands (`roost check`, `roost invoke`): the same, but it takes
+    /// no lock (it runs beside a daemon) and what its plugins do is not written into the
+    /// daemon's history.
     pub fn one_shot(config: Config) -> Result<Self, DaemonError> {
         Self::build_with(config, false)
     }
 
-    fn build_with(config: Config, history: bool) -> Result<Self, DaemonError> {
+    fn build_with(config: Config, daemon: bool) -> Result<Self, DaemonError> {
         let data_dir = config.data_dir();
         crate::private_files::prepare_data_dir(&data_dir).map_err(|source| RuntimeError::Io {
             path: data_dir.clone(),
             source,
         })?;
+        let lock = match daemon {
+            true => Some(Arc::new(crate::daemon_lock::acquire(&data_dir)?)),
+            false => None,
+        };
         let store = Store::open(&data_dir.join("roost.db"))?;
         let engine = PluginEngine::new(Some(&data_dir.join("cache")))?;
         let config = LiveConfig::new(config);
@@ -69,11 +77,12 @@ impl Host {
             outbox: Outbox::new(store, config.clone()),
             config: config.clone(),
             control: None,
-            history,
+            history: daemon,
         };
         Ok(Self {
             supervisor: Supervisor::new(services),
             config,
+            _lock: lock,
         })
     }
 }
@@ -88,13 +97,6 @@ pub async fn run(
     let socket = config.socket_path();
     let plugins_dir = config.plugins_dir();
     let console_enabled = config.gateways.console.enabled;
-    // Before the store opens or a plugin loads: a second daemon must change nothing.
-    let data_dir = config.data_dir();
-    crate::private_files::prepare_data_dir(&data_dir).map_err(|source| RuntimeError::Io {
-        path: data_dir.clone(),
-        source,
-    })?;
-    let _lock = crate::daemon_lock::acquire(&data_dir)?;
     let host = Host::build(config)?;
     let supervisor = host.supervisor.clone();
     // The socket is bound before any plugin loads: no plugin can keep the console (and

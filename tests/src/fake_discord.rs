@@ -989,17 +989,7 @@ async fn edit_original(
         return discord_error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
     };
     inner.original_edits.push((token, body.clone()));
-    let id = next_id(&mut inner);
-    let content = body["content"].as_str().unwrap_or_default();
-    axum::Json(message_json(
-        &id,
-        &channel,
-        BOT_ID,
-        "roost-bot",
-        true,
-        content,
-    ))
-    .into_response()
+    bot_message(&mut inner, &channel, &body)
 }
 
 /// `POST /webhooks/{app}/{token}`: a follow-up message of an acknowledged interaction.
@@ -1016,11 +1006,16 @@ async fn followup(
         return discord_error(StatusCode::NOT_FOUND, 10015, "Unknown Webhook");
     };
     inner.followups.push((token, body.clone()));
-    let id = next_id(&mut inner);
+    bot_message(&mut inner, &channel, &body)
+}
+
+/// The message the bot's webhook call made, as Discord returns it.
+fn bot_message(inner: &mut Inner, channel: &str, body: &Value) -> Response {
+    let id = next_id(inner);
     let content = body["content"].as_str().unwrap_or_default();
     axum::Json(message_json(
         &id,
-        &channel,
+        channel,
         BOT_ID,
         "roost-bot",
         true,

@@ -145,6 +145,24 @@ pub fn render(message: &Outgoing) -> String {
 }
 
 impl DiscordSender {
+    /// Sends `request` once the global rate limit allows: its status, headers and body.
+    async fn send(
+        &self,
+        request: Request<'_>,
+    ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, String), DeliveryError> {
+        self.wait_global().await;
+        let response = request
+            .build(&self.client, &self.authorization, self.proxy.as_deref())
+            .map_err(|e| DeliveryError::Rejected(format!("cannot build the request: {e}")))?
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Transient(error_chain(&e)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        Ok((status, headers, body))
+    }
+
     /// Sends one REST request; the body of a success, or the platform's verdict.
     async fn call(
         &self,
@@ -156,18 +174,7 @@ impl DiscordSender {
             .map(|b| serde_json::to_vec(&b))
             .transpose()
             .map_err(|e| DeliveryError::Rejected(e.to_string()))?;
-        self.wait_global().await;
-        let request = Request::new(route, method)
-            .body(bytes)
-            .build(&self.client, &self.authorization, self.proxy.as_deref())
-            .map_err(|e| DeliveryError::Rejected(format!("cannot build the request: {e}")))?;
-        let response = request
-            .send()
-            .await
-            .map_err(|e| DeliveryError::Transient(error_chain(&e)))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.unwrap_or_default();
+        let (status, headers, body) = self.send(Request::new(route, method).body(bytes)).await?;
         if status.is_success() {
             // Pace bursts: when the bucket is empty, wait for it to refill before the next.
             if header_f64(&headers, "x-ratelimit-remaining") == Some(0.0)
@@ -276,18 +283,8 @@ impl DiscordSender {
         route: Route<'_>,
         params: Vec<(&'static str, String)>,
     ) -> Result<String, DeliveryError> {
-        self.wait_global().await;
-        let request = Request::new(route, LightMethod::Get)
-            .params(Some(params))
-            .build(&self.client, &self.authorization, self.proxy.as_deref())
-            .map_err(|e| DeliveryError::Rejected(format!("cannot build the request: {e}")))?;
-        let response = request
-            .send()
-            .await
-            .map_err(|e| DeliveryError::Transient(error_chain(&e)))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.unwrap_or_default();
+        let request = Request::new(route, LightMethod::Get).params(Some(params));
+        let (status, headers, body) = self.send(request).await?;
         if status.is_success() {
             return Ok(body);
         }
