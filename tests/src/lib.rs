@@ -1,6 +1,7 @@
 //! Shared fixtures for the end-to-end tests: a real `roost` daemon in a temporary directory,
 //! driven the way a user drives it (config file, plugins folder, `roost chat -c`).
 
+pub mod console;
 pub mod fake_discord;
 pub mod fake_slack;
 
@@ -109,6 +110,8 @@ pub struct Daemon {
     uid: Option<u32>,
     /// What "started" means: `roost ready` logged, or only the console socket bound.
     until: Ready,
+    /// What plugins posted to the console, once a test asks for it.
+    console: console::ConsoleWatch,
 }
 
 /// When [`Daemon`]'s start returns.
@@ -180,6 +183,7 @@ impl Daemon {
             } else {
                 Ready::AllLoaded
             },
+            console: console::ConsoleWatch::default(),
         };
         if let Some(uid) = options.uid {
             let status = Command::new("chown")
@@ -377,6 +381,45 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Every message plugins posted to the console so far, oldest first. The first call
+    /// attaches a watching client, which is shown the daemon's backlog of earlier posts.
+    pub fn posts(&self) -> Vec<console::Post> {
+        self.console.ensure(self.pid(), &self.socket());
+        self.console.posts()
+    }
+
+    /// How many console posts contain `needle`.
+    pub fn count_posts(&self, needle: &str) -> usize {
+        self.posts()
+            .iter()
+            .filter(|p| p.text.contains(needle))
+            .count()
+    }
+
+    /// Waits until at least `n` console posts contain `needle`.
+    pub fn wait_for_posts(&self, needle: &str, n: usize) {
+        let start = Instant::now();
+        while self.count_posts(needle) < n {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "never {n} console posts with {needle:?}; posts:\n{:#?}\nlog:\n{}",
+                self.posts(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for a console post containing `needle`; returns its text.
+    pub fn wait_for_post(&self, needle: &str) -> String {
+        self.wait_for_posts(needle, 1);
+        self.posts()
+            .into_iter()
+            .find(|p| p.text.contains(needle))
+            .map(|p| p.text)
+            .unwrap_or_default()
     }
 
     /// Copies a plugin build into the plugins folder as `<name>.wasm` (atomically, as a

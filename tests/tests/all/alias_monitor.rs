@@ -2,10 +2,8 @@
 //! `roost_tests::dns`), driven the way a user drives it: `roost invoke alias-monitor check`,
 //! `!dns` in chat, and the watch timer posting to a channel only when findings change.
 
-use std::time::{Duration, Instant};
-
 use roost_tests::dns::{DnsServer, test_zones};
-use roost_tests::{Daemon, PATIENCE, roost_in, starter_dir};
+use roost_tests::{Daemon, roost_in, starter_dir};
 
 /// Config granting the fixture server and asking it for every lookup.
 fn monitor_config(server: &DnsServer, extra: &str) -> String {
@@ -218,26 +216,6 @@ fn a_server_that_is_not_granted_is_refused() {
     assert!(!text.contains("ok, no problems found"), "{text}");
 }
 
-/// Console posts (channel `announce` → console) whose text contains `needle`.
-fn posts(d: &Daemon, needle: &str) -> usize {
-    d.log()
-        .lines()
-        .filter(|l| l.contains("roost::console") && l.contains(needle))
-        .count()
-}
-
-fn wait_posts(d: &Daemon, needle: &str, n: usize) {
-    let start = Instant::now();
-    while posts(d, needle) < n {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "no post {n} with {needle:?}:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn the_monitor_posts_once_per_change_and_once_when_fixed() {
     let server = DnsServer::start(&test_zones());
@@ -250,37 +228,36 @@ fn the_monitor_posts_once_per_change_and_once_when_fixed() {
     assert!(state.contains("watching 2 names"), "{state}");
     // Break it: point the alias at a name that does not exist.
     server.set("www.example.test.", "CNAME", 300, &["gone.hosted.test."]);
-    wait_posts(
-        &d,
+    d.wait_for_posts(
         "www.example.test now aliases gone.hosted.test (was app.hosted.test)",
         1,
     );
-    let log = d.log();
+    let posts = d.posts();
     assert!(
-        !log.contains("A 198.51.100.10 → (none)") && !log.contains("→ (none)"),
-        "the old target did not lose its addresses: {log}"
+        posts.iter().all(|p| !p.text.contains("→ (none)")),
+        "the old target did not lose its addresses: {posts:#?}"
     );
     // Several more rounds with nothing new: still one post.
-    let rounds = |d: &Daemon| d.chat("!dns");
-    let before = rounds(&d);
-    std::thread::sleep(Duration::from_millis(2500));
-    assert_ne!(before, rounds(&d), "the timer kept checking");
+    // Wait for two later rounds (each changes the reply's check times), then count.
+    let mut seen = d.chat("!dns");
+    for _ in 0..2 {
+        seen = d.chat_until("!dns", |r| r != seen);
+    }
     assert_eq!(
-        posts(&d, "www.example.test now aliases"),
+        d.count_posts("www.example.test now aliases"),
         1,
         "one post for one change:\n{}",
         d.log()
     );
     // Fix it: one more post, saying what was fixed.
     server.set("www.example.test.", "CNAME", 300, &["app.hosted.test."]);
-    wait_posts(
-        &d,
+    d.wait_for_posts(
         "www.example.test now aliases app.hosted.test (was gone.hosted.test)",
         1,
     );
-    assert!(posts(&d, "fixed") >= 1, "{}", d.log());
+    assert!(d.count_posts("fixed") >= 1, "{}", d.log());
     // The healthy apex never posted.
-    assert_eq!(posts(&d, "example.test: "), 0, "{}", d.log());
+    assert_eq!(d.count_posts("example.test: "), 0, "{}", d.log());
 }
 
 #[test]
@@ -293,18 +270,22 @@ fn a_ttl_change_is_one_changed_post_and_an_outage_is_not_a_change() {
     ));
     d.chat_until("!dns", |r| r.contains("www.example.test: ok"));
     server.set("www.example.test.", "CNAME", 60, &["app.hosted.test."]);
-    wait_posts(&d, "records changed (CNAME TTL 300 → 60)", 1);
+    d.wait_for_posts("records changed (CNAME TTL 300 → 60)", 1);
     server.stop();
-    wait_posts(&d, "unreachable", 1);
+    d.wait_for_posts("unreachable", 1);
     server.resume();
-    wait_posts(&d, "fixed", 1);
+    d.wait_for_posts("fixed", 1);
     assert_eq!(
-        posts(&d, "records changed"),
+        d.count_posts("records changed"),
         1,
         "an outage is never a record change:\n{}",
         d.log()
     );
-    assert!(!d.log().contains("NXDOMAIN"), "{}", d.log());
+    let posts = d.posts();
+    assert!(
+        posts.iter().all(|p| !p.text.contains("NXDOMAIN")),
+        "{posts:#?}"
+    );
 }
 
 #[test]

@@ -120,5 +120,5 @@ fn a_plugin_announcement_reaches_the_console() {
         &[("faulty", roost_tests::FAULTY_WASM)],
     );
     assert_eq!(d.chat("!send announce hello-console").trim(), "sent");
-    d.wait_for_log("hello-console");
+    d.wait_for_post("hello-console");
 }

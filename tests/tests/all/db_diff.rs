@@ -403,8 +403,8 @@ fn a_watched_database_posts_its_changes_to_the_channel() {
         r.contains("snapshot of prod taken")
     });
     make_db(&prod, "DELETE FROM t WHERE id = 2;");
-    d.wait_for_log("prod changed since");
-    assert!(d.log().contains("1 deletes"), "{}", d.log());
+    let post = d.wait_for_post("prod changed since");
+    assert!(post.contains("1 deletes"), "{post}");
 }
 
 /// Applies `sql` to `db` in place with `sqlite3 -bail`; whether every statement succeeded.

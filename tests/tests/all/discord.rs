@@ -137,7 +137,7 @@ fn an_alias_reaches_discord_and_the_console() {
     assert_eq!(d.chat("!send both hello-both").trim(), "sent");
     let posted = fake.wait_posted(ALIAS_CHANNEL, 1);
     assert_eq!(contents(&posted), ["hello-both"]);
-    d.wait_for_log("hello-both");
+    d.wait_for_post("hello-both");
 }
 
 #[test]

@@ -41,10 +41,6 @@ fn a_broken_build_leaves_the_old_one_serving_and_says_why() {
         "hello, world!",
         "the old build keeps serving"
     );
-    assert!(
-        d.log().contains("hello.wasm"),
-        "the error is logged with the file"
-    );
 }
 
 #[test]
@@ -95,7 +91,7 @@ fn a_bad_config_edit_is_rejected_with_its_position_and_the_old_config_stays() {
         "file:line:column in {status}"
     );
     assert!(status.contains("enabeld"), "{status}");
-    assert!(d.log().contains("old config") || d.log().contains("running config"));
+    assert!(status.contains("old config kept"), "{status}");
     assert_eq!(d.chat("!hello").trim(), "hello, world!", "still served");
     // A syntax error too.
     d.write_config_raw("[host\n");
@@ -104,13 +100,24 @@ fn a_bad_config_edit_is_rejected_with_its_position_and_the_old_config_stays() {
 }
 
 #[test]
-fn sighup_reloads_the_config() {
+fn sighup_reloads_a_config_edit_the_watch_cannot_see() {
+    // The config is a symlink into a directory the daemon does not watch (a dotfiles
+    // checkout, say): edits there need SIGHUP.
     let d = Daemon::start_with_plugins("", &[("hello", HELLO_WASM)]);
-    // Write without the watcher noticing a rename is impossible to guarantee, so check that
-    // SIGHUP alone applies a change: the reload is logged once per signal.
+    let real_dir = d.dir().join("dotfiles");
+    std::fs::create_dir(&real_dir).expect("mkdir");
+    let real = real_dir.join("roost.toml");
+    let config = std::fs::read_to_string(d.config_path()).expect("read config");
+    let disabled = format!("{config}\n[plugins.hello]\nenabled = false\n");
+    std::fs::write(&real, &disabled).expect("write config");
+    let link = d.dir().join(".roost.toml.link");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    std::fs::rename(&link, d.config_path()).expect("rename the symlink over the config");
+    d.chat_until("!hello", |r| r.contains("unknown command"));
+    // Edit the real file in place: only the signal can apply it.
+    std::fs::write(&real, &config).expect("write config");
     d.signal("HUP");
-    d.wait_for_log("SIGHUP: reloading config");
-    d.wait_for_log("config reloaded");
+    d.chat_until("!hello", |r| r.trim() == "hello, world!");
 }
 
 #[test]

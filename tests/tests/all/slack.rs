@@ -89,7 +89,7 @@ fn one_announcement_reaches_discord_two_slack_workspaces_and_the_console_each_on
     assert_eq!(d.chat("!send all while-work-is-down").trim(), "sent");
     assert_eq!(texts(&home.wait_posted("C2", 2))[1], "while-work-is-down");
     assert_eq!(discord.wait_posted(444, 1)[0].content, "while-work-is-down");
-    d.wait_for_log("while-work-is-down");
+    d.wait_for_post("while-work-is-down");
     assert_eq!(d.chat("!send all second").trim(), "sent");
     home.wait_posted("C2", 3);
     d.chat_until("!status", |s| s.contains("outbox slack-work:C1: 2 queued"));
@@ -139,7 +139,7 @@ fn a_slack_channel_mirrored_to_discord_relays_author_edits_and_deletes_without_l
         })
     });
     assert_eq!(patch.body["content"], "ann: hello again");
-    d.wait_for_log("(edited) ann: hello again");
+    d.wait_for_post("(edited) ann: hello again");
     slack.user_deletes("C1", &ts);
     discord.wait_for("the relayed delete", || {
         discord.requests().into_iter().find(|r| {
