@@ -182,10 +182,13 @@ async fn serve(
     let deliveries = gateways::delivery::Delivery::new(outbox, registry.clone());
     let delivery = AbortOnDrop(tokio::spawn(deliveries.clone().run()));
     supervisor.set_status_provider(Arc::new(move || {
-        let mut lines = registry.status_lines();
-        lines.retain(|l| !l.starts_with("gateway console "));
-        lines.extend(deliveries.status_lines());
-        lines
+        let (registry, deliveries) = (registry.clone(), deliveries.clone());
+        Box::pin(async move {
+            let mut lines = registry.status_lines();
+            lines.retain(|l| !l.starts_with("gateway console "));
+            lines.extend(deliveries.status_lines().await);
+            lines
+        })
     }));
 
     let (changes_tx, mut changes) = mpsc::unbounded_channel();

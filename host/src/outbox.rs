@@ -64,41 +64,75 @@ impl Outbox {
 
     /// Queues `message` for each target, cut to the target's [`size_limit`], dropping the
     /// target's oldest messages past `[outbox]`'s caps; returns once it is committed to
-    /// disk.
-    pub fn push(
+    /// disk (a plugin's `send` reports a failure).
+    pub async fn push(
         &self,
         targets: &[String],
         plugin: &str,
         message: &Outgoing,
     ) -> Result<(), StoreError> {
-        let config = self.config.get();
-        let caps = caps(&config.outbox);
-        for target in targets {
-            let (fitted, cut) = message.fitted(size_limit(&config, target));
-            if cut > 0 {
-                tracing::info!(
-                    plugin,
-                    target = %target,
-                    cut,
-                    "outbox: message cut to the size its platform takes"
-                );
-            }
-            let payload = serde_json::to_string(&fitted).unwrap_or_default();
-            let pushed = self
-                .store
-                .outbox_push_capped(target, plugin, &payload, &caps)?;
-            if pushed.dropped > 0 {
-                tracing::warn!(
-                    target = %target,
-                    dropped = pushed.dropped,
-                    max_messages = config.outbox.max_messages,
-                    max_mb = config.outbox.max_mb,
-                    "outbox: queue over its cap; dropped its oldest messages"
-                );
-            }
-        }
+        let write = self.prepare(targets, plugin, message);
+        self.store.run(write).await.and_then(|r| r)?;
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Like [`Outbox::push`] without waiting for the disk: for a gateway's replies and
+    /// mirrors, which have nobody to report a failure to but the log. Queued in order with
+    /// every other store write, so the delivery loop sees it.
+    pub fn queue(&self, targets: &[String], plugin: &str, message: &Outgoing) {
+        let write = self.prepare(targets, plugin, message);
+        let plugin = plugin.to_string();
+        self.store.submit(move |s| {
+            if let Err(e) = write(s) {
+                tracing::error!(plugin, "outbox: cannot queue a message: {e}");
+            }
+        });
+        self.wake.notify_one();
+    }
+
+    /// The store write that queues `message` for `targets` under the config in force now.
+    fn prepare(
+        &self,
+        targets: &[String],
+        plugin: &str,
+        message: &Outgoing,
+    ) -> impl FnOnce(&Store) -> Result<(), StoreError> + Send + 'static {
+        let config = self.config.get();
+        let caps = caps(&config.outbox);
+        let (max_messages, max_mb) = (config.outbox.max_messages, config.outbox.max_mb);
+        let plugin = plugin.to_string();
+        let payloads: Vec<(String, String)> = targets
+            .iter()
+            .map(|target| {
+                let (fitted, cut) = message.fitted(size_limit(&config, target));
+                if cut > 0 {
+                    tracing::info!(
+                        plugin,
+                        target = %target,
+                        cut,
+                        "outbox: message cut to the size its platform takes"
+                    );
+                }
+                let payload = serde_json::to_string(&fitted).unwrap_or_default();
+                (target.clone(), payload)
+            })
+            .collect();
+        move |store: &Store| {
+            for (target, payload) in payloads {
+                let pushed = store.outbox_push_capped(&target, &plugin, &payload, &caps)?;
+                if pushed.dropped > 0 {
+                    tracing::warn!(
+                        target = %target,
+                        dropped = pushed.dropped,
+                        max_messages,
+                        max_mb,
+                        "outbox: queue over its cap; dropped its oldest messages"
+                    );
+                }
+            }
+            Ok(())
+        }
     }
 
     /// The caps in force now, for `!status`.
@@ -145,15 +179,15 @@ mod tests {
         assert_eq!(size_limit(&c, "elsewhere:1"), console);
     }
 
-    #[test]
-    fn pushes_read_the_caps_in_force_and_cut_per_target() {
+    #[tokio::test]
+    async fn pushes_read_the_caps_in_force_and_cut_per_target() {
         let store = Store::open_in_memory().expect("store");
         let live = LiveConfig::new(config("[outbox]\nmax_messages = 2\n"));
         let outbox = Outbox::new(store.clone(), live.clone());
         let long = Outgoing::text("x".repeat(20_000));
         let targets = ["discord:1".to_string(), "console".to_string()];
         for _ in 0..3 {
-            outbox.push(&targets, "p", &long).expect("push");
+            outbox.push(&targets, "p", &long).await.expect("push");
         }
         let usage = store.outbox_usage().expect("usage");
         assert_eq!(usage.iter().map(|u| u.messages).collect::<Vec<_>>(), [2, 2]);
@@ -167,7 +201,7 @@ mod tests {
         assert_eq!(queued("console"), long, "20,000 bytes fit the console");
 
         live.replace(config("[outbox]\nmax_messages = 3\n"));
-        outbox.push(&targets, "p", &long).expect("push");
+        outbox.push(&targets, "p", &long).await.expect("push");
         assert_eq!(store.outbox_usage().expect("usage")[0].messages, 3);
     }
 }

@@ -135,18 +135,27 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Cheap-to-clone handle to the host database: one `rusqlite::Connection` behind a mutex,
 /// shared by the KV capability, the outbox, the gateways and the supervisor.
 ///
-/// The mutex is `std::sync::Mutex`, not tokio's: it is held only for short synchronous
-/// SQLite work and never across an `.await`, so an async mutex would add cost and nothing
-/// else (the reasoning of mini-redis's `db.rs`).
+/// Async code never calls the synchronous methods directly: every commit fsyncs
+/// (`synchronous = FULL`) and may wait up to 5 s for another process's lock, which must not
+/// stall a tokio worker. It hands the work to the store's own thread instead, with
+/// [`Store::run`] (and waits) or [`Store::submit`] (and does not); the work runs there in
+/// the order it was handed over. The mutex is `std::sync::Mutex`: it is held only for short
+/// synchronous SQLite work, never across an `.await`.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Shared>,
 }
 
+/// Work for the store's thread.
+type StoreJob = Box<dyn FnOnce(&Store) + Send>;
+
 struct Shared {
     /// For messages: the file, or `:memory:`.
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// The store thread's queue; the thread ends when the last handle (and so this sender)
+    /// is gone.
+    jobs: std::sync::mpsc::Sender<StoreJob>,
 }
 
 /// One operation of an atomic [`Store::kv_batch`].
@@ -250,6 +259,16 @@ pub struct HistoryItem {
 /// give plugins a generic error, so SQL detail never reaches a guest.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The store's own thread could not be started.
+    #[error("cannot start the database thread: {source}")]
+    Thread {
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store's thread ended (a panic in store work) before answering.
+    #[error("the database thread is gone")]
+    ThreadGone,
     /// The data directory could not be created.
     #[error("cannot create directory {} for the database: {source}", path.display())]
     CreateDir {
@@ -430,12 +449,45 @@ impl Store {
     fn finish_open(path: PathBuf, mut conn: Connection) -> Result<Store, StoreError> {
         migrate(&path, &mut conn)?;
         tracing::debug!(path = %path.display(), "store open");
-        Ok(Store {
-            inner: Arc::new(Shared {
-                path,
-                conn: Mutex::new(conn),
-            }),
-        })
+        let (jobs, queue) = std::sync::mpsc::channel::<StoreJob>();
+        let inner = Arc::new(Shared {
+            path,
+            conn: Mutex::new(conn),
+            jobs,
+        });
+        // The thread holds the store weakly, so dropping the last handle ends it.
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("roost-store".into())
+            .spawn(move || {
+                for job in queue {
+                    let Some(inner) = weak.upgrade() else { break };
+                    job(&Store { inner });
+                }
+            })
+            .map_err(|source| StoreError::Thread { source })?;
+        Ok(Store { inner })
+    }
+
+    /// Runs `work` on the store's thread and waits for its result without blocking the
+    /// async worker. Work runs in the order it was handed over.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(move |store| {
+            let _ = tx.send(work(store));
+        });
+        rx.await.map_err(|_| StoreError::ThreadGone)
+    }
+
+    /// Hands `work` to the store's thread and returns at once (a history record, whose
+    /// failure `work` logs itself).
+    pub fn submit(&self, work: impl FnOnce(&Store) + Send + 'static) {
+        if self.inner.jobs.send(Box::new(work)).is_err() {
+            tracing::error!("the store's thread is gone; a write was not made");
+        }
     }
 
     /// The connection, for one short piece of work. A panic while the lock was held left no

@@ -9,6 +9,8 @@ use std::sync::Weak;
 use wasmtime::component::{HasSelf, Linker};
 
 use super::denied;
+use super::registry::{Capability, InstanceEnv};
+use crate::config::Config;
 use crate::runtime::bindings::GuestError;
 use crate::runtime::bindings::roost::plugin::admin::{self, PluginInfo};
 use crate::runtime::state::PluginState;
@@ -20,7 +22,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// trait so this capability does not depend on the runtime's internals.
 pub trait PluginControl: Send + Sync {
     /// One line each about the host: uptime, gateways, outbox, config problems.
-    fn host_status(&self) -> Vec<String>;
+    fn host_status(&self) -> BoxFuture<Vec<String>>;
     /// Every plugin the host knows, running or not.
     fn list_plugins(&self) -> Vec<PluginInfo>;
     /// Reloads `name` from its source; the new version serves only after its `init`.
@@ -70,7 +72,10 @@ type AdminResult<T> = wasmtime::Result<Result<T, GuestError>>;
 
 impl admin::Host for AdminCtx {
     async fn host_status(&mut self) -> AdminResult<Vec<String>> {
-        Ok(self.control().map(|c| c.host_status()))
+        Ok(match self.control() {
+            Ok(control) => Ok(control.host_status().await),
+            Err(e) => Err(e),
+        })
     }
 
     async fn list_plugins(&mut self) -> AdminResult<Vec<PluginInfo>> {
@@ -102,7 +107,22 @@ impl admin::Host for AdminCtx {
     }
 }
 
-/// Links `roost:plugin/admin` to each instance's [`AdminCtx`].
-pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    admin::add_to_linker::<PluginState, HasSelf<AdminCtx>>(linker, |s| &mut s.admin)
+/// The `admin` capability: `admin = true` in the plugin's grants (meant for the bot).
+pub struct Admin;
+
+impl Capability for Admin {
+    type Grant = bool;
+    type Ctx = AdminCtx;
+
+    fn grant(config: &Config, plugin: &str) -> bool {
+        config.plugin(plugin).is_some_and(|p| p.grants.admin)
+    }
+
+    fn context(env: &InstanceEnv<'_>, granted: &bool) -> AdminCtx {
+        AdminCtx::new(env.plugin, *granted, env.services.control.clone())
+    }
+
+    fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+        admin::add_to_linker::<PluginState, HasSelf<AdminCtx>>(linker, |s| &mut s.caps.admin)
+    }
 }

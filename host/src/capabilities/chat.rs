@@ -3,7 +3,9 @@
 
 use wasmtime::component::{HasSelf, Linker};
 
+use super::registry::{Capability, InstanceEnv};
 use super::{denied, host_failure};
+use crate::config::Config;
 use crate::live_config::LiveConfig;
 use crate::message::Outgoing;
 use crate::message::Part;
@@ -84,13 +86,40 @@ impl chat::Host for ChatCtx {
         Ok(self
             .outbox
             .push(targets, &self.plugin, &outgoing)
+            .await
             .map_err(|e| host_failure(&self.plugin, "queueing a chat message", e)))
     }
 }
 
-/// Links `roost:plugin/chat` to each instance's [`ChatCtx`].
-pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    chat::add_to_linker::<PluginState, HasSelf<ChatCtx>>(linker, |s| &mut s.chat)
+/// The `chat` capability: the channel aliases in the plugin's `channels` grant.
+pub struct Chat;
+
+impl Capability for Chat {
+    type Grant = ChatGrant;
+    type Ctx = ChatCtx;
+
+    fn grant(config: &Config, plugin: &str) -> ChatGrant {
+        ChatGrant {
+            channels: config
+                .plugin(plugin)
+                .map(|p| p.grants.channels.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn context(env: &InstanceEnv<'_>, grant: &ChatGrant) -> ChatCtx {
+        let services = env.services;
+        ChatCtx::new(
+            env.plugin,
+            grant.clone(),
+            services.config.clone(),
+            services.outbox.clone(),
+        )
+    }
+
+    fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+        chat::add_to_linker::<PluginState, HasSelf<ChatCtx>>(linker, |s| &mut s.caps.chat)
+    }
 }
 
 /// A plugin's reply or message, from the WIT shape to the host's own.

@@ -14,6 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use wasmtime::component::{HasData, Linker};
 
+use super::registry::{Capability, InstanceEnv};
+use crate::config::Config;
 use crate::runtime::bindings::roost::plugin::dns::{self, Failure, Rcode, Response};
 use crate::runtime::state::PluginState;
 
@@ -318,12 +320,41 @@ impl HasData for DnsData {
     type Data<'a> = DnsView<'a>;
 }
 
-/// Links `roost:plugin/dns` to each instance's [`DnsCtx`] and call deadline.
-pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    dns::add_to_linker::<PluginState, DnsData>(linker, |s| DnsView {
-        ctx: &mut s.dns,
-        deadline: s.deadline,
-    })
+/// The `dns` capability: the servers in `dns_servers`, and the system's resolvers with
+/// `dns_system`, within `dns_queries_per_minute`.
+pub struct Dns;
+
+impl Capability for Dns {
+    type Grant = DnsGrant;
+    type Ctx = DnsCtx;
+
+    fn grant(config: &Config, plugin: &str) -> DnsGrant {
+        let Some(grants) = config.plugin(plugin).map(|p| &p.grants) else {
+            return DnsGrant::default();
+        };
+        DnsGrant {
+            // Config validation has already refused addresses that do not parse.
+            servers: grants
+                .dns_servers
+                .iter()
+                .filter_map(|s| parse_server(s))
+                .collect(),
+            system: grants.dns_system,
+            per_minute: grants.dns_queries_per_minute.unwrap_or(QUERIES_PER_MINUTE),
+        }
+    }
+
+    fn context(env: &InstanceEnv<'_>, grant: &DnsGrant) -> DnsCtx {
+        DnsCtx::new(env.plugin, grant.clone())
+    }
+
+    /// Links the interface to each instance's [`DnsCtx`] and call deadline.
+    fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+        dns::add_to_linker::<PluginState, DnsData>(linker, |s| DnsView {
+            ctx: &mut s.caps.dns,
+            deadline: s.deadline,
+        })
+    }
 }
 
 #[cfg(test)]

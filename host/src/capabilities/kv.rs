@@ -4,7 +4,8 @@
 use wasmtime::component::{HasSelf, Linker};
 
 use super::host_failure;
-use crate::config::Limits;
+use super::registry::{Capability, InstanceEnv};
+use crate::config::{Config, Limits};
 use crate::runtime::bindings::GuestError;
 use crate::runtime::bindings::roost::plugin::kv::{self, Op};
 use crate::runtime::state::PluginState;
@@ -55,8 +56,14 @@ impl KvCtx {
 
     /// Applies `ops` within the plugin's limits: a refusal is the plugin's (`too-large`,
     /// logged at info), a database failure the host's (logged, generic error).
-    fn write(&self, what: &str, ops: &[KvOp]) -> Result<(), GuestError> {
-        match self.store.kv_batch(&self.plugin, ops, &self.limits) {
+    async fn write(&self, what: &str, ops: Vec<KvOp>) -> Result<(), GuestError> {
+        let (plugin, limits) = (self.plugin.clone(), self.limits);
+        let written = self
+            .store
+            .run(move |s| s.kv_batch(&plugin, &ops, &limits))
+            .await
+            .unwrap_or_else(|e| Err(KvWriteError::Store(e)));
+        match written {
             Ok(()) => Ok(()),
             Err(KvWriteError::Store(e)) => Err(host_failure(&self.plugin, what, e)),
             Err(refused) => {
@@ -74,9 +81,10 @@ impl kv::Host for KvCtx {
         if let Err(e) = Self::check_key(&key) {
             return Ok(Err(e));
         }
-        Ok(self
-            .store
-            .kv_get(&self.plugin, &key)
+        let plugin = self.plugin.clone();
+        let found = self.store.run(move |s| s.kv_get(&plugin, &key)).await;
+        Ok(found
+            .and_then(|r| r)
             .map_err(|e| host_failure(&self.plugin, "kv get", e)))
     }
 
@@ -84,16 +92,17 @@ impl kv::Host for KvCtx {
         if let Err(e) = Self::check_key(&key) {
             return Ok(Err(e));
         }
-        Ok(self.write("kv set", &[KvOp::Set(key, value)]))
+        Ok(self.write("kv set", vec![KvOp::Set(key, value)]).await)
     }
 
     async fn delete(&mut self, key: String) -> KvResult<()> {
         if let Err(e) = Self::check_key(&key) {
             return Ok(Err(e));
         }
-        Ok(self
-            .store
-            .kv_delete(&self.plugin, &key)
+        let plugin = self.plugin.clone();
+        let deleted = self.store.run(move |s| s.kv_delete(&plugin, &key)).await;
+        Ok(deleted
+            .and_then(|r| r)
             .map(|_| ())
             .map_err(|e| host_failure(&self.plugin, "kv delete", e)))
     }
@@ -102,9 +111,13 @@ impl kv::Host for KvCtx {
         if let Err(e) = Self::check_key(&prefix) {
             return Ok(Err(e));
         }
-        Ok(self
+        let plugin = self.plugin.clone();
+        let keys = self
             .store
-            .kv_list(&self.plugin, &prefix, MAX_LIST_KEYS)
+            .run(move |s| s.kv_list(&plugin, &prefix, MAX_LIST_KEYS))
+            .await;
+        Ok(keys
+            .and_then(|r| r)
             .map_err(|e| host_failure(&self.plugin, "kv list", e)))
     }
 
@@ -133,13 +146,27 @@ impl kv::Host for KvCtx {
             };
             checked.push(op);
         }
-        Ok(self.write("kv batch", &checked))
+        Ok(self.write("kv batch", checked).await)
     }
 }
 
-/// Links `roost:plugin/kv` to each instance's [`KvCtx`].
-pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    kv::add_to_linker::<PluginState, HasSelf<KvCtx>>(linker, |s| &mut s.kv)
+/// The `kv` capability: always granted, each plugin in its own namespace of the host store,
+/// within its `kv_mb` and `kv_value_kb` limits.
+pub struct Kv;
+
+impl Capability for Kv {
+    type Grant = ();
+    type Ctx = KvCtx;
+
+    fn grant(_: &Config, _: &str) {}
+
+    fn context(env: &InstanceEnv<'_>, (): &()) -> KvCtx {
+        KvCtx::new(env.plugin, env.services.store.clone(), env.limits)
+    }
+
+    fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+        kv::add_to_linker::<PluginState, HasSelf<KvCtx>>(linker, |s| &mut s.caps.kv)
+    }
 }
 
 #[cfg(test)]

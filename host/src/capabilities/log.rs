@@ -2,6 +2,8 @@
 
 use wasmtime::component::{HasSelf, Linker};
 
+use super::registry::{Capability, InstanceEnv};
+use crate::config::Config;
 use crate::runtime::bindings::roost::plugin::log::{self, Level};
 use crate::runtime::state::PluginState;
 
@@ -51,7 +53,20 @@ impl log::Host for LogCtx {
     }
 }
 
-/// Links `roost:plugin/log` to each instance's [`LogCtx`].
-pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    log::add_to_linker::<PluginState, HasSelf<LogCtx>>(linker, |s| &mut s.log)
+/// The `log` capability: always granted; lines go to the host log tagged with the plugin.
+pub struct Log;
+
+impl Capability for Log {
+    type Grant = ();
+    type Ctx = LogCtx;
+
+    fn grant(_: &Config, _: &str) {}
+
+    fn context(env: &InstanceEnv<'_>, (): &()) -> LogCtx {
+        LogCtx::new(env.plugin)
+    }
+
+    fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+        log::add_to_linker::<PluginState, HasSelf<LogCtx>>(linker, |s| &mut s.caps.log)
+    }
 }

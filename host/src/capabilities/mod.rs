@@ -13,11 +13,14 @@ pub mod dns;
 pub mod kv;
 pub mod log;
 pub mod process;
+pub mod registry;
 pub mod sqlite;
 pub mod timer;
 pub mod watch;
 
 use wasmtime::component::{HasSelf, Linker};
+
+pub use registry::{Capability, Contexts, Grants, InstanceEnv};
 
 use crate::runtime::bindings::{GuestError, roost::plugin::types};
 use crate::runtime::state::PluginState;
@@ -27,16 +30,7 @@ use crate::runtime::state::PluginState;
 pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     types::add_to_linker::<PluginState, HasSelf<PluginState>>(linker, |s| s)?;
-    log::add_to_linker(linker)?;
-    kv::add_to_linker(linker)?;
-    chat::add_to_linker(linker)?;
-    timer::add_to_linker(linker)?;
-    admin::add_to_linker(linker)?;
-    sqlite::add_to_linker(linker)?;
-    dns::add_to_linker(linker)?;
-    watch::add_to_linker(linker)?;
-    process::add_to_linker(linker)?;
-    Ok(())
+    registry::add_to_linker(linker)
 }
 
 /// The `types` interface has no functions; its `Host` trait is empty.

@@ -21,6 +21,8 @@ use tokio::task::JoinHandle;
 use wasmtime::component::{HasSelf, Linker};
 
 use super::denied;
+use super::registry::{Capability, InstanceEnv, counted};
+use crate::config::Config;
 use crate::runtime::bindings::roost::plugin::process::{self, JobSpec};
 use crate::runtime::bindings::roost::plugin::types::{JobEnded, ReadBackFile};
 use crate::runtime::bindings::{Event, GuestError};
@@ -676,9 +678,45 @@ impl process::Host for ProcessCtx {
     }
 }
 
-/// Links `roost:plugin/process` to each instance's [`ProcessCtx`].
-pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    process::add_to_linker::<PluginState, HasSelf<ProcessCtx>>(linker, |s| &mut s.process)
+/// The `process` capability: the programs, directories, variables and read-back files in
+/// the plugin's grants, each job within `job_timeout_ms` and `job_output_kb`.
+pub struct Process;
+
+impl Capability for Process {
+    type Grant = ProcessGrant;
+    type Ctx = ProcessCtx;
+
+    fn grant(config: &Config, plugin: &str) -> ProcessGrant {
+        let limits = config.limits_for(plugin);
+        let grants = config
+            .plugin(plugin)
+            .map(|p| p.grants.clone())
+            .unwrap_or_default();
+        ProcessGrant {
+            programs: grants.programs,
+            dirs: grants.process_dirs,
+            env: grants.env,
+            shell: grants.shell,
+            read_files: grants.read_files,
+            base: config.base_dir(),
+            timeout: Duration::from_millis(limits.job_timeout_ms),
+            output_cap: usize::try_from(limits.job_output_kb.saturating_mul(1024))
+                .unwrap_or(usize::MAX),
+            user: config.host.job_user.clone(),
+        }
+    }
+
+    fn context(env: &InstanceEnv<'_>, grant: &ProcessGrant) -> ProcessCtx {
+        ProcessCtx::new(env.plugin, grant.clone(), env.events.clone())
+    }
+
+    fn usage(ctx: &mut ProcessCtx) -> Option<String> {
+        counted(ctx.live(), "job running", "jobs running")
+    }
+
+    fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+        process::add_to_linker::<PluginState, HasSelf<ProcessCtx>>(linker, |s| &mut s.caps.process)
+    }
 }
 
 pub mod reaper;

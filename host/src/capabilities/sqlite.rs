@@ -27,7 +27,8 @@ use tokio::sync::oneshot;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::denied;
-use crate::config::Limits;
+use super::registry::{Capability, InstanceEnv};
+use crate::config::{Config, Limits};
 use crate::runtime::bindings::GuestError;
 use crate::runtime::bindings::roost::plugin::sqlite::{self, Value};
 use crate::runtime::state::PluginState;
@@ -995,12 +996,32 @@ impl HasData for SqliteData {
     type Data<'a> = SqliteView<'a>;
 }
 
-/// Links `roost:plugin/sqlite` to each instance's [`SqliteCtx`] and call deadline.
-pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    sqlite::add_to_linker::<PluginState, SqliteData>(linker, |s| SqliteView {
-        ctx: &mut s.sqlite,
-        deadline: s.deadline,
-    })
+/// The `sqlite` capability: the files and directories in `sqlite_read` and `sqlite_write`.
+pub struct Sqlite;
+
+impl Capability for Sqlite {
+    type Grant = SqliteGrant;
+    type Ctx = SqliteCtx;
+
+    fn grant(config: &Config, plugin: &str) -> SqliteGrant {
+        let grants = config.plugin(plugin).map(|p| &p.grants);
+        SqliteGrant {
+            read: grants.map(|g| g.sqlite_read.clone()).unwrap_or_default(),
+            write: grants.map(|g| g.sqlite_write.clone()).unwrap_or_default(),
+        }
+    }
+
+    fn context(env: &InstanceEnv<'_>, grant: &SqliteGrant) -> SqliteCtx {
+        SqliteCtx::new(env.plugin, grant.clone(), env.limits)
+    }
+
+    /// Links the interface to each instance's [`SqliteCtx`] and call deadline.
+    fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+        sqlite::add_to_linker::<PluginState, SqliteData>(linker, |s| SqliteView {
+            ctx: &mut s.caps.sqlite,
+            deadline: s.deadline,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use wasmtime::component::{HasSelf, Linker};
 
+use super::registry::{Capability, InstanceEnv, counted};
+use crate::config::Config;
 use crate::runtime::bindings::roost::plugin::timer;
 use crate::runtime::bindings::{Event, GuestError};
 use crate::runtime::state::PluginState;
@@ -128,9 +130,26 @@ impl timer::Host for TimerCtx {
     }
 }
 
-/// Links `roost:plugin/timer` to each instance's [`TimerCtx`].
-pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    timer::add_to_linker::<PluginState, HasSelf<TimerCtx>>(linker, |s| &mut s.timer)
+/// The `timer` capability: always granted; fires arrive as events in the instance's queue.
+pub struct Timer;
+
+impl Capability for Timer {
+    type Grant = ();
+    type Ctx = TimerCtx;
+
+    fn grant(_: &Config, _: &str) {}
+
+    fn context(env: &InstanceEnv<'_>, (): &()) -> TimerCtx {
+        TimerCtx::new(env.plugin, env.events.clone())
+    }
+
+    fn usage(ctx: &mut TimerCtx) -> Option<String> {
+        counted(ctx.live(), "timer", "timers")
+    }
+
+    fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+        timer::add_to_linker::<PluginState, HasSelf<TimerCtx>>(linker, |s| &mut s.caps.timer)
+    }
 }
 
 #[cfg(test)]

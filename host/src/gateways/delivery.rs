@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::{DeliveryError, Registry, split_target};
 use crate::outbox::Outbox;
-use crate::store::{OutboxCaps, OutboxItem, TargetUsage};
+use crate::store::{OutboxCaps, OutboxItem, Store, StoreError, TargetUsage};
 
 /// How often targets are looked at again even when nothing new was queued (a gateway may
 /// have been registered since).
@@ -63,7 +63,7 @@ impl Delivery {
     /// take them, whenever something is queued and every few seconds.
     pub async fn run(self: Arc<Self>) {
         loop {
-            self.start_workers();
+            self.start_workers().await;
             tokio::select! {
                 _ = self.outbox.queued() => {}
                 _ = tokio::time::sleep(RETRY_EVERY) => {}
@@ -75,8 +75,10 @@ impl Delivery {
         self.workers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn start_workers(&self) {
-        let targets = match self.outbox.store().outbox_targets() {
+    async fn start_workers(&self) {
+        let store = self.outbox.store();
+        let targets = store.run(|s| s.outbox_targets()).await;
+        let targets = match targets.and_then(|r| r) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!("outbox: {e}");
@@ -114,8 +116,9 @@ impl Delivery {
 
     /// One line per target with messages waiting: how many, and why they wait; and a
     /// warning line for each queue at [`WARN_PERCENT`] or more of an `[outbox]` cap.
-    pub fn status_lines(&self) -> Vec<String> {
-        let usage = match self.outbox.store().outbox_usage() {
+    pub async fn status_lines(&self) -> Vec<String> {
+        let usage = self.outbox.store().run(|s| s.outbox_usage()).await;
+        let usage = match usage.and_then(|r| r) {
             Ok(usage) => usage,
             Err(e) => {
                 tracing::error!("outbox status: {e}");
@@ -227,7 +230,9 @@ async fn drain(
     let store = outbox.store().clone();
     let (_, channel) = split_target(&target);
     loop {
-        let items = match store.outbox_pending(&target, BATCH) {
+        let wanted = target.clone();
+        let pending = store.run(move |s| s.outbox_pending(&wanted, BATCH)).await;
+        let items = match pending.and_then(|r| r) {
             Ok(items) => items,
             Err(e) => {
                 tracing::error!("outbox {target}: {e}");
@@ -252,7 +257,7 @@ async fn drain(
 
 /// Sets message `item` aside for good with a history entry naming why: the messages
 /// behind it flow, and `!status` counts it.
-fn set_aside(store: &crate::store::Store, target: &str, item: &OutboxItem, kind: &str, why: &str) {
+fn set_aside(store: &Store, target: &str, item: &OutboxItem, kind: &'static str, why: &str) {
     tracing::error!(target, id = item.id, "outbox: {kind}: {why}");
     let text: String = serde_json::from_str::<crate::message::Outgoing>(&item.payload)
         .map(|m| m.render_plain())
@@ -260,16 +265,27 @@ fn set_aside(store: &crate::store::Store, target: &str, item: &OutboxItem, kind:
         .chars()
         .take(200)
         .collect();
-    if let Err(e) = store.history_push(
-        Some(&item.plugin),
-        kind,
-        &format!("{target}: {why}; message: {text}"),
-    ) {
-        tracing::error!("outbox {target}: {e}");
-    }
-    if let Err(e) = store.outbox_mark_sent(item.id) {
-        tracing::error!("outbox {target}: {e}");
-    }
+    let (plugin, id) = (item.plugin.clone(), item.id);
+    let detail = format!("{target}: {why}; message: {text}");
+    write(store, target, move |s| {
+        s.history_push(Some(&plugin), kind, &detail)?;
+        s.outbox_mark_sent(id)
+    });
+}
+
+/// Hands a write to the store's thread without waiting (writes run in order, so the next
+/// read of the queue sees it); a failure is logged with the target.
+fn write(
+    store: &Store,
+    target: &str,
+    work: impl FnOnce(&Store) -> Result<(), StoreError> + Send + 'static,
+) {
+    let target = target.to_string();
+    store.submit(move |s| {
+        if let Err(e) = work(s) {
+            tracing::error!("outbox {target}: {e}");
+        }
+    });
 }
 
 /// Retries one message until its gateway takes it (or rejects it for good). `false` when
@@ -289,12 +305,15 @@ async fn deliver_one(
     // earlier try may have gone through.
     let mut item = item.clone();
     loop {
-        if !still_queued(store, target, item.id) {
+        if !still_queued(store, target, item.id).await {
             return true;
         }
-        // Counted before the try: a crash after the platform took it must not look like
-        // a message never tried (the gateway would post it again without checking).
-        if let Err(e) = store.outbox_mark_attempt(item.id) {
+        // Counted (and on disk) before the try: a crash after the platform took it must
+        // not look like a message never tried (the gateway would post it again without
+        // checking).
+        let id = item.id;
+        let counted = store.run(move |s| s.outbox_mark_attempt(id)).await;
+        if let Err(e) = counted.and_then(|r| r) {
             tracing::error!("outbox {target}: {e}");
         }
         let result = deliver.deliver(channel, &item).await;
@@ -308,9 +327,7 @@ async fn deliver_one(
         match result {
             Ok(()) => {
                 set_error(None);
-                if let Err(e) = store.outbox_mark_sent(item.id) {
-                    tracing::error!("outbox {target}: {e}");
-                }
+                write(store, target, move |s| s.outbox_mark_sent(id));
                 return true;
             }
             Err(DeliveryError::Rejected(why)) => {
@@ -339,9 +356,8 @@ async fn deliver_one(
                     "outbox: rate-limited, waiting {wait:?}: {why}"
                 );
                 set_error(Some(format!("rate-limited: {why}")));
-                if let Err(e) = store.outbox_note_error(item.id, &why) {
-                    tracing::error!("outbox {target}: {e}");
-                }
+                let noted = why.clone();
+                write(store, target, move |s| s.outbox_note_error(id, &noted));
                 tokio::time::sleep(wait).await;
             }
             Err(DeliveryError::Transient(why)) => {
@@ -351,9 +367,8 @@ async fn deliver_one(
                     "outbox: delivery failed, retrying in {backoff:?}: {why}"
                 );
                 set_error(Some(why.clone()));
-                if let Err(e) = store.outbox_note_error(item.id, &why) {
-                    tracing::error!("outbox {target}: {e}");
-                }
+                let noted = why.clone();
+                write(store, target, move |s| s.outbox_note_error(id, &noted));
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = status.back() => {}
@@ -366,8 +381,12 @@ async fn deliver_one(
 
 /// Whether message `id` is still in the outbox: a cap may have dropped it (oldest first)
 /// while it waited here. When the store cannot say, it is delivered.
-fn still_queued(store: &crate::store::Store, target: &str, id: i64) -> bool {
-    match store.outbox_is_queued(id) {
+async fn still_queued(store: &Store, target: &str, id: i64) -> bool {
+    match store
+        .run(move |s| s.outbox_is_queued(id))
+        .await
+        .and_then(|r| r)
+    {
         Ok(queued) => {
             if !queued {
                 tracing::debug!(
@@ -421,7 +440,8 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
+    // Real time: the store works on its own thread, which a paused clock would outrun.
+    #[tokio::test]
     async fn a_target_that_is_down_does_not_delay_the_others_and_order_is_kept() {
         let store = Store::open_in_memory().expect("store");
         let outbox = Outbox::new(
@@ -442,12 +462,13 @@ mod tests {
                     "p",
                     &Outgoing::text(format!("m{i}")),
                 )
+                .await
                 .expect("push");
         }
         let delivery = Delivery::new(outbox, registry);
         let task = tokio::spawn(delivery.clone().run());
-        for _ in 0..100 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
             if flaky.got.lock().expect("lock").len() == 5 {
                 break;
             }
@@ -467,7 +488,7 @@ mod tests {
             store.outbox_pending("x:down", 10).expect("pending").len(),
             5
         );
-        let lines = delivery.status_lines();
+        let lines = delivery.status_lines().await;
         assert!(
             lines
                 .iter()

@@ -345,7 +345,9 @@ impl DiscordSender {
     ) -> Result<(), DeliveryError> {
         let target = format!("{}:{channel}", self.name);
         let store_err = |e: crate::store::StoreError| DeliveryError::Transient(e.to_string());
-        let copies = super::relay::copies(&self.store, &target, &relay.key).map_err(store_err)?;
+        let copies = super::relay::copies(&self.store, &target, &relay.key)
+            .await
+            .map_err(store_err)?;
         if copies.is_empty() {
             tracing::debug!(target, key = %relay.key, "no copy to follow an edit or delete");
             return Ok(());
@@ -382,7 +384,9 @@ impl DiscordSender {
             }
         }
         if relay.action == RelayAction::Delete {
-            super::relay::forget(&self.store, &target, &relay.key).map_err(store_err)?;
+            super::relay::forget(&self.store, &target, &relay.key)
+                .await
+                .map_err(store_err)?;
         }
         Ok(())
     }
@@ -416,6 +420,7 @@ impl Deliver for DiscordSender {
                     if let Some(relay) = relay {
                         let target = format!("{}:{channel}", self.name);
                         super::relay::remember(&self.store, &target, &relay.key, &ids)
+                            .await
                             .map_err(|e| DeliveryError::Transient(e.to_string()))?;
                     }
                     Ok(())
@@ -545,9 +550,7 @@ impl Handler {
 
     fn queue(&self, channel: &str, message: &Outgoing) {
         let target = format!("{}:{channel}", self.name);
-        if let Err(e) = self.outbox.push(&[target], "roost", message) {
-            tracing::error!(gateway = %self.name, "cannot queue a reply: {e}");
-        }
+        self.outbox.queue(&[target], "roost", message);
     }
 
     /// Copies a message to the targets of the mirror rules for its channel.
@@ -565,9 +568,7 @@ impl Handler {
                 RelayAction::Post,
                 format!("{author}: {}", msg.content),
             );
-            if let Err(e) = self.outbox.push(&rule.to, "mirror", &copy) {
-                tracing::error!(gateway = %self.name, "cannot queue a mirrored message: {e}");
-            }
+            self.outbox.queue(&rule.to, "mirror", &copy);
         }
     }
 
@@ -777,9 +778,7 @@ impl EventHandler for Events {
         for rule in self.mirror.iter().filter(|r| r.from == channel) {
             let edit =
                 Outgoing::relay(key.clone(), RelayAction::Edit, format!("{name}: {content}"));
-            if let Err(e) = self.outbox.push(&rule.to, "mirror", &edit) {
-                tracing::error!(gateway = %self.name, "cannot queue a mirrored edit: {e}");
-            }
+            self.outbox.queue(&rule.to, "mirror", &edit);
         }
     }
 
@@ -794,9 +793,7 @@ impl EventHandler for Events {
         let key = format!("{}:{channel}:{deleted}", self.name);
         for rule in self.mirror.iter().filter(|r| r.from == channel) {
             let delete = Outgoing::relay(key.clone(), RelayAction::Delete, "");
-            if let Err(e) = self.outbox.push(&rule.to, "mirror", &delete) {
-                tracing::error!(gateway = %self.name, "cannot queue a mirrored delete: {e}");
-            }
+            self.outbox.queue(&rule.to, "mirror", &delete);
         }
     }
 

@@ -13,19 +13,27 @@ fn key(target: &str, original: &str) -> String {
 }
 
 /// Remembers that `original` was copied to `target` as messages `ids`.
-pub fn remember(
+pub async fn remember(
     store: &Store,
     target: &str,
     original: &str,
     ids: &[String],
 ) -> Result<(), StoreError> {
-    store.kv_set(NAMESPACE, &key(target, original), ids.join(",").as_bytes())
+    let (key, value) = (key(target, original), ids.join(","));
+    store
+        .run(move |s| s.kv_set(NAMESPACE, &key, value.as_bytes()))
+        .await?
 }
 
 /// The ids of the copies of `original` on `target`; empty when it was never copied there.
-pub fn copies(store: &Store, target: &str, original: &str) -> Result<Vec<String>, StoreError> {
-    Ok(store
-        .kv_get(NAMESPACE, &key(target, original))?
+pub async fn copies(
+    store: &Store,
+    target: &str,
+    original: &str,
+) -> Result<Vec<String>, StoreError> {
+    let key = key(target, original);
+    let value = store.run(move |s| s.kv_get(NAMESPACE, &key)).await??;
+    Ok(value
         .map(|v| {
             String::from_utf8_lossy(&v)
                 .split(',')
@@ -37,18 +45,19 @@ pub fn copies(store: &Store, target: &str, original: &str) -> Result<Vec<String>
 }
 
 /// Forgets the copies of `original` on `target` (after deleting them).
-pub fn forget(store: &Store, target: &str, original: &str) -> Result<(), StoreError> {
+pub async fn forget(store: &Store, target: &str, original: &str) -> Result<(), StoreError> {
+    let key = key(target, original);
     store
-        .kv_delete(NAMESPACE, &key(target, original))
-        .map(|_| ())
+        .run(move |s| s.kv_delete(NAMESPACE, &key).map(|_| ()))
+        .await?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn copies_are_remembered_per_target_and_forgotten() {
+    #[tokio::test]
+    async fn copies_are_remembered_per_target_and_forgotten() {
         let store = Store::open_in_memory().expect("store");
         remember(
             &store,
@@ -56,19 +65,26 @@ mod tests {
             "slack:C1:1.2",
             &["10".into(), "11".into()],
         )
+        .await
         .expect("set");
         assert_eq!(
-            copies(&store, "discord:1", "slack:C1:1.2").expect("get"),
+            copies(&store, "discord:1", "slack:C1:1.2")
+                .await
+                .expect("get"),
             ["10", "11"]
         );
         assert!(
             copies(&store, "discord:2", "slack:C1:1.2")
+                .await
                 .expect("get")
                 .is_empty()
         );
-        forget(&store, "discord:1", "slack:C1:1.2").expect("forget");
+        forget(&store, "discord:1", "slack:C1:1.2")
+            .await
+            .expect("forget");
         assert!(
             copies(&store, "discord:1", "slack:C1:1.2")
+                .await
                 .expect("get")
                 .is_empty()
         );

@@ -395,7 +395,9 @@ impl SlackSender {
     ) -> Result<(), DeliveryError> {
         let target = format!("{}:{channel}", self.name);
         let store_err = |e: crate::store::StoreError| DeliveryError::Transient(e.to_string());
-        let copies = super::relay::copies(&self.store, &target, &relay.key).map_err(store_err)?;
+        let copies = super::relay::copies(&self.store, &target, &relay.key)
+            .await
+            .map_err(store_err)?;
         for (i, ts) in copies.iter().enumerate() {
             let result = if relay.action == RelayAction::Delete {
                 self.api
@@ -423,7 +425,9 @@ impl SlackSender {
             }
         }
         if relay.action == RelayAction::Delete {
-            super::relay::forget(&self.store, &target, &relay.key).map_err(store_err)?;
+            super::relay::forget(&self.store, &target, &relay.key)
+                .await
+                .map_err(store_err)?;
         }
         Ok(())
     }
@@ -447,6 +451,7 @@ impl Deliver for SlackSender {
                     if let Some(relay) = relay {
                         let target = format!("{}:{channel}", self.name);
                         super::relay::remember(&self.store, &target, &relay.key, &ids)
+                            .await
                             .map_err(|e| DeliveryError::Transient(e.to_string()))?;
                     }
                     Ok(())
@@ -586,9 +591,7 @@ impl Handler {
         };
         if let Some(reply) = self.router.handle(&chat).await {
             let target = format!("{}:{channel}", self.name);
-            if let Err(e) = self.outbox.push(&[target], "roost", &reply) {
-                tracing::error!(gateway = %self.name, "cannot queue a reply: {e}");
-            }
+            self.outbox.queue(&[target], "roost", &reply);
         }
     }
 
@@ -599,9 +602,7 @@ impl Handler {
 
     fn mirror_to(&self, channel: &str, message: &Outgoing) {
         for rule in self.mirror.iter().filter(|r| r.from == channel) {
-            if let Err(e) = self.outbox.push(&rule.to, "mirror", message) {
-                tracing::error!(gateway = %self.name, "cannot queue a mirrored message: {e}");
-            }
+            self.outbox.queue(&rule.to, "mirror", message);
         }
     }
 

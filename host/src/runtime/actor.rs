@@ -16,17 +16,10 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{CommandContext, Event, Manifest, Plugin, PluginPre};
 use super::engine::{CallRunning, PluginEngine};
-use super::state::{Capabilities, PluginState};
-use crate::capabilities::admin::{AdminCtx, PluginControl};
-use crate::capabilities::chat::{ChatCtx, ChatGrant};
-use crate::capabilities::dns::{DnsCtx, DnsGrant};
-use crate::capabilities::kv::KvCtx;
-use crate::capabilities::log::LogCtx;
-use crate::capabilities::process::{ProcessCtx, ProcessGrant};
-use crate::capabilities::sqlite::{SqliteCtx, SqliteGrant};
-use crate::capabilities::timer::TimerCtx;
-use crate::capabilities::watch::{WatchCtx, WatchGrant};
-use crate::config::Limits;
+use super::state::PluginState;
+use crate::capabilities::admin::PluginControl;
+use crate::capabilities::{Contexts, Grants, InstanceEnv};
+use crate::config::{Config, Limits};
 use crate::live_config::LiveConfig;
 use crate::message::Outgoing;
 use crate::outbox::Outbox;
@@ -98,8 +91,38 @@ impl HostServices {
         if !self.history {
             return;
         }
-        if let Err(e) = self.store.history_push(Some(plugin), kind, detail) {
-            tracing::error!(plugin, "cannot record `{kind}` in the history: {e}");
+        let (plugin, kind, detail) = (plugin.to_string(), kind.to_string(), detail.to_string());
+        self.store.submit(move |s| {
+            if let Err(e) = s.history_push(Some(&plugin), &kind, &detail) {
+                tracing::error!(plugin, "cannot record `{kind}` in the history: {e}");
+            }
+        });
+    }
+}
+
+/// What the config decides about one plugin: the settings its `init` receives, its limits
+/// and its grants. Built once per load; a config edit that changes it reloads the plugin,
+/// and every instance of the plugin is built from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSettings {
+    /// `[plugins.NAME.config]` as JSON.
+    pub config_json: String,
+    /// The global `[limits]` with the plugin's overrides.
+    pub limits: Limits,
+    /// What each capability grants it.
+    pub grants: Grants,
+}
+
+impl PluginSettings {
+    /// Reads plugin `name`'s settings from a validated config.
+    pub fn from_config(config: &Config, name: &str) -> Self {
+        Self {
+            config_json: config
+                .plugin(name)
+                .map(|p| p.config_json())
+                .unwrap_or_else(|| "{}".into()),
+            limits: config.limits_for(name),
+            grants: Grants::from_config(config, name),
         }
     }
 }
@@ -109,14 +132,7 @@ impl HostServices {
 pub struct PluginRecipe {
     pub name: String,
     pub pre: PluginPre<PluginState>,
-    pub config_json: String,
-    pub limits: Limits,
-    pub chat: ChatGrant,
-    pub admin: bool,
-    pub sqlite: SqliteGrant,
-    pub dns: DnsGrant,
-    pub watch: WatchGrant,
-    pub process: ProcessGrant,
+    pub settings: PluginSettings,
 }
 
 /// What `!status` and `!plugins` show about a plugin, updated by its actor.
@@ -128,6 +144,8 @@ pub struct Health {
     pub failures: u64,
     pub last_error: Option<String>,
     pub status_line: String,
+    /// What the instance holds ("1 timer, 2 jobs running"), after its last call.
+    pub usage: String,
 }
 
 /// Handle to a running plugin actor. Cloning is cheap; when the last clone is dropped the
@@ -159,8 +177,9 @@ impl PluginHandle {
             failures: 0,
             last_error: None,
             status_line: String::new(),
+            usage: String::new(),
         }));
-        let (tx, rx) = mpsc::channel(recipe.limits.mailbox.max(1));
+        let (tx, rx) = mpsc::channel(recipe.settings.limits.mailbox.max(1));
         let name: Arc<str> = recipe.name.as_str().into();
         let mut actor = Actor {
             recipe,
@@ -235,26 +254,20 @@ struct Instance {
 
 impl Instance {
     async fn build(recipe: &PluginRecipe, services: &HostServices) -> Result<Self, String> {
-        let (events_tx, events) = mpsc::channel(recipe.limits.mailbox.max(1));
+        let settings = &recipe.settings;
+        let limits = &settings.limits;
+        let (events_tx, events) = mpsc::channel(limits.mailbox.max(1));
         let name = recipe.name.as_str();
-        let caps = Capabilities {
-            log: LogCtx::new(name),
-            kv: KvCtx::new(name, services.store.clone(), &recipe.limits),
-            chat: ChatCtx::new(
-                name,
-                recipe.chat.clone(),
-                services.config.clone(),
-                services.outbox.clone(),
-            ),
-            timer: TimerCtx::new(name, events_tx.clone()),
-            watch: WatchCtx::new(name, recipe.watch.clone(), events_tx.clone()),
-            process: ProcessCtx::new(name, recipe.process.clone(), events_tx),
-            admin: AdminCtx::new(name, recipe.admin, services.control.clone()),
-            sqlite: SqliteCtx::new(name, recipe.sqlite.clone(), &recipe.limits),
-            dns: DnsCtx::new(name, recipe.dns.clone()),
+        let env = InstanceEnv {
+            plugin: name,
+            limits,
+            services,
+            events: &events_tx,
         };
-        let memory = usize::try_from(recipe.limits.memory_mb.saturating_mul(1024 * 1024))
-            .unwrap_or(usize::MAX);
+        let caps = Contexts::build(&env, &settings.grants);
+        drop(events_tx);
+        let memory =
+            usize::try_from(limits.memory_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
         let mut store = Store::new(
             services.engine.engine(),
             PluginState::new(name, memory, caps),
@@ -272,7 +285,7 @@ impl Instance {
                 ))
             }
         });
-        let timeout = Duration::from_millis(recipe.limits.call_timeout_ms);
+        let timeout = Duration::from_millis(limits.call_timeout_ms);
         let running = arm(&mut store, timeout, &services.engine);
         let plugin = match bounded(timeout, recipe.pre.instantiate_async(&mut store)).await {
             Ok(p) => p,
@@ -286,7 +299,7 @@ impl Instance {
         drop(running);
         let _running = arm(&mut store, timeout, &services.engine);
         let manifest =
-            match bounded(timeout, plugin.call_init(&mut store, &recipe.config_json)).await {
+            match bounded(timeout, plugin.call_init(&mut store, &settings.config_json)).await {
                 Ok(Ok(m)) => m,
                 Ok(Err(reason)) => return Err(format!("init failed: {reason}")),
                 Err(e) => return Err(format!("init failed: {}", describe(&e, &store, timeout))),
@@ -307,7 +320,7 @@ fn arm(store: &mut Store<PluginState>, timeout: Duration, engine: &PluginEngine)
     data.deadline = Instant::now() + timeout;
     data.limiter.refused = false;
     data.stderr.clear();
-    data.log.last_error = None;
+    data.caps.log.last_error = None;
     store.set_epoch_deadline(1);
     engine.call_running()
 }
@@ -330,6 +343,7 @@ fn describe(err: &wasmtime::Error, store: &Store<PluginState>, timeout: Duration
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => format!("timed out after {} ms", timeout.as_millis()),
         Some(trap) => match data
+            .caps
             .log
             .last_error
             .clone()
@@ -381,7 +395,7 @@ impl Actor {
     }
 
     fn timeout(&self) -> Duration {
-        Duration::from_millis(self.recipe.limits.call_timeout_ms)
+        Duration::from_millis(self.recipe.settings.limits.call_timeout_ms)
     }
 
     async fn command(
@@ -457,8 +471,12 @@ impl Actor {
         let running = arm(&mut inst.store, limit, &self.services.engine);
         let result = bounded(limit, inst.plugin.call_status(&mut inst.store)).await;
         drop(running);
+        let usage = inst.store.data_mut().caps.usage().join(", ");
         match result {
-            Ok(line) => self.update(|h| h.status_line = line),
+            Ok(line) => self.update(|h| {
+                h.status_line = line;
+                h.usage = usage;
+            }),
             Err(e) => {
                 let reason = describe(&e, &inst.store, limit);
                 self.crashed(&format!("status: {reason}"));

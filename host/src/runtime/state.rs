@@ -13,10 +13,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::capabilities::{
-    admin::AdminCtx, chat::ChatCtx, dns::DnsCtx, kv::KvCtx, log::LogCtx, process::ProcessCtx,
-    sqlite::SqliteCtx, timer::TimerCtx, watch::WatchCtx,
-};
+use crate::capabilities::Contexts;
 
 /// Longest tail of a plugin's stderr kept for error messages (a panic message lands there).
 const STDERR_TAIL_BYTES: usize = 4096;
@@ -29,36 +26,16 @@ pub struct PluginState {
     pub limiter: MemoryLimiter,
     /// When the current call must end; checked on every epoch tick.
     pub deadline: Instant,
-    pub log: LogCtx,
-    pub kv: KvCtx,
-    pub chat: ChatCtx,
-    pub timer: TimerCtx,
-    pub admin: AdminCtx,
-    pub sqlite: SqliteCtx,
-    pub dns: DnsCtx,
-    pub watch: WatchCtx,
-    pub process: ProcessCtx,
+    /// Every capability's context, built from the plugin's grants.
+    pub caps: Contexts,
     pub stderr: StderrTail,
-}
-
-/// The capability contexts an instance starts with, built by the supervisor from grants.
-pub struct Capabilities {
-    pub log: LogCtx,
-    pub kv: KvCtx,
-    pub chat: ChatCtx,
-    pub timer: TimerCtx,
-    pub admin: AdminCtx,
-    pub sqlite: SqliteCtx,
-    pub dns: DnsCtx,
-    pub watch: WatchCtx,
-    pub process: ProcessCtx,
 }
 
 impl PluginState {
     /// WASI is deny-by-default here: no preopened directories, no sockets, no name lookup,
     /// no environment, no arguments. stdout/stderr go to the host log (stderr's tail is kept
     /// for error messages).
-    pub fn new(plugin: &str, memory_bytes: usize, caps: Capabilities) -> Self {
+    pub fn new(plugin: &str, memory_bytes: usize, caps: Contexts) -> Self {
         let stderr = StderrTail::new(plugin);
         let wasi = WasiCtxBuilder::new()
             .stdout(stderr.clone())
@@ -69,15 +46,7 @@ impl PluginState {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_bytes),
             deadline: Instant::now(),
-            log: caps.log,
-            kv: caps.kv,
-            chat: caps.chat,
-            timer: caps.timer,
-            admin: caps.admin,
-            sqlite: caps.sqlite,
-            dns: caps.dns,
-            watch: caps.watch,
-            process: caps.process,
+            caps,
             stderr,
         }
     }

@@ -8,16 +8,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-use super::actor::{HostServices, PluginHandle, PluginRecipe};
+use super::actor::{HostServices, PluginHandle, PluginRecipe, PluginSettings};
 use super::bindings::{CommandSpec, roost::plugin::admin::PluginInfo};
 use super::embedded;
 use crate::capabilities::admin::{BoxFuture, PluginControl};
-use crate::capabilities::chat::ChatGrant;
-use crate::capabilities::dns::DnsGrant;
-use crate::capabilities::process::ProcessGrant;
-use crate::capabilities::sqlite::SqliteGrant;
-use crate::capabilities::watch::WatchGrant;
 use crate::config::{Config, Role};
+use crate::store::StoreError;
 
 /// Where a plugin's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,18 +53,11 @@ impl Source {
 }
 
 /// Everything that, when changed, means a plugin must be reloaded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Inputs {
     source: String,
     bytes_hash: u64,
-    config_json: String,
-    limits: crate::config::Limits,
-    chat: ChatGrant,
-    admin: bool,
-    sqlite: SqliteGrant,
-    dns: DnsGrant,
-    watch: WatchGrant,
-    process: ProcessGrant,
+    settings: PluginSettings,
 }
 
 #[derive(Default)]
@@ -111,7 +100,7 @@ impl Rank {
 }
 
 /// Computes status lines on demand; see [`Supervisor::set_status_provider`].
-pub type StatusProvider = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+pub type StatusProvider = Arc<dyn Fn() -> BoxFuture<Vec<String>> + Send + Sync>;
 
 /// The plugin supervisor. Shared as `Arc<Supervisor>`; also the admin capability's
 /// [`PluginControl`].
@@ -251,47 +240,10 @@ impl Supervisor {
         };
         let max_mb = config.limits_for(name).max_component_mb;
         let bytes = source.read(max_mb).map_err(|e| self.fail(name, e, None))?;
-        let pcfg = config.plugin(name);
         let inputs = Inputs {
             source: source.describe(),
             bytes_hash: hash_bytes(&bytes),
-            config_json: pcfg.map(|p| p.config_json()).unwrap_or_else(|| "{}".into()),
-            limits: config.limits_for(name),
-            chat: ChatGrant {
-                channels: pcfg.map(|p| p.grants.channels.clone()).unwrap_or_default(),
-            },
-            admin: pcfg.is_some_and(|p| p.grants.admin),
-            dns: DnsGrant {
-                // Config validation has already refused addresses that do not parse.
-                servers: pcfg
-                    .map(|p| {
-                        p.grants
-                            .dns_servers
-                            .iter()
-                            .filter_map(|s| crate::capabilities::dns::parse_server(s))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                system: pcfg.is_some_and(|p| p.grants.dns_system),
-                per_minute: pcfg
-                    .and_then(|p| p.grants.dns_queries_per_minute)
-                    .unwrap_or(crate::capabilities::dns::QUERIES_PER_MINUTE),
-            },
-            sqlite: SqliteGrant {
-                read: pcfg
-                    .map(|p| p.grants.sqlite_read.clone())
-                    .unwrap_or_default(),
-                write: pcfg
-                    .map(|p| p.grants.sqlite_write.clone())
-                    .unwrap_or_default(),
-            },
-            watch: WatchGrant {
-                roots: pcfg
-                    .map(|p| p.grants.watch_roots.clone())
-                    .unwrap_or_default(),
-                base: config.base_dir(),
-            },
-            process: process_grant(config, name),
+            settings: PluginSettings::from_config(config, name),
         };
         {
             let mut slots = self.slots();
@@ -354,14 +306,7 @@ impl Supervisor {
         let recipe = PluginRecipe {
             name: name.to_string(),
             pre,
-            config_json: inputs.config_json.clone(),
-            limits: inputs.limits.clone(),
-            chat: inputs.chat.clone(),
-            admin: inputs.admin,
-            sqlite: inputs.sqlite.clone(),
-            dns: inputs.dns.clone(),
-            watch: inputs.watch.clone(),
-            process: inputs.process.clone(),
+            settings: inputs.settings.clone(),
         };
         PluginHandle::start(recipe, self.services.clone()).await
     }
@@ -528,39 +473,14 @@ impl Supervisor {
 }
 
 impl PluginControl for Supervisor {
-    fn host_status(&self) -> Vec<String> {
-        let mut lines = vec![format!(
-            "roost {} up {}",
-            env!("CARGO_PKG_VERSION"),
-            human_duration(self.started.elapsed().as_secs())
-        )];
-        if let Ok(extra) = self.extra_status.lock() {
-            lines.extend(extra.iter().cloned());
-        }
-        let provider = self.status_provider.lock().ok().and_then(|p| p.clone());
-        if let Some(provider) = provider {
-            lines.extend(provider());
-        }
-        if let Ok(targets) = self.services.store.outbox_targets() {
-            let pending: u64 = targets.iter().map(|(_, n)| n).sum();
-            lines.push(format!("outbox: {pending} pending"));
-        }
-        lines.extend(clashes(
-            &self.slots(),
-            &self.services.config.get().host.prefix,
-        ));
-        if let Ok(Some(e)) = self.config_error.lock().map(|e| e.clone()) {
-            lines.push(format!("config: last edit rejected, old config kept: {e}"));
-        }
-        if let Ok(recent) = self.services.store.history_recent(RECENT_EVENTS) {
-            let now = unix_ms();
-            for event in recent {
-                let ago = human_duration(u64::try_from(now - event.at).unwrap_or(0) / 1000);
-                let who = event.plugin.as_deref().unwrap_or("host");
-                lines.push(format!("{ago} ago: {who} {} {}", event.kind, event.detail));
+    fn host_status(&self) -> BoxFuture<Vec<String>> {
+        let me = self.me.upgrade();
+        Box::pin(async move {
+            match me {
+                Some(me) => me.status_lines().await,
+                None => vec!["the daemon is shutting down".to_string()],
             }
-        }
-        lines
+        })
     }
 
     fn list_plugins(&self) -> Vec<PluginInfo> {
@@ -606,10 +526,7 @@ impl PluginControl for Supervisor {
                     state: state.to_string(),
                     enabled: slot.enabled,
                     commands,
-                    status: health
-                        .as_ref()
-                        .map(|h| h.status_line.clone())
-                        .unwrap_or_default(),
+                    status: health.as_ref().map(status_with_usage).unwrap_or_default(),
                     last_error,
                     failures: health.as_ref().map(|h| h.failures).unwrap_or(0),
                 }
@@ -628,6 +545,56 @@ impl PluginControl for Supervisor {
     fn disable(&self, name: String) -> BoxFuture<Result<String, String>> {
         self.detached(|me| async move { me.set_enabled(name, false).await })
     }
+}
+
+impl Supervisor {
+    /// `!status`'s host lines: uptime, gateways and outbox, command clashes, config
+    /// problems, recent events.
+    async fn status_lines(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "roost {} up {}",
+            env!("CARGO_PKG_VERSION"),
+            human_duration(self.started.elapsed().as_secs())
+        )];
+        if let Ok(extra) = self.extra_status.lock() {
+            lines.extend(extra.iter().cloned());
+        }
+        let provider = self.status_provider.lock().ok().and_then(|p| p.clone());
+        if let Some(provider) = provider {
+            lines.extend(provider().await);
+        }
+        let store = &self.services.store;
+        let targets = store.run(|s| s.outbox_targets()).await.and_then(|r| r);
+        if let Ok(targets) = log_store_error(targets) {
+            let pending: u64 = targets.iter().map(|(_, n)| n).sum();
+            lines.push(format!("outbox: {pending} pending"));
+        }
+        lines.extend(clashes(
+            &self.slots(),
+            &self.services.config.get().host.prefix,
+        ));
+        if let Ok(Some(e)) = self.config_error.lock().map(|e| e.clone()) {
+            lines.push(format!("config: last edit rejected, old config kept: {e}"));
+        }
+        let recent = store.run(|s| s.history_recent(RECENT_EVENTS)).await;
+        if let Ok(recent) = log_store_error(recent.and_then(|r| r)) {
+            let now = unix_ms();
+            for event in recent {
+                let ago = human_duration(u64::try_from(now - event.at).unwrap_or(0) / 1000);
+                let who = event.plugin.as_deref().unwrap_or("host");
+                lines.push(format!("{ago} ago: {who} {} {}", event.kind, event.detail));
+            }
+        }
+        lines
+    }
+}
+
+/// Logs a store error (the status is shown without the lines it would have given).
+fn log_store_error<T>(result: Result<T, StoreError>) -> Result<T, StoreError> {
+    if let Err(e) = &result {
+        tracing::error!("status: cannot read the host store: {e}");
+    }
+    result
 }
 
 impl Supervisor {
@@ -778,24 +745,12 @@ impl From<super::bindings::WitRole> for Role {
     }
 }
 
-/// What `[plugins.NAME.grants]` lets plugin `name` run, with its job limits.
-fn process_grant(config: &Config, name: &str) -> ProcessGrant {
-    let limits = config.limits_for(name);
-    let grants = config
-        .plugin(name)
-        .map(|p| p.grants.clone())
-        .unwrap_or_default();
-    ProcessGrant {
-        programs: grants.programs,
-        dirs: grants.process_dirs,
-        env: grants.env,
-        shell: grants.shell,
-        read_files: grants.read_files,
-        base: config.base_dir(),
-        timeout: std::time::Duration::from_millis(limits.job_timeout_ms),
-        output_cap: usize::try_from(limits.job_output_kb.saturating_mul(1024))
-            .unwrap_or(usize::MAX),
-        user: config.host.job_user.clone(),
+/// A plugin's own status line followed by what its instance holds.
+fn status_with_usage(health: &super::actor::Health) -> String {
+    match (health.status_line.as_str(), health.usage.as_str()) {
+        (line, "") => line.to_string(),
+        ("", usage) => usage.to_string(),
+        (line, usage) => format!("{line} · {usage}"),
     }
 }
 

@@ -147,3 +147,38 @@ fn a_timer_set_by_a_plugin_fires_into_it() {
     assert!(!d.chat("!timer 50 t1").contains("failed"));
     d.chat_until("!kvget fired/t1", |r| r.trim() == "1");
 }
+
+/// `!status` shows what each plugin holds (timers, jobs), so a plugin that leaks them is
+/// seen before it hits its limits.
+#[test]
+fn status_shows_the_timers_and_jobs_a_plugin_holds() {
+    let d = Daemon::start_with_plugins(
+        "[plugins.faulty.grants]\nprograms = [\"sleep\"]\nprocess_dirs = [\".\"]\n",
+        &[("faulty", FAULTY_WASM)],
+    );
+    let faulty_line = |status: String| {
+        status
+            .lines()
+            .find(|l| l.starts_with("faulty "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let line = faulty_line(d.chat("!status"));
+    assert!(line.contains("timers fired · failures 0"), "{line}");
+    assert!(d.chat("!timer 600000 long").contains("set"));
+    let line = faulty_line(d.chat("!status"));
+    assert!(line.contains("timers fired · 1 timer · failures"), "{line}");
+    let dir = d.dir().display().to_string();
+    let started = d.chat(&format!("!job {dir} sleep 600"));
+    let id = started
+        .trim()
+        .strip_prefix("job ")
+        .unwrap_or_else(|| panic!("job not started: {started}"))
+        .to_string();
+    let line = faulty_line(d.chat("!status"));
+    assert!(line.contains(" · 1 timer, 1 job running · "), "{line}");
+    assert_eq!(d.chat(&format!("!cancel {id}")).trim(), "cancelled");
+    let status = d.chat_until("!status", |s| !faulty_line(s.to_string()).contains("job"));
+    let line = faulty_line(status);
+    assert!(line.contains(" · 1 timer · "), "{line}");
+}

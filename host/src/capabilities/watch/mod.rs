@@ -28,6 +28,8 @@ use self::batch::Pending;
 use self::rules::Rules;
 use self::tree::{Found, RawEvent, Root, Watched};
 use super::denied;
+use super::registry::{Capability, InstanceEnv, counted};
+use crate::config::Config;
 use crate::runtime::bindings::roost::plugin::types::{FileChange, FilesChanged};
 use crate::runtime::bindings::roost::plugin::watch;
 use crate::runtime::bindings::{Event, GuestError};
@@ -339,9 +341,35 @@ impl watch::Host for WatchCtx {
     }
 }
 
-/// Links `roost:plugin/watch` to each instance's [`WatchCtx`].
-pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    watch::add_to_linker::<PluginState, HasSelf<WatchCtx>>(linker, |s| &mut s.watch)
+/// The `watch` capability: the directory trees in `watch_roots`; batches arrive as events
+/// in the instance's queue.
+pub struct Watch;
+
+impl Capability for Watch {
+    type Grant = WatchGrant;
+    type Ctx = WatchCtx;
+
+    fn grant(config: &Config, plugin: &str) -> WatchGrant {
+        WatchGrant {
+            roots: config
+                .plugin(plugin)
+                .map(|p| p.grants.watch_roots.clone())
+                .unwrap_or_default(),
+            base: config.base_dir(),
+        }
+    }
+
+    fn context(env: &InstanceEnv<'_>, grant: &WatchGrant) -> WatchCtx {
+        WatchCtx::new(env.plugin, grant.clone(), env.events.clone())
+    }
+
+    fn usage(ctx: &mut WatchCtx) -> Option<String> {
+        counted(ctx.live(), "watch", "watches")
+    }
+
+    fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+        watch::add_to_linker::<PluginState, HasSelf<WatchCtx>>(linker, |s| &mut s.caps.watch)
+    }
 }
 
 #[cfg(test)]
