@@ -118,6 +118,35 @@ impl Counts {
     }
 }
 
+/// Where a table's row changes are written.
+#[derive(Debug, Clone, Copy)]
+enum Target<'a> {
+    /// The table itself, after its schema change (if any).
+    Table,
+    /// A rebuild: deletes go to A's table, renamed to this name, before the copy (changed
+    /// rows are deleted and inserted again), so the copy takes only rows exactly as in B.
+    Rebuilt(&'a str),
+}
+
+impl Target<'_> {
+    /// The quoted name of the table that deletes apply to.
+    fn table(&self, td: &TableData) -> String {
+        match self {
+            Target::Table => ident(&td.b_name),
+            Target::Rebuilt(old) => ident(old),
+        }
+    }
+}
+
+/// One table's row statements by kind, in the order they apply, and their counts.
+#[derive(Debug, Default)]
+struct RowSql {
+    deletes: String,
+    updates: String,
+    inserts: String,
+    counts: Counts,
+}
+
 impl TableData {
     fn a_tab(&self) -> String {
         format!(
@@ -319,29 +348,47 @@ impl TableData {
 
     /// The SQL that brings this table's rows from A to B, appended to `out`.
     pub fn emit(&self, db: &mut dyn Db, out: &mut String) -> Result<Counts, String> {
-        let mut counts = Counts::default();
+        let rows = self.row_sql(db, Target::Table)?;
+        out.push_str(&rows.deletes);
+        out.push_str(&rows.updates);
+        out.push_str(&rows.inserts);
+        Ok(rows.counts)
+    }
+
+    /// The row diff of a rebuilt table, around the copy: the statements that delete from
+    /// A's table, renamed to `old`, every row that is not exactly as in B (changed rows
+    /// too), and the INSERTs of B's rows that the copy of the rest leaves out.
+    pub fn emit_rebuild(
+        &self,
+        db: &mut dyn Db,
+        old: &str,
+    ) -> Result<(String, String, Counts), String> {
+        let rows = self.row_sql(db, Target::Rebuilt(old))?;
+        Ok((rows.deletes, rows.inserts, rows.counts))
+    }
+
+    fn row_sql(&self, db: &mut dyn Db, target: Target<'_>) -> Result<RowSql, String> {
+        let mut rows = RowSql::default();
         match &self.how {
             How::InsertAll => {
-                counts.inserts = self.insert_rows(db, "1", out)?;
+                rows.counts.inserts = self.insert_rows(db, "1", &mut rows.inserts)?;
             }
             How::FullReload => {
-                let mut body = String::new();
-                counts.inserts = self.insert_rows(db, "1", &mut body)?;
+                rows.counts.inserts = self.insert_rows(db, "1", &mut rows.inserts)?;
                 if let Some(a) = &self.a_name {
-                    counts.deletes =
+                    rows.counts.deletes =
                         query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?;
                 }
-                // Unconditional: a freshly created virtual table's shadow tables already
-                // hold rows that A never had.
-                if counts.deletes > 0 || self.a_name.is_none() {
-                    out.push_str(&format!("DELETE FROM {};\n", ident(&self.b_name)));
+                // Unconditional for a table A lacks: a freshly created virtual table's
+                // shadow tables already hold rows that A never had.
+                if rows.counts.deletes > 0 || self.a_name.is_none() {
+                    rows.deletes = format!("DELETE FROM {};\n", target.table(self));
                 }
-                out.push_str(&body);
             }
-            How::Keyed(_) => self.emit_keyed(db, out, &mut counts)?,
-            How::Multiset => self.emit_multiset(db, out, &mut counts)?,
+            How::Keyed(_) => self.emit_keyed(db, target, &mut rows)?,
+            How::Multiset => self.emit_multiset(db, target, &mut rows)?,
         }
-        Ok(counts)
+        Ok(rows)
     }
 
     /// Every row of a keyed table that differs, in two passes SQLite runs as outer joins:
@@ -434,15 +481,15 @@ impl TableData {
     fn emit_keyed(
         &self,
         db: &mut dyn Db,
-        out: &mut String,
-        counts: &mut Counts,
+        target: Target<'_>,
+        rows: &mut RowSql,
     ) -> Result<(), String> {
-        let table = ident(&self.b_name);
+        let table = target.table(self);
+        // A rebuild copies unchanged rows only: a changed one is deleted and inserted.
+        let delete_insert = self.delete_insert || matches!(target, Target::Rebuilt(_));
         let (names, _) = self.insert_columns();
-        let mut deletes = String::new();
-        let mut updates = String::new();
-        let mut inserts = String::new();
-        *counts = self.scan_keyed(db, false, &mut |change| {
+        let (mut deletes, mut updates, mut inserts) = (String::new(), String::new(), String::new());
+        let counts = self.scan_keyed(db, false, &mut |change| {
             match change {
                 RowChange::Delete { key, .. } => {
                     deletes.push_str(&format!(
@@ -454,7 +501,7 @@ impl TableData {
                     key, new, changed, ..
                 } => {
                     let wh = self.key_where(&key);
-                    if self.delete_insert {
+                    if delete_insert {
                         deletes.push_str(&format!("DELETE FROM {table} WHERE {wh};\n"));
                         let mut values: Vec<Value> = Vec::with_capacity(new.len() + 1);
                         if self.insert_rowid.is_some() {
@@ -480,9 +527,12 @@ impl TableData {
             }
             Ok(())
         })?;
-        out.push_str(&deletes);
-        out.push_str(&updates);
-        out.push_str(&inserts);
+        *rows = RowSql {
+            deletes,
+            updates,
+            inserts,
+            counts,
+        };
         Ok(())
     }
 
@@ -579,14 +629,15 @@ impl TableData {
         Ok(sides[0] == sides[1])
     }
 
-    /// `WHERE` text matching rows whose compared columns (under prefix `p`) hold `values`.
-    fn row_where(&self, p: &str, values: &[Value]) -> String {
+    /// `WHERE` text matching rows whose compared columns hold `values`; `column(i)` is
+    /// the SQL of column `i` in the rows matched.
+    fn row_where(&self, column: &dyn Fn(usize) -> String, values: &[Value]) -> String {
         let parts: Vec<String> = self
             .compared()
             .iter()
             .zip(values)
             .map(|(&i, v)| {
-                let c = format!("{p}{}", ident(&self.columns[i]));
+                let c = column(i);
                 match v {
                     Value::Null => format!("{c} IS NULL"),
                     other => format!(
@@ -604,17 +655,32 @@ impl TableData {
         }
     }
 
+    /// A multiset group's DELETE: of B's table after its schema change (A's rows, as the
+    /// change left them, hold the values of B's columns), or of A's renamed table in a
+    /// rebuild, whose rows are matched on A's expressions.
+    fn group_delete(&self, target: Target<'_>, values: &[Value]) -> String {
+        let wh = match target {
+            Target::Table => self.row_where(&|i| ident(&self.columns[i]), values),
+            Target::Rebuilt(_) => self.row_where(&|i| self.a_exprs[i].clone(), values),
+        };
+        let alias = match target {
+            Target::Table => "",
+            Target::Rebuilt(_) => " AS a",
+        };
+        format!("DELETE FROM {}{alias} WHERE {wh};\n", target.table(self))
+    }
+
     fn emit_multiset(
         &self,
         db: &mut dyn Db,
-        out: &mut String,
-        counts: &mut Counts,
+        target: Target<'_>,
+        rows: &mut RowSql,
     ) -> Result<(), String> {
-        let table = ident(&self.b_name);
         let compared = self.compared();
         let all_compared = compared.len() == self.columns.len();
         let mut deletes = String::new();
         let mut inserts = String::new();
+        let mut counts = Counts::default();
         let mut pending: Vec<Vec<Value>> = Vec::new();
         let (names, _) = {
             // Multiset rows carry no rowid.
@@ -641,10 +707,7 @@ impl TableData {
             counts.deletes += na.saturating_sub(nb);
             counts.inserts += nb.saturating_sub(na);
             if na > 0 {
-                deletes.push_str(&format!(
-                    "DELETE FROM {table} WHERE {};\n",
-                    self.row_where("", values)
-                ));
+                deletes.push_str(&self.group_delete(target, values));
             }
             if nb > 0 {
                 // A REAL zero stands for both 0.0 and -0.0, which SQL cannot tell apart:
@@ -668,10 +731,7 @@ impl TableData {
             }
             counts.deletes += rows;
             counts.inserts += rows;
-            deletes.push_str(&format!(
-                "DELETE FROM {table} WHERE {};\n",
-                self.row_where("", &values)
-            ));
+            deletes.push_str(&self.group_delete(target, &values));
             pending.push(values);
         }
         for values in pending {
@@ -683,15 +743,16 @@ impl TableData {
                     .collect::<Vec<_>>()
                     .join(", "),
                 self.b_tab(),
-                self.row_where("b.", &values)
+                self.row_where(&|i| format!("b.{}", ident(&self.columns[i])), &values)
             );
             db.query(&sql, &[], &mut |row| {
                 inserts.push_str(&self.insert_stmt(&names, &row));
                 Ok(())
             })?;
         }
-        out.push_str(&deletes);
-        out.push_str(&inserts);
+        rows.deletes.push_str(&deletes);
+        rows.inserts.push_str(&inserts);
+        rows.counts = counts;
         Ok(())
     }
 
@@ -754,7 +815,9 @@ impl TableData {
             }
             How::Multiset if self.zero_group().is_some() => {
                 // Zeros are compared by their bits outside SQL: count what the scan finds.
-                self.emit_multiset(db, &mut String::new(), &mut c)?;
+                let mut rows = RowSql::default();
+                self.emit_multiset(db, Target::Table, &mut rows)?;
+                c = rows.counts;
                 let a_rows = match &self.a_name {
                     Some(a) => query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?,
                     None => 0,
