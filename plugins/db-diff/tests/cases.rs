@@ -602,3 +602,15 @@ fn text_that_is_not_valid_utf8_is_reproduced_exactly() {
         d.sql
     );
 }
+
+#[test]
+fn a_virtual_table_replaced_by_an_ordinary_table_of_the_same_name() {
+    check(
+        "CREATE VIRTUAL TABLE doc USING fts5(body); INSERT INTO doc VALUES('hello');",
+        "CREATE TABLE doc(body TEXT); INSERT INTO doc VALUES('hello'),('world');",
+    );
+    check(
+        "CREATE TABLE doc(body TEXT); INSERT INTO doc VALUES('hello');",
+        "CREATE VIRTUAL TABLE doc USING fts5(body); INSERT INTO doc VALUES('hello'),('world');",
+    );
+}

@@ -430,72 +430,105 @@ fn objects(
     out: &mut Sections,
     result: &mut Diff,
 ) {
-    let (a, b) = (&scope.a, &scope.b);
-    let in_scope = |o: &Object| match o.kind.as_str() {
-        "view" => opts.table.is_none(),
-        _ => opts.in_scope(&o.tbl_name),
-    };
-    let table_reset = |tbl: &str| {
-        let l = tbl.to_lowercase();
-        scope.vt_changed(&l)
-            || plans
-                .iter()
-                .any(|p| p.resets() && p.b.name.eq_ignore_ascii_case(tbl))
-    };
-    let mut dropped: BTreeSet<(String, String)> = BTreeSet::new();
-    for (kind, drop_kind) in [
-        ("trigger", DropKind::Trigger),
-        ("view", DropKind::View),
-        ("index", DropKind::Index),
-    ] {
-        for o in a.objects.iter().filter(|o| o.kind == kind && in_scope(o)) {
-            let same = b.object(kind, &o.name).is_some_and(|x| x.sql == o.sql);
-            let drop = !same
-                || match kind {
-                    "trigger" => {
-                        out.structural || data_changed.contains(&o.tbl_name.to_lowercase())
-                    }
-                    "view" => out.structural,
-                    _ => table_reset(&o.tbl_name),
-                };
-            if !drop {
-                continue;
-            }
-            dropped.insert((kind.to_string(), o.name.to_lowercase()));
-            if !same {
-                let what = if b.object(kind, &o.name).is_some() {
-                    "changed"
-                } else {
-                    "dropped"
-                };
-                result.objects.push(change(kind, &o.name, what));
-            }
-            let tbl = o.tbl_name.to_lowercase();
-            let table_goes = !b.tables.contains_key(&tbl) || scope.vt_dropped.contains(&tbl);
-            if kind == "index" && table_goes && a.tables.contains_key(&tbl) {
-                continue; // Goes with its table.
-            }
-            out.drops.push(DropStmt {
-                kind: drop_kind,
-                name: o.name.clone(),
-            });
+    let objects = Objects { scope, opts, plans };
+    let dropped = objects.drop(data_changed, out, result);
+    objects.create(&dropped, out, result);
+}
+
+/// What phase 3 decides from.
+struct Objects<'p, 's> {
+    scope: &'p Scope,
+    opts: &'p Options,
+    plans: &'p [TablePlan<'s>],
+}
+
+impl Objects<'_, '_> {
+    fn in_scope(&self, o: &Object) -> bool {
+        match o.kind.as_str() {
+            "view" => self.opts.table.is_none(),
+            _ => self.opts.in_scope(&o.tbl_name),
         }
     }
-    for o in b
-        .objects
-        .iter()
-        .filter(|o| o.kind != "table" && in_scope(o))
-    {
-        let in_a = a.object(&o.kind, &o.name);
-        let same = in_a.is_some_and(|x| x.sql == o.sql);
-        let was_dropped = dropped.contains(&(o.kind.clone(), o.name.to_lowercase()));
-        let lost = o.kind != "view" && table_reset(&o.tbl_name);
-        if same && !was_dropped && !lost {
-            continue;
+
+    /// Whether table `tbl` is created anew or rebuilt: it has lost its indexes.
+    fn table_reset(&self, tbl: &str) -> bool {
+        self.scope.vt_changed(&tbl.to_lowercase())
+            || self
+                .plans
+                .iter()
+                .any(|p| p.resets() && p.b.name.eq_ignore_ascii_case(tbl))
+    }
+
+    /// A's objects that differ or must not stay during the diff: dropped (an index of a
+    /// dropped table goes with it). Returns their (kind, lower-case name).
+    fn drop(
+        &self,
+        data_changed: &BTreeSet<String>,
+        out: &mut Sections,
+        result: &mut Diff,
+    ) -> BTreeSet<(String, String)> {
+        let (a, b) = (&self.scope.a, &self.scope.b);
+        let mut dropped = BTreeSet::new();
+        for (kind, drop_kind) in [
+            ("trigger", DropKind::Trigger),
+            ("view", DropKind::View),
+            ("index", DropKind::Index),
+        ] {
+            for o in a
+                .objects
+                .iter()
+                .filter(|o| o.kind == kind && self.in_scope(o))
+            {
+                let in_b = b.object(kind, &o.name);
+                let same = in_b.is_some_and(|x| x.sql == o.sql);
+                let tbl = o.tbl_name.to_lowercase();
+                let must_go = match kind {
+                    "trigger" => out.structural || data_changed.contains(&tbl),
+                    "view" => out.structural,
+                    _ => self.table_reset(&tbl),
+                };
+                if same && !must_go {
+                    continue;
+                }
+                dropped.insert((kind.to_string(), o.name.to_lowercase()));
+                if !same {
+                    let what = if in_b.is_some() { "changed" } else { "dropped" };
+                    result.objects.push(change(kind, &o.name, what));
+                }
+                let table_goes =
+                    !b.tables.contains_key(&tbl) || self.scope.vt_dropped.contains(&tbl);
+                if kind == "index" && table_goes && a.tables.contains_key(&tbl) {
+                    continue; // Goes with its table.
+                }
+                out.drops.push(DropStmt {
+                    kind: drop_kind,
+                    name: o.name.clone(),
+                });
+            }
         }
-        out.creates.push_str(&format!("{};\n", o.sql));
-        if in_a.is_none() {
-            result.objects.push(change(&o.kind, &o.name, "added"));
+        dropped
+    }
+
+    /// B's objects that A lacks, that differ, that were dropped, or whose table lost them:
+    /// created in B's order.
+    fn create(&self, dropped: &BTreeSet<(String, String)>, out: &mut Sections, result: &mut Diff) {
+        let (a, b) = (&self.scope.a, &self.scope.b);
+        for o in b
+            .objects
+            .iter()
+            .filter(|o| o.kind != "table" && self.in_scope(o))
+        {
+            let in_a = a.object(&o.kind, &o.name);
+            let same = in_a.is_some_and(|x| x.sql == o.sql);
+            let was_dropped = dropped.contains(&(o.kind.clone(), o.name.to_lowercase()));
+            let lost = o.kind != "view" && self.table_reset(&o.tbl_name);
+            if same && !was_dropped && !lost {
+                continue;
+            }
+            out.creates.push_str(&format!("{};\n", o.sql));
+            if in_a.is_none() {
+                result.objects.push(change(&o.kind, &o.name, "added"));
+            }
         }
     }
 }
