@@ -241,7 +241,7 @@ fn non_null(r: &mut Rng) -> String {
 fn constrain(r: &mut Rng, t: &mut Table, parent: &mut Option<Table>) {
     let n = r.below(100);
     let k = r.below(t.cols.len() as u64) as usize;
-    let mut add = |t: &mut Table, name: String, decl: &str, v: &mut dyn FnMut(usize) -> String| {
+    let add = |t: &mut Table, name: String, decl: &str, v: &mut dyn FnMut(usize) -> String| {
         t.cols.push(Col {
             name,
             decl: decl.to_string(),

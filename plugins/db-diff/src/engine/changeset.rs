@@ -359,6 +359,32 @@ fn objects(scope: &Scope, opts: &Options, result: &mut Diff, schema: &mut Vec<St
     }
 }
 
+/// Notes (and [`Diff::settings`]) for the file-level settings that differ: a changeset
+/// carries rows only, not `user_version`, `application_id` or the AUTOINCREMENT counters
+/// (`sqlite_sequence` is counted among the tables, as in the SQL modes).
+fn settings_notes(db: &mut dyn Db, scope: &Scope, result: &mut Diff) -> Result<(), String> {
+    for c in settings::pragma_changes(db)? {
+        result.notes.push(format!(
+            "PRAGMA {} differs ({}); a changeset cannot carry it (the SQL output sets it)",
+            c.name,
+            c.what()
+        ));
+        result.settings.push(c);
+    }
+    let (a_has, b_has) = (scope.a.has_sequence, scope.b.has_sequence);
+    if a_has || b_has {
+        let counts = settings::sequence_counts(db, a_has, b_has)?;
+        if counts.changed() {
+            result.notes.push(
+                "the AUTOINCREMENT counters (\"sqlite_sequence\") differ; a changeset cannot carry them"
+                    .to_string(),
+            );
+        }
+        merge_stat(&mut result.tables, "sqlite_sequence", counts, false);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,30 +439,4 @@ mod tests {
         put_table(&mut out, "kv", &[2, 0, 1]);
         assert_eq!(out, [b'T', 3, 2, 0, 1, b'k', b'v', 0]);
     }
-}
-
-/// Notes (and [`Diff::settings`]) for the file-level settings that differ: a changeset
-/// carries rows only, not `user_version`, `application_id` or the AUTOINCREMENT counters
-/// (`sqlite_sequence` is counted among the tables, as in the SQL modes).
-fn settings_notes(db: &mut dyn Db, scope: &Scope, result: &mut Diff) -> Result<(), String> {
-    for c in settings::pragma_changes(db)? {
-        result.notes.push(format!(
-            "PRAGMA {} differs ({}); a changeset cannot carry it (the SQL output sets it)",
-            c.name,
-            c.what()
-        ));
-        result.settings.push(c);
-    }
-    let (a_has, b_has) = (scope.a.has_sequence, scope.b.has_sequence);
-    if a_has || b_has {
-        let counts = settings::sequence_counts(db, a_has, b_has)?;
-        if counts.changed() {
-            result.notes.push(
-                "the AUTOINCREMENT counters (\"sqlite_sequence\") differ; a changeset cannot carry them"
-                    .to_string(),
-            );
-        }
-        merge_stat(&mut result.tables, "sqlite_sequence", counts, false);
-    }
-    Ok(())
 }

@@ -106,7 +106,7 @@ fn add_column_ok(item: &parse::Item, text: &str) -> bool {
             _ => return false,
         }
     }
-    !(has("NOT") && !has("DEFAULT"))
+    !has("NOT") || has("DEFAULT")
 }
 
 /// The SQLite-documented rebuild of A's table `a` as B's `b`, inside a transaction when
