@@ -235,3 +235,47 @@ fn a_failing_apply_leaves_the_target_unchanged() {
     assert!(!ok && stderr.contains("UNIQUE"), "{stderr}\n{}", d.sql);
     assert_eq!(common::contents(&target, None), before, "{}", d.sql);
 }
+
+/// B's key in a rebuild need not be a key of A's: here A's column folds case, so a
+/// DELETE by `k='x'` in A's renamed table would take `'X'` with it. The deletes before
+/// the copy match exactly (and an index on the key serves them).
+#[test]
+fn a_rebuild_deletes_exactly_the_rows_it_means_when_as_column_folds_case() {
+    let d = check(
+        "CREATE TABLE t(k TEXT COLLATE NOCASE NOT NULL, v); INSERT INTO t VALUES('x',1),('X',2),('y',3);",
+        "CREATE TABLE t(k TEXT PRIMARY KEY, v) WITHOUT ROWID; INSERT INTO t VALUES('x',10),('X',2),('y',3);",
+    );
+    assert!(
+        d.sql
+            .contains("CREATE INDEX \"t__roost_old_key\" ON \"t__roost_old\"(\"k\");"),
+        "{}",
+        d.sql
+    );
+}
+
+/// A keyless table whose rows nearly all change in a rebuild is reloaded: a DELETE per
+/// group would scan A's table once per group. The summary still counts the groups.
+#[test]
+fn a_rebuilt_keyless_table_with_many_changed_groups_is_reloaded() {
+    let mut a = String::from("CREATE TABLE t(a TEXT);");
+    let mut b = String::from("CREATE TABLE t(a TEXT, n INT NOT NULL);");
+    for i in 0..150 {
+        a.push_str(&format!("INSERT INTO t VALUES('r{i}');"));
+        b.push_str(&format!("INSERT INTO t VALUES('r{i}', {i});"));
+    }
+    let d = check(&a, &b);
+    assert!(
+        d.sql.contains("DELETE FROM \"t__roost_old\";\n"),
+        "{}",
+        d.sql
+    );
+    assert!(
+        !d.sql.contains("DELETE FROM \"t__roost_old\" AS a"),
+        "{}",
+        d.sql
+    );
+    assert_eq!(
+        d.short_summary(),
+        "t: schema changed, 149 inserts, 149 deletes"
+    );
+}

@@ -142,10 +142,16 @@ impl Target<'_> {
 #[derive(Debug, Default)]
 struct RowSql {
     deletes: String,
+    /// How many statements `deletes` holds.
+    delete_stmts: usize,
     updates: String,
     inserts: String,
     counts: Counts,
 }
+
+/// The most multiset groups a rebuild deletes one by one from A's renamed table: each
+/// DELETE scans it, so beyond this many the table is reloaded (the copy takes nothing).
+pub const MAX_REBUILD_GROUP_DELETES: usize = 100;
 
 impl TableData {
     fn a_tab(&self) -> String {
@@ -290,8 +296,11 @@ impl TableData {
         }
     }
 
-    /// `WHERE` text that finds the row with key `values` in the changed database.
-    fn key_where(&self, values: &[Value]) -> String {
+    /// `WHERE` text that finds the row with key `values` in `target`. B's key is unique
+    /// in B's table, so an equality there finds that row; A's renamed table in a rebuild
+    /// may not have the key's uniqueness or collation, so there the match is exact too
+    /// (the plain equality first, so an index on the key serves it).
+    fn key_where(&self, values: &[Value], target: Target<'_>) -> String {
         match &self.how {
             How::Keyed(Key::Rowid(r)) => {
                 format!("{r}={}", values.first().map_or("NULL".into(), literal))
@@ -299,7 +308,16 @@ impl TableData {
             How::Keyed(Key::Columns(cols)) => cols
                 .iter()
                 .zip(values)
-                .map(|(c, v)| format!("{}={}", ident(c), literal(v)))
+                .map(|(c, v)| {
+                    let (c, lit) = (ident(c), literal(v));
+                    match target {
+                        Target::Table => format!("{c}={lit}"),
+                        Target::Rebuilt(_) => format!(
+                            "{c}={lit} AND {c}={lit} COLLATE BINARY AND typeof({c})='{}'",
+                            type_name(v)
+                        ),
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(" AND "),
             _ => "0".to_string(),
@@ -357,13 +375,20 @@ impl TableData {
 
     /// The row diff of a rebuilt table, around the copy: the statements that delete from
     /// A's table, renamed to `old`, every row that is not exactly as in B (changed rows
-    /// too), and the INSERTs of B's rows that the copy of the rest leaves out.
+    /// too), and the INSERTs of B's rows that the copy of the rest leaves out. A keyless
+    /// table with more than [`MAX_REBUILD_GROUP_DELETES`] groups to delete is reloaded
+    /// instead (each group's DELETE scans the table); its counts stay the multiset's.
     pub fn emit_rebuild(
         &self,
         db: &mut dyn Db,
         old: &str,
     ) -> Result<(String, String, Counts), String> {
-        let rows = self.row_sql(db, Target::Rebuilt(old))?;
+        let mut rows = self.row_sql(db, Target::Rebuilt(old))?;
+        if self.how == How::Multiset && rows.delete_stmts > MAX_REBUILD_GROUP_DELETES {
+            rows.deletes = format!("DELETE FROM {};\n", ident(old));
+            rows.inserts.clear();
+            self.insert_rows(db, "1", &mut rows.inserts)?;
+        }
         Ok((rows.deletes, rows.inserts, rows.counts))
     }
 
@@ -522,20 +547,23 @@ impl TableData {
         let delete_insert = self.delete_insert || matches!(target, Target::Rebuilt(_));
         let (names, _) = self.insert_columns();
         let (mut deletes, mut updates, mut inserts) = (String::new(), String::new(), String::new());
+        let mut delete_stmts = 0;
         let counts = self.scan_keyed(db, false, &mut |change| {
             match change {
                 RowChange::Delete { key, .. } => {
                     deletes.push_str(&format!(
                         "DELETE FROM {table} WHERE {};\n",
-                        self.key_where(&key)
+                        self.key_where(&key, target)
                     ));
+                    delete_stmts += 1;
                 }
                 RowChange::Update {
                     key, new, changed, ..
                 } => {
-                    let wh = self.key_where(&key);
+                    let wh = self.key_where(&key, target);
                     if delete_insert {
                         deletes.push_str(&format!("DELETE FROM {table} WHERE {wh};\n"));
+                        delete_stmts += 1;
                         let mut values: Vec<Value> = Vec::with_capacity(new.len() + 1);
                         if self.insert_rowid.is_some() {
                             values.push(key.first().cloned().unwrap_or(Value::Null));
@@ -551,6 +579,7 @@ impl TableData {
             Ok(())
         })?;
         *rows = RowSql {
+            delete_stmts,
             deletes,
             updates,
             inserts,
@@ -710,6 +739,7 @@ impl TableData {
             rows.counts.deletes += n;
             rows.counts.inserts += n;
             rows.deletes.push_str(&self.group_delete(target, &values));
+            rows.delete_stmts += 1;
             pending.push(values);
         }
         for values in pending {
@@ -743,6 +773,7 @@ impl TableData {
         };
         let RowSql {
             deletes,
+            delete_stmts,
             inserts,
             counts,
             ..
@@ -762,6 +793,7 @@ impl TableData {
             counts.inserts += nb.saturating_sub(na);
             if na > 0 {
                 deletes.push_str(&self.group_delete(target, values));
+                *delete_stmts += 1;
             }
             // A REAL zero stands for both 0.0 and -0.0, which SQL cannot tell apart: copy
             // B's actual rows of such a group.

@@ -125,6 +125,9 @@ pub(super) struct Rebuild<'t> {
     pub old: String,
     /// The copied columns of B and the expression giving each from A's row `a`.
     pub copy: Vec<(String, String)>,
+    /// `CREATE INDEX` on `old`'s columns that B's key is, when A has no key on them: the
+    /// deletes before the copy find their rows by that key.
+    pub key_index: Option<String>,
 }
 
 impl<'t> Rebuild<'t> {
@@ -135,15 +138,10 @@ impl<'t> Rebuild<'t> {
         a: &'t Table,
         b: &'t Table,
         td: &TableData,
-        (sa, sb): (&Schema, &Schema),
+        sides: (&Schema, &Schema),
         schema_only: bool,
     ) -> Rebuild<'t> {
-        let mut old = format!("{}__roost_old", a.name);
-        while sa.tables.contains_key(&old.to_lowercase())
-            || sb.tables.contains_key(&old.to_lowercase())
-        {
-            old.push('_');
-        }
+        let old = unused_name(&format!("{}__roost_old", a.name), sides);
         let mut copy: Vec<(String, String)> = Vec::new();
         if !a.without_rowid() && !b.without_rowid() && b.ipk().is_none() {
             copy.extend(rowid_alias(Some(a), b).map(|r| (r.to_string(), format!("a.{r}"))));
@@ -153,7 +151,22 @@ impl<'t> Rebuild<'t> {
                 copy.push((ident(c), td.a_exprs[i].clone()));
             }
         }
-        Rebuild { a, b, old, copy }
+        let key_index = match &td.how {
+            How::Keyed(Key::Columns(cols)) if !keyed_on(a, cols) => Some(format!(
+                "CREATE INDEX {} ON {}({});\n",
+                ident(&unused_name(&format!("{old}_key"), sides)),
+                ident(&old),
+                cols.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ")
+            )),
+            _ => None,
+        };
+        Rebuild {
+            a,
+            b,
+            old,
+            copy,
+            key_index,
+        }
     }
 
     /// The SQL, with the row diff's statements around the copy.
@@ -175,6 +188,9 @@ impl<'t> Rebuild<'t> {
             ident(&self.a.name)
         ));
         s.push_str("PRAGMA legacy_alter_table=OFF;\n");
+        if let Some(index) = self.key_index.as_ref().filter(|_| !before_copy.is_empty()) {
+            s.push_str(index);
+        }
         s.push_str(before_copy);
         s.push_str(&format!("{};\n", self.b.sql));
         if !names.is_empty() {
@@ -191,6 +207,31 @@ impl<'t> Rebuild<'t> {
         }
         s
     }
+}
+
+/// `base`, with underscores appended until no object of A or B has that name.
+fn unused_name(base: &str, (sa, sb): (&Schema, &Schema)) -> String {
+    let taken = |n: &str| {
+        sa.objects
+            .iter()
+            .chain(&sb.objects)
+            .any(|o| o.name.eq_ignore_ascii_case(n))
+    };
+    let mut name = base.to_string();
+    while taken(&name) {
+        name.push('_');
+    }
+    name
+}
+
+/// Whether A's table `a` has a key on exactly `cols`: its INTEGER PRIMARY KEY or its
+/// PRIMARY KEY, whose index finds a row by them.
+fn keyed_on(a: &Table, cols: &[String]) -> bool {
+    let mut key: Vec<String> = a.pk().iter().map(|c| c.name.to_lowercase()).collect();
+    let mut want: Vec<String> = cols.iter().map(|c| c.to_lowercase()).collect();
+    key.sort();
+    want.sort();
+    !key.is_empty() && key == want
 }
 
 /// Picks how rows of a table present in both are matched. A rebuild copies only the rows
