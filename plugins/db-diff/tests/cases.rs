@@ -553,15 +553,15 @@ fn summary_and_stat_name_the_changed_settings() {
     assert!(d.differs());
     assert_eq!(
         d.summary(),
-        "ai: 0 changes, 0 inserts, 0 deletes, 1 unchanged\npragma user_version: 3 -> 4\npragma application_id: 0 -> 5\nsqlite_sequence: AUTOINCREMENT counters changed\n"
+        "ai: 0 changes, 0 inserts, 0 deletes, 1 unchanged\nsqlite_sequence: 1 changes, 0 inserts, 0 deletes, 0 unchanged\npragma user_version: 3 -> 4\npragma application_id: 0 -> 5\n"
     );
     assert_eq!(
         d.stat(),
-        " pragma user_version (3 -> 4)\n pragma application_id (0 -> 5)\n sqlite_sequence (AUTOINCREMENT counters changed)\n 0 tables changed, 0 inserts(+), 0 deletes(-), 0 changes(~)\n"
+        " sqlite_sequence |      1 +0 -0 ~1\n pragma user_version (3 -> 4)\n pragma application_id (0 -> 5)\n 1 tables changed, 0 inserts(+), 0 deletes(-), 1 changes(~)\n"
     );
     assert_eq!(
         d.short_summary(),
-        "pragma user_version: 3 -> 4; pragma application_id: 0 -> 5; sqlite_sequence: AUTOINCREMENT counters changed"
+        "sqlite_sequence: 1 changes; pragma user_version: 3 -> 4; pragma application_id: 0 -> 5"
     );
 }
 
@@ -600,5 +600,17 @@ fn text_that_is_not_valid_utf8_is_reproduced_exactly() {
         d.sql.contains("CAST(X'FF01' AS TEXT)") || d.sql.contains("CAST(x'ff01' AS TEXT)"),
         "{}",
         d.sql
+    );
+}
+
+#[test]
+fn a_virtual_table_replaced_by_an_ordinary_table_of_the_same_name() {
+    check(
+        "CREATE VIRTUAL TABLE doc USING fts5(body); INSERT INTO doc VALUES('hello');",
+        "CREATE TABLE doc(body TEXT); INSERT INTO doc VALUES('hello'),('world');",
+    );
+    check(
+        "CREATE TABLE doc(body TEXT); INSERT INTO doc VALUES('hello');",
+        "CREATE VIRTUAL TABLE doc USING fts5(body); INSERT INTO doc VALUES('hello'),('world');",
     );
 }

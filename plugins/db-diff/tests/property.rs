@@ -6,7 +6,7 @@
 
 mod common;
 
-use db_diff::engine::Options;
+use db_diff::engine::{Mode, Options, TableStat};
 use proptest::prelude::*;
 
 /// xorshift64*: deterministic, seedable, dependency-free.
@@ -56,6 +56,8 @@ struct Table {
     /// rows: key values (as SQL) + column values (as SQL)
     rows: Vec<(Vec<String>, Vec<String>)>,
     next_key: u64,
+    /// Table constraints (`CHECK (…)`, `UNIQUE (…)`), after the columns.
+    constraints: Vec<String>,
 }
 
 const NAMES: &[&str] = &["a", "b", "Value", "sel ect", "q\"uote", "x_1", "ÿ", "order"];
@@ -143,6 +145,7 @@ fn create(t: &Table) -> String {
             .iter()
             .map(|c| format!("{} {}", q(&c.name), c.decl).trim_end().to_string()),
     );
+    defs.extend(t.constraints.iter().cloned());
     let mut s = format!("CREATE TABLE {}({}", q(&t.name), defs.join(", "));
     if let Kind::WithoutRowid = t.kind {
         s.push_str(", PRIMARY KEY(g, n)) WITHOUT ROWID");
@@ -207,6 +210,7 @@ fn gen_table(r: &mut Rng, i: usize) -> Table {
         cols,
         rows: Vec::new(),
         next_key: 0,
+        constraints: Vec::new(),
     };
     for _ in 0..r.below(8) {
         let row = new_row(r, &mut t);
@@ -220,14 +224,138 @@ fn gen_table(r: &mut Rng, i: usize) -> Table {
     t
 }
 
-/// The two databases' SQL for `seed`.
-fn databases(seed: u64) -> (String, String) {
-    databases_with(seed, true)
+/// A value that is not NULL.
+fn non_null(r: &mut Rng) -> String {
+    loop {
+        let v = value(r);
+        if v != "NULL" {
+            return v;
+        }
+    }
 }
 
-/// The two databases' SQL for `seed`; without `schema_edits` B differs from A in rows
-/// only (what a changeset can carry).
-fn databases_with(seed: u64, schema_edits: bool) -> (String, String) {
+/// A migration that adds a constraint the copy of A's rows could trip: a required column
+/// (mostly filled with one value, as migrations do), a column that becomes NOT NULL or
+/// UNIQUE, a new column with a CHECK, a new UNIQUE column with a default, a table CHECK
+/// or UNIQUE, or a required reference to a new parent table. B's rows satisfy it.
+fn constrain(r: &mut Rng, t: &mut Table, parent: &mut Option<Table>) {
+    let n = r.below(100);
+    let k = r.below(t.cols.len() as u64) as usize;
+    let add = |t: &mut Table, name: String, decl: &str, v: &mut dyn FnMut(usize) -> String| {
+        t.cols.push(Col {
+            name,
+            decl: decl.to_string(),
+        });
+        for (i, row) in t.rows.iter_mut().enumerate() {
+            row.1.push(v(i));
+        }
+    };
+    match r.below(7) {
+        0 => {
+            let fill = non_null(r);
+            let mut r2 = Rng(r.next() | 1);
+            add(t, format!("need{n}"), "TEXT NOT NULL", &mut |_| {
+                if r2.chance(70) {
+                    fill.clone()
+                } else {
+                    non_null(&mut r2)
+                }
+            });
+        }
+        1 => {
+            t.cols[k].decl = format!("{} NOT NULL", t.cols[k].decl).trim().to_string();
+            let mut r2 = Rng(r.next() | 1);
+            for row in t.rows.iter_mut() {
+                if row.1[k] == "NULL" {
+                    row.1[k] = non_null(&mut r2);
+                }
+            }
+        }
+        2 => {
+            let c = q(&format!("chk{n}"));
+            let decl = format!("INT CHECK ({c} IS NOT NULL AND {c} >= 0)");
+            let mut r2 = Rng(r.next() | 1);
+            add(t, format!("chk{n}"), &decl, &mut |_| {
+                r2.below(3).to_string()
+            });
+        }
+        3 => {
+            let mut r2 = Rng(r.next() | 1);
+            add(
+                t,
+                format!("uniq{n}"),
+                "INT NOT NULL DEFAULT 0 UNIQUE",
+                &mut |i| {
+                    if i == 0 && r2.chance(50) {
+                        "0".into()
+                    } else {
+                        (i + 1).to_string()
+                    }
+                },
+            );
+        }
+        4 => {
+            // Every value distinct: A may hold duplicates B resolved.
+            t.cols[k].decl = format!("{} UNIQUE", t.cols[k].decl).trim().to_string();
+            for (i, row) in t.rows.iter_mut().enumerate() {
+                row.1[k] = format!("'u{i}'");
+            }
+        }
+        5 => {
+            let c = q(&format!("tc{n}"));
+            add(t, format!("tc{n}"), "INT NOT NULL", &mut |i| i.to_string());
+            let first = q(&t.cols[0].name);
+            t.constraints.push(if r.chance(50) {
+                format!("UNIQUE ({first}, {c})")
+            } else {
+                format!("CHECK ({c} >= 0)")
+            });
+        }
+        _ => {
+            parent.get_or_insert_with(|| Table {
+                name: "par".into(),
+                kind: Kind::Ipk,
+                cols: vec![Col {
+                    name: "label".into(),
+                    decl: "TEXT".into(),
+                }],
+                rows: (1..=3)
+                    .map(|i| (vec![i.to_string()], vec![format!("'p{i}'")]))
+                    .collect(),
+                next_key: 3,
+                constraints: Vec::new(),
+            });
+            let mut r2 = Rng(r.next() | 1);
+            add(
+                t,
+                format!("ref{n}"),
+                "INTEGER NOT NULL REFERENCES \"par\"(id)",
+                &mut |_| (1 + r2.below(3)).to_string(),
+            );
+        }
+    }
+}
+
+/// The two databases' SQL for `seed`.
+fn databases(seed: u64) -> (String, String) {
+    databases_with(seed, Edits::All)
+}
+
+/// What B's edits of A may be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Edits {
+    /// Rows only (what a changeset can carry).
+    Rows,
+    /// Rows and schema, but no constraint A's rows may violate (what `--schema` alone can
+    /// apply).
+    NoNewConstraints,
+    /// Everything, constraints A's rows violate included.
+    All,
+}
+
+/// The two databases' SQL for `seed`, B made from A with `edits`.
+fn databases_with(seed: u64, edits: Edits) -> (String, String) {
+    let schema_edits = edits != Edits::Rows;
     let mut r = Rng(seed | 1);
     let a: Vec<Table> = (0..1 + r.below(3) as usize)
         .map(|i| gen_table(&mut r, i))
@@ -248,6 +376,8 @@ fn databases_with(seed: u64, schema_edits: bool) -> (String, String) {
     }
     let mut b = a.clone();
     let mut b_extra = a_extra.clone();
+    // The table new foreign keys refer to, B's only.
+    let mut parent: Option<Table> = None;
     for t in b.iter_mut() {
         // Row edits.
         let n = t.rows.len();
@@ -270,7 +400,7 @@ fn databases_with(seed: u64, schema_edits: bool) -> (String, String) {
             t.rows.push(row);
         }
         // Schema edits.
-        match if schema_edits { r.below(10) } else { 9 } {
+        match if schema_edits { r.below(16) } else { 15 } {
             0 => {
                 // Add a column with a constant default; existing rows keep the default.
                 let name = format!("added{}", r.below(100));
@@ -305,6 +435,7 @@ fn databases_with(seed: u64, schema_edits: bool) -> (String, String) {
                 let k = r.below(t.cols.len() as u64) as usize;
                 t.cols[k].decl = r.pick(TYPES).to_string();
             }
+            3..=8 if edits == Edits::All => constrain(&mut r, t, &mut parent),
             _ => {}
         }
     }
@@ -336,6 +467,10 @@ fn databases_with(seed: u64, schema_edits: bool) -> (String, String) {
             q(&b[0].name)
         )),
         _ => {}
+    }
+    // The parent goes first: rusqlite's SQLite enforces foreign keys while B is filled.
+    if let Some(p) = parent {
+        b.insert(0, p);
     }
     // Extras that name dropped columns cannot be kept.
     let keep: Vec<String> = b_extra
@@ -389,12 +524,28 @@ proptest! {
     fn applying_the_diff_to_a_gives_b(seed in any::<u64>(), primary_key in any::<bool>(), transaction in any::<bool>()) {
         let (a, b) = databases(seed);
         let opts = Options { primary_key, transaction, ..Options::default() };
-        common::check_with(&a, &b, &opts);
+        let d = common::check_with(&a, &b, &opts);
+        // `--summary` counts what the SQL does, row for row, rebuilt tables included (the
+        // SQL output counts neither unchanged rows nor those of dropped tables).
+        let counts = common::diff(
+            &common::pair(&a, &b),
+            &Options { mode: Mode::Counts, ..opts },
+        );
+        let without_unchanged: Vec<TableStat> = counts
+            .tables
+            .into_iter()
+            .map(|t| TableStat {
+                unchanged: 0,
+                deletes: if t.schema == Some("dropped") { 0 } else { t.deletes },
+                ..t
+            })
+            .collect();
+        prop_assert_eq!(without_unchanged, d.tables);
     }
 
     #[test]
     fn schema_only_output_applies_and_gives_bs_schema(seed in any::<u64>()) {
-        let (a, b) = databases(seed);
+        let (a, b) = databases_with(seed, Edits::NoNewConstraints);
         let p = common::pair(&a, &b);
         let opts = Options { schema_only: true, ..Options::default() };
         let d = common::diff(&p, &opts);
@@ -408,7 +559,7 @@ proptest! {
     /// rows in every table it carries; every table it leaves out is named in the notes.
     #[test]
     fn applying_the_changeset_to_a_gives_bs_rows(seed in any::<u64>()) {
-        let (a, b) = databases_with(seed, false);
+        let (a, b) = databases_with(seed, Edits::Rows);
         let p = common::pair(&a, &b);
         let d = common::changeset(&p, &Options::default());
         let copy = common::apply_changeset(&p, &d.changeset);
@@ -440,6 +591,14 @@ fn the_generator_exercises_every_core_kind_of_change() {
         "PRAGMA user_version =",
         "PRAGMA application_id =",
         "INSERT INTO sqlite_sequence",
+        // The constraints migrations add (see `constrain`).
+        "TEXT NOT NULL",
+        "CHECK (\"chk",
+        "DEFAULT 0 UNIQUE",
+        " UNIQUE,",
+        "UNIQUE (",
+        "CHECK (\"tc",
+        "REFERENCES \"par\"",
     ];
     let mut seen = std::collections::BTreeSet::<&str>::new();
     for seed in 0..120u64 {

@@ -12,12 +12,14 @@ fn make_db(path: &Path, sql: &str) {
     conn.execute_batch(sql).expect("fill db");
 }
 
-/// Applies `sql` to a copy of `a` with `sqlite3 -bail`; the copy's path.
+/// Applies `sql` to a copy of `a` with `sqlite3 -bail`, in a shell that enforces foreign
+/// keys (as a user's `~/.sqliterc` may make it); the copy's path.
 fn apply(a: &Path, sql: &str) -> PathBuf {
     let copy = a.with_extension("applied.db");
     std::fs::copy(a, &copy).expect("copy");
     let mut child = Command::new("sqlite3")
         .arg("-bail")
+        .args(["-cmd", "PRAGMA foreign_keys=ON"])
         .arg(&copy)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -621,4 +623,89 @@ fn text_that_is_not_valid_utf8_is_diffed_exactly() {
     let copy = apply(&a, &sql);
     assert_eq!(shell_hex(&copy), shell_hex(&b), "applied diff:\n{sql}");
     assert_eq!(shell_hex(&copy), "1|FF01|text\n2|78|text");
+}
+
+/// Issue 19: a real migration. It adds a required column that it fills in, a required
+/// reference to a new table, and changes rows. The SQL applies with the sqlite3 shell
+/// (the copy it used to make tripped `NOT NULL constraint failed`), `--summary` counts
+/// the rows by key across the rebuild and lists `sqlite_sequence`, and an apply that fails
+/// after the rebuild leaves the target as it was.
+#[test]
+fn a_migration_adding_required_columns_applies_and_its_summary_counts_rows_by_key() {
+    let dir = starter_dir();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    let log =
+        "CREATE TABLE log(id INTEGER PRIMARY KEY, note TEXT); INSERT INTO log VALUES (1, 'one');";
+    let mut a_sql = format!(
+        "{log} CREATE TABLE t(id integer NOT NULL PRIMARY KEY AUTOINCREMENT, a varchar(10) NOT NULL);",
+    );
+    let mut b_sql = format!(
+        "{log} INSERT INTO log VALUES (2, 'two');
+         CREATE TABLE kind(id INTEGER PRIMARY KEY, name TEXT);
+         INSERT INTO kind VALUES (1, 'plain'), (2, 'fancy');
+         CREATE TABLE t(id integer NOT NULL PRIMARY KEY AUTOINCREMENT, a varchar(10) NOT NULL,
+           b varchar(20) NOT NULL, kind INTEGER NOT NULL REFERENCES kind(id));",
+    );
+    for i in 1..=60 {
+        a_sql.push_str(&format!("INSERT INTO t(id, a) VALUES ({i}, 'v{i}');"));
+        let a_value = if (4..=24).contains(&i) {
+            "changed"
+        } else {
+            "v"
+        };
+        if i > 3 {
+            b_sql.push_str(&format!(
+                "INSERT INTO t VALUES ({i}, '{a_value}{i}', '', 1);"
+            ));
+        }
+    }
+    for i in 100..125 {
+        b_sql.push_str(&format!("INSERT INTO t VALUES ({i}, 'new', 'x', 2);"));
+    }
+    make_db(&a, &a_sql);
+    make_db(&b, &b_sql);
+    let invoke = |extra: &[&str]| {
+        let mut args = vec!["invoke", "db-diff", "diff", "a.db", "b.db"];
+        args.extend(extra);
+        let out = roost_in(dir.path(), &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sql = invoke(&[]);
+    assert_eq!(
+        contents(&apply(&a, &sql)),
+        contents(&b),
+        "applied diff:\n{sql}"
+    );
+
+    let summary = invoke(&["--summary"]);
+    assert!(
+        summary.contains("t: 21 changes, 25 inserts, 3 deletes, 36 unchanged (schema changed)\n"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("sqlite_sequence: 1 changes, 0 inserts, 0 deletes, 0 unchanged\n"),
+        "{summary}"
+    );
+
+    // A target that already holds the row the diff inserts into `log`, after the rebuild
+    // of `t`: the INSERT fails and everything before it is rolled back.
+    let target = dir.path().join("target.db");
+    std::fs::copy(&a, &target).expect("copy");
+    rusqlite::Connection::open(&target)
+        .and_then(|c| c.execute_batch("INSERT INTO log VALUES (2, 'in the way');"))
+        .expect("trap");
+    let before = contents(&target);
+    let rebuild = sql.find("RENAME TO").expect("t is rebuilt");
+    let insert = sql.find("INSERT INTO \"log\"").expect("log gets a row");
+    assert!(rebuild < insert, "{sql}");
+    assert!(
+        !apply_in_place(&target, &sql),
+        "the INSERT of log 2 must fail"
+    );
+    assert_eq!(contents(&target), before, "rolled back: nothing half-done");
 }

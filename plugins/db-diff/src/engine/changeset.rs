@@ -17,15 +17,15 @@
 //! without one, keys holding NULL, and schema changes cannot be carried. Those are left out
 //! and named in [`Diff::notes`] (sqldiff leaves them out silently).
 
-use std::collections::BTreeSet;
-
 use super::data::{Counts, How, Key, RowChange, TableData};
 use super::literal::ident;
 use super::options::Options;
-use super::plan::{Diff, change, has_unique, merge_stat, pk_has_nulls, stat, table_data};
-use super::schema::{Schema, Table};
-use super::settings::{self, SettingChange};
-use super::{Db, Value, query_all};
+use super::report::{Diff, change, merge_stat, stat};
+use super::schema::Table;
+use super::scope::Scope;
+use super::settings;
+use super::tables::{has_unique, pk_has_nulls, table_data};
+use super::{Db, Value};
 
 /// SQLite's code for an INSERT change.
 pub const INSERT: u8 = 18;
@@ -191,97 +191,143 @@ fn list(names: &[String]) -> String {
         .join(", ")
 }
 
+/// What the changeset cannot carry, gathered table by table for the notes.
+#[derive(Debug, Default)]
+struct LeftOut {
+    /// Schema changes: `table "t" (added)`, `index "i" (changed)`.
+    schema: Vec<String>,
+    /// Tables with changed rows but no PRIMARY KEY.
+    no_key: Vec<String>,
+    /// Tables with changed rows whose PRIMARY KEY holds NULL.
+    null_key: Vec<String>,
+    /// Tables (lower case) whose changes are written: their triggers fire on apply.
+    written: Vec<String>,
+}
+
+impl LeftOut {
+    /// A table whose definition differs: named in the notes and counted as such.
+    fn table(&mut self, a: Option<&Table>, b: Option<&Table>, result: &mut Diff) {
+        if let Some((name, what)) = table_change(a, b) {
+            self.schema.push(format!("table {} ({what})", ident(name)));
+            result.tables.push(stat(name, Some(what)));
+        }
+    }
+
+    /// The notes on what was left out, in [`Diff::notes`].
+    fn notes(&self, result: &mut Diff) {
+        if !self.schema.is_empty() {
+            result.notes.push(format!(
+                "a changeset holds no schema, so these changes are not in it (the SQL output has them): {}",
+                self.schema.join(", ")
+            ));
+        }
+        if !self.no_key.is_empty() {
+            result.notes.push(format!(
+                "a changeset addresses rows by PRIMARY KEY, so the row changes of these tables without one are not in it (sqldiff leaves them out silently; the SQL output has them): {}",
+                list(&self.no_key)
+            ));
+        }
+        if !self.null_key.is_empty() {
+            result.notes.push(format!(
+                "these tables have PRIMARY KEY values that are NULL, which a changeset cannot address, so their row changes are not in it (the SQL output has them): {}",
+                list(&self.null_key)
+            ));
+        }
+    }
+}
+
 /// The changeset of `main` (A) to `aux` (B): [`Diff::changeset`] holds the bytes,
 /// [`Diff::tables`] the per-table counts (tables left out are counted too, so `--exit-code`
 /// stays true to the data), [`Diff::notes`] what the changeset could not carry.
 pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
-    let a = Schema::read(db, "main")?;
-    let b = Schema::read(db, "aux")?;
-    let has_atan2 = query_all(db, "SELECT atan2(0.0, -1.0)", &[]).is_ok();
+    let scope = Scope::read(db, opts)?;
     let mut result = Diff::default();
-
-    let mut names: Vec<String> = Vec::new();
-    for o in b.objects.iter().chain(&a.objects) {
-        let l = o.name.to_lowercase();
-        if o.kind == "table" && !names.contains(&l) && opts.in_scope(&l) {
-            names.push(l);
-        }
+    let mut left_out = LeftOut::default();
+    for n in &scope.names {
+        table(db, &scope, n, opts, &mut result, &mut left_out)?;
     }
-    // Virtual tables whose definition differs: their shadow tables come and go with them.
-    let vt_changed: BTreeSet<String> = names
+    objects(&scope, opts, &mut result, &mut left_out.schema);
+    left_out.notes(&mut result);
+    if opts.table.is_none() {
+        settings_notes(db, &scope, &mut result)?;
+    }
+    let firing: Vec<String> = scope
+        .a
+        .objects
         .iter()
-        .filter(|n| {
-            let (ta, tb) = (a.tables.get(*n), b.tables.get(*n));
-            (ta.is_some_and(Table::is_virtual) || tb.is_some_and(Table::is_virtual))
-                && ta.map(|t| &t.sql) != tb.map(|t| &t.sql)
-        })
-        .cloned()
+        .filter(|o| o.kind == "trigger" && left_out.written.contains(&o.tbl_name.to_lowercase()))
+        .map(|o| o.name.clone())
         .collect();
+    if !firing.is_empty() {
+        result.notes.push(format!(
+            "applying this changeset fires these triggers of the target database: {}",
+            list(&firing)
+        ));
+    }
+    Ok(result)
+}
 
-    let mut schema_changes: Vec<String> = Vec::new();
-    let mut no_key: Vec<String> = Vec::new();
-    let mut null_key: Vec<String> = Vec::new();
-    let mut written: Vec<String> = Vec::new();
-    for n in &names {
-        let (ta, tb) = (a.tables.get(n), b.tables.get(n));
-        if ta.is_some_and(Table::is_virtual) || tb.is_some_and(Table::is_virtual) {
-            // Unchanged virtual tables keep their rows in shadow tables, diffed below.
-            if vt_changed.contains(n)
-                && let Some((name, what)) = table_change(ta, tb)
-            {
-                schema_changes.push(format!("table {} ({what})", ident(name)));
-                result.tables.push(stat(name, Some(what)));
-            }
-            continue;
+/// Table `n`'s row changes into the changeset, or what keeps them out of it.
+fn table(
+    db: &mut dyn Db,
+    scope: &Scope,
+    n: &str,
+    opts: &Options,
+    result: &mut Diff,
+    left_out: &mut LeftOut,
+) -> Result<(), String> {
+    let (ta, tb) = scope.tables(n);
+    if scope.is_virtual(n) {
+        // Unchanged virtual tables keep their rows in shadow tables, diffed as tables.
+        if scope.vt_changed(n) {
+            left_out.table(ta, tb, result);
         }
-        let owner_changed = |s: &Schema| {
-            s.shadow_owner(n)
-                .is_some_and(|t| vt_changed.contains(&t.name.to_lowercase()))
-        };
-        if owner_changed(&a) || owner_changed(&b) {
-            continue;
+        return Ok(());
+    }
+    if scope.shadow_goes(n) || scope.shadow_comes(n) {
+        return Ok(());
+    }
+    let (x, y) = match (ta, tb) {
+        (Some(x), Some(y)) if x.sql == y.sql => (x, y),
+        _ => {
+            left_out.table(ta, tb, result);
+            return Ok(());
         }
-        let (x, y) = match (ta, tb) {
-            (Some(x), Some(y)) if x.sql == y.sql => (x, y),
-            _ => {
-                if let Some((name, what)) = table_change(ta, tb) {
-                    schema_changes.push(format!("table {} ({what})", ident(name)));
-                    result.tables.push(stat(name, Some(what)));
-                }
-                continue;
-            }
-        };
-        let pk: Vec<String> = y.pk().iter().map(|c| c.name.clone()).collect();
-        // Only a rowid table's declared key other than INTEGER PRIMARY KEY can hold NULL.
-        let may_hold_null = !y.without_rowid() && y.ipk().is_none();
-        let null_keys = !pk.is_empty() && may_hold_null && pk_has_nulls(db, x, y)?;
-        let usable = !pk.is_empty() && !null_keys;
-        if !usable {
-            // Counted as multisets, so the summary and `--exit-code` still see them.
-            let td = table_data(Some(x), y, How::Multiset, opts, has_atan2);
-            let counts = td.count(db)?;
-            if counts.changed() {
-                if pk.is_empty() {
-                    no_key.push(y.name.clone());
-                } else {
-                    null_key.push(y.name.clone());
-                }
-            }
-            merge_stat(&mut result.tables, &y.name, counts, false);
-            continue;
-        }
-        let how = How::Keyed(Key::Columns(pk));
-        let mut td = table_data(Some(x), y, how, opts, has_atan2);
-        td.delete_insert = has_unique(db, y, &td.how)?;
-        let flags: Vec<u8> = y.data_columns().map(|c| (c.pk & 0xff) as u8).collect();
-        let counts = table_changes(&td, &flags, db, &mut result.changeset)?;
+    };
+    let pk: Vec<String> = y.pk().iter().map(|c| c.name.clone()).collect();
+    // Only a rowid table's declared key other than INTEGER PRIMARY KEY can hold NULL.
+    let may_hold_null = !y.without_rowid() && y.ipk().is_none();
+    let null_keys = !pk.is_empty() && may_hold_null && pk_has_nulls(db, x, y)?;
+    if pk.is_empty() || null_keys {
+        // Counted as multisets, so the summary and `--exit-code` still see them.
+        let td = table_data(Some(x), y, How::Multiset, opts, scope.has_atan2);
+        let counts = td.count(db)?;
         if counts.changed() {
-            written.push(y.name.to_lowercase());
+            let list = if pk.is_empty() {
+                &mut left_out.no_key
+            } else {
+                &mut left_out.null_key
+            };
+            list.push(y.name.clone());
         }
         merge_stat(&mut result.tables, &y.name, counts, false);
+        return Ok(());
     }
+    let how = How::Keyed(Key::Columns(pk));
+    let mut td = table_data(Some(x), y, how, opts, scope.has_atan2);
+    td.delete_insert = has_unique(db, y, &td.how)?;
+    let flags: Vec<u8> = y.data_columns().map(|c| (c.pk & 0xff) as u8).collect();
+    let counts = table_changes(&td, &flags, db, &mut result.changeset)?;
+    if counts.changed() {
+        left_out.written.push(y.name.to_lowercase());
+    }
+    merge_stat(&mut result.tables, &y.name, counts, false);
+    Ok(())
+}
 
-    // Indexes, views and triggers.
+/// Indexes, views and triggers that differ: counted, and named in `schema` for the notes.
+fn objects(scope: &Scope, opts: &Options, result: &mut Diff, schema: &mut Vec<String>) {
+    let (a, b) = (&scope.a, &scope.b);
     let in_scope = |kind: &str, tbl: &str| match kind {
         "view" => opts.table.is_none(),
         _ => opts.in_scope(tbl),
@@ -297,7 +343,7 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
                 Some(x) if x.sql != o.sql => "changed",
                 Some(_) => continue,
             };
-            schema_changes.push(format!("{kind} {} ({what})", ident(&o.name)));
+            schema.push(format!("{kind} {} ({what})", ident(&o.name)));
             result.objects.push(change(kind, &o.name, what));
         }
         for o in b
@@ -306,46 +352,37 @@ pub fn diff(db: &mut dyn Db, opts: &Options) -> Result<Diff, String> {
             .filter(|o| o.kind == kind && in_scope(kind, &o.tbl_name))
         {
             if a.object(kind, &o.name).is_none() {
-                schema_changes.push(format!("{kind} {} (added)", ident(&o.name)));
+                schema.push(format!("{kind} {} (added)", ident(&o.name)));
                 result.objects.push(change(kind, &o.name, "added"));
             }
         }
     }
+}
 
-    if !schema_changes.is_empty() {
+/// Notes (and [`Diff::settings`]) for the file-level settings that differ: a changeset
+/// carries rows only, not `user_version`, `application_id` or the AUTOINCREMENT counters
+/// (`sqlite_sequence` is counted among the tables, as in the SQL modes).
+fn settings_notes(db: &mut dyn Db, scope: &Scope, result: &mut Diff) -> Result<(), String> {
+    for c in settings::pragma_changes(db)? {
         result.notes.push(format!(
-            "a changeset holds no schema, so these changes are not in it (the SQL output has them): {}",
-            schema_changes.join(", ")
+            "PRAGMA {} differs ({}); a changeset cannot carry it (the SQL output sets it)",
+            c.name,
+            c.what()
         ));
+        result.settings.push(c);
     }
-    if !no_key.is_empty() {
-        result.notes.push(format!(
-            "a changeset addresses rows by PRIMARY KEY, so the row changes of these tables without one are not in it (sqldiff leaves them out silently; the SQL output has them): {}",
-            list(&no_key)
-        ));
+    let (a_has, b_has) = (scope.a.has_sequence, scope.b.has_sequence);
+    if a_has || b_has {
+        let counts = settings::sequence_counts(db, a_has, b_has)?;
+        if counts.changed() {
+            result.notes.push(
+                "the AUTOINCREMENT counters (\"sqlite_sequence\") differ; a changeset cannot carry them"
+                    .to_string(),
+            );
+        }
+        merge_stat(&mut result.tables, "sqlite_sequence", counts, false);
     }
-    if !null_key.is_empty() {
-        result.notes.push(format!(
-            "these tables have PRIMARY KEY values that are NULL, which a changeset cannot address, so their row changes are not in it (the SQL output has them): {}",
-            list(&null_key)
-        ));
-    }
-    if opts.table.is_none() {
-        settings_notes(db, &a, &b, &mut result)?;
-    }
-    let firing: Vec<String> = a
-        .objects
-        .iter()
-        .filter(|o| o.kind == "trigger" && written.contains(&o.tbl_name.to_lowercase()))
-        .map(|o| o.name.clone())
-        .collect();
-    if !firing.is_empty() {
-        result.notes.push(format!(
-            "applying this changeset fires these triggers of the target database: {}",
-            list(&firing)
-        ));
-    }
-    Ok(result)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -402,30 +439,4 @@ mod tests {
         put_table(&mut out, "kv", &[2, 0, 1]);
         assert_eq!(out, [b'T', 3, 2, 0, 1, b'k', b'v', 0]);
     }
-}
-
-/// Notes (and [`Diff::settings`]) for the file-level settings that differ: a changeset
-/// carries rows only, not `user_version`, `application_id` or the AUTOINCREMENT counters.
-fn settings_notes(
-    db: &mut dyn Db,
-    a: &Schema,
-    b: &Schema,
-    result: &mut Diff,
-) -> Result<(), String> {
-    for c in settings::pragma_changes(db)? {
-        result.notes.push(format!(
-            "PRAGMA {} differs ({}); a changeset cannot carry it (the SQL output sets it)",
-            c.name,
-            c.what()
-        ));
-        result.settings.push(c);
-    }
-    if b.has_sequence && settings::sequence_differs(db, a.has_sequence, b.has_sequence)? {
-        result.notes.push(
-            "the AUTOINCREMENT counters (\"sqlite_sequence\") differ; a changeset cannot carry them"
-                .to_string(),
-        );
-        result.settings.push(SettingChange::sequence());
-    }
-    Ok(())
 }

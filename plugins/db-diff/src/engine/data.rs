@@ -118,6 +118,41 @@ impl Counts {
     }
 }
 
+/// Where a table's row changes are written.
+#[derive(Debug, Clone, Copy)]
+enum Target<'a> {
+    /// The table itself, after its schema change (if any).
+    Table,
+    /// A rebuild: deletes go to A's table, renamed to this name, before the copy (changed
+    /// rows are deleted and inserted again), so the copy takes only rows exactly as in B.
+    Rebuilt(&'a str),
+}
+
+impl Target<'_> {
+    /// The quoted name of the table that deletes apply to.
+    fn table(&self, td: &TableData) -> String {
+        match self {
+            Target::Table => ident(&td.b_name),
+            Target::Rebuilt(old) => ident(old),
+        }
+    }
+}
+
+/// One table's row statements by kind, in the order they apply, and their counts.
+#[derive(Debug, Default)]
+struct RowSql {
+    deletes: String,
+    /// How many statements `deletes` holds.
+    delete_stmts: usize,
+    updates: String,
+    inserts: String,
+    counts: Counts,
+}
+
+/// The most multiset groups a rebuild deletes one by one from A's renamed table: each
+/// DELETE scans it, so beyond this many the table is reloaded (the copy takes nothing).
+pub const MAX_REBUILD_GROUP_DELETES: usize = 100;
+
 impl TableData {
     fn a_tab(&self) -> String {
         format!(
@@ -261,8 +296,11 @@ impl TableData {
         }
     }
 
-    /// `WHERE` text that finds the row with key `values` in the changed database.
-    fn key_where(&self, values: &[Value]) -> String {
+    /// `WHERE` text that finds the row with key `values` in `target`. B's key is unique
+    /// in B's table, so an equality there finds that row; A's renamed table in a rebuild
+    /// may not have the key's uniqueness or collation, so there the match is exact too
+    /// (the plain equality first, so an index on the key serves it).
+    fn key_where(&self, values: &[Value], target: Target<'_>) -> String {
         match &self.how {
             How::Keyed(Key::Rowid(r)) => {
                 format!("{r}={}", values.first().map_or("NULL".into(), literal))
@@ -270,7 +308,16 @@ impl TableData {
             How::Keyed(Key::Columns(cols)) => cols
                 .iter()
                 .zip(values)
-                .map(|(c, v)| format!("{}={}", ident(c), literal(v)))
+                .map(|(c, v)| {
+                    let (c, lit) = (ident(c), literal(v));
+                    match target {
+                        Target::Table => format!("{c}={lit}"),
+                        Target::Rebuilt(_) => format!(
+                            "{c}={lit} AND {c}={lit} COLLATE BINARY AND typeof({c})='{}'",
+                            type_name(v)
+                        ),
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(" AND "),
             _ => "0".to_string(),
@@ -319,29 +366,54 @@ impl TableData {
 
     /// The SQL that brings this table's rows from A to B, appended to `out`.
     pub fn emit(&self, db: &mut dyn Db, out: &mut String) -> Result<Counts, String> {
-        let mut counts = Counts::default();
+        let rows = self.row_sql(db, Target::Table)?;
+        out.push_str(&rows.deletes);
+        out.push_str(&rows.updates);
+        out.push_str(&rows.inserts);
+        Ok(rows.counts)
+    }
+
+    /// The row diff of a rebuilt table, around the copy: the statements that delete from
+    /// A's table, renamed to `old`, every row that is not exactly as in B (changed rows
+    /// too), and the INSERTs of B's rows that the copy of the rest leaves out. A keyless
+    /// table with more than [`MAX_REBUILD_GROUP_DELETES`] groups to delete is reloaded
+    /// instead (each group's DELETE scans the table); its counts stay the multiset's.
+    pub fn emit_rebuild(
+        &self,
+        db: &mut dyn Db,
+        old: &str,
+    ) -> Result<(String, String, Counts), String> {
+        let mut rows = self.row_sql(db, Target::Rebuilt(old))?;
+        if self.how == How::Multiset && rows.delete_stmts > MAX_REBUILD_GROUP_DELETES {
+            rows.deletes = format!("DELETE FROM {};\n", ident(old));
+            rows.inserts.clear();
+            self.insert_rows(db, "1", &mut rows.inserts)?;
+        }
+        Ok((rows.deletes, rows.inserts, rows.counts))
+    }
+
+    fn row_sql(&self, db: &mut dyn Db, target: Target<'_>) -> Result<RowSql, String> {
+        let mut rows = RowSql::default();
         match &self.how {
             How::InsertAll => {
-                counts.inserts = self.insert_rows(db, "1", out)?;
+                rows.counts.inserts = self.insert_rows(db, "1", &mut rows.inserts)?;
             }
             How::FullReload => {
-                let mut body = String::new();
-                counts.inserts = self.insert_rows(db, "1", &mut body)?;
+                rows.counts.inserts = self.insert_rows(db, "1", &mut rows.inserts)?;
                 if let Some(a) = &self.a_name {
-                    counts.deletes =
+                    rows.counts.deletes =
                         query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?;
                 }
-                // Unconditional: a freshly created virtual table's shadow tables already
-                // hold rows that A never had.
-                if counts.deletes > 0 || self.a_name.is_none() {
-                    out.push_str(&format!("DELETE FROM {};\n", ident(&self.b_name)));
+                // Unconditional for a table A lacks: a freshly created virtual table's
+                // shadow tables already hold rows that A never had.
+                if rows.counts.deletes > 0 || self.a_name.is_none() {
+                    rows.deletes = format!("DELETE FROM {};\n", target.table(self));
                 }
-                out.push_str(&body);
             }
-            How::Keyed(_) => self.emit_keyed(db, out, &mut counts)?,
-            How::Multiset => self.emit_multiset(db, out, &mut counts)?,
+            How::Keyed(_) => self.emit_keyed(db, target, &mut rows)?,
+            How::Multiset => self.emit_multiset(db, target, &mut rows)?,
         }
-        Ok(counts)
+        Ok(rows)
     }
 
     /// Every row of a keyed table that differs, in two passes SQLite runs as outer joins:
@@ -354,35 +426,66 @@ impl TableData {
         with_old: bool,
         found: &mut dyn FnMut(RowChange) -> Result<(), String>,
     ) -> Result<Counts, String> {
-        let (a_tab, b_tab) = (self.a_tab(), self.b_tab());
-        let mut counts = Counts::default();
-        let compared = self.compared();
-        let nc = self.columns.len();
-        let keys = self.key_select("a");
-        let nk = keys.len();
-        let signs = self.sign_checked();
-        // A's values are needed to compare the bits of zeros, even when not asked for.
-        let fetch_old = with_old || !signs.is_empty();
-        let n_old = if fetch_old { nc } else { 0 };
+        let mut counts = self.scan_a_rows(db, with_old, found)?;
+        let (names, select) = self.insert_columns();
+        if !names.is_empty() {
+            let sql = format!(
+                "SELECT {select} FROM {} AS b LEFT JOIN {} AS a ON {} WHERE {}",
+                self.b_tab(),
+                self.a_tab(),
+                self.key_match("a", "b"),
+                self.missing("a")
+            );
+            db.query(&sql, &[], &mut |new| {
+                counts.inserts += 1;
+                found(RowChange::Insert { new })
+            })?;
+        }
+        Ok(counts)
+    }
+
+    /// The query of the first pass: per row of A that B lacks or holds otherwise, its
+    /// key, whether B lacks it, A's values (when `fetch_old`), B's values, and one flag
+    /// per compared column.
+    fn a_pass_sql(&self, fetch_old: bool) -> String {
         let gone = self.missing("b");
-        let mut select = keys;
+        let flags = self.flags();
+        let mut select = self.key_select("a");
         select.push(gone.clone());
         if fetch_old {
             select.extend(self.a_exprs.iter().cloned());
         }
         select.extend(self.columns.iter().map(|c| format!("b.{}", ident(c))));
-        let flags = self.flags();
         select.extend(flags.iter().cloned());
         let mut filter = vec![gone];
-        filter.extend(flags.iter().cloned());
-        filter.extend(signs.iter().map(|&i| self.both_zero(i)));
-        let filter = filter.join(" OR ");
-        let sql = format!(
-            "SELECT {} FROM {a_tab} AS a LEFT JOIN {b_tab} AS b ON {} WHERE {filter}",
+        filter.extend(flags);
+        filter.extend(self.sign_checked().iter().map(|&i| self.both_zero(i)));
+        format!(
+            "SELECT {} FROM {} AS a LEFT JOIN {} AS b ON {} WHERE {}",
             select.join(", "),
-            self.key_match("b", "a")
-        );
-        db.query(&sql, &[], &mut |mut row| {
+            self.a_tab(),
+            self.b_tab(),
+            self.key_match("b", "a"),
+            filter.join(" OR ")
+        )
+    }
+
+    /// The first pass of [`TableData::scan_keyed`]: deletes and updates.
+    fn scan_a_rows(
+        &self,
+        db: &mut dyn Db,
+        with_old: bool,
+        found: &mut dyn FnMut(RowChange) -> Result<(), String>,
+    ) -> Result<Counts, String> {
+        let mut counts = Counts::default();
+        let compared = self.compared();
+        let nc = self.columns.len();
+        let nk = self.key_select("a").len();
+        let signs = self.sign_checked();
+        // A's values are needed to compare the bits of zeros, even when not asked for.
+        let fetch_old = with_old || !signs.is_empty();
+        let n_old = if fetch_old { nc } else { 0 };
+        db.query(&self.a_pass_sql(fetch_old), &[], &mut |mut row| {
             let mut rest = row.split_off(nk.min(row.len()));
             let key = row;
             let mut values = rest.split_off(1.min(rest.len()));
@@ -416,46 +519,51 @@ impl TableData {
                 changed,
             })
         })?;
-        let (names, select) = self.insert_columns();
-        if !names.is_empty() {
-            let sql = format!(
-                "SELECT {select} FROM {b_tab} AS b LEFT JOIN {a_tab} AS a ON {} WHERE {}",
-                self.key_match("a", "b"),
-                self.missing("a")
-            );
-            db.query(&sql, &[], &mut |new| {
-                counts.inserts += 1;
-                found(RowChange::Insert { new })
-            })?;
-        }
         Ok(counts)
     }
 
+    /// `UPDATE … SET` of the `changed` columns to their `new` values, in the row `wh` finds.
+    fn update_stmt(&self, table: &str, wh: &str, new: &[Value], changed: &[usize]) -> String {
+        let sets: Vec<String> = changed
+            .iter()
+            .map(|&i| {
+                let v = new.get(i).unwrap_or(&Value::Null);
+                format!("{}={}", ident(&self.columns[i]), literal(v))
+            })
+            .collect();
+        format!("UPDATE {table} SET {} WHERE {wh};\n", sets.join(", "))
+    }
+
+    /// A keyed table's changes, by kind (deletes first, so a swap of unique values
+    /// cannot fail half-way when changed rows are a DELETE plus an INSERT).
     fn emit_keyed(
         &self,
         db: &mut dyn Db,
-        out: &mut String,
-        counts: &mut Counts,
+        target: Target<'_>,
+        rows: &mut RowSql,
     ) -> Result<(), String> {
-        let table = ident(&self.b_name);
+        let table = target.table(self);
+        // A rebuild copies unchanged rows only: a changed one is deleted and inserted.
+        let delete_insert = self.delete_insert || matches!(target, Target::Rebuilt(_));
         let (names, _) = self.insert_columns();
-        let mut deletes = String::new();
-        let mut updates = String::new();
-        let mut inserts = String::new();
-        *counts = self.scan_keyed(db, false, &mut |change| {
+        let (mut deletes, mut updates, mut inserts) = (String::new(), String::new(), String::new());
+        let mut delete_stmts = 0;
+        let counts = self.scan_keyed(db, false, &mut |change| {
             match change {
                 RowChange::Delete { key, .. } => {
                     deletes.push_str(&format!(
                         "DELETE FROM {table} WHERE {};\n",
-                        self.key_where(&key)
+                        self.key_where(&key, target)
                     ));
+                    delete_stmts += 1;
                 }
                 RowChange::Update {
                     key, new, changed, ..
                 } => {
-                    let wh = self.key_where(&key);
-                    if self.delete_insert {
+                    let wh = self.key_where(&key, target);
+                    if delete_insert {
                         deletes.push_str(&format!("DELETE FROM {table} WHERE {wh};\n"));
+                        delete_stmts += 1;
                         let mut values: Vec<Value> = Vec::with_capacity(new.len() + 1);
                         if self.insert_rowid.is_some() {
                             values.push(key.first().cloned().unwrap_or(Value::Null));
@@ -463,26 +571,20 @@ impl TableData {
                         values.extend(new);
                         inserts.push_str(&self.insert_stmt(&names, &values));
                     } else {
-                        let sets: Vec<String> = changed
-                            .iter()
-                            .map(|&i| {
-                                let v = new.get(i).unwrap_or(&Value::Null);
-                                format!("{}={}", ident(&self.columns[i]), literal(v))
-                            })
-                            .collect();
-                        updates.push_str(&format!(
-                            "UPDATE {table} SET {} WHERE {wh};\n",
-                            sets.join(", ")
-                        ));
+                        updates.push_str(&self.update_stmt(&table, &wh, &new, &changed));
                     }
                 }
                 RowChange::Insert { new } => inserts.push_str(&self.insert_stmt(&names, &new)),
             }
             Ok(())
         })?;
-        out.push_str(&deletes);
-        out.push_str(&updates);
-        out.push_str(&inserts);
+        *rows = RowSql {
+            delete_stmts,
+            deletes,
+            updates,
+            inserts,
+            counts,
+        };
         Ok(())
     }
 
@@ -579,14 +681,15 @@ impl TableData {
         Ok(sides[0] == sides[1])
     }
 
-    /// `WHERE` text matching rows whose compared columns (under prefix `p`) hold `values`.
-    fn row_where(&self, p: &str, values: &[Value]) -> String {
+    /// `WHERE` text matching rows whose compared columns hold `values`; `column(i)` is
+    /// the SQL of column `i` in the rows matched.
+    fn row_where(&self, column: &dyn Fn(usize) -> String, values: &[Value]) -> String {
         let parts: Vec<String> = self
             .compared()
             .iter()
             .zip(values)
             .map(|(&i, v)| {
-                let c = format!("{p}{}", ident(&self.columns[i]));
+                let c = column(i);
                 match v {
                     Value::Null => format!("{c} IS NULL"),
                     other => format!(
@@ -604,95 +707,136 @@ impl TableData {
         }
     }
 
+    /// A multiset group's DELETE: of B's table after its schema change (A's rows, as the
+    /// change left them, hold the values of B's columns), or of A's renamed table in a
+    /// rebuild, whose rows are matched on A's expressions.
+    fn group_delete(&self, target: Target<'_>, values: &[Value]) -> String {
+        let wh = match target {
+            Target::Table => self.row_where(&|i| ident(&self.columns[i]), values),
+            Target::Rebuilt(_) => self.row_where(&|i| self.a_exprs[i].clone(), values),
+        };
+        let alias = match target {
+            Target::Table => "",
+            Target::Rebuilt(_) => " AS a",
+        };
+        format!("DELETE FROM {}{alias} WHERE {wh};\n", target.table(self))
+    }
+
+    /// A keyless table's changes: each group of equal rows whose count differs (or whose
+    /// zeros may differ in sign) is deleted and inserted again with B's count.
     fn emit_multiset(
         &self,
         db: &mut dyn Db,
-        out: &mut String,
-        counts: &mut Counts,
+        target: Target<'_>,
+        rows: &mut RowSql,
     ) -> Result<(), String> {
-        let table = ident(&self.b_name);
-        let compared = self.compared();
-        let all_compared = compared.len() == self.columns.len();
-        let mut deletes = String::new();
-        let mut inserts = String::new();
         let mut pending: Vec<Vec<Value>> = Vec::new();
-        let (names, _) = {
-            // Multiset rows carry no rowid.
-            let names: Vec<String> = self.columns.iter().map(|c| ident(c)).collect();
-            (names.join(","), ())
-        };
-        let n = compared.len();
-        let zero_group = self.zero_group();
-        let filter = match &zero_group {
+        let suspects = self.scan_groups(db, target, rows, &mut pending)?;
+        for (values, n) in suspects {
+            if self.group_is_exact(db, &values)? {
+                continue;
+            }
+            rows.counts.deletes += n;
+            rows.counts.inserts += n;
+            rows.deletes.push_str(&self.group_delete(target, &values));
+            rows.delete_stmts += 1;
+            pending.push(values);
+        }
+        for values in pending {
+            self.insert_group(db, &values, &mut rows.inserts)?;
+        }
+        Ok(())
+    }
+
+    /// The multiset scan: writes the groups whose counts differ into `rows` (or into
+    /// `pending`, when B's rows of the group must be read), and returns the groups with
+    /// equal counts that hold a REAL zero, with their count, for a check of their bits.
+    fn scan_groups(
+        &self,
+        db: &mut dyn Db,
+        target: Target<'_>,
+        rows: &mut RowSql,
+        pending: &mut Vec<Vec<Value>>,
+    ) -> Result<Vec<(Vec<Value>, u64)>, String> {
+        let n = self.compared().len();
+        let all_compared = n == self.columns.len();
+        // Multiset rows carry no rowid.
+        let names = self
+            .columns
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(",");
+        let filter = match self.zero_group() {
             Some(z) => format!("na <> nb OR {z}"),
             None => "na <> nb".to_string(),
         };
-        let mut suspects: Vec<(Vec<Value>, u64)> = Vec::new();
+        let RowSql {
+            deletes,
+            delete_stmts,
+            inserts,
+            counts,
+            ..
+        } = rows;
+        let mut suspects = Vec::new();
         db.query(&self.multiset_sql(&filter), &[], &mut |row| {
             let values = &row[..n.min(row.len())];
             let count =
                 |k: usize| row.get(n + k).and_then(Value::as_i64).unwrap_or(0).max(0) as u64;
             let (na, nb) = (count(0), count(1));
             if na == nb {
-                // Only a group with zeros gets here: its signs are checked below.
+                // Only a group with zeros gets here: its signs are checked by the caller.
                 suspects.push((values.to_vec(), na));
                 return Ok(());
             }
             counts.deletes += na.saturating_sub(nb);
             counts.inserts += nb.saturating_sub(na);
             if na > 0 {
-                deletes.push_str(&format!(
-                    "DELETE FROM {table} WHERE {};\n",
-                    self.row_where("", values)
-                ));
+                deletes.push_str(&self.group_delete(target, values));
+                *delete_stmts += 1;
             }
-            if nb > 0 {
-                // A REAL zero stands for both 0.0 and -0.0, which SQL cannot tell apart:
-                // copy B's actual rows of the group.
-                let has_zero = values
-                    .iter()
-                    .any(|v| matches!(v, Value::Real(r) if *r == 0.0));
-                if all_compared && !has_zero {
-                    for _ in 0..nb {
-                        inserts.push_str(&self.insert_stmt(&names, values));
-                    }
-                } else {
-                    pending.push(values.to_vec());
+            // A REAL zero stands for both 0.0 and -0.0, which SQL cannot tell apart: copy
+            // B's actual rows of such a group.
+            let has_zero = values
+                .iter()
+                .any(|v| matches!(v, Value::Real(r) if *r == 0.0));
+            if nb > 0 && all_compared && !has_zero {
+                for _ in 0..nb {
+                    inserts.push_str(&self.insert_stmt(&names, values));
                 }
+            } else if nb > 0 {
+                pending.push(values.to_vec());
             }
             Ok(())
         })?;
-        for (values, rows) in suspects {
-            if self.group_is_exact(db, &values)? {
-                continue;
-            }
-            counts.deletes += rows;
-            counts.inserts += rows;
-            deletes.push_str(&format!(
-                "DELETE FROM {table} WHERE {};\n",
-                self.row_where("", &values)
-            ));
-            pending.push(values);
-        }
-        for values in pending {
-            let sql = format!(
-                "SELECT {} FROM {} AS b WHERE {}",
-                self.columns
-                    .iter()
-                    .map(|c| format!("b.{}", ident(c)))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                self.b_tab(),
-                self.row_where("b.", &values)
-            );
-            db.query(&sql, &[], &mut |row| {
-                inserts.push_str(&self.insert_stmt(&names, &row));
-                Ok(())
-            })?;
-        }
-        out.push_str(&deletes);
-        out.push_str(&inserts);
-        Ok(())
+        Ok(suspects)
+    }
+
+    /// INSERTs of B's rows of the group `values` (compared columns), read from B.
+    fn insert_group(
+        &self,
+        db: &mut dyn Db,
+        values: &[Value],
+        out: &mut String,
+    ) -> Result<(), String> {
+        let names = self
+            .columns
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(",");
+        let b_column = |i: usize| format!("b.{}", ident(&self.columns[i]));
+        let select: Vec<String> = (0..self.columns.len()).map(b_column).collect();
+        let sql = format!(
+            "SELECT {} FROM {} AS b WHERE {}",
+            select.join(", "),
+            self.b_tab(),
+            self.row_where(&b_column, values)
+        );
+        db.query(&sql, &[], &mut |row| {
+            out.push_str(&self.insert_stmt(&names, &row));
+            Ok(())
+        })
     }
 
     /// The counts of this table's diff, without producing SQL.
@@ -714,47 +858,12 @@ impl TableData {
                 let a_rows = query_count(db, &format!("SELECT count(*) FROM {}", self.a_tab()))?;
                 c.unchanged = a_rows.saturating_sub(c.deletes + c.updates);
             }
-            How::Keyed(_) => {
-                let (a_tab, b_tab) = (self.a_tab(), self.b_tab());
-                let flags = self.flags();
-                let any = if flags.is_empty() {
-                    "0".to_string()
-                } else {
-                    flags.join(" OR ")
-                };
-                let gone = self.missing("b");
-                // Filtered like the SQL scan, so the comparison runs once per row; the
-                // rows left unchanged are A's count less the others.
-                let rows = query_all(
-                    db,
-                    &format!(
-                        "SELECT count(*), coalesce(sum({gone}), 0) FROM {a_tab} AS a LEFT JOIN {b_tab} AS b ON {} WHERE {gone} OR {any}",
-                        self.key_match("b", "a")
-                    ),
-                    &[],
-                )?;
-                let get = |k: usize| {
-                    rows.first()
-                        .and_then(|r| r.get(k))
-                        .and_then(Value::as_i64)
-                        .map_or(0, |n| n.max(0) as u64)
-                };
-                c.deletes = get(1);
-                c.updates = get(0).saturating_sub(c.deletes);
-                let a_rows = query_count(db, &format!("SELECT count(*) FROM {a_tab}"))?;
-                c.unchanged = a_rows.saturating_sub(c.deletes + c.updates);
-                c.inserts = query_count(
-                    db,
-                    &format!(
-                        "SELECT count(*) FROM {b_tab} AS b LEFT JOIN {a_tab} AS a ON {} WHERE {}",
-                        self.key_match("a", "b"),
-                        self.missing("a")
-                    ),
-                )?;
-            }
+            How::Keyed(_) => c = self.count_keyed(db)?,
             How::Multiset if self.zero_group().is_some() => {
                 // Zeros are compared by their bits outside SQL: count what the scan finds.
-                self.emit_multiset(db, &mut String::new(), &mut c)?;
+                let mut rows = RowSql::default();
+                self.emit_multiset(db, Target::Table, &mut rows)?;
+                c = rows.counts;
                 let a_rows = match &self.a_name {
                     Some(a) => query_count(db, &format!("SELECT count(*) FROM main.{}", ident(a)))?,
                     None => 0,
@@ -766,20 +875,66 @@ impl TableData {
                     "SELECT coalesce(sum(max(na-nb,0)),0), coalesce(sum(max(nb-na,0)),0), coalesce(sum(min(na,nb)),0) FROM ({})",
                     self.multiset_sql("1")
                 );
-                let rows = query_all(db, &sql, &[])?;
-                let get = |k: usize| {
-                    rows.first()
-                        .and_then(|r| r.get(k))
-                        .and_then(Value::as_i64)
-                        .map_or(0, |n| n.max(0) as u64)
+                let [deletes, inserts, unchanged] = counts_row(db, &sql)?;
+                c = Counts {
+                    inserts,
+                    deletes,
+                    updates: 0,
+                    unchanged,
                 };
-                c.deletes = get(0);
-                c.inserts = get(1);
-                c.unchanged = get(2);
             }
         }
         Ok(c)
     }
+
+    /// A keyed table's counts in three counting queries: A's rows filtered like the SQL
+    /// scan (so the comparison runs once per row) give the deletes and updates, A's count
+    /// less those the unchanged rows, and B's rows without a match the inserts.
+    fn count_keyed(&self, db: &mut dyn Db) -> Result<Counts, String> {
+        let (a_tab, b_tab) = (self.a_tab(), self.b_tab());
+        let flags = self.flags();
+        let any = if flags.is_empty() {
+            "0".to_string()
+        } else {
+            flags.join(" OR ")
+        };
+        let gone = self.missing("b");
+        let [differ, deletes, _] = counts_row(
+            db,
+            &format!(
+                "SELECT count(*), coalesce(sum({gone}), 0), 0 FROM {a_tab} AS a LEFT JOIN {b_tab} AS b ON {} WHERE {gone} OR {any}",
+                self.key_match("b", "a")
+            ),
+        )?;
+        let updates = differ.saturating_sub(deletes);
+        let a_rows = query_count(db, &format!("SELECT count(*) FROM {a_tab}"))?;
+        let inserts = query_count(
+            db,
+            &format!(
+                "SELECT count(*) FROM {b_tab} AS b LEFT JOIN {a_tab} AS a ON {} WHERE {}",
+                self.key_match("a", "b"),
+                self.missing("a")
+            ),
+        )?;
+        Ok(Counts {
+            inserts,
+            deletes,
+            updates,
+            unchanged: a_rows.saturating_sub(deletes + updates),
+        })
+    }
+}
+
+/// The first row of a query of three counts (0 for what is missing or negative).
+fn counts_row(db: &mut dyn Db, sql: &str) -> Result<[u64; 3], String> {
+    let rows = query_all(db, sql, &[])?;
+    let get = |k: usize| {
+        rows.first()
+            .and_then(|r| r.get(k))
+            .and_then(Value::as_i64)
+            .map_or(0, |n| n.max(0) as u64)
+    };
+    Ok([get(0), get(1), get(2)])
 }
 
 /// Whether A's and B's value of a sign-checked column are the same: anything but two

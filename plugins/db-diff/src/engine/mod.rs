@@ -17,11 +17,15 @@ pub mod literal;
 mod options;
 pub mod parse;
 mod plan;
+mod report;
 mod schema;
+mod scope;
 mod settings;
+mod tables;
 
 pub use options::{Mode, Options};
-pub use plan::{Diff, ObjectChange, TableStat, diff};
+pub use plan::diff;
+pub use report::{Diff, ObjectChange, TableStat};
 pub use settings::SettingChange;
 
 /// A column value with its storage class: the SDK's, so rows cross from the host's

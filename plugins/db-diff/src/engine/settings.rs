@@ -5,49 +5,33 @@
 
 use std::collections::BTreeMap;
 
+use super::data::Counts;
 use super::literal::literal;
 use super::{Db, Value, query_all};
 
 /// The header pragmas compared, in the order they are written.
 const PRAGMAS: [&str; 2] = ["user_version", "application_id"];
 
-/// A database-level setting that differs between A and B.
+/// A header pragma (`user_version`, `application_id`) that differs between A and B.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingChange {
-    /// `user_version`, `application_id` or `sqlite_sequence`.
+    /// `user_version` or `application_id`.
     pub name: &'static str,
-    /// A's value (pragmas only: the counters are a table, not one number).
-    pub from: Option<i64>,
-    /// B's value (pragmas only).
-    pub to: Option<i64>,
+    /// A's value.
+    pub from: i64,
+    /// B's value.
+    pub to: i64,
 }
 
 impl SettingChange {
-    /// What the setting is, for `--summary` and `--stat`: `pragma user_version` or
-    /// `sqlite_sequence`.
+    /// What the setting is, for `--summary` and `--stat`: `pragma user_version`.
     pub fn label(&self) -> String {
-        if self.from.is_some() || self.to.is_some() {
-            format!("pragma {}", self.name)
-        } else {
-            self.name.to_string()
-        }
+        format!("pragma {}", self.name)
     }
 
     /// How it changed, so a reader sees the schema version move: `3 -> 4`.
     pub fn what(&self) -> String {
-        match (self.from, self.to) {
-            (Some(a), Some(b)) => format!("{a} -> {b}"),
-            _ => "AUTOINCREMENT counters changed".to_string(),
-        }
-    }
-
-    /// The change of the AUTOINCREMENT counters.
-    pub(super) fn sequence() -> SettingChange {
-        SettingChange {
-            name: "sqlite_sequence",
-            from: None,
-            to: None,
-        }
+        format!("{} -> {}", self.from, self.to)
     }
 }
 
@@ -72,8 +56,8 @@ pub(super) fn pragma_changes(db: &mut dyn Db) -> Result<Vec<SettingChange>, Stri
         if a != b {
             out.push(SettingChange {
                 name,
-                from: Some(a),
-                to: Some(b),
+                from: a,
+                to: b,
             });
         }
     }
@@ -85,7 +69,7 @@ pub(super) fn pragma_changes(db: &mut dyn Db) -> Result<Vec<SettingChange>, Stri
 pub(super) fn pragma_sql(changes: &[SettingChange]) -> String {
     changes
         .iter()
-        .filter_map(|c| c.to.map(|to| format!("PRAGMA {} = {to};\n", c.name)))
+        .map(|c| format!("PRAGMA {} = {};\n", c.name, c.to))
         .collect()
 }
 
@@ -102,8 +86,11 @@ fn read_sequence(db: &mut dyn Db, db_name: &str) -> Result<BTreeMap<String, Stri
         .collect())
 }
 
-/// Whether the AUTOINCREMENT counters differ (a missing `sqlite_sequence` holds none).
-pub(super) fn sequence_differs(db: &mut dyn Db, a_has: bool, b_has: bool) -> Result<bool, String> {
+/// The AUTOINCREMENT counters compared row by row, matched on the table they count for
+/// (a missing `sqlite_sequence` holds none): sqldiff lists `sqlite_sequence` among the
+/// tables too, but matches its rows on the rowid, so a counter of another table reads as a
+/// change.
+pub(super) fn sequence_counts(db: &mut dyn Db, a_has: bool, b_has: bool) -> Result<Counts, String> {
     let a = if a_has {
         read_sequence(db, "main")?
     } else {
@@ -114,7 +101,16 @@ pub(super) fn sequence_differs(db: &mut dyn Db, a_has: bool, b_has: bool) -> Res
     } else {
         BTreeMap::new()
     };
-    Ok(a != b)
+    let mut c = Counts::default();
+    for (name, seq) in &a {
+        match b.get(name) {
+            None => c.deletes += 1,
+            Some(s) if s != seq => c.updates += 1,
+            Some(_) => c.unchanged += 1,
+        }
+    }
+    c.inserts = b.keys().filter(|n| !a.contains_key(*n)).count() as u64;
+    Ok(c)
 }
 
 /// `sqlite_sequence` set to B's contents when they differ from A's (or when the diff

@@ -126,9 +126,22 @@ pub fn diff(p: &Pair, opts: &Options) -> engine::Diff {
 pub fn apply(p: &Pair, sql: &str) -> PathBuf {
     let copy = p.dir.path().join(format!("copy-{}.db", rand_suffix()));
     std::fs::copy(&p.a, &copy).expect("copy A");
+    let (ok, stderr) = try_apply(&copy, sql);
+    assert!(
+        ok && stderr.is_empty(),
+        "sqlite3 -bail failed: {stderr}\n--- diff ---\n{sql}"
+    );
+    copy
+}
+
+/// Applies `sql` in place to `db` with `sqlite3 -bail`, in a shell that enforces foreign
+/// keys (as a user's `~/.sqliterc` may make it): whether it succeeded, and its stderr.
+pub fn try_apply(db: &Path, sql: &str) -> (bool, String) {
     let mut child = Command::new(SQLITE3)
         .arg("-bail")
-        .arg(&copy)
+        .arg("-cmd")
+        .arg("PRAGMA foreign_keys=ON")
+        .arg(db)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -141,12 +154,10 @@ pub fn apply(p: &Pair, sql: &str) -> PathBuf {
         .write_all(sql.as_bytes())
         .expect("write diff");
     let out = child.wait_with_output().expect("sqlite3 finished");
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "sqlite3 -bail failed: {}\n--- diff ---\n{sql}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    copy
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn rand_suffix() -> String {
@@ -181,6 +192,21 @@ pub struct Contents {
     /// `PRAGMA user_version` and `PRAGMA application_id` (None with `--table`, which
     /// leaves the file's settings alone).
     pub pragmas: Option<(i64, i64)>,
+    /// What `PRAGMA foreign_key_check` reports (table, parent, foreign key id), sorted.
+    pub fk_violations: Vec<(String, String, i64)>,
+}
+
+/// `PRAGMA foreign_key_check` of the open database, sorted.
+fn fk_violations(conn: &Connection) -> Vec<(String, String, i64)> {
+    let mut got: Vec<(String, String, i64)> = conn
+        .prepare("PRAGMA foreign_key_check")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+        })
+        .expect("foreign_key_check");
+    got.sort();
+    got
 }
 
 /// `user_version` and `application_id` of the open database.
@@ -229,6 +255,7 @@ pub fn contents(path: &Path, only: Option<&str>) -> Contents {
         schema,
         rows,
         pragmas,
+        fk_violations: fk_violations(&conn),
     }
 }
 
@@ -254,6 +281,11 @@ pub fn check_with(a_sql: &str, b_sql: &str, opts: &Options) -> engine::Diff {
     assert_eq!(
         got.pragmas, want.pragmas,
         "user_version/application_id differ after applying:\n{}",
+        d.sql
+    );
+    assert_eq!(
+        got.fk_violations, want.fk_violations,
+        "foreign keys differ after applying:\n{}",
         d.sql
     );
     // Diffing the result against B again finds nothing.
