@@ -155,11 +155,6 @@ impl Pacer {
         self.due_or_wait(now, t)
     }
 
-    /// Whether a run is owed.
-    pub fn owed(&self) -> bool {
-        self.owed_since.is_some()
-    }
-
     fn due_or_wait(&mut self, now: u64, t: Timing) -> Plan {
         match self.due_at(t) {
             Some(due) if due > now => self.wait(now, t),
@@ -185,10 +180,12 @@ impl Pacer {
     /// wait over.
     fn due_at(&self, t: Timing) -> Option<u64> {
         let owed = self.owed_since?;
-        let quiet = self.burst.map_or(owed, |b| b.last_change + t.quiet);
+        let quiet = self
+            .burst
+            .map_or(owed, |b| b.last_change.saturating_add(t.quiet));
         Some(match t.max_wait {
             0 => quiet,
-            max => quiet.min(owed + max),
+            max => quiet.min(owed.saturating_add(max)),
         })
     }
 

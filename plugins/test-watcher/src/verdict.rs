@@ -44,7 +44,9 @@ pub enum State {
 /// One failing test: its name and the first lines of why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
+    /// As the runner names it (a pytest node id, a libtest path).
     pub name: String,
+    /// The first lines of why.
     pub detail: String,
 }
 
@@ -52,6 +54,7 @@ pub struct Failure {
 /// re-announce a known red).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
+    /// What the channel last heard.
     pub state: State,
     /// The failing tests of the last complete run, in report order.
     #[serde(default, deserialize_with = "failures_in_either_form")]

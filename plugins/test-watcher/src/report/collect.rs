@@ -14,7 +14,9 @@ const MAX_SHOWN: usize = 5;
 /// each module it could not load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interrupted {
+    /// One line: `cannot collect tests/x.py: ImportError: …`.
     pub reason: String,
+    /// Per module: its name, then where in the project and the exception, indented.
     pub detail: String,
 }
 

@@ -60,6 +60,7 @@ pub struct Outcome {
     pub failed: u32,
     pub errors: u32,
     pub skipped: u32,
+    /// Failed as their `xfail` mark expects.
     pub xfailed: u32,
     /// The tests the report names, in its order (for pytest: file order): every test for
     /// JUnit and libtest, at least every failure for the others.
