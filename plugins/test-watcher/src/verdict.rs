@@ -173,19 +173,17 @@ fn tested(project: &str, before: &Health, outcome: &Outcome, duration: Duration)
         &[]
     };
     let changes = Changes::between(baseline, outcome);
-    let health = Health {
-        state: if changes.failing().is_empty() && outcome.is_green() {
-            State::Green
-        } else {
-            State::Red
-        },
-        failing: changes.failing().into_iter().cloned().collect(),
-        reason: String::new(),
-        complete: None,
+    let failing: Vec<Failure> = changes.failing().into_iter().cloned().collect();
+    let state = if failing.is_empty() && outcome.is_green() {
+        State::Green
+    } else {
+        State::Red
     };
     let health = Health {
-        complete: Some(health.state),
-        ..health
+        state,
+        failing,
+        reason: String::new(),
+        complete: Some(state),
     };
     let was_broken = before.state == State::Broken;
     let news = was_broken || changes.any() || turned(before.baseline(), health.state);
