@@ -4,11 +4,15 @@
 //! # Layout
 //!
 //! - `settings`: the per-project config and its defaults.
+//! - `pace`: when a change starts a run, so a save starts one at once and a burst of
+//!   saves does not start and cancel run after run.
 //! - `runner`: what each runner family (pytest, cargo, nextest, go, gotestsum) needs.
-//! - `report`: results from a JUnit XML report, or from the runner's summary lines.
+//! - `report`: results from a JUnit XML report, or from the runner's summary lines, and
+//!   the collection errors that stop a pytest run before any test.
 //! - `verdict`: whether a run changed the project's state, and the message if it did.
 //! - `plugin`: the hooks: subscriptions, one run per project, `!tests`.
 
+pub mod pace;
 pub mod plugin;
 pub mod report;
 pub mod runner;

@@ -1,28 +1,42 @@
 //! The plugin: one watch subscription per project, at most one run per project, results
-//! judged against the last known state and posted only when it changed.
+//! judged against the last complete run and posted only when the state changed (or when
+//! the run was asked for in chat).
 //!
-//! A project's life: a batch of changes that names a watched extension starts a run (or,
-//! while one is going, cancels it, queues one more, or is ignored, as `on_change` says).
-//! When the run's job ends, a cancelled run only starts the next one; a finished run is
-//! read (JUnit report first, summary lines otherwise), judged ([`crate::verdict`]),
-//! remembered in KV, announced if its state changed, and its hooks run.
+//! A project's life: a batch of changes that names a watched extension goes to the
+//! project's [`Pacer`], which says whether to start a run now, cancel the one going on, or
+//! look again after a quiet period ([`crate::pace`]). When the run's job ends, a cancelled
+//! run only lets the next one start; a finished run is read (JUnit report first, summary
+//! lines otherwise), judged ([`crate::verdict`]), remembered in KV, announced if its state
+//! changed, and its hooks run.
+//!
+//! - `runs`: starting, cancelling and ending runs, and the pacing timers.
+//! - `results`: reading a finished run, judging it, posting, the hooks and the log.
+//! - `overview`: what `!tests` says.
+
+mod overview;
+mod results;
+mod runs;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
-use roost_plugin::clock::now_ms;
 use roost_plugin::prelude::*;
-use roost_plugin::process::{self, Job, JobEnded, JobId};
+use roost_plugin::process::{Job, JobEnded, JobId};
 
-use crate::report::{self, Outcome, Status};
-use crate::runner::{Kind, Scope};
-use crate::settings::{self, OnChange, Project, Settings};
-use crate::verdict::{self, Health, Ran, State};
+use crate::pace::{Pacer, Timing};
+use crate::runner::Scope;
+use crate::settings::{self, Project, Settings};
+use crate::verdict::Health;
 
 /// Most characters of output kept for `!tests log` (chat messages are short).
 const LOG_CHARS: usize = 1800;
-/// Most characters of runner output shown when a run is broken.
-const BROKEN_DETAIL_CHARS: usize = 800;
+/// What the host gathers into one batch before the plugin hears of it: the events of one
+/// save (an editor's write, rename and chmod), so the run starts at once after a save.
+const HOST_GATHER_MS: u32 = 5;
+/// Most changed paths remembered to say what started a run.
+const CAUSE_PATHS: usize = 3;
+/// The tag prefix of a project's pacing timer.
+const QUIET_TAG: &str = "quiet/";
 
 /// A run in progress.
 #[derive(Debug, Clone)]
@@ -32,6 +46,8 @@ struct Running {
     started_ms: u64,
     /// A cancel was sent; its `job-ended` is still to come.
     cancelling: bool,
+    /// What started it, as `!tests` says it.
+    cause: String,
 }
 
 /// What `!tests` shows about the last run that finished.
@@ -45,6 +61,49 @@ struct LastRun {
     failing: Vec<String>,
     /// "all" or "failed only".
     scope: String,
+    /// What started it ("after a change to app.py", "asked in chat").
+    #[serde(default)]
+    cause: String,
+    /// Where its results came from: "junit", "summary", "exit code" or "none".
+    #[serde(default)]
+    source: String,
+}
+
+/// How many runs ended since the plugin started, as `!tests` shows them.
+#[derive(Debug, Clone, Copy, Default)]
+struct RunCounts {
+    finished: u32,
+    cancelled: u32,
+    /// Cancelled since the last one that finished (the quiet period doubles with each).
+    cancelled_in_a_row: u32,
+}
+
+/// Relevant paths changed since the last run started.
+#[derive(Debug, Clone, Default)]
+struct Changed {
+    /// The first few, in the order they came.
+    paths: Vec<String>,
+    /// More paths than those changed.
+    more: bool,
+    /// Anything changed (an overflow names no path).
+    any: bool,
+}
+
+impl Changed {
+    /// Notes the relevant paths of one batch.
+    fn note<'a>(&mut self, paths: impl IntoIterator<Item = &'a str>) {
+        self.any = true;
+        for path in paths {
+            if self.paths.iter().any(|p| p == path) {
+                continue;
+            }
+            if self.paths.len() < CAUSE_PATHS {
+                self.paths.push(path.to_string());
+            } else {
+                self.more = true;
+            }
+        }
+    }
 }
 
 /// One project and its live state.
@@ -52,11 +111,50 @@ struct Live {
     project: Project,
     subscription: Option<SubscriptionId>,
     running: Option<Running>,
-    /// A change (or `!tests run`) arrived during the run: run again after it.
-    again: bool,
     health: Health,
     /// Hook commands still to run, one after the other (as pytest-watch runs them).
     hooks: VecDeque<(&'static str, Job)>,
+    pacer: Pacer,
+    /// A pacing timer is set and will call back.
+    timer_set: bool,
+    /// How long the last finished run took: the quiet period grows with it.
+    recent_run_ms: u64,
+    counts: RunCounts,
+    changed: Changed,
+    /// A run was asked for in chat: the next run that finishes posts its result, changed
+    /// or not, and covers the whole suite.
+    asked: bool,
+}
+
+impl Live {
+    fn new(project: Project) -> Live {
+        let name = project.name.clone();
+        let last: LastRun = load(&name, "last");
+        Live {
+            project,
+            subscription: None,
+            running: None,
+            health: load(&name, "health"),
+            hooks: VecDeque::new(),
+            pacer: Pacer::default(),
+            timer_set: false,
+            recent_run_ms: last.duration_ms,
+            counts: RunCounts::default(),
+            changed: Changed::default(),
+            asked: false,
+        }
+    }
+
+    /// The project's pacing now.
+    fn timing(&self) -> Timing {
+        let p = &self.project;
+        Timing::new(
+            u64::from(p.debounce_ms),
+            u64::from(p.max_wait_ms),
+            self.recent_run_ms,
+            self.counts.cancelled_in_a_row,
+        )
+    }
 }
 
 /// What a job is for.
@@ -113,39 +211,16 @@ fn tail(text: &str, n: usize) -> &str {
     }
 }
 
-fn ago(ms: u64) -> String {
-    let secs = now_ms().saturating_sub(ms) / 1000;
-    match secs {
-        0..=59 => format!("{secs} s ago"),
-        60..=3599 => format!("{} min ago", secs / 60),
-        _ => format!("{} h ago", secs / 3600),
-    }
-}
-
 impl Plugin for TestWatcher {
     fn init(&mut self, cfg: Config) -> Result<Manifest, String> {
         let settings: Settings = cfg.decode()?;
         for project in settings::projects(&settings)? {
             let name = project.name.clone();
-            let health = load(&name, "health");
-            self.projects.insert(
-                name.clone(),
-                Live {
-                    project,
-                    subscription: None,
-                    running: None,
-                    again: false,
-                    health,
-                    hooks: VecDeque::new(),
-                },
-            );
+            let run_on_start = project.run_on_start;
+            self.projects.insert(name.clone(), Live::new(project));
             self.subscribe(&name);
-            if self
-                .projects
-                .get(&name)
-                .is_some_and(|l| l.project.run_on_start)
-            {
-                let _ = self.start(&name, None);
+            if run_on_start {
+                let _ = self.launch(&name, "run on start", false);
             }
         }
         Ok(
@@ -162,8 +237,7 @@ impl Plugin for TestWatcher {
             (None, _) => Ok(Reply::text(self.overview())),
             (Some("run"), None) => {
                 let name = which_project(self.projects.keys(), cmd.arg(1))?;
-                let note = self.start(&name, Some(Scope::All))?;
-                Ok(Reply::text(note))
+                Ok(Reply::text(self.request_run(&name)?))
             }
             (Some("log"), None) => {
                 let name = which_project(self.projects.keys(), cmd.arg(1))?;
@@ -182,19 +256,24 @@ impl Plugin for TestWatcher {
         let Some(name) = self.subscriptions.get(&batch.subscription).cloned() else {
             return;
         };
-        let Some(live) = self.projects.get(&name) else {
+        let Some(live) = self.projects.get_mut(&name) else {
             return;
         };
-        let relevant =
-            batch.overflow || batch.changes.iter().any(|c| live.project.triggers(&c.path));
-        if !relevant {
+        let relevant: Vec<&str> = batch
+            .changes
+            .iter()
+            .map(|c| c.path.as_str())
+            .filter(|p| live.project.triggers(p))
+            .collect();
+        if relevant.is_empty() && !batch.overflow {
             return;
         }
-        let first = batch.changes.first().map(|c| c.path.as_str()).unwrap_or("");
         log::debug(format!(
-            "{name}: {} changed (first: {first})",
-            batch.changes.len()
+            "{name}: {} changed (first: {})",
+            relevant.len(),
+            relevant.first().unwrap_or(&"?")
         ));
+        live.changed.note(relevant);
         self.changed(&name);
     }
 
@@ -215,28 +294,18 @@ impl Plugin for TestWatcher {
         }
     }
 
+    fn on_timer(&mut self, tag: &str) {
+        if let Some(name) = tag.strip_prefix(QUIET_TAG) {
+            self.woke(name);
+        }
+    }
+
     fn on_notice(&mut self, notice: &str) {
         log::warn(format!("host: {notice}"));
     }
 
     fn status(&self) -> String {
-        if self.projects.is_empty() {
-            return "no projects configured".to_string();
-        }
-        self.projects
-            .values()
-            .map(|l| {
-                let state = match l.health.state {
-                    State::Unknown => "not run yet".to_string(),
-                    State::Green => "green".to_string(),
-                    State::Red => format!("red ({} failing)", l.health.failing.len()),
-                    State::Broken => "broken".to_string(),
-                };
-                let running = if l.running.is_some() { ", running" } else { "" };
-                format!("{}: {state}{running}", l.project.name)
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
+        self.short_status()
     }
 }
 
@@ -261,6 +330,33 @@ fn which_project<'a>(
     }
 }
 
+impl TestWatcher {
+    fn subscribe(&mut self, name: &str) {
+        let Some(live) = self.projects.get_mut(name) else {
+            return;
+        };
+        let p = &live.project;
+        let result = watch::Subscription::new(p.watch.clone())
+            .ignore(p.ignore.clone())
+            .debounce(Duration::from_millis(u64::from(
+                p.debounce_ms.min(HOST_GATHER_MS),
+            )))
+            .max_wait((p.max_wait_ms > 0).then(|| Duration::from_millis(u64::from(p.max_wait_ms))))
+            .subscribe();
+        match result {
+            Ok(id) => {
+                live.subscription = Some(id);
+                self.subscriptions.insert(id, name.to_string());
+            }
+            Err(e) => {
+                let reason = format!("cannot watch {}: {e}", p.watch.join(", "));
+                log::warn(format!("{name}: {reason}"));
+                self.broken(name, reason, String::new());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,435 +377,6 @@ mod tests {
         assert_eq!(err, "which project? name one of: api, web");
         assert!(which_project([].iter(), None).is_err());
     }
-}
-
-impl TestWatcher {
-    fn subscribe(&mut self, name: &str) {
-        let Some(live) = self.projects.get_mut(name) else {
-            return;
-        };
-        let p = &live.project;
-        let result = watch::Subscription::new(p.watch.clone())
-            .ignore(p.ignore.clone())
-            .debounce(Duration::from_millis(u64::from(p.debounce_ms)))
-            .max_wait((p.max_wait_ms > 0).then(|| Duration::from_millis(u64::from(p.max_wait_ms))))
-            .subscribe();
-        match result {
-            Ok(id) => {
-                live.subscription = Some(id);
-                self.subscriptions.insert(id, name.to_string());
-            }
-            Err(e) => {
-                let reason = format!("cannot watch {}: {e}", p.watch.join(", "));
-                log::warn(format!("{name}: {reason}"));
-                self.broken(name, reason, String::new());
-            }
-        }
-    }
-
-    /// A relevant change arrived for `name`.
-    fn changed(&mut self, name: &str) {
-        if self.projects.get(name).is_some_and(|l| l.running.is_none()) {
-            let _ = self.start(name, None);
-            return;
-        }
-        let Some(live) = self.projects.get_mut(name) else {
-            return;
-        };
-        let Some(running) = live.running.as_mut() else {
-            return;
-        };
-        match live.project.on_change {
-            OnChange::Cancel => {
-                live.again = true;
-                if !running.cancelling {
-                    running.cancelling = true;
-                    if let Err(e) = process::cancel(running.job) {
-                        log::warn(format!("{name}: cancel: {e}"));
-                    }
-                }
-            }
-            OnChange::Queue => live.again = true,
-            OnChange::Ignore => {}
-        }
-    }
-
-    /// Starts a run of `name` (all tests, or the failing ones first when the project asks
-    /// for that and `scope` is `None`). A run in progress is cancelled first and this one
-    /// follows it. Returns what to tell the user.
-    fn start(&mut self, name: &str, scope: Option<Scope>) -> Result<String, String> {
-        let live = self
-            .projects
-            .get_mut(name)
-            .ok_or_else(|| format!("no project `{name}`"))?;
-        if let Some(running) = live.running.as_mut() {
-            live.again = true;
-            if !running.cancelling {
-                running.cancelling = true;
-                process::cancel(running.job).map_err(|e| e.to_string())?;
-            }
-            return Ok(format!(
-                "{name}: stopping the current run; a new one follows"
-            ));
-        }
-        let p = live.project.clone();
-        let scope = scope.unwrap_or(
-            if p.failed_first && live.health.state == State::Red && p.kind.can_rerun_failed() {
-                Scope::Failed
-            } else {
-                Scope::All
-            },
-        );
-        let failing: Vec<String> = live.health.failing.keys().cloned().collect();
-        let args = p
-            .kind
-            .arguments(&p.args, &p.extra_args, p.report.as_deref(), scope, &failing);
-        let mut job = Job::new(p.runner.clone()).args(args).cwd(p.root.clone());
-        for (k, v) in &p.env {
-            job = job.env(k.clone(), v.clone());
-        }
-        if let Some(report) = &p.report {
-            job = job.read_back(report.clone());
-        }
-        if p.timeout_ms > 0 {
-            job = job.timeout(Duration::from_millis(p.timeout_ms));
-        }
-        let started = job.start();
-        let Some(live) = self.projects.get_mut(name) else {
-            return Err(format!("no project `{name}`"));
-        };
-        match started {
-            Ok(id) => {
-                live.running = Some(Running {
-                    job: id,
-                    scope,
-                    started_ms: now_ms(),
-                    cancelling: false,
-                });
-                live.again = false;
-                self.jobs.insert(id, Purpose::Run(name.to_string()));
-                log::info(format!("{name}: run started ({scope:?})"));
-                Ok(format!("{name}: running the tests"))
-            }
-            Err(e) => {
-                let reason = format!("cannot start `{}`: {e}", p.runner);
-                self.broken(name, reason.clone(), String::new());
-                Err(format!("{name}: {reason}"))
-            }
-        }
-    }
-
-    /// Records and announces (if new) that `name` could not run its tests.
-    fn broken(&mut self, name: &str, reason: String, detail: String) {
-        self.conclude(name, Ran::Broken { reason, detail }, None);
-    }
-
-    /// The run's job ended.
-    fn finished(&mut self, name: &str, ended: JobEnded) {
-        let Some(live) = self.projects.get_mut(name) else {
-            return;
-        };
-        let Some(running) = live.running.take() else {
-            return;
-        };
-        let output = format!("{}{}", ended.stdout, ended.stderr);
-        let when = now_ms();
-        if ended.cancelled {
-            log::info(format!("{name}: run cancelled"));
-            self.keep_log(
-                name,
-                &format!(
-                    "(run cancelled after {:.1} s)\n",
-                    ended.duration.as_secs_f64()
-                ),
-                false,
-            );
-        } else {
-            let p = &live.project;
-            let ran = read_run(p, &ended, running.scope, &output);
-            self.keep_log(name, &output, true);
-            self.conclude(name, ran, Some((&ended, running.scope, when)));
-        }
-        let Some(live) = self.projects.get_mut(name) else {
-            return;
-        };
-        if live.again && live.running.is_none() {
-            let _ = self.start(name, None);
-        }
-    }
-
-    /// Judges `ran`, remembers the result, posts a change, runs the hooks.
-    fn conclude(&mut self, name: &str, ran: Ran, job: Option<(&JobEnded, Scope, u64)>) {
-        let Some(live) = self.projects.get_mut(name) else {
-            return;
-        };
-        let verdict = verdict::judge(name, &live.health, &ran);
-        live.health = verdict.health.clone();
-        save(name, "health", &live.health);
-        if let Ran::Tested { outcome, .. } = &ran {
-            remember_tests(name, outcome);
-        }
-        if let Some((ended, scope, finished_ms)) = job {
-            let (result, counts) = match &ran {
-                Ran::Tested { outcome, .. } if outcome.is_green() => ("passed", outcome.counts()),
-                Ran::Tested { outcome, .. } => ("failed", outcome.counts()),
-                Ran::Broken { reason, .. } => ("broken", reason.clone()),
-            };
-            let last = LastRun {
-                finished_ms,
-                result: result.to_string(),
-                counts,
-                duration_ms: ended.duration.as_millis() as u64,
-                failing: live.health.failing.keys().cloned().collect(),
-                scope: match scope {
-                    Scope::All => "all".into(),
-                    Scope::Failed => "failed only".into(),
-                },
-            };
-            let source = match &ran {
-                Ran::Tested { outcome, .. } => outcome.source,
-                Ran::Broken { .. } => "none",
-            };
-            log::info(format!(
-                "{name}: run finished: {} ({}) [results from: {source}]",
-                last.result, last.counts
-            ));
-            save(name, "last", &last);
-        }
-        if let Some((text, detail)) = &verdict.message {
-            self.post(name, text, detail);
-        }
-        if let Some((ended, _, _)) = job {
-            let green = matches!(&ran, Ran::Tested { outcome, .. } if outcome.is_green());
-            self.hooks(
-                name,
-                green,
-                ended.exit_code.unwrap_or(-1),
-                verdict.run_all_next,
-            );
-        }
-        if verdict.run_all_next
-            && let Some(live) = self.projects.get_mut(name)
-        {
-            // The failures pass on their own; the whole suite runs right away.
-            live.again = false;
-            let _ = self.start(name, Some(Scope::All));
-        }
-    }
-
-    fn post(&self, name: &str, text: &str, detail: &str) {
-        let Some(channel) = self
-            .projects
-            .get(name)
-            .and_then(|l| l.project.channel.clone())
-        else {
-            log::info(format!("(no channel) {text}"));
-            return;
-        };
-        let mut reply = Reply::text(text);
-        if !detail.is_empty() {
-            reply = reply.code("", tail(detail, BROKEN_DETAIL_CHARS * 2));
-        }
-        if let Err(e) = chat::send(&channel, reply) {
-            log::warn(format!("{name}: cannot post to `{channel}`: {e}"));
-        }
-    }
-
-    /// onpass / onfail after a finished run, and onexit after every finished run, one after
-    /// the other. A failed-only run that passed is not the end of the run: its suite run
-    /// decides.
-    fn hooks(&mut self, name: &str, green: bool, exit_code: i32, partial: bool) {
-        if partial {
-            return;
-        }
-        let Some(live) = self.projects.get(name) else {
-            return;
-        };
-        let p = &live.project;
-        let mut wanted: Vec<(&'static str, String, Vec<String>)> = Vec::new();
-        if green && let Some(cmd) = &p.onpass {
-            wanted.push(("onpass", cmd.clone(), Vec::new()));
-        }
-        if !green && let Some(cmd) = &p.onfail {
-            wanted.push(("onfail", cmd.clone(), Vec::new()));
-        }
-        if let Some(cmd) = &p.onexit {
-            wanted.push(("onexit", cmd.clone(), vec![exit_code.to_string()]));
-        }
-        let (shell, root) = (p.shell, p.root.clone());
-        let mut queue = VecDeque::new();
-        for (which, cmd, extra) in wanted {
-            let job = if shell {
-                Job::shell(cmd.clone()).args(extra)
-            } else {
-                match shlex::split(&cmd) {
-                    Some(words) if !words.is_empty() => Job::new(words[0].clone())
-                        .args(words[1..].to_vec())
-                        .args(extra),
-                    _ => {
-                        log::warn(format!("{name}: {which} `{cmd}` is not a command line"));
-                        continue;
-                    }
-                }
-            };
-            queue.push_back((which, job.cwd(root.clone())));
-        }
-        let idle = self
-            .jobs
-            .values()
-            .all(|p| !matches!(p, Purpose::Hook(n, _) if n == name));
-        if let Some(live) = self.projects.get_mut(name) {
-            live.hooks.extend(queue);
-        }
-        if idle {
-            self.next_hook(name);
-        }
-    }
-
-    /// Starts the next queued hook of `name`, if any (skipping those that cannot start).
-    fn next_hook(&mut self, name: &str) {
-        while let Some((which, job)) = self
-            .projects
-            .get_mut(name)
-            .and_then(|l| l.hooks.pop_front())
-        {
-            match job.start() {
-                Ok(id) => {
-                    self.jobs.insert(id, Purpose::Hook(name.to_string(), which));
-                    return;
-                }
-                Err(e) => log::warn(format!("{name}: cannot run the {which} hook: {e}")),
-            }
-        }
-    }
-
-    /// Keeps output for `!tests log`: with `clear`, only the last run's; otherwise appended
-    /// like a terminal's scrollback.
-    fn keep_log(&self, name: &str, output: &str, finished: bool) {
-        let Some(live) = self.projects.get(name) else {
-            return;
-        };
-        let mut log = if live.project.clear && finished {
-            String::new()
-        } else {
-            kv::get_string(&key(name, "log"))
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-        };
-        log.push_str(output);
-        let kept = tail(&log, LOG_CHARS * 4).to_string();
-        if let Err(e) = kv::set_string(&key(name, "log"), &kept) {
-            log::warn(format!("{name}: cannot save the log: {e}"));
-        }
-    }
-
-    fn overview(&self) -> String {
-        if self.projects.is_empty() {
-            return "no projects; add [plugins.test-watcher.config.projects.NAME] to roost.toml"
-                .to_string();
-        }
-        let mut lines = Vec::new();
-        for (name, live) in &self.projects {
-            let last: LastRun = load(name, "last");
-            let mut line = if last.finished_ms == 0 {
-                format!("{name}: not run yet")
-            } else {
-                format!(
-                    "{name}: {} ({}) in {:.1} s, {}",
-                    last.result,
-                    last.counts,
-                    last.duration_ms as f64 / 1000.0,
-                    ago(last.finished_ms)
-                )
-            };
-            if live.health.state == State::Red && !live.health.failing.is_empty() {
-                let names: Vec<&str> = live.health.failing.keys().map(String::as_str).collect();
-                line += &format!("; failing: {}", names.join(", "));
-            }
-            if live.health.state == State::Broken {
-                line += &format!("; {}", live.health.reason);
-            }
-            if let Some(r) = &live.running {
-                line += &format!(
-                    " [running for {}]",
-                    ago(r.started_ms).trim_end_matches(" ago")
-                );
-            }
-            lines.push(line);
-        }
-        lines.join("\n")
-    }
-}
-
-/// What a finished (not cancelled) run says.
-fn read_run(p: &Project, ended: &JobEnded, scope: Scope, output: &str) -> Ran {
-    if ended.timed_out {
-        return Ran::Broken {
-            reason: format!(
-                "the run timed out after {:.0} s",
-                ended.duration.as_secs_f64()
-            ),
-            detail: tail(output, BROKEN_DETAIL_CHARS).to_string(),
-        };
-    }
-    let from_report = p.report.as_deref().and_then(|path| {
-        let bytes = ended.file(path)?;
-        match report::junit::parse(&String::from_utf8_lossy(bytes), p.kind) {
-            Ok(o) => Some(o),
-            Err(e) => {
-                log::warn(format!("{}: {e}; reading the output instead", p.name));
-                None
-            }
-        }
-    });
-    if from_report.is_none()
-        && let Some((_, Err(why))) = ended.files.first()
-    {
-        log::debug(format!("{}: no report: {why}", p.name));
-    }
-    let outcome = from_report.or_else(|| report::summary::parse(p.kind, output));
-    let code = ended.exit_code;
-    let nothing =
-        |o: &Outcome| o.cases.is_empty() && o.passed + o.failed + o.errors + o.skipped == 0;
-    // pytest exits 5 when it collected no tests: a quiet suite, not a broken one.
-    let no_tests_ok = p.kind == Kind::Pytest && code == Some(5);
-    match outcome {
-        Some(o) if !nothing(&o) || code == Some(0) || no_tests_ok => Ran::Tested {
-            outcome: o,
-            scope,
-            duration: ended.duration,
-        },
-        None if code == Some(0) || no_tests_ok => Ran::Tested {
-            outcome: Outcome {
-                source: "exit code",
-                ..Outcome::default()
-            },
-            scope,
-            duration: ended.duration,
-        },
-        _ => Ran::Broken {
-            reason: match (code, ended.signal) {
-                (Some(c), _) => format!("`{}` exited with {c} before reporting any test", p.runner),
-                (None, Some(s)) => format!("`{}` was killed by signal {s}", p.runner),
-                _ => format!("`{}` ended without a result", p.runner),
-            },
-            detail: tail(output, BROKEN_DETAIL_CHARS).to_string(),
-        },
-    }
-}
-
-/// Per-test results between runs: name → status, merged over runs that cover part of the
-/// suite.
-fn remember_tests(name: &str, outcome: &Outcome) {
-    if outcome.cases.is_empty() {
-        return;
-    }
-    let mut tests: BTreeMap<String, Status> = load(name, "tests");
-    for case in &outcome.cases {
-        tests.insert(case.name.clone(), case.status);
-    }
-    save(name, "tests", &tests);
 }
 
 export_plugin!(TestWatcher);

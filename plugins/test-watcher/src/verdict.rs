@@ -1,20 +1,29 @@
-//! Whether a finished run changed a project's state, and what to tell the channel: green to
-//! red with the newly failing tests, red to green with the fixed ones, red to red when the
-//! set of failures changed, and a broken run (the runner could not run the tests) once per
-//! distinct reason. Nothing is posted when nothing changed.
+//! Whether a finished run changed a project's state, and what to tell the channel.
+//!
+//! A *complete* run (the tests ran) is compared with the last complete run: green to red
+//! with the newly failing tests, red to green or red to red with what changed for each
+//! test (fixed, now expected to fail, now skipped, removed). A *broken* run (the runner
+//! could not run the tests: a collection error, a compile error, a timeout) is posted
+//! once per distinct reason and keeps the last complete run's results, so the next
+//! complete run is compared with those, not with the broken one. Nothing is posted when
+//! nothing changed, unless the run was asked for in chat ([`answer`]).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::report::Outcome;
+use crate::report::{Listing, Outcome, Status};
 use crate::runner::Scope;
 
-/// Most test names listed in one message.
+/// Most test names listed in one message, over all its lists.
 const MAX_NAMES: usize = 10;
-/// Most failures whose first lines are shown in one message.
+/// Most newly failing tests whose first lines are shown in one message.
 const MAX_DETAILS: usize = 5;
+/// Most characters of the detail block of one message; each test gets an equal share.
+const DETAIL_CHARS: usize = 1600;
+/// A failure line cut to fit its test's share keeps at least this many characters.
+const MIN_LINE_CHARS: usize = 24;
 
 /// A project's state as the channel last heard it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,21 +32,73 @@ pub enum State {
     /// Never ran to the end.
     #[default]
     Unknown,
+    /// The last complete run passed.
     Green,
+    /// The last complete run had failures.
     Red,
-    /// The runner could not run the tests (missing, crashed, timed out, did not compile).
+    /// The runner could not run the tests (missing, crashed, timed out, did not compile,
+    /// could not collect them).
     Broken,
+}
+
+/// One failing test: its name and the first lines of why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// As the runner names it (a pytest node id, a libtest path).
+    pub name: String,
+    /// The first lines of why.
+    pub detail: String,
 }
 
 /// What the plugin keeps about a project between runs (in KV, so a restart does not
 /// re-announce a known red).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
+    /// What the channel last heard.
     pub state: State,
-    /// Failing tests and the first lines of why, when red.
-    pub failing: BTreeMap<String, String>,
+    /// The failing tests of the last complete run, in report order.
+    #[serde(default, deserialize_with = "failures_in_either_form")]
+    pub failing: Vec<Failure>,
     /// Why, when broken.
     pub reason: String,
+    /// The state of the last complete run, which the next complete run is compared with;
+    /// `None` in what versions before it wrote.
+    #[serde(default)]
+    pub complete: Option<State>,
+}
+
+impl Health {
+    /// The state of the last complete run: Green, Red or Unknown, never Broken.
+    pub fn baseline(&self) -> State {
+        match (self.complete, self.state) {
+            (Some(state), _) => state,
+            (None, State::Broken) if self.failing.is_empty() => State::Unknown,
+            (None, State::Broken) => State::Red,
+            (None, state) => state,
+        }
+    }
+
+    /// The names of the failing tests, in report order.
+    pub fn failing_names(&self) -> Vec<&str> {
+        self.failing.iter().map(|f| f.name.as_str()).collect()
+    }
+}
+
+/// Failures as a list, or as the name → detail map versions before ordering wrote.
+fn failures_in_either_form<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Failure>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<Failure>),
+        Map(std::collections::BTreeMap<String, String>),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::List(list) => list,
+        Either::Map(map) => map
+            .into_iter()
+            .map(|(name, detail)| Failure { name, detail })
+            .collect(),
+    })
 }
 
 /// How a run ended, as far as the verdict cares (cancelled runs never get here).
@@ -49,7 +110,7 @@ pub enum Ran {
         scope: Scope,
         duration: Duration,
     },
-    /// They did not; `reason` is one line, `detail` what the runner printed last.
+    /// They did not; `reason` is one line, `detail` the error or the runner's last output.
     Broken { reason: String, detail: String },
 }
 
@@ -66,266 +127,295 @@ pub struct Verdict {
 /// Judges `ran` against `before` for project `project`.
 pub fn judge(project: &str, before: &Health, ran: &Ran) -> Verdict {
     match ran {
-        Ran::Broken { reason, detail } => {
-            let health = Health {
-                state: State::Broken,
-                failing: before.failing.clone(),
-                reason: reason.clone(),
-            };
-            let changed = before.state != State::Broken || before.reason != *reason;
+        Ran::Broken { reason, detail } => broken(project, before, reason, detail),
+        Ran::Tested { outcome, scope, .. } if *scope == Scope::Failed && outcome.is_green() => {
+            // Only the old failures ran and they pass: the suite decides.
             Verdict {
-                message: changed.then(|| (format!("{project}: {reason}"), detail.clone())),
-                health,
-                run_all_next: false,
+                health: before.clone(),
+                message: None,
+                run_all_next: true,
             }
         }
         Ran::Tested {
-            outcome,
-            scope,
-            duration,
-        } => {
-            if *scope == Scope::Failed && outcome.is_green() {
-                // Only the old failures ran and they pass: the suite decides.
-                return Verdict {
-                    health: before.clone(),
-                    message: None,
-                    run_all_next: true,
-                };
-            }
-            let failing: BTreeMap<String, String> = outcome
-                .failing()
-                .map(|c| (c.name.clone(), c.detail.clone()))
-                .collect();
-            let health = Health {
-                state: if outcome.is_green() {
-                    State::Green
-                } else {
-                    State::Red
-                },
-                failing,
-                reason: String::new(),
-            };
-            let message = message(project, before, &health, outcome, *duration);
-            Verdict {
-                health,
-                message,
-                run_all_next: false,
-            }
-        }
+            outcome, duration, ..
+        } => tested(project, before, outcome, *duration),
     }
 }
 
-fn message(
-    project: &str,
-    before: &Health,
-    after: &Health,
-    outcome: &Outcome,
-    duration: Duration,
-) -> Option<(String, String)> {
-    let head = format!(
+/// A broken run: the last complete run's results stay; posted when the reason is new.
+fn broken(project: &str, before: &Health, reason: &str, detail: &str) -> Verdict {
+    let health = Health {
+        state: State::Broken,
+        failing: before.failing.clone(),
+        reason: reason.to_string(),
+        complete: Some(before.baseline()),
+    };
+    let changed = before.state != State::Broken || before.reason != reason;
+    let mut text = format!("{project}: {reason}");
+    if health.baseline() == State::Red {
+        text += &format!(
+            " (no test ran; the last complete run's {} failing kept)",
+            health.failing.len()
+        );
+    }
+    Verdict {
+        message: changed.then(|| (text, detail.to_string())),
+        health,
+        run_all_next: false,
+    }
+}
+
+/// A complete run, compared with the last complete one.
+fn tested(project: &str, before: &Health, outcome: &Outcome, duration: Duration) -> Verdict {
+    let baseline: &[Failure] = if before.baseline() == State::Red {
+        &before.failing
+    } else {
+        &[]
+    };
+    let changes = Changes::between(baseline, outcome);
+    let failing: Vec<Failure> = changes.failing().into_iter().cloned().collect();
+    let state = if failing.is_empty() && outcome.is_green() {
+        State::Green
+    } else {
+        State::Red
+    };
+    let health = Health {
+        state,
+        failing,
+        reason: String::new(),
+        complete: Some(state),
+    };
+    let was_broken = before.state == State::Broken;
+    let news = was_broken || changes.any() || turned(before.baseline(), health.state);
+    let message = news.then(|| {
+        let mut text = head(project, outcome, duration);
+        if was_broken {
+            text += &format!(". Runs again (was: {})", before.reason);
+        }
+        if health.state == State::Red && health.failing.is_empty() {
+            text += ". (the failing tests' names are not in the output)";
+        }
+        text += &changes.lists();
+        (text, details(&changes.newly))
+    });
+    Verdict {
+        health,
+        message,
+        run_all_next: false,
+    }
+}
+
+/// Whether going from `then` to `now` is news: to red, or from red to green (a first green
+/// run is not).
+fn turned(then: State, now: State) -> bool {
+    then != now && (now == State::Red || then == State::Red)
+}
+
+/// "api: 2 failed, 10 passed in 0.4 s".
+fn head(project: &str, outcome: &Outcome, duration: Duration) -> String {
+    format!(
         "{project}: {} in {:.1} s",
         outcome.counts(),
         duration.as_secs_f64()
-    );
-    let was_red = before.state == State::Red;
-    let newly: Vec<&String> = after
-        .failing
-        .keys()
-        .filter(|n| !was_red || !before.failing.contains_key(*n))
-        .collect();
-    let fixed: Vec<&String> = if was_red {
-        before
-            .failing
-            .keys()
-            .filter(|n| !after.failing.contains_key(*n))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    match after.state {
-        State::Green => match before.state {
-            State::Red => Some((format!("{head}. fixed: {}", names(&fixed)), String::new())),
-            State::Broken => Some((
-                format!("{head}. Runs again (was: {})", before.reason),
-                String::new(),
-            )),
-            State::Green | State::Unknown => None,
-        },
-        State::Red => {
-            if was_red && newly.is_empty() && fixed.is_empty() {
-                return None;
+    )
+}
+
+/// What happened to each test between the last complete run and this one.
+#[derive(Debug, Default)]
+struct Changes<'a> {
+    /// Failing now, not in the last complete run: report order.
+    newly: Vec<Failure>,
+    /// Failing now and then: report order.
+    still: Vec<Failure>,
+    /// Failing then, did not run now (the runner stopped early): kept as failing.
+    not_run: Vec<&'a Failure>,
+    /// Failing then; now passing, xfailed, skipped, gone, or not named: last run's order.
+    fixed: Vec<&'a str>,
+    expected: Vec<&'a str>,
+    skipped: Vec<&'a str>,
+    removed: Vec<&'a str>,
+    not_failing: Vec<&'a str>,
+}
+
+impl<'a> Changes<'a> {
+    fn between(baseline: &'a [Failure], outcome: &Outcome) -> Changes<'a> {
+        let was_failing: HashMap<&str, ()> =
+            baseline.iter().map(|f| (f.name.as_str(), ())).collect();
+        let now: HashMap<&str, Status> = outcome
+            .cases
+            .iter()
+            .map(|c| (c.name.as_str(), c.status))
+            .collect();
+        let mut changes = Changes::default();
+        for case in outcome.failing() {
+            let failure = Failure {
+                name: case.name.clone(),
+                detail: case.detail.clone(),
+            };
+            if was_failing.contains_key(case.name.as_str()) {
+                changes.still.push(failure);
+            } else {
+                changes.newly.push(failure);
             }
-            let mut text = head;
-            if !newly.is_empty() {
-                text += &format!(". newly failing: {}", names(&newly));
-            } else if after.failing.is_empty() {
-                text += ". (the failing tests' names are not in the output)";
-            }
-            if !fixed.is_empty() {
-                text += &format!(". fixed: {}", names(&fixed));
-                let still: Vec<&String> = after
-                    .failing
-                    .keys()
-                    .filter(|n| !newly.contains(n))
-                    .collect();
-                if !still.is_empty() {
-                    text += &format!(". still failing: {}", names(&still));
-                }
-            }
-            let details: Vec<String> = newly
-                .iter()
-                .take(MAX_DETAILS)
-                .filter_map(|n| {
-                    let d = after.failing.get(*n)?;
-                    (!d.is_empty()).then(|| format!("{n}\n{}", indent(d)))
-                })
-                .collect();
-            Some((text, details.join("\n")))
         }
-        State::Unknown | State::Broken => None,
+        for old in baseline {
+            changes.place_old(old, now.get(old.name.as_str()).copied(), outcome.listing);
+        }
+        changes
+    }
+
+    /// Files a test of the last complete run's failures by what this run says of it.
+    fn place_old(&mut self, old: &'a Failure, now: Option<Status>, listing: Listing) {
+        let name = old.name.as_str();
+        match (now, listing) {
+            (Some(status), _) if status.is_failure() => {}
+            (Some(Status::XFailed), _) => self.expected.push(name),
+            (Some(Status::Skipped), _) => self.skipped.push(name),
+            (Some(_), _) => self.fixed.push(name),
+            (None, Listing::Every) => self.removed.push(name),
+            (None, Listing::FailuresOnly) => self.not_failing.push(name),
+            (None, Listing::Partial) => self.not_run.push(old),
+        }
+    }
+
+    /// Every test failing after this run: this run's failures, then those it did not run.
+    fn failing(&self) -> Vec<&Failure> {
+        self.newly
+            .iter()
+            .chain(&self.still)
+            .chain(self.not_run.iter().copied())
+            .collect()
+    }
+
+    /// Whether any test changed state.
+    fn any(&self) -> bool {
+        !(self.newly.is_empty()
+            && self.fixed.is_empty()
+            && self.expected.is_empty()
+            && self.skipped.is_empty()
+            && self.removed.is_empty()
+            && self.not_failing.is_empty())
+    }
+
+    /// ". newly failing: a, b. fixed: c. still failing: d and 170 more": the changes
+    /// first, newly failing before all, within each list in file order; the names shown
+    /// are shared out in that order, so no newly failing test is hidden while an older one
+    /// is shown. Still failing tests are listed only beside a change.
+    fn lists(&self) -> String {
+        let newly: Vec<&str> = self.newly.iter().map(|f| f.name.as_str()).collect();
+        let mut still: Vec<&str> = self.still.iter().map(|f| f.name.as_str()).collect();
+        still.extend(self.not_run.iter().map(|f| f.name.as_str()));
+        if !self.any() {
+            still.clear();
+        }
+        let lists: [(&str, &[&str]); 7] = [
+            ("newly failing", &newly),
+            ("fixed", &self.fixed),
+            ("now expected to fail", &self.expected),
+            ("now skipped", &self.skipped),
+            ("removed", &self.removed),
+            ("no longer failing", &self.not_failing),
+            ("still failing", &still),
+        ];
+        let mut room = MAX_NAMES;
+        let mut text = String::new();
+        for (label, names) in lists.iter().filter(|(_, n)| !n.is_empty()) {
+            let shown = names.len().min(room);
+            room -= shown;
+            text += &format!(". {label}: {}", listed(names, shown));
+        }
+        text
     }
 }
 
-fn names(list: &[&String]) -> String {
-    let mut shown: Vec<&str> = list.iter().take(MAX_NAMES).map(|s| s.as_str()).collect();
-    let more = list.len().saturating_sub(MAX_NAMES);
-    let extra = format!("and {more} more");
-    if more > 0 {
-        shown.push(&extra);
+/// The first `shown` of `names`, then how many more: "a, b and 3 more", or "5 tests".
+pub fn listed(names: &[&str], shown: usize) -> String {
+    let more = names.len().saturating_sub(shown);
+    if shown == 0 {
+        return match more {
+            1 => "1 test".to_string(),
+            n => format!("{n} tests"),
+        };
     }
-    shown.join(", ")
+    let list = names[..shown.min(names.len())].join(", ");
+    if more == 0 {
+        list
+    } else {
+        format!("{list} and {more} more")
+    }
 }
 
-fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("    {l}"))
+/// Each newly failing test's name, whole, with its first failure lines: the block is cut
+/// per test (an equal share of [`DETAIL_CHARS`] each), never across a name.
+fn details(newly: &[Failure]) -> String {
+    let shown: Vec<&Failure> = newly
+        .iter()
+        .filter(|f| !f.detail.is_empty())
+        .take(MAX_DETAILS)
+        .collect();
+    if shown.is_empty() {
+        return String::new();
+    }
+    let share = DETAIL_CHARS / shown.len();
+    shown
+        .iter()
+        .map(|f| block(f, share))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::report::{Status, TestCase};
-
-    fn outcome(cases: &[(&str, Status)]) -> Outcome {
-        let mut o = Outcome {
-            cases: cases
-                .iter()
-                .map(|(n, s)| TestCase {
-                    name: n.to_string(),
-                    status: *s,
-                    detail: if s.is_failure() {
-                        format!("assert in {n}")
-                    } else {
-                        String::new()
-                    },
-                })
-                .collect(),
-            source: "junit",
-            ..Outcome::default()
+/// `name` and the indented lines of why that fit in `share` characters; a line that does
+/// not fit is cut (with "…") when enough of it would show, and the rest are left out.
+fn block(f: &Failure, share: usize) -> String {
+    let mut out = f.name.clone();
+    let mut left = share.saturating_sub(f.name.chars().count());
+    for (i, line) in f.detail.lines().enumerate() {
+        let line = format!("    {line}");
+        let len = line.chars().count() + 1;
+        if len <= left {
+            out.push('\n');
+            out.push_str(&line);
+            left -= len;
+            continue;
+        }
+        // The first line always shows, cut if need be.
+        let room = if i == 0 {
+            left.max(MIN_LINE_CHARS)
+        } else {
+            left
         };
-        o.passed = cases.iter().filter(|c| c.1 == Status::Passed).count() as u32;
-        o.failed = cases.iter().filter(|c| c.1 == Status::Failed).count() as u32;
-        o
+        if room >= MIN_LINE_CHARS {
+            let cut: String = line.chars().take(room - 2).collect();
+            out.push('\n');
+            out.push_str(cut.trim_end());
+            out.push('…');
+        }
+        break;
     }
+    out
+}
 
-    fn tested(cases: &[(&str, Status)]) -> Ran {
+/// What to answer a run asked for in chat when the state did not change (so the verdict
+/// posted nothing): the result all the same.
+pub fn answer(project: &str, health: &Health, ran: &Ran) -> String {
+    match ran {
+        Ran::Broken { reason, .. } => format!("{project}: still broken: {reason}"),
         Ran::Tested {
-            outcome: outcome(cases),
-            scope: Scope::All,
-            duration: Duration::from_millis(420),
+            outcome, duration, ..
+        } => {
+            let mut text = head(project, outcome, *duration);
+            text += ", no change";
+            let failing = health.failing_names();
+            if !failing.is_empty() {
+                text += &format!(
+                    ". still failing: {}",
+                    listed(&failing, failing.len().min(MAX_NAMES))
+                );
+            }
+            text
         }
     }
-
-    use Status::{Failed, Passed};
-
-    #[test]
-    fn green_to_red_names_the_newly_failing_tests_with_their_first_lines() {
-        let v = judge(
-            "api",
-            &Health::default(),
-            &tested(&[("t.py::test_a", Passed), ("t.py::test_x", Failed)]),
-        );
-        let (text, detail) = v.message.expect("posted");
-        assert_eq!(
-            text,
-            "api: 1 failed, 1 passed in 0.4 s. newly failing: t.py::test_x"
-        );
-        assert_eq!(detail, "t.py::test_x\n    assert in t.py::test_x");
-        assert_eq!(v.health.state, State::Red);
-    }
-
-    #[test]
-    fn red_to_green_names_the_fixed_tests_and_green_to_green_says_nothing() {
-        let red = judge("api", &Health::default(), &tested(&[("x", Failed)])).health;
-        let v = judge("api", &red, &tested(&[("x", Passed)]));
-        assert_eq!(
-            v.message.expect("posted").0,
-            "api: 1 passed in 0.4 s. fixed: x"
-        );
-        let again = judge("api", &v.health, &tested(&[("x", Passed)]));
-        assert_eq!(again.message, None);
-        assert_eq!(
-            judge("api", &Health::default(), &tested(&[("x", Passed)])).message,
-            None,
-            "a first green run is no news"
-        );
-    }
-
-    #[test]
-    fn red_to_red_is_posted_only_when_the_set_changes() {
-        let red = judge(
-            "a",
-            &Health::default(),
-            &tested(&[("x", Failed), ("y", Failed)]),
-        )
-        .health;
-        assert_eq!(
-            judge("a", &red, &tested(&[("x", Failed), ("y", Failed)])).message,
-            None
-        );
-        let v = judge(
-            "a",
-            &red,
-            &tested(&[("x", Passed), ("y", Failed), ("z", Failed)]),
-        );
-        let text = v.message.expect("posted").0;
-        assert!(text.contains("newly failing: z"), "{text}");
-        assert!(text.contains("fixed: x"), "{text}");
-        assert!(text.contains("still failing: y"), "{text}");
-    }
-
-    #[test]
-    fn broken_runs_are_posted_once_per_reason() {
-        let broken = Ran::Broken {
-            reason: "cannot start pytest: not on PATH".into(),
-            detail: String::new(),
-        };
-        let v = judge("a", &Health::default(), &broken);
-        assert_eq!(
-            v.message.as_ref().map(|m| m.0.as_str()),
-            Some("a: cannot start pytest: not on PATH")
-        );
-        assert_eq!(judge("a", &v.health, &broken).message, None);
-        let back = judge("a", &v.health, &tested(&[("x", Passed)]));
-        assert!(back.message.expect("posted").0.contains("Runs again"));
-    }
-
-    #[test]
-    fn a_green_failed_only_run_asks_for_the_whole_suite_without_posting() {
-        let red = judge("a", &Health::default(), &tested(&[("x", Failed)])).health;
-        let v = judge(
-            "a",
-            &red,
-            &Ran::Tested {
-                outcome: outcome(&[("x", Passed)]),
-                scope: Scope::Failed,
-                duration: Duration::ZERO,
-            },
-        );
-        assert!(v.run_all_next);
-        assert_eq!(v.message, None);
-        assert_eq!(v.health, red);
-    }
 }
+
+#[cfg(test)]
+mod tests;

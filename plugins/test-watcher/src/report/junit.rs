@@ -1,6 +1,6 @@
 //! JUnit XML, as pytest (`--junitxml`), cargo-nextest and gotestsum write it.
 
-use super::{Outcome, Status, TestCase, why};
+use super::{Listing, Outcome, Status, TestCase, why};
 use crate::runner::Kind;
 
 /// Lines of a failure message kept per test.
@@ -11,6 +11,7 @@ pub fn parse(xml: &str, kind: Kind) -> Result<Outcome, String> {
     let doc = roxmltree::Document::parse(xml).map_err(|e| format!("JUnit report: {e}"))?;
     let mut outcome = Outcome {
         source: "junit",
+        listing: Listing::Every,
         ..Outcome::default()
     };
     for case in doc.descendants().filter(|n| n.has_tag_name("testcase")) {
@@ -27,6 +28,8 @@ pub fn parse(xml: &str, kind: Kind) -> Result<Outcome, String> {
             let found = match child.tag_name().name() {
                 "failure" => Status::Failed,
                 "error" => Status::Error,
+                // pytest marks an expected failure as a skip of type `pytest.xfail`.
+                "skipped" if child.attribute("type") == Some("pytest.xfail") => Status::XFailed,
                 "skipped" => Status::Skipped,
                 _ => continue,
             };
@@ -35,7 +38,13 @@ pub fn parse(xml: &str, kind: Kind) -> Result<Outcome, String> {
                 status = found;
                 let message = child.attribute("message").unwrap_or("");
                 let text = child.text().unwrap_or("");
-                detail = why(&format!("{message}\n{text}"), DETAIL_LINES);
+                // pytest repeats a one-line message as the text ("[XPASS(strict)] …").
+                let full = if text.trim().starts_with(message.trim()) {
+                    text.to_string()
+                } else {
+                    format!("{message}\n{text}")
+                };
+                detail = why(&full, DETAIL_LINES);
             }
         }
         outcome.cases.push(TestCase {
@@ -114,9 +123,36 @@ E   ModuleNotFoundError: No module named 'nope'</error></testcase></testsuite></
         let failing: Vec<_> = o.failing().collect();
         assert_eq!(
             failing[0].detail,
-            "collection failure\nImportError while importing test module '/tmp/p/test_a.py'.\n\
+            "test_a.py:1: in <module>\n    import nope\n\
              E   ModuleNotFoundError: No module named 'nope'"
         );
+    }
+
+    /// What pytest 7.2 writes for an xfail that failed, a non-strict xpass and a strict
+    /// one, and parametrized ids with spaces, brackets and non-ASCII (escaped by pytest).
+    const XFAIL: &str = r#"<testsuites><testsuite name="pytest"><testcase classname="tests.test_a" name="test_xf" file="tests/test_a.py" line="9" time="0.000"><skipped type="pytest.xfail" message="known bug" /></testcase><testcase classname="tests.test_a" name="test_xps" file="tests/test_a.py" line="13" time="0.006"><failure message="[XPASS(strict)] fixed now">[XPASS(strict)] fixed now</failure></testcase><testcase classname="tests.test_a" name="test_xp" file="tests/test_a.py" line="17" time="0.000" /><testcase classname="tests.test_a" name="test_city[S\xe3o Paulo]" file="tests/test_a.py" line="21"><failure message="AssertionError: assert 'São Paulo' == 'nope'">E AssertionError</failure></testcase><testcase classname="tests.test_a" name="test_city[x - y] [b]" file="tests/test_a.py" line="21" /></testsuite></testsuites>"#;
+
+    #[test]
+    fn xfail_is_its_own_status_and_a_strict_xpass_fails() {
+        let o = parse(XFAIL, Kind::Pytest).expect("parses");
+        let got: Vec<(&str, Status)> = o
+            .cases
+            .iter()
+            .map(|c| (c.name.as_str(), c.status))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("tests/test_a.py::test_xf", Status::XFailed),
+                ("tests/test_a.py::test_xps", Status::Failed),
+                ("tests/test_a.py::test_xp", Status::Passed),
+                ("tests/test_a.py::test_city[S\\xe3o Paulo]", Status::Failed),
+                ("tests/test_a.py::test_city[x - y] [b]", Status::Passed),
+            ]
+        );
+        assert_eq!(o.counts(), "2 failed, 2 passed, 1 xfailed");
+        assert_eq!(o.cases[1].detail, "[XPASS(strict)] fixed now");
+        assert_eq!(o.listing, Listing::Every);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! What a finished run says: counts and per-test results. A JUnit XML report is preferred
 //! ([`junit`]); without one the runner's summary lines are parsed ([`summary`]).
 
+pub mod collect;
 pub mod junit;
 pub mod summary;
+pub mod traceback;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +17,9 @@ pub enum Status {
     /// Broke outside its assertions (setup, collection).
     Error,
     Skipped,
+    /// Failed as its `xfail` mark expects: not a failure, and not a pass either.
+    #[serde(rename = "xfailed")]
+    XFailed,
 }
 
 impl Status {
@@ -33,6 +38,21 @@ pub struct TestCase {
     pub detail: String,
 }
 
+/// Which tests a report names, which says what a test missing from it means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Listing {
+    /// Every test that exists ran and is named (JUnit, libtest's `test x ... ok` lines):
+    /// a test missing from it was removed.
+    Every,
+    /// Only the failures are named (pytest's short summary): a test missing from it
+    /// passed, was skipped or removed, nobody can tell which.
+    #[default]
+    FailuresOnly,
+    /// The runner stopped early (pytest `-x`, `cargo test` after a failing target): a test
+    /// missing from it did not run, and keeps the result it had.
+    Partial,
+}
+
 /// The results of one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -40,9 +60,13 @@ pub struct Outcome {
     pub failed: u32,
     pub errors: u32,
     pub skipped: u32,
-    /// The tests the report names: every test for JUnit and libtest, at least every
-    /// failure for the others.
+    /// Failed as their `xfail` mark expects.
+    pub xfailed: u32,
+    /// The tests the report names, in its order (for pytest: file order): every test for
+    /// JUnit and libtest, at least every failure for the others.
     pub cases: Vec<TestCase>,
+    /// What a test missing from `cases` means.
+    pub listing: Listing,
     /// "junit" or "summary": where the numbers came from.
     pub source: &'static str,
 }
@@ -68,6 +92,7 @@ impl Outcome {
             ),
             (self.passed, "passed"),
             (self.skipped, "skipped"),
+            (self.xfailed, "xfailed"),
         ]
         .iter()
         .filter(|(n, _)| *n > 0)
@@ -82,49 +107,28 @@ impl Outcome {
 
     fn count(&mut self) {
         let n = |s: Status| self.cases.iter().filter(|c| c.status == s).count() as u32;
-        (self.passed, self.failed, self.errors, self.skipped) = (
-            n(Status::Passed),
-            n(Status::Failed),
-            n(Status::Error),
-            n(Status::Skipped),
-        );
+        (self.passed, self.failed, self.errors) =
+            (n(Status::Passed), n(Status::Failed), n(Status::Error));
+        (self.skipped, self.xfailed) = (n(Status::Skipped), n(Status::XFailed));
     }
 }
 
 /// Why a test failed, in at most `n` lines: the first non-blank lines of `text`; but when
-/// it holds a pytest `Traceback:` (an import error while collecting: "ImportError while
-/// importing…", "Hint: …", "Traceback:", frames, `E   ModuleNotFoundError: …`), the lines
-/// before it without the hint, then the exception lines (`E   …`), which say what broke.
+/// it holds a pytest short traceback (a module that cannot be imported or parsed while
+/// collecting, `--tb=short`), the last frame in the project's own code and the exception
+/// (`E   …`), which say what broke and where, not pytest's hint and its own frames.
 pub fn why(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim_end)
         .filter(|l| !l.trim().is_empty())
         .collect();
-    let Some(tb) = lines.iter().position(|l| l.trim() == "Traceback:") else {
-        return first_lines(text, n);
-    };
-    let exception: Vec<&str> = lines[tb..]
-        .iter()
-        .copied()
-        .filter(|l| l.starts_with("E ") || *l == "E")
-        .collect();
-    if exception.is_empty() {
-        return first_lines(text, n);
+    if lines.iter().any(|l| traceback::is_frame(l))
+        && let Some(shown) = traceback::exception(&lines, n)
+    {
+        return shown.join("\n");
     }
-    let shown = exception.len().min(n.saturating_sub(1).max(1));
-    let head: Vec<&str> = lines[..tb]
-        .iter()
-        .copied()
-        .filter(|l| !l.starts_with("Hint: "))
-        .take(n.saturating_sub(shown))
-        .collect();
-    let tail = &exception[exception.len() - shown..];
-    head.iter()
-        .chain(tail)
-        .copied()
-        .collect::<Vec<_>>()
-        .join("\n")
+    first_lines(text, n)
 }
 
 /// The first `n` non-blank lines of `text`, each trimmed at the end.
@@ -135,4 +139,65 @@ pub fn first_lines(text: &str, n: usize) -> String {
         .take(n)
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Orders names the way a person reads them: runs of digits by their value, so
+/// `easter_date2` comes before `easter_date10`.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut a, mut b) = (a, b);
+    loop {
+        let (Some(x), Some(y)) = (a.chars().next(), b.chars().next()) else {
+            return a.len().cmp(&b.len());
+        };
+        if x.is_ascii_digit() && y.is_ascii_digit() {
+            let (na, ra) = split_digits(a);
+            let (nb, rb) = split_digits(b);
+            let ta = na.trim_start_matches('0');
+            let tb = nb.trim_start_matches('0');
+            let order = ta.len().cmp(&tb.len()).then(ta.cmp(tb));
+            if order.is_ne() {
+                return order;
+            }
+            (a, b) = (ra, rb);
+        } else if x != y {
+            return x.cmp(&y);
+        } else {
+            (a, b) = (&a[x.len_utf8()..], &b[y.len_utf8()..]);
+        }
+    }
+}
+
+/// The leading run of ASCII digits of `s`, and the rest.
+fn split_digits(s: &str) -> (&str, &str) {
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    s.split_at(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_names_sort_as_numbers() {
+        let mut names = vec![
+            "easter_date10",
+            "easter_date2",
+            "easter_date1",
+            "b",
+            "a10b",
+            "a9c",
+        ];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            names,
+            [
+                "a9c",
+                "a10b",
+                "b",
+                "easter_date1",
+                "easter_date2",
+                "easter_date10"
+            ]
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //! (`cargo test`) and `go test` print. Only the tail of the output is kept by the host, so
 //! these parsers read what comes last: pytest's and libtest's summaries are at the end.
 
-use super::{Outcome, Status, TestCase, first_lines, why};
+use super::{Listing, Outcome, Status, TestCase, first_lines, natural_cmp, why};
 use crate::runner::Kind;
 
 /// Lines of failure detail kept per test.
@@ -51,7 +51,8 @@ fn pytest(output: &str) -> Option<Outcome> {
             "passed" | "xpassed" => o.passed += n,
             "failed" => o.failed += n,
             "error" | "errors" => o.errors += n,
-            "skipped" | "xfailed" | "deselected" => o.skipped += n,
+            "xfailed" => o.xfailed += n,
+            "skipped" | "deselected" => o.skipped += n,
             _ => {}
         }
     }
@@ -63,7 +64,7 @@ fn pytest(output: &str) -> Option<Outcome> {
         } else {
             continue;
         };
-        let (name, detail) = rest.split_once(" - ").unwrap_or((rest, ""));
+        let (name, detail) = split_node_id(rest);
         let mut detail = detail.trim().to_string();
         if detail.is_empty() && status == Status::Error {
             detail = collect_error(output, name.trim());
@@ -75,6 +76,40 @@ fn pytest(output: &str) -> Option<Outcome> {
         });
     }
     Some(o)
+}
+
+/// `tests/t.py::test_x[a - b] - assert 1 == 2` as the node id and the message: the id
+/// ends at the first ` - ` after its parameters' closing bracket, since a parametrized id
+/// may itself hold ` - `, spaces and brackets.
+fn split_node_id(rest: &str) -> (&str, &str) {
+    let first_dash = rest.find(" - ").unwrap_or(rest.len());
+    let name_start = rest[..first_dash].rfind("::").map_or(0, |i| i + 2);
+    let mut id_end = rest[name_start..]
+        .find(['[', ' '])
+        .map_or(rest.len(), |n| name_start + n);
+    if rest[id_end..].starts_with('[') {
+        id_end = rest[id_end..]
+            .find("] - ")
+            .map_or(rest.len(), |close| id_end + close + 1);
+    }
+    let message = rest[id_end..].trim_start();
+    (
+        &rest[..id_end],
+        message.strip_prefix("- ").unwrap_or(message),
+    )
+}
+
+/// Whether the runner stopped before running every test (pytest `-x`/`--maxfail`, cargo
+/// after the first failing test target, nextest's fail-fast): the tests a report leaves
+/// out did not run.
+pub fn stopped_early(output: &str) -> bool {
+    output.lines().any(|l| {
+        let l = l.trim().trim_matches('!').trim();
+        (l.starts_with("stopping after ") && l.contains(" failure"))
+            || l.starts_with("error: test failed, to rerun pass")
+            || l.starts_with("Cancelling due to test failure")
+            || l.starts_with("Canceling due to test failure")
+    })
 }
 
 /// Why pytest could not collect `id` (`ERROR id` with no message: an import error): its
@@ -149,6 +184,11 @@ fn libtest(output: &str) -> Option<Outcome> {
             detail,
         });
     }
+    // libtest prints in the order tests end; numbers in names sort as numbers.
+    o.cases.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    if !o.cases.is_empty() {
+        o.listing = Listing::Every;
+    }
     Some(o)
 }
 
@@ -215,6 +255,10 @@ fn go(output: &str) -> Option<Outcome> {
         return None;
     }
     o.count();
+    // `-v` names the passing tests too.
+    if o.passed > 0 {
+        o.listing = Listing::Every;
+    }
     Some(o)
 }
 
@@ -275,9 +319,58 @@ ERROR test_a.py
         assert_eq!(failing.len(), 1);
         assert_eq!(
             failing[0].detail,
-            "ImportError while importing test module '/tmp/p/test_a.py'.\n\
+            "test_a.py:1: in <module>\n    import nope\n\
              E   ModuleNotFoundError: No module named 'nope'"
         );
+    }
+
+    /// pytest 7.2's short summary for parametrized ids with spaces, brackets, ` - ` and
+    /// non-ASCII (which pytest escapes), a strict xpass, and its counts.
+    const PARAMETRIZED: &str = "\
+FAILED tests/test_a.py::test_xps
+FAILED tests/test_a.py::test_city[S\\xe3o Paulo] - AssertionError: assert 'São...
+FAILED tests/test_a.py::test_city[a [b]] - AssertionError: assert 'a [b]' == ...
+FAILED tests/test_a.py::test_city[x - y] - AssertionError: assert 'x - y' == ...
+FAILED tests/test_a.py::TestK::test_y - assert [1] == [2]
+============== 5 failed, 1 passed, 1 xfailed, 1 xpassed in 0.08s ===============
+";
+
+    #[test]
+    fn parametrized_ids_keep_their_spaces_brackets_and_dashes() {
+        let o = parse(Kind::Pytest, PARAMETRIZED).expect("a summary");
+        let names: Vec<&str> = o.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "tests/test_a.py::test_xps",
+                "tests/test_a.py::test_city[S\\xe3o Paulo]",
+                "tests/test_a.py::test_city[a [b]]",
+                "tests/test_a.py::test_city[x - y]",
+                "tests/test_a.py::TestK::test_y",
+            ]
+        );
+        assert_eq!(o.cases[3].detail, "AssertionError: assert 'x - y' == ...");
+        assert_eq!(o.cases[4].detail, "assert [1] == [2]");
+        assert_eq!(o.counts(), "5 failed, 2 passed, 1 xfailed");
+        assert_eq!(o.listing, Listing::FailuresOnly);
+    }
+
+    #[test]
+    fn an_early_stop_is_noticed() {
+        assert!(stopped_early(
+            "!!!!!!!!!!!! stopping after 1 failures !!!!!!!!!!!!\n1 failed, 1 passed in 0.15s\n"
+        ));
+        assert!(stopped_early("error: test failed, to rerun pass `--lib`\n"));
+        assert!(!stopped_early("1 failed, 1 passed in 0.15s\n"));
+    }
+
+    #[test]
+    fn libtest_names_sort_numbers_as_numbers() {
+        let out = "test t::easter_date10 ... FAILED\ntest t::easter_date2 ... FAILED\ntest t::a ... ok\n\ntest result: FAILED. 1 passed; 2 failed; 0 ignored\n";
+        let o = parse(Kind::Cargo, out).expect("summary");
+        let names: Vec<&str> = o.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["t::a", "t::easter_date2", "t::easter_date10"]);
+        assert_eq!(o.listing, Listing::Every);
     }
 
     #[test]
