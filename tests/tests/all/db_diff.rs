@@ -429,23 +429,26 @@ fn apply_in_place(db: &Path, sql: &str) -> bool {
     child.wait().expect("sqlite3").success()
 }
 
+/// `roost invoke db-diff diff a.db b.db EXTRA…` in `dir`; its output (the run must succeed).
+fn diff_a_b(dir: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["invoke", "db-diff", "diff", "a.db", "b.db"];
+    args.extend(extra);
+    let out = roost_in(dir, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn the_sql_is_one_transaction_so_a_failing_statement_leaves_the_copy_as_it_was() {
     let dir = starter_dir();
     let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
     make_db(&a, A);
     make_db(&b, B);
-    let diff = |extra: &[&str]| {
-        let mut args = vec!["invoke", "db-diff", "diff", "a.db", "b.db"];
-        args.extend(extra);
-        let out = roost_in(dir.path(), &args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let diff = |extra: &[&str]| diff_a_b(dir.path(), extra);
     let sql = diff(&[]);
     assert!(
         sql.contains("BEGIN TRANSACTION;") && sql.trim_end().ends_with("COMMIT;"),
@@ -664,17 +667,7 @@ fn a_migration_adding_required_columns_applies_and_its_summary_counts_rows_by_ke
     }
     make_db(&a, &a_sql);
     make_db(&b, &b_sql);
-    let invoke = |extra: &[&str]| {
-        let mut args = vec!["invoke", "db-diff", "diff", "a.db", "b.db"];
-        args.extend(extra);
-        let out = roost_in(dir.path(), &args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let invoke = |extra: &[&str]| diff_a_b(dir.path(), extra);
     let sql = invoke(&[]);
     assert_eq!(
         contents(&apply(&a, &sql)),

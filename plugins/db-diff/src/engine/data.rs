@@ -172,6 +172,15 @@ impl TableData {
         }
     }
 
+    /// Every column, quoted and comma-separated, in table order.
+    fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Indexes of the columns whose values are compared.
     fn compared(&self) -> Vec<usize> {
         let key = self.key_columns();
@@ -761,12 +770,7 @@ impl TableData {
         let n = self.compared().len();
         let all_compared = n == self.columns.len();
         // Multiset rows carry no rowid.
-        let names = self
-            .columns
-            .iter()
-            .map(|c| ident(c))
-            .collect::<Vec<_>>()
-            .join(",");
+        let names = self.column_list();
         let filter = match self.zero_group() {
             Some(z) => format!("na <> nb OR {z}"),
             None => "na <> nb".to_string(),
@@ -819,12 +823,7 @@ impl TableData {
         values: &[Value],
         out: &mut String,
     ) -> Result<(), String> {
-        let names = self
-            .columns
-            .iter()
-            .map(|c| ident(c))
-            .collect::<Vec<_>>()
-            .join(",");
+        let names = self.column_list();
         let b_column = |i: usize| format!("b.{}", ident(&self.columns[i]));
         let select: Vec<String> = (0..self.columns.len()).map(b_column).collect();
         let sql = format!(
