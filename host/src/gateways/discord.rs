@@ -19,7 +19,7 @@
 //! - Slash commands: every plugin command is registered (bulk overwrite) with its summary
 //!   and usage, again whenever the set of commands changes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -34,7 +34,8 @@ use serenity::all::{
 };
 use serenity::http::{HttpBuilder, LightMethod, Request, Route};
 
-use super::{BoxFuture, Deliver, DeliveryError, GatewayStatus, secrets, text};
+use super::seen::Seen;
+use super::{BoxFuture, Deliver, DeliveryError, GatewayStatus, error_chain, secrets, text};
 use crate::config::ChatGateway;
 use crate::message::{ChatMessage, Outgoing, RelayAction};
 use crate::outbox::Outbox;
@@ -99,7 +100,7 @@ pub fn start(
         router,
         outbox,
         status: status.clone(),
-        seen: Mutex::new(Seen::default()),
+        seen: Seen::new(SEEN_KEEP),
         registering: AtomicBool::new(false),
         mirror: config.mirror.clone(),
         bot_id,
@@ -486,48 +487,14 @@ fn header_f64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<f64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-/// An error and its causes on one line ("error sending request: connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-/// The last [`SEEN_KEEP`] event ids, to handle each event once.
-#[derive(Default)]
-struct Seen {
-    order: VecDeque<u64>,
-    set: HashSet<u64>,
-}
-
-impl Seen {
-    /// `true` the first time `id` is offered.
-    fn first_time(&mut self, id: u64) -> bool {
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > SEEN_KEEP
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        true
-    }
-}
-
 /// The one event handler of a gateway, kept for its whole life.
 struct Handler {
     name: String,
     router: Arc<Router>,
     outbox: Outbox,
     status: GatewayStatus,
-    seen: Mutex<Seen>,
+    /// The last [`SEEN_KEEP`] message and interaction ids, to handle each event once.
+    seen: Seen<u64>,
     /// Whether the slash-command registration task runs already.
     registering: AtomicBool,
     mirror: Vec<crate::config::MirrorRule>,
@@ -536,13 +503,6 @@ struct Handler {
 }
 
 impl Handler {
-    fn first_time(&self, id: u64) -> bool {
-        self.seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .first_time(id)
-    }
-
     fn queue(&self, channel: &str, message: &Outgoing) {
         let target = format!("{}:{channel}", self.name);
         if let Err(e) = self.outbox.push(&[target], "roost", message) {
@@ -739,7 +699,7 @@ impl EventHandler for Events {
         if msg.author.bot || msg.webhook_id.is_some() {
             return;
         }
-        if !self.first_time(msg.id.get()) {
+        if !self.seen.first_time(msg.id.get()) {
             tracing::debug!(gateway = %self.name, id = %msg.id, "event seen twice; handled once");
             return;
         }
@@ -804,7 +764,7 @@ impl EventHandler for Events {
         let Interaction::Command(command) = interaction else {
             return;
         };
-        if !self.first_time(command.id.get()) {
+        if !self.seen.first_time(command.id.get()) {
             return;
         }
         self.slash(&ctx, &command).await;
@@ -1065,18 +1025,6 @@ mod tests {
         assert_eq!(a, nonce(&item, 0));
         assert_ne!(a, nonce(&item, 1));
         assert!(nonce(&item, 99).len() <= 25, "{}", nonce(&item, 99));
-    }
-
-    #[test]
-    fn events_seen_twice_are_handled_once_and_memory_is_bounded() {
-        let mut seen = Seen::default();
-        assert!(seen.first_time(1));
-        assert!(!seen.first_time(1));
-        for i in 2..(SEEN_KEEP as u64 + 10) {
-            seen.first_time(i);
-        }
-        assert!(seen.set.len() <= SEEN_KEEP);
-        assert!(seen.first_time(1), "long forgotten");
     }
 
     #[test]

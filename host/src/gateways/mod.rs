@@ -6,6 +6,9 @@
 //! - [`slack`]: a Slack app over Socket Mode and the Web API.
 //! - [`delivery`]: one worker per outbox target, so a target that is down or rate-limited
 //!   never delays another.
+//! - [`relay`]: which copies a mirrored message has on each target, for edits and deletes.
+//! - [`seen`]: the recent event ids of a platform gateway, so a redelivered event is handled
+//!   once.
 //! - [`status`]: what `!status` says about each gateway.
 //! - [`text`]: splitting at platform limits, neutralising mass mentions.
 //! - [`secrets`]: tokens from the environment or a secrets file, never from `roost.toml`.
@@ -15,6 +18,7 @@ pub mod delivery;
 pub mod discord;
 pub mod relay;
 pub mod secrets;
+mod seen;
 pub mod slack;
 pub mod status;
 pub mod text;
@@ -54,6 +58,21 @@ fn rest_client(gateway: &str) -> Result<reqwest::Client, HttpClientError> {
             gateway: gateway.to_string(),
             why: e.to_string(),
         })
+}
+
+/// An error and its causes on one line ("error sending request: connection refused").
+/// reqwest's `Display` says only the outermost layer ("error sending request"); the cause
+/// that tells a person what to fix is in `source()`. Here, not in each gateway, because the
+/// Discord and Slack gateways both report their REST and connection failures this way.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// A boxed future, for the object-safe [`Deliver`] trait.

@@ -17,7 +17,7 @@
 //! Written on reqwest and tokio-tungstenite rather than slack-morphism: the two calls and
 //! one socket roost needs, pointed at `api_base` for tests, without a second HTTP stack.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as Ws;
 
-use super::{BoxFuture, Deliver, DeliveryError, GatewayStatus, secrets, text};
+use super::seen::Seen;
+use super::{BoxFuture, Deliver, DeliveryError, GatewayStatus, error_chain, secrets, text};
 use crate::config::ChatGateway;
 use crate::message::{ChatMessage, Outgoing, RelayAction};
 use crate::outbox::Outbox;
@@ -199,7 +200,7 @@ pub fn start(
         name: name.to_string(),
         router,
         outbox: outbox.clone(),
-        seen: Mutex::new(Seen::default()),
+        seen: Seen::new(SEEN_KEEP),
         mirror: config.mirror.clone(),
         api: api.clone(),
         names: Mutex::new(HashMap::new()),
@@ -456,44 +457,13 @@ impl Deliver for SlackSender {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-#[derive(Default)]
-struct Seen {
-    order: VecDeque<String>,
-    set: HashSet<String>,
-}
-
-impl Seen {
-    fn first_time(&mut self, key: &str) -> bool {
-        if !self.set.insert(key.to_string()) {
-            return false;
-        }
-        self.order.push_back(key.to_string());
-        if self.order.len() > SEEN_KEEP
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        true
-    }
-}
-
 /// Handles the events of one gateway.
 struct Handler {
     name: String,
     router: Arc<Router>,
     outbox: Outbox,
-    seen: Mutex<Seen>,
+    /// The last [`SEEN_KEEP`] message, edit and delete keys, to handle each event once.
+    seen: Seen<String>,
     mirror: Vec<crate::config::MirrorRule>,
     api: Api,
     /// People's names by user id, from `users.info`, and when each was looked up.
@@ -503,13 +473,6 @@ struct Handler {
 }
 
 impl Handler {
-    fn first_time(&self, key: &str) -> bool {
-        self.seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .first_time(key)
-    }
-
     /// The name people see for Slack user `user`: message events carry only the id, so it
     /// is looked up with `users.info` and kept for [`NAME_KEEP`]. The id when that fails.
     async fn author(&self, user: &str) -> String {
@@ -568,7 +531,7 @@ impl Handler {
         }
         let ts = event["ts"].as_str().unwrap_or_default();
         let key = format!("{}:{channel}:{ts}", self.name);
-        if !self.first_time(&key) {
+        if !self.seen.first_time(key.clone()) {
             return;
         }
         let user = event["user"].as_str().unwrap_or_default();
@@ -621,7 +584,7 @@ impl Handler {
                 }
                 let ts = msg["ts"].as_str().unwrap_or_default();
                 let key = format!("{}:{channel}:{ts}", self.name);
-                if !self.first_time(&format!("edit:{key}:{}", event["ts"])) {
+                if !self.seen.first_time(format!("edit:{key}:{}", event["ts"])) {
                     return;
                 }
                 if !self.mirrors(&channel) {
@@ -640,7 +603,7 @@ impl Handler {
             Some("message_deleted") => {
                 let ts = event["deleted_ts"].as_str().unwrap_or_default();
                 let key = format!("{}:{channel}:{ts}", self.name);
-                if !self.first_time(&format!("delete:{key}")) {
+                if !self.seen.first_time(format!("delete:{key}")) {
                     return;
                 }
                 self.mirror_to(&channel, &Outgoing::relay(key, RelayAction::Delete, ""));
