@@ -291,14 +291,19 @@ impl DiscordSender {
         }
         Err(classify(status.as_u16(), &headers, &body))
     }
+}
 
-    /// Posts `message` in pieces; the ids of the messages created.
+impl super::relay::Platform for DiscordSender {
+    type Channel = ChannelId;
+
+    /// Posts `message` in pieces, each with its nonce; the ids of the messages created.
     async fn post(
         &self,
-        channel: ChannelId,
+        channel: &ChannelId,
         item: &OutboxItem,
         message: &Outgoing,
     ) -> Result<Vec<String>, DeliveryError> {
+        let channel = *channel;
         let mut ids = Vec::new();
         let doubt = self.in_doubt_since(item);
         for (i, piece) in text::split(&render(message), MESSAGE_LIMIT)
@@ -334,59 +339,53 @@ impl DiscordSender {
                 ids.push(id);
             }
         }
+        self.first_tried
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&item.id);
         Ok(ids)
     }
 
-    /// Applies a mirrored edit or delete to the copies of `relay.key` in `channel`.
-    async fn follow(
+    async fn edit(
         &self,
-        channel: ChannelId,
-        relay: &crate::message::Relay,
+        channel: &ChannelId,
+        id: &str,
         message: &Outgoing,
     ) -> Result<(), DeliveryError> {
-        let target = format!("{}:{channel}", self.name);
-        let store_err = |e: crate::store::StoreError| DeliveryError::Transient(e.to_string());
-        let copies = super::relay::copies(&self.store, &target, &relay.key).map_err(store_err)?;
-        if copies.is_empty() {
-            tracing::debug!(target, key = %relay.key, "no copy to follow an edit or delete");
+        let Some(route) = message_route(*channel, id) else {
             return Ok(());
-        }
-        for (i, id) in copies.iter().enumerate() {
-            let Some(message_id) = id.parse::<u64>().ok().filter(|m| *m != 0) else {
-                continue;
-            };
-            let route = Route::ChannelMessage {
-                channel_id: channel,
-                message_id: serenity::all::MessageId::new(message_id),
-            };
-            let result = if relay.action == RelayAction::Delete {
-                self.call(route, LightMethod::Delete, None)
-                    .await
-                    .map(|_| ())
-            } else if i == 0 {
-                let mut text = render(message);
-                text = text::split(&text, MESSAGE_LIMIT)
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default();
-                let body = json!({"content": text, "allowed_mentions": {"parse": []}});
-                self.call(route, LightMethod::Patch, Some(body))
-                    .await
-                    .map(|_| ())
-            } else {
-                Ok(())
-            };
-            match result {
-                // Already gone is what a delete wants, and an edit of it has nothing to do.
-                Err(DeliveryError::Parked(why)) if why.starts_with("HTTP 404") => {}
-                other => other?,
-            }
-        }
-        if relay.action == RelayAction::Delete {
-            super::relay::forget(&self.store, &target, &relay.key).map_err(store_err)?;
-        }
-        Ok(())
+        };
+        let text = text::split(&render(message), MESSAGE_LIMIT)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let body = json!({"content": text, "allowed_mentions": {"parse": []}});
+        self.call(route, LightMethod::Patch, Some(body))
+            .await
+            .map(|_| ())
     }
+
+    async fn delete(&self, channel: &ChannelId, id: &str) -> Result<(), DeliveryError> {
+        let Some(route) = message_route(*channel, id) else {
+            return Ok(());
+        };
+        self.call(route, LightMethod::Delete, None)
+            .await
+            .map(|_| ())
+    }
+
+    fn is_gone(error: &DeliveryError) -> bool {
+        matches!(error, DeliveryError::Parked(why) if why.starts_with("HTTP 404"))
+    }
+}
+
+/// The route of message `id` in `channel`; `None` for an id that is not a Discord one.
+fn message_route(channel: ChannelId, id: &str) -> Option<Route<'static>> {
+    let message_id = id.parse::<u64>().ok().filter(|m| *m != 0)?;
+    Some(Route::ChannelMessage {
+        channel_id: channel,
+        message_id: serenity::all::MessageId::new(message_id),
+    })
 }
 
 impl Deliver for DiscordSender {
@@ -401,27 +400,9 @@ impl Deliver for DiscordSender {
                     "`{channel}` is not a Discord channel id"
                 )));
             };
+            let target = format!("{}:{channel}", self.name);
             let channel_id = ChannelId::new(channel_id);
-            let message: Outgoing = serde_json::from_str(&item.payload)
-                .map_err(|e| DeliveryError::Rejected(format!("unreadable queued message: {e}")))?;
-            match &message.relay {
-                Some(relay) if relay.action != RelayAction::Post => {
-                    self.follow(channel_id, relay, &message).await
-                }
-                relay => {
-                    let ids = self.post(channel_id, item, &message).await?;
-                    self.first_tried
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&item.id);
-                    if let Some(relay) = relay {
-                        let target = format!("{}:{channel}", self.name);
-                        super::relay::remember(&self.store, &target, &relay.key, &ids)
-                            .map_err(|e| DeliveryError::Transient(e.to_string()))?;
-                    }
-                    Ok(())
-                }
-            }
+            super::relay::deliver(self, &self.store, &target, &channel_id, item).await
         })
     }
 }

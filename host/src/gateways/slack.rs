@@ -355,7 +355,13 @@ impl SlackSender {
         tracing::warn!(gateway = %self.name, channel, "more history since the message was queued than roost reads; posting it");
         Ok(None)
     }
+}
 
+impl super::relay::Platform for SlackSender {
+    type Channel = str;
+
+    /// Posts `message` in pieces, each with its id in the message metadata; the ts of the
+    /// messages created.
     async fn post(
         &self,
         channel: &str,
@@ -388,45 +394,26 @@ impl SlackSender {
         Ok(ids)
     }
 
-    async fn follow(
-        &self,
-        channel: &str,
-        relay: &crate::message::Relay,
-        message: &Outgoing,
-    ) -> Result<(), DeliveryError> {
-        let target = format!("{}:{channel}", self.name);
-        let store_err = |e: crate::store::StoreError| DeliveryError::Transient(e.to_string());
-        let copies = super::relay::copies(&self.store, &target, &relay.key).map_err(store_err)?;
-        for (i, ts) in copies.iter().enumerate() {
-            let result = if relay.action == RelayAction::Delete {
-                self.api
-                    .call("chat.delete", json!({"channel": channel, "ts": ts}))
-                    .await
-            } else if i == 0 {
-                let piece = text::split(&escape(&message.render_plain()), MESSAGE_LIMIT)
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default();
-                // The same shape as the post: an update with `text` alone leaves the old
-                // blocks, which are what people see.
-                let mut body = content(&piece);
-                body["channel"] = json!(channel);
-                body["ts"] = json!(ts);
-                self.api.call("chat.update", body).await
-            } else {
-                continue;
-            };
-            match result {
-                Err(DeliveryError::Transient(why)) if why.ends_with("message_not_found") => {}
-                other => {
-                    other?;
-                }
-            }
-        }
-        if relay.action == RelayAction::Delete {
-            super::relay::forget(&self.store, &target, &relay.key).map_err(store_err)?;
-        }
-        Ok(())
+    async fn edit(&self, channel: &str, ts: &str, message: &Outgoing) -> Result<(), DeliveryError> {
+        let piece = text::split(&escape(&message.render_plain()), MESSAGE_LIMIT)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        // The same shape as the post: an update with `text` alone leaves the old blocks,
+        // which are what people see.
+        let mut body = content(&piece);
+        body["channel"] = json!(channel);
+        body["ts"] = json!(ts);
+        self.api.call("chat.update", body).await.map(|_| ())
+    }
+
+    async fn delete(&self, channel: &str, ts: &str) -> Result<(), DeliveryError> {
+        let body = json!({"channel": channel, "ts": ts});
+        self.api.call("chat.delete", body).await.map(|_| ())
+    }
+
+    fn is_gone(error: &DeliveryError) -> bool {
+        matches!(error, DeliveryError::Transient(why) if why.ends_with("message_not_found"))
     }
 }
 
@@ -437,22 +424,8 @@ impl Deliver for SlackSender {
         item: &'a OutboxItem,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
-            let message: Outgoing = serde_json::from_str(&item.payload)
-                .map_err(|e| DeliveryError::Rejected(format!("unreadable queued message: {e}")))?;
-            match &message.relay {
-                Some(relay) if relay.action != RelayAction::Post => {
-                    self.follow(channel, relay, &message).await
-                }
-                relay => {
-                    let ids = self.post(channel, item, &message).await?;
-                    if let Some(relay) = relay {
-                        let target = format!("{}:{channel}", self.name);
-                        super::relay::remember(&self.store, &target, &relay.key, &ids)
-                            .map_err(|e| DeliveryError::Transient(e.to_string()))?;
-                    }
-                    Ok(())
-                }
-            }
+            let target = format!("{}:{channel}", self.name);
+            super::relay::deliver(self, &self.store, &target, channel, item).await
         })
     }
 }
