@@ -35,7 +35,10 @@ use serenity::all::{
 use serenity::http::{HttpBuilder, LightMethod, Request, Route};
 
 use super::seen::Seen;
-use super::{BoxFuture, Deliver, DeliveryError, GatewayStatus, error_chain, secrets, text};
+use super::{
+    Backoff, BoxFuture, Deliver, DeliveryError, GatewayStatus, StartError, error_chain, secrets,
+    text,
+};
 use crate::config::ChatGateway;
 use crate::message::{ChatMessage, Outgoing, RelayAction};
 use crate::outbox::Outbox;
@@ -60,18 +63,6 @@ const DEFER_AFTER: Duration = Duration::from_secs(1);
 /// How long after a first attempt a retry trusts its nonce alone: Discord enforces
 /// `enforce_nonce` for "a few minutes"; past this a retry looks for its own earlier post.
 const NONCE_TRUSTED: Duration = Duration::from_secs(60);
-/// Waits between rebuilding a client that stopped.
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
-/// Why a Discord gateway could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum DiscordError {
-    #[error(transparent)]
-    Token(#[from] secrets::SecretError),
-    #[error(transparent)]
-    Http(#[from] super::HttpClientError),
-}
 
 /// Starts gateway `name`: reads its token, spawns its connection, and returns its outgoing
 /// half for the delivery workers. Must be called inside the daemon's tokio runtime.
@@ -81,7 +72,7 @@ pub fn start(
     router: Arc<Router>,
     outbox: Outbox,
     status: GatewayStatus,
-) -> Result<Arc<dyn Deliver>, DiscordError> {
+) -> Result<Arc<dyn Deliver>, StartError> {
     let token = secrets::bot_token(name, config)?;
     let client = super::rest_client(name)?;
     let bot_id = Arc::new(OnceLock::new());
@@ -796,7 +787,7 @@ struct Connection {
 
 impl Connection {
     async fn run(self, handler: Arc<Handler>) {
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = Backoff::new();
         loop {
             // The gateway URL comes from `GET /gateway`. serenity falls back to the real
             // Discord when that fails; roost asks itself and waits until it has an answer, so
@@ -806,8 +797,7 @@ impl Connection {
                 Err(why) => {
                     self.status
                         .reconnecting(&format!("cannot get the gateway URL: {why}"));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff.sleep().await;
                     continue;
                 }
             };
@@ -828,8 +818,7 @@ impl Connection {
                 Err(e) => {
                     self.status
                         .reconnecting(&format!("cannot build the client: {e}"));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff.sleep().await;
                     continue;
                 }
             };
@@ -870,11 +859,10 @@ impl Connection {
                     tracing::warn!(gateway = %self.name, "health probe: rebuilding the client");
                 }
             }
-            if started.elapsed() > MAX_BACKOFF {
-                backoff = FIRST_BACKOFF;
+            if started.elapsed() > Backoff::MAX {
+                backoff.reset();
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            backoff.sleep().await;
         }
     }
 

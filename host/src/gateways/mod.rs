@@ -48,6 +48,44 @@ pub struct HttpClientError {
     why: String,
 }
 
+/// Why a platform gateway (Discord, Slack) could not start: the same two causes for
+/// every platform, so one type.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Token(#[from] secrets::SecretError),
+    #[error(transparent)]
+    Http(#[from] HttpClientError),
+}
+
+/// The wait before a platform gateway tries to connect again: 1 s after the first failure,
+/// doubled after each further one up to 60 s, and 1 s again once a connection held. One
+/// policy for the Discord and Slack gateways, which both reconnect this way.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_secs(1);
+    /// The longest wait.
+    const MAX: Duration = Duration::from_secs(60);
+
+    fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+
+    /// Sleeps the current wait; the next one is twice as long, up to [`Self::MAX`].
+    async fn sleep(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(Self::MAX);
+    }
+
+    /// A connection held: the next wait is the first one again.
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
 /// The HTTP client a platform gateway's REST calls go through, each call bounded in time.
 fn rest_client(gateway: &str) -> Result<reqwest::Client, HttpClientError> {
     reqwest::Client::builder()

@@ -26,7 +26,10 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as Ws;
 
 use super::seen::Seen;
-use super::{BoxFuture, Deliver, DeliveryError, GatewayStatus, error_chain, secrets, text};
+use super::{
+    Backoff, BoxFuture, Deliver, DeliveryError, GatewayStatus, StartError, error_chain, secrets,
+    text,
+};
 use crate::config::ChatGateway;
 use crate::message::{ChatMessage, Outgoing, RelayAction};
 use crate::outbox::Outbox;
@@ -40,8 +43,6 @@ pub const MESSAGE_LIMIT: usize = 3000;
 pub const QUEUED_LIMIT: usize = 40_000;
 /// The real Web API.
 const DEFAULT_BASE: &str = "https://slack.com";
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Event keys remembered to handle redelivered envelopes once.
 const SEEN_KEEP: usize = 4096;
 /// How long a person's name from `users.info` is used before it is looked up again.
@@ -50,15 +51,6 @@ const NAME_KEEP: Duration = Duration::from_secs(3600);
 const HISTORY_PAGES: usize = 10;
 /// The metadata event type that marks roost's own posts.
 const METADATA_TYPE: &str = "roost_outbox";
-
-/// Why a Slack gateway could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum SlackError {
-    #[error(transparent)]
-    Token(#[from] secrets::SecretError),
-    #[error(transparent)]
-    Http(#[from] super::HttpClientError),
-}
 
 /// Web API access with the bot token.
 #[derive(Clone)]
@@ -177,7 +169,7 @@ pub fn start(
     router: Arc<Router>,
     outbox: Outbox,
     status: GatewayStatus,
-) -> Result<Arc<dyn Deliver>, SlackError> {
+) -> Result<Arc<dyn Deliver>, StartError> {
     let bot_token = secrets::bot_token(name, config)?;
     let app_env = config.app_token_env_for(name);
     let app_token = secrets::read_token(&secrets::TokenSource {
@@ -643,7 +635,7 @@ impl Connection {
             // Set once per gateway, by this task only.
             let _ = handler.bot_user.set(me);
         }
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = Backoff::new();
         let mut ever_connected = false;
         loop {
             let session = tokio::select! {
@@ -656,7 +648,7 @@ impl Connection {
             };
             let why = match session {
                 Ok(why) => {
-                    backoff = FIRST_BACKOFF;
+                    backoff.reset();
                     why
                 }
                 Err(Fatal(why)) => {
@@ -668,8 +660,7 @@ impl Connection {
             };
             tracing::info!(gateway = %self.name, "slack socket closed: {why}");
             self.status.reconnecting(&why);
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            backoff.sleep().await;
         }
     }
 
@@ -678,7 +669,7 @@ impl Connection {
     /// cannot be reached. The bot's user id, if Slack said; `None` when the token is refused
     /// (the gateway is failed).
     async fn bot_token_works(&self) -> Option<Option<String>> {
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = Backoff::new();
         loop {
             match self.api.call("auth.test", json!({})).await {
                 Ok(me) => return Some(me["user_id"].as_str().map(str::to_string)),
@@ -691,8 +682,7 @@ impl Connection {
                 Err(other) => {
                     self.status
                         .reconnecting(&format!("cannot check the bot token: {other}"));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff.sleep().await;
                 }
             }
         }
