@@ -34,6 +34,7 @@ use serenity::all::{
 };
 use serenity::http::{HttpBuilder, LightMethod, Request, Route};
 
+use super::queue::Queue;
 use super::seen::Seen;
 use super::{
     Backoff, BoxFuture, Deliver, DeliveryError, GatewayStatus, StartError, error_chain, secrets,
@@ -89,11 +90,10 @@ pub fn start(
     let handler = Arc::new(Handler {
         name: name.to_string(),
         router,
-        outbox,
+        queue: Queue::new(name, outbox, config.mirror.clone()),
         status: status.clone(),
         seen: Seen::new(SEEN_KEEP),
         registering: AtomicBool::new(false),
-        mirror: config.mirror.clone(),
         bot_id,
     });
     let connection = Connection {
@@ -463,44 +463,32 @@ fn header_f64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<f64> {
 struct Handler {
     name: String,
     router: Arc<Router>,
-    outbox: Outbox,
+    /// Where replies and mirrored copies go.
+    queue: Queue,
     status: GatewayStatus,
     /// The last [`SEEN_KEEP`] message and interaction ids, to handle each event once.
     seen: Seen<u64>,
     /// Whether the slash-command registration task runs already.
     registering: AtomicBool,
-    mirror: Vec<crate::config::MirrorRule>,
     /// Shared with the sender, set from READY.
     bot_id: Arc<OnceLock<u64>>,
 }
 
 impl Handler {
-    fn queue(&self, channel: &str, message: &Outgoing) {
-        let target = format!("{}:{channel}", self.name);
-        if let Err(e) = self.outbox.push(&[target], "roost", message) {
-            tracing::error!(gateway = %self.name, "cannot queue a reply: {e}");
-        }
-    }
-
     /// Copies a message to the targets of the mirror rules for its channel.
     fn mirror(&self, msg: &Message) {
         let channel = msg.channel_id.to_string();
+        if !self.queue.mirrors(&channel) {
+            return;
+        }
         let author = msg
             .author
             .global_name
             .clone()
             .unwrap_or_else(|| msg.author.name.clone());
         let key = format!("{}:{channel}:{}", self.name, msg.id);
-        for rule in self.mirror.iter().filter(|r| r.from == channel) {
-            let copy = Outgoing::relay(
-                key.clone(),
-                RelayAction::Post,
-                format!("{author}: {}", msg.content),
-            );
-            if let Err(e) = self.outbox.push(&rule.to, "mirror", &copy) {
-                tracing::error!(gateway = %self.name, "cannot queue a mirrored message: {e}");
-            }
-        }
+        let copy = Outgoing::relay(key, RelayAction::Post, format!("{author}: {}", msg.content));
+        self.queue.mirror(&channel, &copy);
     }
 
     async fn slash(&self, ctx: &Context, interaction: &serenity::all::CommandInteraction) {
@@ -540,7 +528,7 @@ impl Handler {
         let pieces = text::split(&render(&reply), MESSAGE_LIMIT);
         if let Err(e) = answer(ctx, interaction, &pieces, deferred).await {
             tracing::warn!(gateway = %self.name, "interaction response failed, posting the reply instead: {e}");
-            self.queue(&chat.channel, &reply);
+            self.queue.reply(&chat.channel, &reply);
         }
     }
 
@@ -683,7 +671,7 @@ impl EventHandler for Events {
             text: msg.content.clone(),
         };
         if let Some(reply) = self.router.handle(&chat).await {
-            self.queue(&chat.channel, &reply);
+            self.queue.reply(&chat.channel, &reply);
         }
     }
 
@@ -701,18 +689,16 @@ impl EventHandler for Events {
             return;
         }
         let channel = event.channel_id.to_string();
+        if !self.queue.mirrors(&channel) {
+            return;
+        }
         let name = author
             .global_name
             .clone()
             .unwrap_or_else(|| author.name.clone());
         let key = format!("{}:{channel}:{}", self.name, event.id);
-        for rule in self.mirror.iter().filter(|r| r.from == channel) {
-            let edit =
-                Outgoing::relay(key.clone(), RelayAction::Edit, format!("{name}: {content}"));
-            if let Err(e) = self.outbox.push(&rule.to, "mirror", &edit) {
-                tracing::error!(gateway = %self.name, "cannot queue a mirrored edit: {e}");
-            }
-        }
+        let edit = Outgoing::relay(key, RelayAction::Edit, format!("{name}: {content}"));
+        self.queue.mirror(&channel, &edit);
     }
 
     async fn message_delete(
@@ -724,12 +710,8 @@ impl EventHandler for Events {
     ) {
         let channel = channel_id.to_string();
         let key = format!("{}:{channel}:{deleted}", self.name);
-        for rule in self.mirror.iter().filter(|r| r.from == channel) {
-            let delete = Outgoing::relay(key.clone(), RelayAction::Delete, "");
-            if let Err(e) = self.outbox.push(&rule.to, "mirror", &delete) {
-                tracing::error!(gateway = %self.name, "cannot queue a mirrored delete: {e}");
-            }
-        }
+        let delete = Outgoing::relay(key, RelayAction::Delete, "");
+        self.queue.mirror(&channel, &delete);
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {

@@ -6,6 +6,7 @@
 //! - [`slack`]: a Slack app over Socket Mode and the Web API.
 //! - [`delivery`]: one worker per outbox target, so a target that is down or rate-limited
 //!   never delays another.
+//! - [`queue`]: what a platform gateway's incoming side queues: replies and mirrored copies.
 //! - [`relay`]: which copies a mirrored message has on each target, for edits and deletes.
 //! - [`seen`]: the recent event ids of a platform gateway, so a redelivered event is handled
 //!   once.
@@ -16,6 +17,7 @@
 pub mod console;
 pub mod delivery;
 pub mod discord;
+mod queue;
 pub mod relay;
 pub mod secrets;
 mod seen;

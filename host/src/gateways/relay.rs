@@ -157,6 +157,7 @@ fn store_error(e: StoreError) -> DeliveryError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[test]
     fn copies_are_remembered_per_target_and_forgotten() {
@@ -183,5 +184,114 @@ mod tests {
                 .expect("get")
                 .is_empty()
         );
+    }
+
+    /// Records every platform call; copy `gone` answers as already deleted.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Mutex<Vec<String>>,
+        gone: &'static str,
+    }
+
+    impl Platform for Recorder {
+        type Channel = str;
+
+        async fn post(
+            &self,
+            channel: &str,
+            item: &OutboxItem,
+            _: &Outgoing,
+        ) -> Result<Vec<String>, DeliveryError> {
+            self.calls
+                .lock()
+                .expect("lock")
+                .push(format!("post {channel}"));
+            Ok(vec![format!("{}a", item.id), format!("{}b", item.id)])
+        }
+
+        async fn edit(&self, _: &str, id: &str, m: &Outgoing) -> Result<(), DeliveryError> {
+            let text = m.render_plain();
+            self.calls
+                .lock()
+                .expect("lock")
+                .push(format!("edit {id} {text}"));
+            Ok(())
+        }
+
+        async fn delete(&self, _: &str, id: &str) -> Result<(), DeliveryError> {
+            self.calls
+                .lock()
+                .expect("lock")
+                .push(format!("delete {id}"));
+            if id == self.gone {
+                return Err(DeliveryError::Transient("gone".into()));
+            }
+            Ok(())
+        }
+
+        fn is_gone(error: &DeliveryError) -> bool {
+            *error == DeliveryError::Transient("gone".into())
+        }
+    }
+
+    fn item(id: i64, message: &Outgoing) -> OutboxItem {
+        OutboxItem {
+            id,
+            target: "x:C1".into(),
+            plugin: "mirror".into(),
+            payload: serde_json::to_string(message).expect("json"),
+            attempts: 0,
+            created_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_edit_changes_the_first_copy_and_a_delete_removes_every_copy_once() {
+        let store = Store::open_in_memory().expect("store");
+        let platform = Recorder {
+            gone: "7b",
+            ..Recorder::default()
+        };
+        let relayed = |action, text| Outgoing::relay("y:C2:1".into(), action, text);
+        let run = |id, message: Outgoing| {
+            let (platform, store) = (&platform, &store);
+            async move { deliver(platform, store, "x:C1", "C1", &item(id, &message)).await }
+        };
+        run(7, relayed(RelayAction::Post, "hi"))
+            .await
+            .expect("post");
+        assert_eq!(
+            copies(&store, "x:C1", "y:C2:1").expect("copies"),
+            ["7a", "7b"]
+        );
+        run(8, relayed(RelayAction::Edit, "hi!"))
+            .await
+            .expect("edit");
+        run(9, relayed(RelayAction::Delete, ""))
+            .await
+            .expect("a gone copy is no error");
+        assert!(copies(&store, "x:C1", "y:C2:1").expect("copies").is_empty());
+        run(10, relayed(RelayAction::Delete, ""))
+            .await
+            .expect("nothing left to delete");
+        run(11, Outgoing::text("plain")).await.expect("post");
+        assert_eq!(
+            *platform.calls.lock().expect("lock"),
+            [
+                "post C1",
+                "edit 7a hi!",
+                "delete 7a",
+                "delete 7b",
+                "post C1"
+            ]
+        );
+        let unreadable = OutboxItem {
+            payload: "{".into(),
+            ..item(12, &Outgoing::text(""))
+        };
+        assert!(matches!(
+            deliver(&platform, &store, "x:C1", "C1", &unreadable).await,
+            Err(DeliveryError::Rejected(_))
+        ));
     }
 }

@@ -25,6 +25,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as Ws;
 
+use super::queue::Queue;
 use super::seen::Seen;
 use super::{
     Backoff, BoxFuture, Deliver, DeliveryError, GatewayStatus, StartError, error_chain, secrets,
@@ -191,9 +192,8 @@ pub fn start(
     let handler = Arc::new(Handler {
         name: name.to_string(),
         router,
-        outbox: outbox.clone(),
+        queue: Queue::new(name, outbox.clone(), config.mirror.clone()),
         seen: Seen::new(SEEN_KEEP),
-        mirror: config.mirror.clone(),
         api: api.clone(),
         names: Mutex::new(HashMap::new()),
         bot_user: std::sync::OnceLock::new(),
@@ -426,10 +426,10 @@ impl Deliver for SlackSender {
 struct Handler {
     name: String,
     router: Arc<Router>,
-    outbox: Outbox,
+    /// Where replies and mirrored copies go.
+    queue: Queue,
     /// The last [`SEEN_KEEP`] message, edit and delete keys, to handle each event once.
     seen: Seen<String>,
-    mirror: Vec<crate::config::MirrorRule>,
     api: Api,
     /// People's names by user id, from `users.info`, and when each was looked up.
     names: Mutex<HashMap<String, (String, Instant)>>,
@@ -501,10 +501,11 @@ impl Handler {
         }
         let user = event["user"].as_str().unwrap_or_default();
         let text = decode(event["text"].as_str().unwrap_or_default());
-        if self.mirrors(channel) {
+        if self.queue.mirrors(channel) {
             let author = self.author(user).await;
             let shown = shown_text(event, &author, &text);
-            self.mirror_to(channel, &Outgoing::relay(key, RelayAction::Post, shown));
+            self.queue
+                .mirror(channel, &Outgoing::relay(key, RelayAction::Post, shown));
         }
         let chat = ChatMessage {
             gateway: self.name.clone(),
@@ -513,23 +514,7 @@ impl Handler {
             text,
         };
         if let Some(reply) = self.router.handle(&chat).await {
-            let target = format!("{}:{channel}", self.name);
-            if let Err(e) = self.outbox.push(&[target], "roost", &reply) {
-                tracing::error!(gateway = %self.name, "cannot queue a reply: {e}");
-            }
-        }
-    }
-
-    /// Whether a mirror rule copies `channel` anywhere.
-    fn mirrors(&self, channel: &str) -> bool {
-        self.mirror.iter().any(|r| r.from == channel)
-    }
-
-    fn mirror_to(&self, channel: &str, message: &Outgoing) {
-        for rule in self.mirror.iter().filter(|r| r.from == channel) {
-            if let Err(e) = self.outbox.push(&rule.to, "mirror", message) {
-                tracing::error!(gateway = %self.name, "cannot queue a mirrored message: {e}");
-            }
+            self.queue.reply(channel, &reply);
         }
     }
 
@@ -552,7 +537,7 @@ impl Handler {
                 if !self.seen.first_time(format!("edit:{key}:{}", event["ts"])) {
                     return;
                 }
-                if !self.mirrors(&channel) {
+                if !self.queue.mirrors(&channel) {
                     return;
                 }
                 let author = match msg["user"].as_str() {
@@ -560,7 +545,7 @@ impl Handler {
                     None => "someone".to_string(),
                 };
                 let text = decode(msg["text"].as_str().unwrap_or_default());
-                self.mirror_to(
+                self.queue.mirror(
                     &channel,
                     &Outgoing::relay(key, RelayAction::Edit, format!("{author}: {text}")),
                 );
@@ -571,7 +556,8 @@ impl Handler {
                 if !self.seen.first_time(format!("delete:{key}")) {
                     return;
                 }
-                self.mirror_to(&channel, &Outgoing::relay(key, RelayAction::Delete, ""));
+                self.queue
+                    .mirror(&channel, &Outgoing::relay(key, RelayAction::Delete, ""));
             }
             // What people write: plain, with files, a thread reply also sent to the channel,
             // `/me`. `bot_message` and every other subtype (joins, topics…) are not theirs.
