@@ -19,7 +19,7 @@
 //! - Slash commands: every plugin command is registered (bulk overwrite) with its summary
 //!   and usage, again whenever the set of commands changes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -34,7 +34,12 @@ use serenity::all::{
 };
 use serenity::http::{HttpBuilder, LightMethod, Request, Route};
 
-use super::{BoxFuture, Deliver, DeliveryError, GatewayStatus, secrets, text};
+use super::queue::Queue;
+use super::seen::Seen;
+use super::{
+    Backoff, BoxFuture, Deliver, DeliveryError, GatewayStatus, StartError, error_chain, secrets,
+    text,
+};
 use crate::config::ChatGateway;
 use crate::message::{ChatMessage, Outgoing, RelayAction};
 use crate::outbox::Outbox;
@@ -59,18 +64,6 @@ const DEFER_AFTER: Duration = Duration::from_secs(1);
 /// How long after a first attempt a retry trusts its nonce alone: Discord enforces
 /// `enforce_nonce` for "a few minutes"; past this a retry looks for its own earlier post.
 const NONCE_TRUSTED: Duration = Duration::from_secs(60);
-/// Waits between rebuilding a client that stopped.
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
-/// Why a Discord gateway could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum DiscordError {
-    #[error(transparent)]
-    Token(#[from] secrets::SecretError),
-    #[error(transparent)]
-    Http(#[from] super::HttpClientError),
-}
 
 /// Starts gateway `name`: reads its token, spawns its connection, and returns its outgoing
 /// half for the delivery workers. Must be called inside the daemon's tokio runtime.
@@ -80,7 +73,7 @@ pub fn start(
     router: Arc<Router>,
     outbox: Outbox,
     status: GatewayStatus,
-) -> Result<Arc<dyn Deliver>, DiscordError> {
+) -> Result<Arc<dyn Deliver>, StartError> {
     let token = secrets::bot_token(name, config)?;
     let client = super::rest_client(name)?;
     let bot_id = Arc::new(OnceLock::new());
@@ -97,11 +90,10 @@ pub fn start(
     let handler = Arc::new(Handler {
         name: name.to_string(),
         router,
-        outbox,
+        queue: Queue::new(name, outbox, config.mirror.clone()),
         status: status.clone(),
-        seen: Mutex::new(Seen::default()),
+        seen: Seen::new(SEEN_KEEP),
         registering: AtomicBool::new(false),
-        mirror: config.mirror.clone(),
         bot_id,
     });
     let connection = Connection {
@@ -290,14 +282,19 @@ impl DiscordSender {
         }
         Err(classify(status.as_u16(), &headers, &body))
     }
+}
 
-    /// Posts `message` in pieces; the ids of the messages created.
+impl super::relay::Platform for DiscordSender {
+    type Channel = ChannelId;
+
+    /// Posts `message` in pieces, each with its nonce; the ids of the messages created.
     async fn post(
         &self,
-        channel: ChannelId,
+        channel: &ChannelId,
         item: &OutboxItem,
         message: &Outgoing,
     ) -> Result<Vec<String>, DeliveryError> {
+        let channel = *channel;
         let mut ids = Vec::new();
         let doubt = self.in_doubt_since(item);
         for (i, piece) in text::split(&render(message), MESSAGE_LIMIT)
@@ -333,63 +330,53 @@ impl DiscordSender {
                 ids.push(id);
             }
         }
+        self.first_tried
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&item.id);
         Ok(ids)
     }
 
-    /// Applies a mirrored edit or delete to the copies of `relay.key` in `channel`.
-    async fn follow(
+    async fn edit(
         &self,
-        channel: ChannelId,
-        relay: &crate::message::Relay,
+        channel: &ChannelId,
+        id: &str,
         message: &Outgoing,
     ) -> Result<(), DeliveryError> {
-        let target = format!("{}:{channel}", self.name);
-        let store_err = |e: crate::store::StoreError| DeliveryError::Transient(e.to_string());
-        let copies = super::relay::copies(&self.store, &target, &relay.key)
-            .await
-            .map_err(store_err)?;
-        if copies.is_empty() {
-            tracing::debug!(target, key = %relay.key, "no copy to follow an edit or delete");
+        let Some(route) = message_route(*channel, id) else {
             return Ok(());
-        }
-        for (i, id) in copies.iter().enumerate() {
-            let Some(message_id) = id.parse::<u64>().ok().filter(|m| *m != 0) else {
-                continue;
-            };
-            let route = Route::ChannelMessage {
-                channel_id: channel,
-                message_id: serenity::all::MessageId::new(message_id),
-            };
-            let result = if relay.action == RelayAction::Delete {
-                self.call(route, LightMethod::Delete, None)
-                    .await
-                    .map(|_| ())
-            } else if i == 0 {
-                let mut text = render(message);
-                text = text::split(&text, MESSAGE_LIMIT)
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default();
-                let body = json!({"content": text, "allowed_mentions": {"parse": []}});
-                self.call(route, LightMethod::Patch, Some(body))
-                    .await
-                    .map(|_| ())
-            } else {
-                Ok(())
-            };
-            match result {
-                // Already gone is what a delete wants, and an edit of it has nothing to do.
-                Err(DeliveryError::Parked(why)) if why.starts_with("HTTP 404") => {}
-                other => other?,
-            }
-        }
-        if relay.action == RelayAction::Delete {
-            super::relay::forget(&self.store, &target, &relay.key)
-                .await
-                .map_err(store_err)?;
-        }
-        Ok(())
+        };
+        let text = text::split(&render(message), MESSAGE_LIMIT)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let body = json!({"content": text, "allowed_mentions": {"parse": []}});
+        self.call(route, LightMethod::Patch, Some(body))
+            .await
+            .map(|_| ())
     }
+
+    async fn delete(&self, channel: &ChannelId, id: &str) -> Result<(), DeliveryError> {
+        let Some(route) = message_route(*channel, id) else {
+            return Ok(());
+        };
+        self.call(route, LightMethod::Delete, None)
+            .await
+            .map(|_| ())
+    }
+
+    fn is_gone(error: &DeliveryError) -> bool {
+        matches!(error, DeliveryError::Parked(why) if why.starts_with("HTTP 404"))
+    }
+}
+
+/// The route of message `id` in `channel`; `None` for an id that is not a Discord one.
+fn message_route(channel: ChannelId, id: &str) -> Option<Route<'static>> {
+    let message_id = id.parse::<u64>().ok().filter(|m| *m != 0)?;
+    Some(Route::ChannelMessage {
+        channel_id: channel,
+        message_id: serenity::all::MessageId::new(message_id),
+    })
 }
 
 impl Deliver for DiscordSender {
@@ -404,28 +391,9 @@ impl Deliver for DiscordSender {
                     "`{channel}` is not a Discord channel id"
                 )));
             };
+            let target = format!("{}:{channel}", self.name);
             let channel_id = ChannelId::new(channel_id);
-            let message: Outgoing = serde_json::from_str(&item.payload)
-                .map_err(|e| DeliveryError::Rejected(format!("unreadable queued message: {e}")))?;
-            match &message.relay {
-                Some(relay) if relay.action != RelayAction::Post => {
-                    self.follow(channel_id, relay, &message).await
-                }
-                relay => {
-                    let ids = self.post(channel_id, item, &message).await?;
-                    self.first_tried
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&item.id);
-                    if let Some(relay) = relay {
-                        let target = format!("{}:{channel}", self.name);
-                        super::relay::remember(&self.store, &target, &relay.key, &ids)
-                            .await
-                            .map_err(|e| DeliveryError::Transient(e.to_string()))?;
-                    }
-                    Ok(())
-                }
-            }
+            super::relay::deliver(self, &self.store, &target, &channel_id, item).await
         })
     }
 }
@@ -491,85 +459,36 @@ fn header_f64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<f64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-/// An error and its causes on one line ("error sending request: connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-/// The last [`SEEN_KEEP`] event ids, to handle each event once.
-#[derive(Default)]
-struct Seen {
-    order: VecDeque<u64>,
-    set: HashSet<u64>,
-}
-
-impl Seen {
-    /// `true` the first time `id` is offered.
-    fn first_time(&mut self, id: u64) -> bool {
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > SEEN_KEEP
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        true
-    }
-}
-
 /// The one event handler of a gateway, kept for its whole life.
 struct Handler {
     name: String,
     router: Arc<Router>,
-    outbox: Outbox,
+    /// Where replies and mirrored copies go.
+    queue: Queue,
     status: GatewayStatus,
-    seen: Mutex<Seen>,
+    /// The last [`SEEN_KEEP`] message and interaction ids, to handle each event once.
+    seen: Seen<u64>,
     /// Whether the slash-command registration task runs already.
     registering: AtomicBool,
-    mirror: Vec<crate::config::MirrorRule>,
     /// Shared with the sender, set from READY.
     bot_id: Arc<OnceLock<u64>>,
 }
 
 impl Handler {
-    fn first_time(&self, id: u64) -> bool {
-        self.seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .first_time(id)
-    }
-
-    fn queue(&self, channel: &str, message: &Outgoing) {
-        let target = format!("{}:{channel}", self.name);
-        self.outbox.queue(&[target], "roost", message);
-    }
-
     /// Copies a message to the targets of the mirror rules for its channel.
     fn mirror(&self, msg: &Message) {
         let channel = msg.channel_id.to_string();
+        if !self.queue.mirrors(&channel) {
+            return;
+        }
         let author = msg
             .author
             .global_name
             .clone()
             .unwrap_or_else(|| msg.author.name.clone());
         let key = format!("{}:{channel}:{}", self.name, msg.id);
-        for rule in self.mirror.iter().filter(|r| r.from == channel) {
-            let copy = Outgoing::relay(
-                key.clone(),
-                RelayAction::Post,
-                format!("{author}: {}", msg.content),
-            );
-            self.outbox.queue(&rule.to, "mirror", &copy);
-        }
+        let copy = Outgoing::relay(key, RelayAction::Post, format!("{author}: {}", msg.content));
+        self.queue.mirror(&channel, &copy);
     }
 
     async fn slash(&self, ctx: &Context, interaction: &serenity::all::CommandInteraction) {
@@ -609,7 +528,7 @@ impl Handler {
         let pieces = text::split(&render(&reply), MESSAGE_LIMIT);
         if let Err(e) = answer(ctx, interaction, &pieces, deferred).await {
             tracing::warn!(gateway = %self.name, "interaction response failed, posting the reply instead: {e}");
-            self.queue(&chat.channel, &reply);
+            self.queue.reply(&chat.channel, &reply);
         }
     }
 
@@ -740,7 +659,7 @@ impl EventHandler for Events {
         if msg.author.bot || msg.webhook_id.is_some() {
             return;
         }
-        if !self.first_time(msg.id.get()) {
+        if !self.seen.first_time(msg.id.get()) {
             tracing::debug!(gateway = %self.name, id = %msg.id, "event seen twice; handled once");
             return;
         }
@@ -752,7 +671,7 @@ impl EventHandler for Events {
             text: msg.content.clone(),
         };
         if let Some(reply) = self.router.handle(&chat).await {
-            self.queue(&chat.channel, &reply);
+            self.queue.reply(&chat.channel, &reply);
         }
     }
 
@@ -770,16 +689,16 @@ impl EventHandler for Events {
             return;
         }
         let channel = event.channel_id.to_string();
+        if !self.queue.mirrors(&channel) {
+            return;
+        }
         let name = author
             .global_name
             .clone()
             .unwrap_or_else(|| author.name.clone());
         let key = format!("{}:{channel}:{}", self.name, event.id);
-        for rule in self.mirror.iter().filter(|r| r.from == channel) {
-            let edit =
-                Outgoing::relay(key.clone(), RelayAction::Edit, format!("{name}: {content}"));
-            self.outbox.queue(&rule.to, "mirror", &edit);
-        }
+        let edit = Outgoing::relay(key, RelayAction::Edit, format!("{name}: {content}"));
+        self.queue.mirror(&channel, &edit);
     }
 
     async fn message_delete(
@@ -791,17 +710,15 @@ impl EventHandler for Events {
     ) {
         let channel = channel_id.to_string();
         let key = format!("{}:{channel}:{deleted}", self.name);
-        for rule in self.mirror.iter().filter(|r| r.from == channel) {
-            let delete = Outgoing::relay(key.clone(), RelayAction::Delete, "");
-            self.outbox.queue(&rule.to, "mirror", &delete);
-        }
+        let delete = Outgoing::relay(key, RelayAction::Delete, "");
+        self.queue.mirror(&channel, &delete);
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
         let Interaction::Command(command) = interaction else {
             return;
         };
-        if !self.first_time(command.id.get()) {
+        if !self.seen.first_time(command.id.get()) {
             return;
         }
         self.slash(&ctx, &command).await;
@@ -852,7 +769,7 @@ struct Connection {
 
 impl Connection {
     async fn run(self, handler: Arc<Handler>) {
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = Backoff::new();
         loop {
             // The gateway URL comes from `GET /gateway`. serenity falls back to the real
             // Discord when that fails; roost asks itself and waits until it has an answer, so
@@ -862,8 +779,7 @@ impl Connection {
                 Err(why) => {
                     self.status
                         .reconnecting(&format!("cannot get the gateway URL: {why}"));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff.sleep().await;
                     continue;
                 }
             };
@@ -884,8 +800,7 @@ impl Connection {
                 Err(e) => {
                     self.status
                         .reconnecting(&format!("cannot build the client: {e}"));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff.sleep().await;
                     continue;
                 }
             };
@@ -926,11 +841,10 @@ impl Connection {
                     tracing::warn!(gateway = %self.name, "health probe: rebuilding the client");
                 }
             }
-            if started.elapsed() > MAX_BACKOFF {
-                backoff = FIRST_BACKOFF;
+            if started.elapsed() > Backoff::MAX {
+                backoff.reset();
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            backoff.sleep().await;
         }
     }
 
@@ -1062,18 +976,6 @@ mod tests {
         assert_eq!(a, nonce(&item, 0));
         assert_ne!(a, nonce(&item, 1));
         assert!(nonce(&item, 99).len() <= 25, "{}", nonce(&item, 99));
-    }
-
-    #[test]
-    fn events_seen_twice_are_handled_once_and_memory_is_bounded() {
-        let mut seen = Seen::default();
-        assert!(seen.first_time(1));
-        assert!(!seen.first_time(1));
-        for i in 2..(SEEN_KEEP as u64 + 10) {
-            seen.first_time(i);
-        }
-        assert!(seen.set.len() <= SEEN_KEEP);
-        assert!(seen.first_time(1), "long forgotten");
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! - [`slack`]: a Slack app over Socket Mode and the Web API.
 //! - [`delivery`]: one worker per outbox target, so a target that is down or rate-limited
 //!   never delays another.
+//! - [`queue`]: what a platform gateway's incoming side queues: replies and mirrored copies.
+//! - [`relay`]: which copies a mirrored message has on each target, for edits and deletes.
+//! - [`seen`]: the recent event ids of a platform gateway, so a redelivered event is handled
+//!   once.
 //! - [`status`]: what `!status` says about each gateway.
 //! - [`text`]: splitting at platform limits, neutralising mass mentions.
 //! - [`secrets`]: tokens from the environment or a secrets file, never from `roost.toml`.
@@ -13,8 +17,10 @@
 pub mod console;
 pub mod delivery;
 pub mod discord;
+mod queue;
 pub mod relay;
 pub mod secrets;
+mod seen;
 pub mod slack;
 pub mod status;
 pub mod text;
@@ -44,6 +50,44 @@ pub struct HttpClientError {
     why: String,
 }
 
+/// Why a platform gateway (Discord, Slack) could not start: the same two causes for
+/// every platform, so one type.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Token(#[from] secrets::SecretError),
+    #[error(transparent)]
+    Http(#[from] HttpClientError),
+}
+
+/// The wait before a platform gateway tries to connect again: 1 s after the first failure,
+/// doubled after each further one up to 60 s, and 1 s again once a connection held. One
+/// policy for the Discord and Slack gateways, which both reconnect this way.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_secs(1);
+    /// The longest wait.
+    const MAX: Duration = Duration::from_secs(60);
+
+    fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+
+    /// Sleeps the current wait; the next one is twice as long, up to [`Self::MAX`].
+    async fn sleep(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(Self::MAX);
+    }
+
+    /// A connection held: the next wait is the first one again.
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
 /// The HTTP client a platform gateway's REST calls go through, each call bounded in time.
 fn rest_client(gateway: &str) -> Result<reqwest::Client, HttpClientError> {
     reqwest::Client::builder()
@@ -54,6 +98,21 @@ fn rest_client(gateway: &str) -> Result<reqwest::Client, HttpClientError> {
             gateway: gateway.to_string(),
             why: e.to_string(),
         })
+}
+
+/// An error and its causes on one line ("error sending request: connection refused").
+/// reqwest's `Display` says only the outermost layer ("error sending request"); the cause
+/// that tells a person what to fix is in `source()`. Here, not in each gateway, because the
+/// Discord and Slack gateways both report their REST and connection failures this way.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// A boxed future, for the object-safe [`Deliver`] trait.

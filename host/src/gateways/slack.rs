@@ -17,7 +17,7 @@
 //! Written on reqwest and tokio-tungstenite rather than slack-morphism: the two calls and
 //! one socket roost needs, pointed at `api_base` for tests, without a second HTTP stack.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,12 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as Ws;
 
-use super::{BoxFuture, Deliver, DeliveryError, GatewayStatus, secrets, text};
+use super::queue::Queue;
+use super::seen::Seen;
+use super::{
+    Backoff, BoxFuture, Deliver, DeliveryError, GatewayStatus, StartError, error_chain, secrets,
+    text,
+};
 use crate::config::ChatGateway;
 use crate::message::{ChatMessage, Outgoing, RelayAction};
 use crate::outbox::Outbox;
@@ -39,8 +44,6 @@ pub const MESSAGE_LIMIT: usize = 3000;
 pub const QUEUED_LIMIT: usize = 40_000;
 /// The real Web API.
 const DEFAULT_BASE: &str = "https://slack.com";
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Event keys remembered to handle redelivered envelopes once.
 const SEEN_KEEP: usize = 4096;
 /// How long a person's name from `users.info` is used before it is looked up again.
@@ -49,15 +52,6 @@ const NAME_KEEP: Duration = Duration::from_secs(3600);
 const HISTORY_PAGES: usize = 10;
 /// The metadata event type that marks roost's own posts.
 const METADATA_TYPE: &str = "roost_outbox";
-
-/// Why a Slack gateway could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum SlackError {
-    #[error(transparent)]
-    Token(#[from] secrets::SecretError),
-    #[error(transparent)]
-    Http(#[from] super::HttpClientError),
-}
 
 /// Web API access with the bot token.
 #[derive(Clone)]
@@ -176,7 +170,7 @@ pub fn start(
     router: Arc<Router>,
     outbox: Outbox,
     status: GatewayStatus,
-) -> Result<Arc<dyn Deliver>, SlackError> {
+) -> Result<Arc<dyn Deliver>, StartError> {
     let bot_token = secrets::bot_token(name, config)?;
     let app_env = config.app_token_env_for(name);
     let app_token = secrets::read_token(&secrets::TokenSource {
@@ -198,9 +192,8 @@ pub fn start(
     let handler = Arc::new(Handler {
         name: name.to_string(),
         router,
-        outbox: outbox.clone(),
-        seen: Mutex::new(Seen::default()),
-        mirror: config.mirror.clone(),
+        queue: Queue::new(name, outbox.clone(), config.mirror.clone()),
+        seen: Seen::new(SEEN_KEEP),
         api: api.clone(),
         names: Mutex::new(HashMap::new()),
         bot_user: std::sync::OnceLock::new(),
@@ -354,7 +347,13 @@ impl SlackSender {
         tracing::warn!(gateway = %self.name, channel, "more history since the message was queued than roost reads; posting it");
         Ok(None)
     }
+}
 
+impl super::relay::Platform for SlackSender {
+    type Channel = str;
+
+    /// Posts `message` in pieces, each with its id in the message metadata; the ts of the
+    /// messages created.
     async fn post(
         &self,
         channel: &str,
@@ -387,49 +386,26 @@ impl SlackSender {
         Ok(ids)
     }
 
-    async fn follow(
-        &self,
-        channel: &str,
-        relay: &crate::message::Relay,
-        message: &Outgoing,
-    ) -> Result<(), DeliveryError> {
-        let target = format!("{}:{channel}", self.name);
-        let store_err = |e: crate::store::StoreError| DeliveryError::Transient(e.to_string());
-        let copies = super::relay::copies(&self.store, &target, &relay.key)
-            .await
-            .map_err(store_err)?;
-        for (i, ts) in copies.iter().enumerate() {
-            let result = if relay.action == RelayAction::Delete {
-                self.api
-                    .call("chat.delete", json!({"channel": channel, "ts": ts}))
-                    .await
-            } else if i == 0 {
-                let piece = text::split(&escape(&message.render_plain()), MESSAGE_LIMIT)
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default();
-                // The same shape as the post: an update with `text` alone leaves the old
-                // blocks, which are what people see.
-                let mut body = content(&piece);
-                body["channel"] = json!(channel);
-                body["ts"] = json!(ts);
-                self.api.call("chat.update", body).await
-            } else {
-                continue;
-            };
-            match result {
-                Err(DeliveryError::Transient(why)) if why.ends_with("message_not_found") => {}
-                other => {
-                    other?;
-                }
-            }
-        }
-        if relay.action == RelayAction::Delete {
-            super::relay::forget(&self.store, &target, &relay.key)
-                .await
-                .map_err(store_err)?;
-        }
-        Ok(())
+    async fn edit(&self, channel: &str, ts: &str, message: &Outgoing) -> Result<(), DeliveryError> {
+        let piece = text::split(&escape(&message.render_plain()), MESSAGE_LIMIT)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        // The same shape as the post: an update with `text` alone leaves the old blocks,
+        // which are what people see.
+        let mut body = content(&piece);
+        body["channel"] = json!(channel);
+        body["ts"] = json!(ts);
+        self.api.call("chat.update", body).await.map(|_| ())
+    }
+
+    async fn delete(&self, channel: &str, ts: &str) -> Result<(), DeliveryError> {
+        let body = json!({"channel": channel, "ts": ts});
+        self.api.call("chat.delete", body).await.map(|_| ())
+    }
+
+    fn is_gone(error: &DeliveryError) -> bool {
+        matches!(error, DeliveryError::Transient(why) if why.ends_with("message_not_found"))
     }
 }
 
@@ -440,56 +416,9 @@ impl Deliver for SlackSender {
         item: &'a OutboxItem,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
-            let message: Outgoing = serde_json::from_str(&item.payload)
-                .map_err(|e| DeliveryError::Rejected(format!("unreadable queued message: {e}")))?;
-            match &message.relay {
-                Some(relay) if relay.action != RelayAction::Post => {
-                    self.follow(channel, relay, &message).await
-                }
-                relay => {
-                    let ids = self.post(channel, item, &message).await?;
-                    if let Some(relay) = relay {
-                        let target = format!("{}:{channel}", self.name);
-                        super::relay::remember(&self.store, &target, &relay.key, &ids)
-                            .await
-                            .map_err(|e| DeliveryError::Transient(e.to_string()))?;
-                    }
-                    Ok(())
-                }
-            }
+            let target = format!("{}:{channel}", self.name);
+            super::relay::deliver(self, &self.store, &target, channel, item).await
         })
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-#[derive(Default)]
-struct Seen {
-    order: VecDeque<String>,
-    set: HashSet<String>,
-}
-
-impl Seen {
-    fn first_time(&mut self, key: &str) -> bool {
-        if !self.set.insert(key.to_string()) {
-            return false;
-        }
-        self.order.push_back(key.to_string());
-        if self.order.len() > SEEN_KEEP
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        true
     }
 }
 
@@ -497,9 +426,10 @@ impl Seen {
 struct Handler {
     name: String,
     router: Arc<Router>,
-    outbox: Outbox,
-    seen: Mutex<Seen>,
-    mirror: Vec<crate::config::MirrorRule>,
+    /// Where replies and mirrored copies go.
+    queue: Queue,
+    /// The last [`SEEN_KEEP`] message, edit and delete keys, to handle each event once.
+    seen: Seen<String>,
     api: Api,
     /// People's names by user id, from `users.info`, and when each was looked up.
     names: Mutex<HashMap<String, (String, Instant)>>,
@@ -508,13 +438,6 @@ struct Handler {
 }
 
 impl Handler {
-    fn first_time(&self, key: &str) -> bool {
-        self.seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .first_time(key)
-    }
-
     /// The name people see for Slack user `user`: message events carry only the id, so it
     /// is looked up with `users.info` and kept for [`NAME_KEEP`]. The id when that fails.
     async fn author(&self, user: &str) -> String {
@@ -573,15 +496,16 @@ impl Handler {
         }
         let ts = event["ts"].as_str().unwrap_or_default();
         let key = format!("{}:{channel}:{ts}", self.name);
-        if !self.first_time(&key) {
+        if !self.seen.first_time(key.clone()) {
             return;
         }
         let user = event["user"].as_str().unwrap_or_default();
         let text = decode(event["text"].as_str().unwrap_or_default());
-        if self.mirrors(channel) {
+        if self.queue.mirrors(channel) {
             let author = self.author(user).await;
             let shown = shown_text(event, &author, &text);
-            self.mirror_to(channel, &Outgoing::relay(key, RelayAction::Post, shown));
+            self.queue
+                .mirror(channel, &Outgoing::relay(key, RelayAction::Post, shown));
         }
         let chat = ChatMessage {
             gateway: self.name.clone(),
@@ -590,19 +514,7 @@ impl Handler {
             text,
         };
         if let Some(reply) = self.router.handle(&chat).await {
-            let target = format!("{}:{channel}", self.name);
-            self.outbox.queue(&[target], "roost", &reply);
-        }
-    }
-
-    /// Whether a mirror rule copies `channel` anywhere.
-    fn mirrors(&self, channel: &str) -> bool {
-        self.mirror.iter().any(|r| r.from == channel)
-    }
-
-    fn mirror_to(&self, channel: &str, message: &Outgoing) {
-        for rule in self.mirror.iter().filter(|r| r.from == channel) {
-            self.outbox.queue(&rule.to, "mirror", message);
+            self.queue.reply(channel, &reply);
         }
     }
 
@@ -622,10 +534,10 @@ impl Handler {
                 }
                 let ts = msg["ts"].as_str().unwrap_or_default();
                 let key = format!("{}:{channel}:{ts}", self.name);
-                if !self.first_time(&format!("edit:{key}:{}", event["ts"])) {
+                if !self.seen.first_time(format!("edit:{key}:{}", event["ts"])) {
                     return;
                 }
-                if !self.mirrors(&channel) {
+                if !self.queue.mirrors(&channel) {
                     return;
                 }
                 let author = match msg["user"].as_str() {
@@ -633,7 +545,7 @@ impl Handler {
                     None => "someone".to_string(),
                 };
                 let text = decode(msg["text"].as_str().unwrap_or_default());
-                self.mirror_to(
+                self.queue.mirror(
                     &channel,
                     &Outgoing::relay(key, RelayAction::Edit, format!("{author}: {text}")),
                 );
@@ -641,10 +553,11 @@ impl Handler {
             Some("message_deleted") => {
                 let ts = event["deleted_ts"].as_str().unwrap_or_default();
                 let key = format!("{}:{channel}:{ts}", self.name);
-                if !self.first_time(&format!("delete:{key}")) {
+                if !self.seen.first_time(format!("delete:{key}")) {
                     return;
                 }
-                self.mirror_to(&channel, &Outgoing::relay(key, RelayAction::Delete, ""));
+                self.queue
+                    .mirror(&channel, &Outgoing::relay(key, RelayAction::Delete, ""));
             }
             // What people write: plain, with files, a thread reply also sent to the channel,
             // `/me`. `bot_message` and every other subtype (joins, topics…) are not theirs.
@@ -708,7 +621,7 @@ impl Connection {
             // Set once per gateway, by this task only.
             let _ = handler.bot_user.set(me);
         }
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = Backoff::new();
         let mut ever_connected = false;
         loop {
             let session = tokio::select! {
@@ -721,7 +634,7 @@ impl Connection {
             };
             let why = match session {
                 Ok(why) => {
-                    backoff = FIRST_BACKOFF;
+                    backoff.reset();
                     why
                 }
                 Err(Fatal(why)) => {
@@ -733,8 +646,7 @@ impl Connection {
             };
             tracing::info!(gateway = %self.name, "slack socket closed: {why}");
             self.status.reconnecting(&why);
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            backoff.sleep().await;
         }
     }
 
@@ -743,7 +655,7 @@ impl Connection {
     /// cannot be reached. The bot's user id, if Slack said; `None` when the token is refused
     /// (the gateway is failed).
     async fn bot_token_works(&self) -> Option<Option<String>> {
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = Backoff::new();
         loop {
             match self.api.call("auth.test", json!({})).await {
                 Ok(me) => return Some(me["user_id"].as_str().map(str::to_string)),
@@ -756,8 +668,7 @@ impl Connection {
                 Err(other) => {
                     self.status
                         .reconnecting(&format!("cannot check the bot token: {other}"));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff.sleep().await;
                 }
             }
         }
