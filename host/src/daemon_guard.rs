@@ -28,7 +28,11 @@ pub unsafe fn harden(config: &Config) -> Vec<String> {
         tracing::warn!("cannot become the reaper of job orphans: {e}");
     }
     // SAFETY: forwarded from the caller.
-    unsafe { crate::gateways::secrets::take_from_environment(config) }
+    unsafe {
+        let mut taken = crate::capabilities::secrets::take_from_environment();
+        taken.extend(crate::gateways::secrets::take_from_environment(config));
+        taken
+    }
 }
 
 /// What `roost run` and `roost check` warn about in the grants: programs that are

@@ -14,6 +14,7 @@ pub mod kv;
 pub mod log;
 pub mod process;
 pub mod registry;
+pub mod secrets;
 pub mod sqlite;
 pub mod timer;
 pub mod watch;

@@ -588,6 +588,11 @@ pub struct Grants {
     /// Files, or directories of them, whose contents a job may hand back to the plugin
     /// when it ends (test reports). Resolved against the config file's directory.
     pub read_files: Vec<PathBuf>,
+    /// Secrets the plugin may read (the `secrets` interface), by name: lowercase letters,
+    /// digits and '_'. Each value comes from the variable `ROOST_SECRET_<NAME>` (taken out
+    /// of the daemon's environment at start) or else from the file
+    /// `<data_dir>/secrets/<name>`, which must be mode 0600; never from this file.
+    pub secrets: Vec<String>,
 }
 
 /// Why a config could not be used. Every variant but [`ConfigError::Io`] renders as

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::span::{Problem, Seg};
 use super::*;
+use crate::capabilities::secrets::{ENV_PREFIX as SECRET_ENV_PREFIX, is_name as is_secret_name};
 
 impl Config {
     /// Every problem in the config, in section order. Empty when it is valid.
@@ -293,6 +294,28 @@ impl Config {
                     on_key: false,
                     message: format!(
                         "`{var}` is not an environment variable name (letters, digits, '_')"
+                    ),
+                });
+            }
+        }
+        for (i, var) in grants.env.iter().enumerate() {
+            if var.to_ascii_uppercase().starts_with(SECRET_ENV_PREFIX) {
+                out.push(Problem {
+                    at: at("env", i),
+                    on_key: false,
+                    message: format!(
+                        "`{var}` holds a plugin secret and never passes to a job; grant the plugin the secret (secrets = [\"...\"]) and let it hand the value on itself"
+                    ),
+                });
+            }
+        }
+        for (i, secret) in grants.secrets.iter().enumerate() {
+            if !is_secret_name(secret) {
+                out.push(Problem {
+                    at: at("secrets", i),
+                    on_key: false,
+                    message: format!(
+                        "`{secret}` is not a secret name; use lowercase letters, digits and '_', e.g. \"riot_api_key\""
                     ),
                 });
             }

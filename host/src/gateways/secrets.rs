@@ -68,7 +68,7 @@ pub unsafe fn take_from_environment(config: &Config) -> Vec<String> {
 ///
 /// # Safety
 /// Single-threaded only, like any change to the environment.
-unsafe fn scrub_value(name: &str) {
+pub(crate) unsafe fn scrub_value(name: &str) {
     let Ok(name) = std::ffi::CString::new(name) else {
         return;
     };

@@ -32,8 +32,8 @@
 //! - [`Command`] (`command.rs`) in, [`Reply`] (`reply.rs`) out.
 //! - [`Error`] (`error.rs`): why a capability call was refused.
 //! - One module per host capability, one function per call: [`log`], [`kv`], [`chat`],
-//!   [`timer`], [`admin`], [`sqlite`], [`dns`], [`watch`], [`process`]; [`clock`] for
-//!   status-line times.
+//!   [`timer`], [`admin`], [`sqlite`], [`dns`], [`watch`], [`process`], [`secrets`];
+//!   [`clock`] for status-line times.
 //! - [`prelude`]: one glob import for all of the above.
 //!
 //! # Panics
@@ -61,6 +61,7 @@ mod plugin;
 pub mod prelude;
 pub mod process;
 mod reply;
+pub mod secrets;
 pub mod sqlite;
 pub mod timer;
 pub mod watch;

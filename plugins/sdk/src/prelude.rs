@@ -5,6 +5,7 @@ pub use crate::clock;
 pub use crate::dns;
 pub use crate::kv;
 pub use crate::process::{self, JobEnded, JobId};
+pub use crate::secrets;
 pub use crate::sqlite;
 pub use crate::timer::{self, TimerId};
 pub use crate::watch::{self, FilesChanged, SubscriptionId};

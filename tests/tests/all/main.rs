@@ -14,6 +14,7 @@ mod hot_reload;
 mod isolation;
 mod quotas;
 mod rough_edges;
+mod secrets;
 mod slack;
 mod sqlite_limits;
 mod test_watcher;

@@ -1,7 +1,8 @@
 //! `faulty`: a plugin that exists only so the host's tests can prove isolation and
 //! durability. Each command misbehaves (or behaves) in one precise way: hangs, memory
 //! bombs, traps, panics, storage writes, grant-checked sends and timers, and SQLite calls
-//! that try to hold a granted file locked or pull huge rows into the host.
+//! that try to hold a granted file locked or pull huge rows into the host; `!secret…`
+//! reads a granted secret, or leaks it on purpose (reply, KV, a job's environment).
 //!
 //! Build two distinct versions with `FAULTY_VERSION=… cargo build --release`.
 //! Config: `fail_init = true` makes `init` fail; `sleep_init_ms = N` makes `init` block in
@@ -148,6 +149,24 @@ impl Plugin for Faulty {
                 )
                 .min_args(2),
                 cmd("sqlfree", "!sqlfree", "Drop the cursors !sqlleak kept"),
+                cmd(
+                    "secret",
+                    "!secret <name>",
+                    "Read a secret; reply and store (secret/<name>) only its length",
+                )
+                .min_args(1),
+                cmd(
+                    "secretleak",
+                    "!secretleak <name> [kv]",
+                    "Leak a secret on purpose: reply with it, and with `kv` store it too",
+                )
+                .min_args(1),
+                cmd(
+                    "secretjob",
+                    "!secretjob <dir> <name>",
+                    "Start printenv with the secret in ROOST_SECRET_<NAME>",
+                )
+                .min_args(2),
             ]))
     }
 
@@ -251,6 +270,32 @@ impl Plugin for Faulty {
                 let n = self.leaked.len();
                 self.leaked.clear();
                 format!("freed {n}")
+            }
+            "secret" => match secrets::get(arg(&cmd, 0)?) {
+                Ok(value) => {
+                    let name = arg(&cmd, 0)?;
+                    kv::set_string(&format!("secret/{name}"), &value.len().to_string())?;
+                    format!("{name}: {} bytes", value.len())
+                }
+                Err(e) => format!("error: {e}"),
+            },
+            "secretleak" => {
+                let value = secrets::get(arg(&cmd, 0)?)?;
+                if cmd.arg(1) == Some("kv") {
+                    kv::set_string("leaked", &value)?;
+                }
+                format!("leaked: {value}")
+            }
+            "secretjob" => {
+                let name = arg(&cmd, 1)?;
+                let value = secrets::get(name)?;
+                let job = process::Job::new("printenv")
+                    .cwd(arg(&cmd, 0)?)
+                    .env(format!("ROOST_SECRET_{}", name.to_ascii_uppercase()), value);
+                match job.start() {
+                    Ok(id) => format!("job {}", id.get()),
+                    Err(e) => format!("error: {e}"),
+                }
             }
             other => return Err(format!("faulty does not serve `{other}`")),
         };
