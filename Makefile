@@ -14,7 +14,7 @@ setup:
 ## diffs with it), sqldiff (sqlite3-tools; db-diff's changesets are compared with its
 ## own), libclang (rusqlite's `session` feature, which db-diff's tests apply changesets
 ## with, generates its bindings at build time) and pytest (test-watcher's end-to-end tests
-## run it).
+## run it, and so does the Python SDK's suite).
 test-deps:
 	command -v sqlite3 >/dev/null || (apt-get update -qq && apt-get install -y -qq sqlite3)
 	command -v sqldiff >/dev/null && ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends sqlite3-tools libclang1-14 libclang-common-14-dev)
@@ -29,10 +29,11 @@ run: setup
 build: setup
 	$(CARGO) build --release -p roost
 
-## Every test: the plugins' own tests (native), then the host's unit tests and the
-## end-to-end tests that drive the real binary.
+## Every test: the plugins' own tests (native), the Python SDK's (plain CPython, no wasm),
+## then the host's unit tests and the end-to-end tests that drive the real binary.
 test: setup test-deps
 	cd plugins && $(CARGO) test --locked --target $(HOST_TRIPLE) --no-fail-fast
+	pytest -q -p no:cacheprovider plugins/sdk-python
 	$(CARGO) build --locked -p roost --bin roost
 	$(CARGO) test --locked --workspace --doc
 	$(CARGO) test --locked --workspace --lib --bins --tests --no-fail-fast

@@ -62,6 +62,23 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Start a plugin project in ./NAME: the plugin, a test file, a README and what its
+    /// toolchain needs.
+    New {
+        /// The plugin's name: lowercase letters, digits and `-` (its .wasm file stem).
+        name: String,
+        /// The language.
+        #[arg(long, value_enum, default_value = "python")]
+        lang: cli::new::Lang,
+    },
+    /// Build the plugin project in DIR (default: .) into a component.
+    Build {
+        /// The project folder.
+        dir: Option<PathBuf>,
+        /// Also copy the component into the plugins folder, where a running daemon loads it.
+        #[arg(long)]
+        install: bool,
+    },
     /// Print a shell completion script (e.g. `roost completions bash > ~/.local/share/bash-completion/completions/roost`).
     Completions {
         /// The shell.
@@ -111,6 +128,14 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("wrote {}", path.display());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::New { name, lang } = &cli.command {
+        let dir = cli::new::new(std::path::Path::new("."), name, *lang)?;
+        println!("wrote {}", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Build { dir, install } = &cli.command {
+        return build(cli.config.as_deref(), dir.as_deref(), *install);
+    }
     let config_path = match cli::locate::config_path(cli.config.as_deref()) {
         Ok(path) => path,
         Err(not_found) => return without_config(cli, not_found),
@@ -156,6 +181,59 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     let log_file = cli.log_file.clone().or_else(|| config.log_file());
     init_logging(level, log_file.as_deref())?;
     host_command(cli, config_path, config)
+}
+
+/// `roost build`: the component, then with `install` a copy in the plugins folder of the
+/// config (or of the built-in defaults when there is no config).
+fn build(
+    config: Option<&std::path::Path>,
+    dir: Option<&std::path::Path>,
+    install: bool,
+) -> anyhow::Result<ExitCode> {
+    let dir = dir.unwrap_or(std::path::Path::new("."));
+    let built = match cli::build::build(dir) {
+        Ok(built) => built,
+        Err(e) => {
+            eprintln!("roost build: {e}");
+            return Ok(ExitCode::from(EXIT_FAILED));
+        }
+    };
+    let size = std::fs::metadata(&built.wasm).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "built {} ({:.1} MB) in {:.1} s",
+        built.wasm.display(),
+        size as f64 / 1e6,
+        built.elapsed.as_secs_f64()
+    );
+    if !install {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = match cli::locate::config_path(config) {
+        Ok(path) => match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("roost: {e}");
+                return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+            }
+        },
+        Err(not_found) => match cli::locate::user_data_dir() {
+            Some(data) => Config::builtin(data),
+            None => {
+                eprintln!("roost: {not_found}");
+                return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+            }
+        },
+    };
+    match cli::build::install(&built, &config.plugins_dir()) {
+        Ok(path) => {
+            println!("installed {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("roost build: {e}");
+            Ok(ExitCode::from(EXIT_FAILED))
+        }
+    }
 }
 
 /// No config anywhere: `roost invoke` runs on the built-in defaults (data in the user's
@@ -255,6 +333,8 @@ fn host_command(cli: Cli, config_path: PathBuf, config: Config) -> anyhow::Resul
             | Command::Chat { .. }
             | Command::Status
             | Command::Completions { .. }
+            | Command::New { .. }
+            | Command::Build { .. }
             | Command::Backup { .. } => {
                 unreachable!("handled above")
             }

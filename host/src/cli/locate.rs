@@ -22,6 +22,12 @@ pub fn user_data_dir() -> Option<PathBuf> {
     xdg_dir("XDG_DATA_HOME", ".local/share")
 }
 
+/// The user's cache dir for roost: `$XDG_CACHE_HOME/roost` or `~/.cache/roost`; what
+/// `roost build` installs (componentize-py's venv) and can be deleted at any time.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_CACHE_HOME", ".cache")
+}
+
 fn xdg_dir(var: &str, under_home: &str) -> Option<PathBuf> {
     let base = std::env::var_os(var)
         .map(PathBuf::from)

@@ -2,10 +2,13 @@
 //! a thin clap front end. Exit codes: 0 ok, 1 a command failed, 2 bad config or plugins.
 
 pub mod backup;
+pub mod build;
 pub mod chat;
 pub mod check;
+mod embedded;
 pub mod invoke;
 pub mod locate;
+pub mod new;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};

@@ -12,6 +12,7 @@ mod faults;
 mod hardening;
 mod hot_reload;
 mod isolation;
+mod python;
 mod quotas;
 mod rough_edges;
 mod secrets;

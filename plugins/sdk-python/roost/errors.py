@@ -1,0 +1,54 @@
+"""Why a call failed: the host's refusals as exceptions, and a command's bad usage."""
+
+from __future__ import annotations
+
+
+class HostError(Exception):
+    """A capability call the host refused. `str(e)` is the host's message, spelt as the Rust
+    SDK spells it ("access denied: channel `x` is not granted"), and `reason` the part after
+    the kind. Uncaught in a command, it is answered as that one line, like a Rust plugin's
+    `?`."""
+
+    kind = ""
+
+    def __init__(self, reason: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        if not self.kind:
+            return self.reason
+        return f"{self.kind}: {self.reason}" if self.reason else self.kind
+
+
+class AccessDenied(HostError):
+    """The plugin's grants do not allow the call; the reason says what is missing."""
+
+    kind = "access denied"
+
+
+class NotFound(HostError):
+    """The named thing does not exist (an unknown timer id, a reset cursor)."""
+
+    kind = "not found"
+
+
+class InvalidArgument(HostError):
+    """An argument is malformed."""
+
+    kind = "invalid argument"
+
+
+class TooLarge(HostError):
+    """A size limit or quota was exceeded; nothing of the call took effect."""
+
+    kind = "too large"
+
+
+class Other(HostError):
+    """Anything else; the detail is in the host's log."""
+
+
+class UsageError(Exception):
+    """A command was called with arguments that do not fit its signature. Raised by the SDK
+    before the method runs (a plugin may raise it too); answered as "usage: !cmd ..."."""
