@@ -292,7 +292,12 @@ mod tests {
         run(9, relayed(RelayAction::Delete, ""))
             .await
             .expect("a gone copy is no error");
-        assert!(copies(&store, "x:C1", "y:C2:1").await.expect("copies").is_empty());
+        assert!(
+            copies(&store, "x:C1", "y:C2:1")
+                .await
+                .expect("copies")
+                .is_empty()
+        );
         run(10, relayed(RelayAction::Delete, ""))
             .await
             .expect("nothing left to delete");
