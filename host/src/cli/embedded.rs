@@ -63,6 +63,7 @@ pub const WIT: &[(&str, &str)] = &[
     ("kv.wit", include_str!("../../../wit/kv.wit")),
     ("log.wit", include_str!("../../../wit/log.wit")),
     ("process.wit", include_str!("../../../wit/process.wit")),
+    ("secrets.wit", include_str!("../../../wit/secrets.wit")),
     ("sqlite.wit", include_str!("../../../wit/sqlite.wit")),
     ("timer.wit", include_str!("../../../wit/timer.wit")),
     ("types.wit", include_str!("../../../wit/types.wit")),
