@@ -49,5 +49,4 @@ bench: setup
 	bash host/benches/db_diff_vs_sqldiff.sh
 	bash host/benches/alias_monitor_vs_dig.sh
 	bash host/benches/test_watcher_vs_ptw.sh
-	$(CARGO) build --release -p roost -p roost-tests --benches --bins
-	$(CARGO) bench -p roost-tests --bench discord
+	bash host/benches/discord_vs_serenity.sh

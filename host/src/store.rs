@@ -4,12 +4,14 @@
 //!
 //! Durability is the point of this module: a reply a plugin "sent" while Discord was down
 //! is a row in `outbox` until a gateway delivers it, and a committed KV write survives the
-//! daemon being killed (see [`Store::open`] for the pragmas that make that true).
+//! daemon being killed (see [`Store::open`] for the pragmas that make that true). Queued
+//! messages and KV writes also survive an OS crash (fsync at commit); the delivery worker's
+//! bookkeeping survives roost being killed but not an OS crash (see [`without_fsync`]).
 //!
 //! Every method is synchronous: it takes the connection lock, runs one statement or one
-//! short transaction, and returns. Async callers may call them directly for single-row work
-//! (well under a millisecond on a warm cache); bulk work belongs in `spawn_blocking`. This
-//! module knows nothing of plugins or wasm; it only stores what it is given.
+//! short transaction, and returns. Async callers hand that work to the store's own thread
+//! ([`Store::run`], [`Store::submit`]). This module knows nothing of plugins or wasm; it
+//! only stores what it is given.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -359,6 +361,25 @@ fn sql(doing: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + Copy {
 }
 
 /// Converts a caller's `limit` to SQLite's integer type; anything too large means "all".
+/// Runs `work` with `synchronous = NORMAL`, then puts `FULL` back: for the delivery
+/// worker's bookkeeping (attempt counts, sent marks, last errors), one or two commits per
+/// message delivered. In WAL mode such a commit is written to the WAL before it returns, so
+/// it survives roost being killed (`kill -9`, a panic, the OOM killer); only an OS crash or
+/// power loss can undo it, and undoing one of these means a message may be posted twice,
+/// never lost. Messages queued and KV writes keep their fsync (`FULL`): those must survive
+/// even that. The next `FULL` commit syncs the WAL frames written here as well.
+fn without_fsync<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+) -> Result<T, rusqlite::Error> {
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let result = work(conn);
+    let restored = conn.pragma_update(None, "synchronous", "FULL");
+    let value = result?;
+    restored?;
+    Ok(value)
+}
+
 fn limit_param(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
@@ -752,14 +773,17 @@ impl Store {
     }
 
     /// Records that message `id` was delivered; it leaves the outbox. Marking an id that is
-    /// no longer there (already sent) is not an error.
+    /// no longer there (already sent) is not an error. Committed without an fsync (see
+    /// [`without_fsync`]): after an OS crash the message may be posted again, never lost.
     pub fn outbox_mark_sent(&self, id: i64) -> Result<(), StoreError> {
         let conn = self.conn();
         let doing = sql("removing a delivered message");
-        let mut stmt = conn
-            .prepare_cached("DELETE FROM outbox WHERE id = ?1")
-            .map_err(doing)?;
-        if stmt.execute([id]).map_err(doing)? == 0 {
+        let removed = without_fsync(&conn, |conn| {
+            conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+                .execute([id])
+        })
+        .map_err(doing)?;
+        if removed == 0 {
             tracing::debug!(id, "outbox: marked sent but was not queued");
         }
         Ok(())
@@ -783,25 +807,26 @@ impl Store {
 
     /// Records that message `id` is about to be sent, before it is: if roost dies between
     /// the platform taking it and [`Store::outbox_mark_sent`], the next run sees an attempt
-    /// and checks whether it went through instead of posting it again.
+    /// and checks whether it went through instead of posting it again. Committed without an
+    /// fsync (see [`without_fsync`]): it survives roost being killed, which is what it is for.
     pub fn outbox_mark_attempt(&self, id: i64) -> Result<(), StoreError> {
         let conn = self.conn();
-        let doing = sql("recording a delivery attempt");
-        let mut stmt = conn
-            .prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1")
-            .map_err(doing)?;
-        stmt.execute([id]).map_err(doing)?;
+        without_fsync(&conn, |conn| {
+            conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1")?
+                .execute([id])
+        })
+        .map_err(sql("recording a delivery attempt"))?;
         Ok(())
     }
 
     /// Keeps `error` as the last error of message `id`, which stays queued in place.
     pub fn outbox_note_error(&self, id: i64, error: &str) -> Result<(), StoreError> {
         let conn = self.conn();
-        let doing = sql("recording a failed delivery");
-        let mut stmt = conn
-            .prepare_cached("UPDATE outbox SET last_error = ?2 WHERE id = ?1")
-            .map_err(doing)?;
-        stmt.execute(params![id, error]).map_err(doing)?;
+        without_fsync(&conn, |conn| {
+            conn.prepare_cached("UPDATE outbox SET last_error = ?2 WHERE id = ?1")?
+                .execute(params![id, error])
+        })
+        .map_err(sql("recording a failed delivery"))?;
         Ok(())
     }
 
@@ -1623,6 +1648,29 @@ mod tests {
         let item = s.history_recent(1).expect("recent").remove(0);
         assert!(item.detail.len() <= MAX_HISTORY_DETAIL);
         assert!(item.detail.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn delivery_bookkeeping_puts_the_fsync_back_for_the_next_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&dir.path().join("roost.db")).expect("open");
+        let sync = |s: &Store| -> i64 {
+            s.conn()
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .expect("synchronous")
+        };
+        let id = s.outbox_push("console", "p", "{}").expect("push");
+        s.outbox_mark_attempt(id).expect("attempt");
+        assert_eq!(sync(&s), 2, "FULL again after an attempt mark");
+        s.outbox_note_error(id, "down").expect("note");
+        assert_eq!(sync(&s), 2, "FULL again after an error note");
+        assert_eq!(
+            s.outbox_pending("console", 1).expect("pending")[0].attempts,
+            1
+        );
+        s.outbox_mark_sent(id).expect("sent");
+        assert_eq!(sync(&s), 2, "FULL again after a sent mark");
+        assert!(!s.outbox_is_queued(id).expect("queued"));
     }
 
     #[test]
