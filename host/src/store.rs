@@ -17,7 +17,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OptionalExtension, Savepoint, Transaction, TransactionBehavior, params,
+};
+
+mod group_commit;
 
 /// The schema, one entry per version: entry `i` takes a database from `user_version = i`
 /// to `i + 1`. Entries are only ever appended; an applied migration is never edited, since
@@ -141,15 +145,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// (`synchronous = FULL`) and may wait up to 5 s for another process's lock, which must not
 /// stall a tokio worker. It hands the work to the store's own thread instead, with
 /// [`Store::run`] (and waits) or [`Store::submit`] (and does not); the work runs there in
-/// the order it was handed over. The mutex is `std::sync::Mutex`: it is held only for short
+/// the order it was handed over, and work handed over together is committed together
+/// (one fsync for a burst: see `group_commit`). The mutex is `std::sync::Mutex`: it is held only for short
 /// synchronous SQLite work, never across an `.await`.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Shared>,
 }
-
-/// Work for the store's thread.
-type StoreJob = Box<dyn FnOnce(&Store) + Send>;
 
 struct Shared {
     /// For messages: the file, or `:memory:`.
@@ -157,7 +159,7 @@ struct Shared {
     conn: Mutex<Connection>,
     /// The store thread's queue; the thread ends when the last handle (and so this sender)
     /// is gone.
-    jobs: std::sync::mpsc::Sender<StoreJob>,
+    jobs: std::sync::mpsc::Sender<group_commit::Job>,
 }
 
 /// One operation of an atomic [`Store::kv_batch`].
@@ -271,6 +273,13 @@ pub enum StoreError {
     /// The store's thread ended (a panic in store work) before answering.
     #[error("the database thread is gone")]
     ThreadGone,
+    /// The work ran, but the transaction it was grouped into was not committed, so what it
+    /// wrote is gone.
+    #[error("database write not committed: {reason}")]
+    NotCommitted {
+        /// Why the group failed.
+        reason: String,
+    },
     /// The data directory could not be created.
     #[error("cannot create directory {} for the database: {source}", path.display())]
     CreateDir {
@@ -361,6 +370,44 @@ fn sql(doing: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + Copy {
 }
 
 /// Converts a caller's `limit` to SQLite's integer type; anything too large means "all".
+/// A write transaction of one store method: its own `BEGIN IMMEDIATE` (the write lock
+/// taken up front, so a second process waits its busy timeout instead of failing on lock
+/// upgrade), or a savepoint when the store's thread runs it inside a group commit. Either
+/// way it commits or, dropped, rolls back just its own writes.
+enum Write<'c> {
+    Own(Transaction<'c>),
+    Nested(Savepoint<'c>),
+}
+
+impl std::ops::Deref for Write<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            Write::Own(tx) => tx,
+            Write::Nested(sp) => sp,
+        }
+    }
+}
+
+impl Write<'_> {
+    fn commit(self) -> Result<(), rusqlite::Error> {
+        match self {
+            Write::Own(tx) => tx.commit(),
+            Write::Nested(sp) => sp.commit(),
+        }
+    }
+}
+
+fn begin_write(conn: &mut Connection) -> Result<Write<'_>, rusqlite::Error> {
+    if conn.is_autocommit() {
+        conn.transaction_with_behavior(TransactionBehavior::Immediate)
+            .map(Write::Own)
+    } else {
+        conn.savepoint().map(Write::Nested)
+    }
+}
+
 /// Runs `work` with `synchronous = NORMAL`, then puts `FULL` back: for the delivery
 /// worker's bookkeeping (attempt counts, sent marks, last errors), one or two commits per
 /// message delivered. In WAL mode such a commit is written to the WAL before it returns, so
@@ -372,6 +419,11 @@ fn without_fsync<T>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
 ) -> Result<T, rusqlite::Error> {
+    if !conn.is_autocommit() {
+        // Inside a group (see `group_commit`): its one commit is fsynced for all, and
+        // SQLite refuses to change the level inside a transaction.
+        return work(conn);
+    }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     let result = work(conn);
     let restored = conn.pragma_update(None, "synchronous", "FULL");
@@ -418,7 +470,9 @@ impl Store {
     ///   consistent.
     /// - `synchronous = FULL`: the WAL is fsynced at every commit, so a write that returned
     ///   `Ok` survives `kill -9` of the daemon and also an OS crash or power loss (NORMAL
-    ///   would survive only the former).
+    ///   would survive only the former). The delivery worker's bookkeeping alone commits
+    ///   with NORMAL ([`without_fsync`]), and writes handed to the store's thread together
+    ///   share one commit (`group_commit`).
     /// - `busy_timeout` 5 s, for a second process (`roost invoke`) on the same file.
     /// - `foreign_keys = ON`, so later migrations can rely on them.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -470,7 +524,7 @@ impl Store {
     fn finish_open(path: PathBuf, mut conn: Connection) -> Result<Store, StoreError> {
         migrate(&path, &mut conn)?;
         tracing::debug!(path = %path.display(), "store open");
-        let (jobs, queue) = std::sync::mpsc::channel::<StoreJob>();
+        let (jobs, queue) = std::sync::mpsc::channel::<group_commit::Job>();
         let inner = Arc::new(Shared {
             path,
             conn: Mutex::new(conn),
@@ -480,33 +534,41 @@ impl Store {
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new()
             .name("roost-store".into())
-            .spawn(move || {
-                for job in queue {
-                    let Some(inner) = weak.upgrade() else { break };
-                    job(&Store { inner });
-                }
-            })
+            .spawn(move || group_commit::serve(weak, queue))
             .map_err(|source| StoreError::Thread { source })?;
         Ok(Store { inner })
     }
 
     /// Runs `work` on the store's thread and waits for its result without blocking the
-    /// async worker. Work runs in the order it was handed over.
+    /// async worker. Work runs in the order it was handed over; the result comes once what
+    /// `work` wrote is committed.
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Store) -> T + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit(move |store| {
-            let _ = tx.send(work(store));
-        });
-        rx.await.map_err(|_| StoreError::ThreadGone)
+        self.hand_over(Box::new(move |store| {
+            let value = work(store);
+            Some(Box::new(move |committed: Result<(), String>| {
+                let _ = tx.send(committed.map(|()| value));
+            }))
+        }));
+        rx.await
+            .map_err(|_| StoreError::ThreadGone)?
+            .map_err(|reason| StoreError::NotCommitted { reason })
     }
 
     /// Hands `work` to the store's thread and returns at once (a history record, whose
-    /// failure `work` logs itself).
+    /// failure `work` logs itself; a group that fails to commit is logged by the thread).
     pub fn submit(&self, work: impl FnOnce(&Store) + Send + 'static) {
-        if self.inner.jobs.send(Box::new(work)).is_err() {
+        self.hand_over(Box::new(move |store| {
+            work(store);
+            None
+        }));
+    }
+
+    fn hand_over(&self, job: group_commit::Job) {
+        if self.inner.jobs.send(job).is_err() {
             tracing::error!("the store's thread is gone; a write was not made");
         }
     }
@@ -609,9 +671,7 @@ impl Store {
         }
         let mut conn = self.conn();
         let doing = sql("applying a kv batch");
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(doing)?;
+        let tx = begin_write(&mut conn).map_err(doing)?;
         for op in ops {
             match op {
                 KvOp::Set(key, value) => {
@@ -672,9 +732,7 @@ impl Store {
     ) -> Result<Pushed, StoreError> {
         let mut conn = self.conn();
         let doing = sql("queueing an outgoing message");
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(doing)?;
+        let tx = begin_write(&mut conn).map_err(doing)?;
         let id = {
             let mut stmt = tx
                 .prepare_cached(
@@ -845,9 +903,7 @@ impl Store {
         let detail = &detail[..cut];
         let mut conn = self.conn();
         let doing = sql("recording an event");
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(doing)?;
+        let tx = begin_write(&mut conn).map_err(doing)?;
         insert_history(&tx, plugin, kind, detail).map_err(doing)?;
         tx.commit().map_err(doing)
     }
