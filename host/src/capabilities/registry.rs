@@ -124,4 +124,5 @@ registry! {
     dns: super::dns::Dns,
     watch: super::watch::Watch,
     process: super::process::Process,
+    http: super::http::Http,
 }
