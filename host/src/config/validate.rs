@@ -320,6 +320,46 @@ impl Config {
                 });
             }
         }
+        for (i, host) in grants.http_hosts.iter().enumerate() {
+            if let Err(why) = HostPattern::parse(host) {
+                out.push(Problem {
+                    at: at("http_hosts", i),
+                    on_key: false,
+                    message: why,
+                });
+            }
+        }
+        for (key, value, range) in [
+            ("http_timeout_ms", grants.http_timeout_ms, 100..=600_000),
+            ("http_response_kb", grants.http_response_kb, 1..=1_048_576),
+            (
+                "http_requests_per_minute",
+                grants.http_requests_per_minute.map(u64::from),
+                1..=100_000,
+            ),
+            (
+                "http_concurrent",
+                grants.http_concurrent.map(u64::from),
+                1..=256,
+            ),
+        ] {
+            if let Some(v) = value.filter(|v| !range.contains(v)) {
+                out.push(Problem {
+                    at: vec![
+                        Seg::key("plugins"),
+                        Seg::key(name),
+                        Seg::key("grants"),
+                        Seg::key(key),
+                    ],
+                    on_key: false,
+                    message: format!(
+                        "{v} is out of range; expected {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                });
+            }
+        }
         check_limits(out, &["plugins", name, "limits"], &plugin.limits);
     }
 }

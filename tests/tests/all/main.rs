@@ -11,6 +11,7 @@ mod durability;
 mod faults;
 mod hardening;
 mod hot_reload;
+mod http_out;
 mod isolation;
 mod python;
 mod quotas;
