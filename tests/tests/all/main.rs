@@ -17,3 +17,4 @@ mod rough_edges;
 mod slack;
 mod sqlite_limits;
 mod test_watcher;
+mod web;
