@@ -98,6 +98,30 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginConfig>,
     /// `[outbox]`: how much is kept for a target that cannot be reached.
     pub outbox: OutboxLimits,
+    /// `[http]`: the status page, `/api/status` and `/metrics`; off unless `listen` is set.
+    pub http: HttpConfig,
+}
+
+/// `[http]`: the daemon's own HTTP server (status page, JSON status, Prometheus metrics).
+/// Off by default. A loopback address needs nothing else; any other address needs a
+/// `token_file`, since the page shows plugin errors and chat targets to whoever reaches
+/// it (this build has no TLS: put a TLS proxy in front for anything beyond a LAN).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// `"127.0.0.1:8750"`; `None` means no HTTP server. Port 0 picks a free port (the log
+    /// says which).
+    pub listen: Option<String>,
+    /// A file holding the token every request must carry (`Authorization: Bearer …` or
+    /// `?token=…`); relative to the config file, resolved at parse time.
+    pub token_file: Option<PathBuf>,
+}
+
+impl HttpConfig {
+    /// The address to listen on, when set and valid (validation guarantees it parses).
+    pub fn listen_addr(&self) -> Option<std::net::SocketAddr> {
+        self.listen.as_deref().and_then(|l| l.parse().ok())
+    }
 }
 
 /// `[outbox]`: the most kept for one unreachable target. Past either cap the oldest
@@ -725,6 +749,9 @@ impl Config {
                     *file = Some(tidy(&dir.join(p)));
                 }
             }
+        }
+        if let Some(p) = config.http.token_file.take() {
+            config.http.token_file = Some(tidy(&dir.join(p)));
         }
         for plugin in config.plugins.values_mut() {
             if let Some(p) = plugin.path.take() {

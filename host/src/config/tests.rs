@@ -394,3 +394,30 @@ fn a_reload_can_compare_plugin_sections() {
     assert_ne!(a.plugin("x"), b.plugin("x"));
     assert_eq!(a.limits_for("x"), b.limits_for("x"));
 }
+
+#[test]
+fn the_http_server_is_off_by_default_and_loopback_needs_no_token() {
+    assert_eq!(parse("").expect("empty").http.listen_addr(), None);
+    let c = parse("[http]\nlisten = \"127.0.0.1:8750\"\n").expect("loopback");
+    assert_eq!(
+        c.http.listen_addr(),
+        Some("127.0.0.1:8750".parse().unwrap())
+    );
+    let c = parse("[http]\nlisten = \"[::1]:0\"\n").expect("ipv6 loopback");
+    assert!(c.http.token_file.is_none());
+}
+
+#[test]
+fn a_non_loopback_http_address_needs_a_token_file() {
+    let e = err("[http]\nlisten = \"0.0.0.0:8750\"\n");
+    assert_eq!(e.line_col(), Some((2, 10)), "{e}");
+    assert!(e.to_string().contains("set token_file"), "{e}");
+    let c = parse("[http]\nlisten = \"0.0.0.0:8750\"\ntoken_file = \"secrets/http.token\"\n")
+        .expect("with a token");
+    assert_eq!(
+        c.http.token_file.as_deref(),
+        Some(Path::new("config/secrets/http.token"))
+    );
+    let e = err("[http]\nlisten = \"localhost\"\n");
+    assert!(e.to_string().contains("not an address"), "{e}");
+}

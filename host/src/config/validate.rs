@@ -19,7 +19,30 @@ impl Config {
         self.channels_problems(&mut out);
         self.gateways_problems(&mut out);
         self.plugins_problems(&mut out);
+        self.http_problems(&mut out);
         out
+    }
+
+    /// `[http]`: an address to listen on, and a token for anything beyond loopback.
+    fn http_problems(&self, out: &mut Vec<Problem>) {
+        let Some(listen) = &self.http.listen else {
+            return;
+        };
+        match listen.parse::<std::net::SocketAddr>() {
+            Err(_) => out.push(Problem::value(
+                &["http", "listen"],
+                format!("{listen:?} is not an address to listen on; write e.g. \"127.0.0.1:8750\""),
+            )),
+            Ok(addr) if !addr.ip().is_loopback() && self.http.token_file.is_none() => {
+                out.push(Problem::value(
+                    &["http", "listen"],
+                    format!(
+                        "{listen} is reachable from other machines; set token_file (a file holding the token requests must carry) or listen on 127.0.0.1"
+                    ),
+                ))
+            }
+            Ok(_) => {}
+        }
     }
 
     /// `[host]`: the prefix, the job user, the log filter.

@@ -20,3 +20,4 @@ mod secrets;
 mod slack;
 mod sqlite_limits;
 mod test_watcher;
+mod web;
