@@ -58,11 +58,20 @@ const USER_AGENT: &str = concat!("roost/", env!("CARGO_PKG_VERSION"));
 /// limits. Nothing by default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpGrant {
+    /// `http_hosts`: the servers requests may go to; nothing else is reachable.
     pub hosts: Vec<HostPattern>,
+    /// `http_private`: whether a host an entry names exactly may resolve to a private or
+    /// local address (a service on the LAN); never through a wildcard entry.
     pub private: bool,
+    /// `http_timeout_ms`: the bound on one whole request, so a silent server cannot hold
+    /// the plugin's call until its own time limit.
     pub timeout: Duration,
+    /// `http_response_kb` in bytes: the body lands in the plugin's memory.
     pub response_bytes: u64,
+    /// `http_requests_per_minute`: keeps a runaway loop from making the host a traffic
+    /// source.
     pub per_minute: u32,
+    /// `http_concurrent`: requests in flight at once, each holding a connection.
     pub concurrent: u32,
 }
 

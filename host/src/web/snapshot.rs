@@ -36,6 +36,7 @@ pub struct Snapshot {
 /// One gateway: its connection and its queues.
 #[derive(Debug, Clone, Serialize)]
 pub struct Gateway {
+    /// Its connection state, flattened into the gateway's JSON object.
     #[serde(flatten)]
     pub status: status::Snapshot,
     /// The outbox queue of each of its targets that has messages waiting.
@@ -45,15 +46,20 @@ pub struct Gateway {
 /// Messages waiting for one target.
 #[derive(Debug, Clone, Serialize)]
 pub struct Queue {
+    /// The chat target (`discord:123`), as the outbox keys it.
     pub target: String,
+    /// Messages waiting for it.
     pub messages: u64,
+    /// Their size, in bytes: what counts against the outbox caps.
     pub bytes: u64,
 }
 
 /// One plugin.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plugin {
+    /// The plugin's name (its file stem and config section).
     pub name: String,
+    /// The version its manifest declares (empty before it loaded).
     pub version: String,
     /// `running`, `restarting`, `failed`, `disabled`, `compiling` or `stopped`.
     pub state: String,
@@ -93,7 +99,9 @@ pub struct Event {
     pub at_ms: i64,
     /// `None` for host-wide events.
     pub plugin: Option<String>,
+    /// What happened (`loaded`, `load-failed`, `crash`, …), as the store records it.
     pub kind: String,
+    /// The event's text, for a person.
     pub detail: String,
 }
 

@@ -5,17 +5,21 @@
 //! cap and a server that never answers.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use roost_tests::{Daemon, MATCH_FEED_WASM};
+use roost_tests::{Daemon, MATCH_FEED_WASM, PATIENCE};
 
 /// A fake feed API on 127.0.0.1, stopped when dropped.
 struct FakeApi {
     addr: SocketAddr,
+    /// Requests `/feed` has answered: how a test sees the plugin's timer poll.
+    feed_hits: Arc<AtomicUsize>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -31,10 +35,13 @@ impl FakeApi {
             .expect("bind fake api");
         let addr = listener.local_addr().expect("addr");
         let port = addr.port();
+        let feed_hits = Arc::new(AtomicUsize::new(0));
+        let hits = feed_hits.clone();
         let app = Router::new()
             .route(
                 "/feed",
-                get(|| async {
+                get(move || async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
                     (
                         [(header::CONTENT_TYPE, "application/json")],
                         r#"[{"id":"m1","title":"Ajax - PSV 2:1"},{"id":2,"title":"Feyenoord - AZ 0:0"}]"#,
@@ -75,7 +82,21 @@ impl FakeApi {
         });
         Self {
             addr,
+            feed_hits,
             _runtime: runtime,
+        }
+    }
+
+    /// Waits until `/feed` has answered `n` requests in all.
+    fn wait_for_feed_hits(&self, n: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.feed_hits.load(Ordering::SeqCst) < n {
+            assert!(
+                Instant::now() < deadline,
+                "/feed was requested {} times, not {n}",
+                self.feed_hits.load(Ordering::SeqCst)
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -139,8 +160,12 @@ fn match_feed_posts_new_entries_once_and_survives_a_misbehaving_api() {
     // The timer polls; each entry is posted once, however often it polls.
     d.wait_for_post("new: Ajax - PSV 2:1");
     d.wait_for_post("new: Feyenoord - AZ 0:0");
-    std::thread::sleep(Duration::from_millis(2500));
+    // Two more requests: the actor runs one timer call at a time, so once the second has
+    // reached the API the first has ended, having fetched both entries again.
+    let seen = api.feed_hits.load(Ordering::SeqCst);
+    api.wait_for_feed_hits(seen + 2);
     assert_eq!(d.count_posts("new: Ajax"), 1, "{:#?}", d.posts());
+    assert_eq!(d.count_posts("new: Feyenoord"), 1, "{:#?}", d.posts());
 
     let fail = d.chat(&format!("!feed {}", api.url("/fail")));
     assert!(fail.contains("HTTP 500"), "{fail}");
@@ -153,7 +178,7 @@ fn match_feed_posts_new_entries_once_and_survives_a_misbehaving_api() {
     d.wait_for_log("over the 1048576-byte cap (http_response_kb)");
 
     // A server that never answers: the request ends at http_timeout_ms.
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let slow = d.chat(&format!("!feed {}", api.url("/slow")));
     assert!(slow.contains("timed out"), "{slow}");
     assert!(started.elapsed() < Duration::from_secs(4), "{slow}");
