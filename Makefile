@@ -13,12 +13,14 @@ setup:
 ## What the tests need beyond the toolchain: the real sqlite3 shell (db-diff applies its
 ## diffs with it), sqldiff (sqlite3-tools; db-diff's changesets are compared with its
 ## own), libclang (rusqlite's `session` feature, which db-diff's tests apply changesets
-## with, generates its bindings at build time) and pytest (test-watcher's end-to-end tests
-## run it, and so does the Python SDK's suite).
+## with, generates its bindings at build time), pytest (test-watcher's end-to-end tests
+## run it, and so does the Python SDK's suite) and Chromium (the status page is tested in a
+## real headless browser).
 test-deps:
 	command -v sqlite3 >/dev/null || (apt-get update -qq && apt-get install -y -qq sqlite3)
 	command -v sqldiff >/dev/null && ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends sqlite3-tools libclang1-14 libclang-common-14-dev)
 	command -v pytest >/dev/null || (apt-get update -qq && apt-get install -y -qq python3-pytest)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 ## Build the host in release (first-party plugins are built and embedded) and run the
 ## daemon on the default config: SQLite in ./data, the console gateway, the bot plugin.

@@ -1,6 +1,6 @@
 //! Builds the wasm plugins the end-to-end tests drop into daemons: the fault fixture
-//! (`tests/plugins`) and the example plugin (`plugins/examples/hello`), and tells the tests
-//! where they are through `FAULTY_WASM` and `HELLO_WASM`.
+//! (`tests/plugins`) and the example plugin (`plugins/examples/hello`, `match-feed`), and tells
+//! the tests where they are through `FAULTY_WASM`, `HELLO_WASM` and `MATCH_FEED_WASM`.
 
 use std::env;
 use std::path::PathBuf;
@@ -29,7 +29,7 @@ fn main() {
     }
     let target_dir = root.join("target").join("wasm-plugins");
     build_wasm_workspace(&root.join("tests/plugins"), &target_dir, &["faulty"]);
-    build_wasm_workspace(&root.join("plugins"), &target_dir, &["hello"]);
+    build_wasm_workspace(&root.join("plugins"), &target_dir, &["hello", "match-feed"]);
     let release = target_dir.join("wasm32-wasip2/release");
     println!(
         "cargo:rustc-env=FAULTY_WASM={}",
@@ -38,5 +38,9 @@ fn main() {
     println!(
         "cargo:rustc-env=HELLO_WASM={}",
         release.join("hello.wasm").display()
+    );
+    println!(
+        "cargo:rustc-env=MATCH_FEED_WASM={}",
+        release.join("match_feed.wasm").display()
     );
 }

@@ -32,6 +32,8 @@ pub enum DaemonError {
     Console(#[from] console::ConsoleError),
     #[error(transparent)]
     Lock(#[from] crate::daemon_lock::LockError),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// The services a daemon (or a one-shot `roost invoke`) builds from a config.
@@ -181,6 +183,7 @@ async fn serve(
     );
     let deliveries = gateways::delivery::Delivery::new(outbox, registry.clone());
     let delivery = AbortOnDrop(tokio::spawn(deliveries.clone().run()));
+    let _web = start_web(host, &registry).await?;
     supervisor.set_status_provider(Arc::new(move || {
         let (registry, deliveries) = (registry.clone(), deliveries.clone());
         Box::pin(async move {
@@ -227,6 +230,24 @@ async fn serve(
     Ok(())
 }
 
+/// Starts the HTTP server when `[http] listen` is set; it stops when the handle drops.
+/// Changes to `[http]` take effect after a restart.
+async fn start_web(
+    host: &Host,
+    registry: &gateways::Registry,
+) -> Result<Option<AbortOnDrop>, DaemonError> {
+    let Some((listener, token)) = crate::web::bind(&host.config.get().http).await? else {
+        return Ok(None);
+    };
+    let addr = listener
+        .local_addr()
+        .map_or_else(|e| format!("? ({e})"), |a| a.to_string());
+    tracing::info!("http: status page on http://{addr}/");
+    let state = crate::web::WebState::new(host.supervisor.clone(), registry.clone(), token);
+    let task = tokio::spawn(crate::web::serve(listener, Arc::new(state)));
+    Ok(Some(AbortOnDrop(task)))
+}
+
 /// A task aborted when this handle is dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -249,6 +270,9 @@ async fn reload_config(path: &Path, host: &Host) {
             let old = host.config.get();
             if new.data_dir() != old.data_dir() || new.plugins_dir() != old.plugins_dir() {
                 tracing::warn!("data_dir and plugins_dir changes take effect after a restart");
+            }
+            if new.http != old.http {
+                tracing::warn!("[http] changes take effect after a restart");
             }
             host.config.replace(new);
             host.supervisor.set_config_error(None);

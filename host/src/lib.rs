@@ -13,6 +13,7 @@
 //! - [`outbox`]: the persistent queue every outgoing message goes through.
 //! - [`router`]: chat message → command → plugin → reply; roles and rate limits.
 //! - [`gateways`]: the console socket, Discord, Slack, mirrors, and outbox delivery per target.
+//! - [`web`]: the optional HTTP server: status page, `/api/status`, `/metrics`.
 //! - [`daemon`]: `roost run`, wiring all of the above.
 //! - [`daemon_lock`]: one daemon per data dir.
 //! - [`daemon_guard`]: what the process does to itself so jobs cannot read or outlive it.
@@ -33,3 +34,4 @@ pub mod private_files;
 pub mod router;
 pub mod runtime;
 pub mod store;
+pub mod web;

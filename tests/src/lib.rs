@@ -19,6 +19,8 @@ pub mod dns;
 pub const FAULTY_WASM: &str = env!("FAULTY_WASM");
 /// The example plugin (`plugins/examples/hello`).
 pub const HELLO_WASM: &str = env!("HELLO_WASM");
+/// The outgoing-HTTP example plugin (`plugins/examples/match-feed`).
+pub const MATCH_FEED_WASM: &str = env!("MATCH_FEED_WASM");
 
 /// How long a daemon may take to start or a condition to become true before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);

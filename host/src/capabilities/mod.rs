@@ -4,12 +4,13 @@
 //!
 //! What a plugin gets without any grant: `log`, its own `kv` namespace and its own `timer`s
 //! (none of them reach outside the plugin). Chat channels, `admin`, SQLite files, DNS
-//! servers, watched directories, programs and the directories they run in must be granted
-//! by name.
+//! servers, watched directories, programs and the directories they run in, and HTTP hosts
+//! must be granted by name.
 
 pub mod admin;
 pub mod chat;
 pub mod dns;
+pub mod http;
 pub mod kv;
 pub mod log;
 pub mod process;

@@ -125,4 +125,5 @@ registry! {
     watch: super::watch::Watch,
     process: super::process::Process,
     secrets: super::secrets::Secrets,
+    http: super::http::Http,
 }

@@ -55,7 +55,9 @@ pub const PYTHON_SDK: &[(&str, &str)] = &[
     ),
 ];
 
-/// `(file name, contents)` of `wit/`, package `roost:plugin`.
+/// `(path under wit/, contents)` of `wit/`: package `roost:plugin`, and in `deps/` the WASI
+/// packages its world imports (`wasi:http` and what that uses), which componentize-py
+/// resolves from there.
 pub const WIT: &[(&str, &str)] = &[
     ("admin.wit", include_str!("../../../wit/admin.wit")),
     ("chat.wit", include_str!("../../../wit/chat.wit")),
@@ -69,6 +71,25 @@ pub const WIT: &[(&str, &str)] = &[
     ("types.wit", include_str!("../../../wit/types.wit")),
     ("watch.wit", include_str!("../../../wit/watch.wit")),
     ("world.wit", include_str!("../../../wit/world.wit")),
+    ("deps/cli.wit", include_str!("../../../wit/deps/cli.wit")),
+    (
+        "deps/clocks.wit",
+        include_str!("../../../wit/deps/clocks.wit"),
+    ),
+    (
+        "deps/filesystem.wit",
+        include_str!("../../../wit/deps/filesystem.wit"),
+    ),
+    ("deps/http.wit", include_str!("../../../wit/deps/http.wit")),
+    ("deps/io.wit", include_str!("../../../wit/deps/io.wit")),
+    (
+        "deps/random.wit",
+        include_str!("../../../wit/deps/random.wit"),
+    ),
+    (
+        "deps/sockets.wit",
+        include_str!("../../../wit/deps/sockets.wit"),
+    ),
 ];
 
 #[cfg(test)]
@@ -107,6 +128,13 @@ mod tests {
 
     #[test]
     fn every_wit_file_is_embedded() {
-        assert_eq!(listed(super::WIT), names_in("../wit", ".wit"));
+        let mut on_disk = names_in("../wit", ".wit");
+        on_disk.extend(
+            names_in("../wit/deps", ".wit")
+                .into_iter()
+                .map(|n| format!("deps/{n}")),
+        );
+        on_disk.sort();
+        assert_eq!(listed(super::WIT), on_disk);
     }
 }

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::de::DeTable;
 
+pub mod outbound;
 mod span;
 mod validate;
 
@@ -97,6 +98,30 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginConfig>,
     /// `[outbox]`: how much is kept for a target that cannot be reached.
     pub outbox: OutboxLimits,
+    /// `[http]`: the status page, `/api/status` and `/metrics`; off unless `listen` is set.
+    pub http: HttpConfig,
+}
+
+/// `[http]`: the daemon's own HTTP server (status page, JSON status, Prometheus metrics).
+/// Off by default. A loopback address needs nothing else; any other address needs a
+/// `token_file`, since the page shows plugin errors and chat targets to whoever reaches
+/// it (this build has no TLS: put a TLS proxy in front for anything beyond a LAN).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// `"127.0.0.1:8750"`; `None` means no HTTP server. Port 0 picks a free port (the log
+    /// says which).
+    pub listen: Option<String>,
+    /// A file holding the token every request must carry (`Authorization: Bearer …` or
+    /// `?token=…`); relative to the config file, resolved at parse time.
+    pub token_file: Option<PathBuf>,
+}
+
+impl HttpConfig {
+    /// The address to listen on, when set and valid (validation guarantees it parses).
+    pub fn listen_addr(&self) -> Option<std::net::SocketAddr> {
+        self.listen.as_deref().and_then(|l| l.parse().ok())
+    }
 }
 
 /// `[outbox]`: the most kept for one unreachable target. Past either cap the oldest
@@ -593,6 +618,27 @@ pub struct Grants {
     /// of the daemon's environment at start) or else from the file
     /// `<data_dir>/secrets/<name>`, which must be mode 0600; never from this file.
     pub secrets: Vec<String>,
+    /// Servers the plugin may send HTTP requests to (the standard
+    /// `wasi:http/outgoing-handler`), as `[scheme://]host[:port]` with Spin's
+    /// `allowed_outbound_hosts` rules: scheme `http`, `https` (the default) or `*`; host a
+    /// name, an IP literal, `*.example.org` (subdomains, not the apex) or `*`; port a
+    /// number, `*`, or left out for the scheme's default. Every redirect is checked again.
+    pub http_hosts: Vec<String>,
+    /// Whether requests may reach loopback, private, link-local and metadata addresses
+    /// (127/8, ::1, 10/8, 172.16/12, 192.168/16, 169.254/16, 100.64/10, fc00::/7, fe80::/10,
+    /// …). Even then only for hosts an `http_hosts` entry names exactly (no `*`). The check
+    /// is on the addresses a name resolves to, at connect time.
+    pub http_private: bool,
+    /// Longest one HTTP request may take, connect to last body byte, in milliseconds
+    /// (default 10000).
+    pub http_timeout_ms: Option<u64>,
+    /// Largest HTTP response body the plugin may receive, in KiB (default 1024); the body
+    /// ends up in the plugin's memory, under its `memory_mb` limit.
+    pub http_response_kb: Option<u64>,
+    /// HTTP requests the plugin may start per minute (default 120).
+    pub http_requests_per_minute: Option<u32>,
+    /// HTTP requests the plugin may have in flight at once (default 4).
+    pub http_concurrent: Option<u32>,
 }
 
 /// Why a config could not be used. Every variant but [`ConfigError::Io`] renders as
@@ -703,6 +749,9 @@ impl Config {
                     *file = Some(tidy(&dir.join(p)));
                 }
             }
+        }
+        if let Some(p) = config.http.token_file.take() {
+            config.http.token_file = Some(tidy(&dir.join(p)));
         }
         for plugin in config.plugins.values_mut() {
             if let Some(p) = plugin.path.take() {
@@ -887,6 +936,8 @@ fn tidy(path: &Path) -> PathBuf {
     }
     out
 }
+
+pub use outbound::HostPattern;
 
 /// Parses a DNS server as grants and arguments name one: "ip:port", "[v6]:port" or a bare
 /// ip (port 53).

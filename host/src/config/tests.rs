@@ -66,7 +66,7 @@ fn a_misspelt_nested_key_names_its_table_line_and_the_expected_keys() {
     assert_eq!(e.line_col(), Some((5, 1)), "{e}");
     assert_eq!(
         e.to_string(),
-        "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected one of `channels`, `admin`, `sqlite_read`, `sqlite_write`, `dns_servers`, `dns_system`, `dns_queries_per_minute`, `watch_roots`, `programs`, `process_dirs`, `env`, `shell`, `read_files`, `secrets`"
+        "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected one of `channels`, `admin`, `sqlite_read`, `sqlite_write`, `dns_servers`, `dns_system`, `dns_queries_per_minute`, `watch_roots`, `programs`, `process_dirs`, `env`, `shell`, `read_files`, `secrets`, `http_hosts`, `http_private`, `http_timeout_ms`, `http_response_kb`, `http_requests_per_minute`, `http_concurrent`"
     );
 }
 
@@ -393,4 +393,31 @@ fn a_reload_can_compare_plugin_sections() {
     let b = parse("[plugins.x.config]\nk = 2\n").expect("b");
     assert_ne!(a.plugin("x"), b.plugin("x"));
     assert_eq!(a.limits_for("x"), b.limits_for("x"));
+}
+
+#[test]
+fn the_http_server_is_off_by_default_and_loopback_needs_no_token() {
+    assert_eq!(parse("").expect("empty").http.listen_addr(), None);
+    let c = parse("[http]\nlisten = \"127.0.0.1:8750\"\n").expect("loopback");
+    assert_eq!(
+        c.http.listen_addr(),
+        Some("127.0.0.1:8750".parse().unwrap())
+    );
+    let c = parse("[http]\nlisten = \"[::1]:0\"\n").expect("ipv6 loopback");
+    assert!(c.http.token_file.is_none());
+}
+
+#[test]
+fn a_non_loopback_http_address_needs_a_token_file() {
+    let e = err("[http]\nlisten = \"0.0.0.0:8750\"\n");
+    assert_eq!(e.line_col(), Some((2, 10)), "{e}");
+    assert!(e.to_string().contains("set token_file"), "{e}");
+    let c = parse("[http]\nlisten = \"0.0.0.0:8750\"\ntoken_file = \"secrets/http.token\"\n")
+        .expect("with a token");
+    assert_eq!(
+        c.http.token_file.as_deref(),
+        Some(Path::new("config/secrets/http.token"))
+    );
+    let e = err("[http]\nlisten = \"localhost\"\n");
+    assert!(e.to_string().contains("not an address"), "{e}");
 }

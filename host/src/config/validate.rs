@@ -19,7 +19,30 @@ impl Config {
         self.channels_problems(&mut out);
         self.gateways_problems(&mut out);
         self.plugins_problems(&mut out);
+        self.http_problems(&mut out);
         out
+    }
+
+    /// `[http]`: an address to listen on, and a token for anything beyond loopback.
+    fn http_problems(&self, out: &mut Vec<Problem>) {
+        let Some(listen) = &self.http.listen else {
+            return;
+        };
+        match listen.parse::<std::net::SocketAddr>() {
+            Err(_) => out.push(Problem::value(
+                &["http", "listen"],
+                format!("{listen:?} is not an address to listen on; write e.g. \"127.0.0.1:8750\""),
+            )),
+            Ok(addr) if !addr.ip().is_loopback() && self.http.token_file.is_none() => {
+                out.push(Problem::value(
+                    &["http", "listen"],
+                    format!(
+                        "{listen} is reachable from other machines; set token_file (a file holding the token requests must carry) or listen on 127.0.0.1"
+                    ),
+                ))
+            }
+            Ok(_) => {}
+        }
     }
 
     /// `[host]`: the prefix, the job user, the log filter.
@@ -316,6 +339,46 @@ impl Config {
                     on_key: false,
                     message: format!(
                         "`{secret}` is not a secret name; use lowercase letters, digits and '_', e.g. \"riot_api_key\""
+                    ),
+                });
+            }
+        }
+        for (i, host) in grants.http_hosts.iter().enumerate() {
+            if let Err(why) = HostPattern::parse(host) {
+                out.push(Problem {
+                    at: at("http_hosts", i),
+                    on_key: false,
+                    message: why,
+                });
+            }
+        }
+        for (key, value, range) in [
+            ("http_timeout_ms", grants.http_timeout_ms, 100..=600_000),
+            ("http_response_kb", grants.http_response_kb, 1..=1_048_576),
+            (
+                "http_requests_per_minute",
+                grants.http_requests_per_minute.map(u64::from),
+                1..=100_000,
+            ),
+            (
+                "http_concurrent",
+                grants.http_concurrent.map(u64::from),
+                1..=256,
+            ),
+        ] {
+            if let Some(v) = value.filter(|v| !range.contains(v)) {
+                out.push(Problem {
+                    at: vec![
+                        Seg::key("plugins"),
+                        Seg::key(name),
+                        Seg::key("grants"),
+                        Seg::key(key),
+                    ],
+                    on_key: false,
+                    message: format!(
+                        "{v} is out of range; expected {} to {}",
+                        range.start(),
+                        range.end()
                     ),
                 });
             }

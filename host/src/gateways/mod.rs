@@ -225,6 +225,12 @@ impl Registry {
         let map = self.inner.read().unwrap_or_else(|p| p.into_inner());
         map.values().map(|e| e.status.line()).collect()
     }
+
+    /// Every gateway's status as data, in name order.
+    pub fn snapshots(&self) -> Vec<status::Snapshot> {
+        let map = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        map.values().map(|e| e.status.snapshot()).collect()
+    }
 }
 
 /// `console` → (`console`, `console`); `discord:123` → (`discord`, `123`).

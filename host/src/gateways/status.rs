@@ -170,6 +170,48 @@ impl GatewayStatus {
     }
 }
 
+/// One gateway's status as data, for the status page and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Snapshot {
+    /// The instance name (`discord`, `slack-work`, `console`).
+    pub name: String,
+    /// The platform.
+    pub kind: &'static str,
+    /// `starting`, `connected`, `reconnecting`, `disabled` or `failed`.
+    pub state: &'static str,
+    /// Why it is in that state (empty when starting or connected).
+    pub reason: String,
+    /// Seconds in that state.
+    pub since_secs: u64,
+    /// Reconnects since the daemon started.
+    pub reconnects: u64,
+    /// What the user should know while it runs (empty when nothing).
+    pub warning: String,
+}
+
+impl GatewayStatus {
+    /// The status as data.
+    pub fn snapshot(&self) -> Snapshot {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (state, reason) = match &inner.state {
+            State::Starting => ("starting", String::new()),
+            State::Connected => ("connected", String::new()),
+            State::Reconnecting(why) => ("reconnecting", why.clone()),
+            State::Disabled(why) => ("disabled", why.clone()),
+            State::Failed(why) => ("failed", why.clone()),
+        };
+        Snapshot {
+            name: self.name.clone(),
+            kind: self.kind,
+            state,
+            reason,
+            since_secs: inner.since.elapsed().as_secs(),
+            reconnects: inner.reconnects,
+            warning: inner.warning.clone().unwrap_or_default(),
+        }
+    }
+}
+
 /// `42s`, `3m`, `2h` — coarse on purpose, for a status line.
 fn human(d: Duration) -> String {
     let s = d.as_secs();

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{CommandContext, Event, Manifest, Plugin, PluginPre};
+use super::call_stats::CallStats;
 use super::engine::{CallRunning, PluginEngine};
 use super::state::PluginState;
 use crate::capabilities::admin::PluginControl;
@@ -146,6 +147,10 @@ pub struct Health {
     pub status_line: String,
     /// What the instance holds ("1 timer, 2 jobs running"), after its last call.
     pub usage: String,
+    /// Commands and events served, with their durations (status page, `/metrics`).
+    pub calls: CallStats,
+    /// The instance's linear memory after its last call, in bytes.
+    pub memory_bytes: u64,
 }
 
 /// Handle to a running plugin actor. Cloning is cheap; when the last clone is dropped the
@@ -178,6 +183,8 @@ impl PluginHandle {
             last_error: None,
             status_line: String::new(),
             usage: String::new(),
+            calls: CallStats::default(),
+            memory_bytes: 0,
         }));
         let (tx, rx) = mpsc::channel(recipe.settings.limits.mailbox.max(1));
         let name: Arc<str> = recipe.name.as_str().into();
@@ -420,12 +427,15 @@ impl Actor {
             });
         };
         let running = arm(&mut inst.store, timeout, &self.services.engine);
+        let started = Instant::now();
         let result = bounded(
             timeout,
             inst.plugin.call_on_command(&mut inst.store, &ctx, &args),
         )
         .await;
         drop(running);
+        let crashed = result.is_err();
+        update_health(&self.health, |h| h.calls.record(started.elapsed(), crashed));
         match result {
             Ok(Ok(parts)) => {
                 self.consecutive_crashes = 0;
@@ -450,8 +460,11 @@ impl Actor {
             return;
         };
         let running = arm(&mut inst.store, timeout, &self.services.engine);
+        let started = Instant::now();
         let result = bounded(timeout, inst.plugin.call_on_event(&mut inst.store, &event)).await;
         drop(running);
+        let crashed = result.is_err();
+        update_health(&self.health, |h| h.calls.record(started.elapsed(), crashed));
         match result {
             // An event changes what the plugin would say in `!status` as much as a
             // command does (a test run ended, a check ran): ask again now.
@@ -472,10 +485,12 @@ impl Actor {
         let result = bounded(limit, inst.plugin.call_status(&mut inst.store)).await;
         drop(running);
         let usage = inst.store.data_mut().caps.usage().join(", ");
+        let memory_bytes = inst.store.data().limiter.in_use() as u64;
         match result {
             Ok(line) => self.update(|h| {
                 h.status_line = line;
                 h.usage = usage;
+                h.memory_bytes = memory_bytes;
             }),
             Err(e) => {
                 let reason = describe(&e, &inst.store, limit);
@@ -526,10 +541,16 @@ impl Actor {
     }
 
     fn update(&self, f: impl FnOnce(&mut Health)) {
-        match self.health.lock() {
-            Ok(mut h) => f(&mut h),
-            Err(p) => f(&mut p.into_inner()),
-        }
+        update_health(&self.health, f);
+    }
+}
+
+/// Applies `f` to a plugin's shared health (a field borrow, usable while the instance is
+/// borrowed).
+fn update_health(health: &Mutex<Health>, f: impl FnOnce(&mut Health)) {
+    match health.lock() {
+        Ok(mut h) => f(&mut h),
+        Err(p) => f(&mut p.into_inner()),
     }
 }
 

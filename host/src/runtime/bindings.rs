@@ -19,6 +19,10 @@ wasmtime::component::bindgen!({
     with: {
         "roost:plugin/sqlite.connection": crate::capabilities::sqlite::SqliteConnection,
         "roost:plugin/sqlite.cursor": crate::capabilities::sqlite::SqliteCursor,
+        // Outgoing HTTP is wasmtime-wasi-http's; `capabilities::http` links it.
+        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
     },
 });
 

@@ -65,6 +65,8 @@ impl WasiView for PluginState {
 /// abort in the guest can be reported as such instead of as a bare trap.
 pub struct MemoryLimiter {
     max_bytes: usize,
+    /// The largest linear memory granted so far (memories only grow).
+    in_use: usize,
     /// Set when a growth was refused during the current call.
     pub refused: bool,
 }
@@ -73,6 +75,7 @@ impl MemoryLimiter {
     fn new(max_bytes: usize) -> Self {
         Self {
             max_bytes,
+            in_use: 0,
             refused: false,
         }
     }
@@ -80,6 +83,11 @@ impl MemoryLimiter {
     /// The cap in bytes.
     pub fn max_bytes(&self) -> usize {
         self.max_bytes
+    }
+
+    /// The instance's linear memory, in bytes (the largest memory it grew to).
+    pub fn in_use(&self) -> usize {
+        self.in_use
     }
 }
 
@@ -94,7 +102,9 @@ impl ResourceLimiter for MemoryLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let ok = desired <= self.max_bytes;
-        if !ok {
+        if ok {
+            self.in_use = self.in_use.max(desired);
+        } else {
             self.refused = true;
         }
         Ok(ok)

@@ -432,6 +432,20 @@ impl Supervisor {
             .collect()
     }
 
+    /// The health (call counts and times, memory) of every plugin running now, by name:
+    /// what the status page and `/metrics` add to [`PluginControl::list_plugins`].
+    pub fn healths(&self) -> BTreeMap<String, super::actor::Health> {
+        self.slots()
+            .iter()
+            .filter_map(|(n, s)| s.handle.as_ref().map(|h| (n.clone(), h.health())))
+            .collect()
+    }
+
+    /// How long this supervisor (the daemon) has run.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
     /// Unloads everything (daemon shutdown).
     pub fn unload_all(&self) {
         for slot in self.slots().values_mut() {

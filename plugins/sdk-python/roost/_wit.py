@@ -17,7 +17,9 @@ from wit_world.imports import chat as wit_chat
 from wit_world.imports import kv as wit_kv
 from wit_world.imports import log as wit_log
 from wit_world.imports import timer as wit_timer
-from wit_world.imports import types as wit
+# The world imports two `types` interfaces (roost:plugin's and wasi:http's), so
+# componentize-py names each by its package.
+from wit_world.imports import roost_plugin_types as wit
 
 from . import _host
 from ._runtime import CommandFailed, Runtime

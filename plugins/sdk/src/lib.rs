@@ -32,8 +32,8 @@
 //! - [`Command`] (`command.rs`) in, [`Reply`] (`reply.rs`) out.
 //! - [`Error`] (`error.rs`): why a capability call was refused.
 //! - One module per host capability, one function per call: [`log`], [`kv`], [`chat`],
-//!   [`timer`], [`admin`], [`sqlite`], [`dns`], [`watch`], [`process`], [`secrets`];
-//!   [`clock`] for status-line times.
+//!   [`timer`], [`admin`], [`sqlite`], [`dns`], [`watch`], [`process`], [`secrets`],
+//!   [`http`]; [`clock`] for status-line times.
 //! - [`prelude`]: one glob import for all of the above.
 //!
 //! # Panics
@@ -54,6 +54,7 @@ mod config;
 pub mod dns;
 mod error;
 mod export;
+pub mod http;
 pub mod kv;
 pub mod log;
 mod manifest;
@@ -89,6 +90,9 @@ pub mod __bindings {
         export_macro_name: "__export_plugin_world",
         // ...and pointing back at this module rather than at the caller's `self`.
         default_bindings_module: "::roost_plugin::__bindings",
+        // The WASI interfaces `wasi:http/outgoing-handler` uses (http, io, clocks) are
+        // generated here too, for the `http` module.
+        generate_all,
     });
 }
 

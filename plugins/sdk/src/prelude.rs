@@ -3,6 +3,7 @@
 pub use crate::admin::{self, PluginInfo, PluginState};
 pub use crate::clock;
 pub use crate::dns;
+pub use crate::http;
 pub use crate::kv;
 pub use crate::process::{self, JobEnded, JobId};
 pub use crate::secrets;
