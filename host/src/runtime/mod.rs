@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod bindings;
+pub mod component_kind;
 pub mod embedded;
 pub mod engine;
 pub mod hot_reload;
