@@ -30,6 +30,10 @@ pub const PYTHON_SDK: &[(&str, &str)] = &[
         include_str!("../../../plugins/sdk-python/roost/chat.py"),
     ),
     (
+        "clock.py",
+        include_str!("../../../plugins/sdk-python/roost/clock.py"),
+    ),
+    (
         "dns.py",
         include_str!("../../../plugins/sdk-python/roost/dns.py"),
     ),

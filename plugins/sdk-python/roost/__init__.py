@@ -16,6 +16,7 @@
   `TooLarge`, `Other`, all `HostError`) and `UsageError`.
 - `errors`: also `Timeout` and `Unreachable`, a DNS server that did not answer.
 - One module per capability, one function per call: `kv`, `chat`, `timer`, `log`,
+  `clock` (wall time the fake host controls),
   `sqlite` (read-only connections and cursors), `dns`, `watch` (with the hook
   `Plugin.on_files_changed`), `process` (jobs, with `Plugin.on_job_ended`), `admin`,
   `secrets`. Outgoing HTTP will be one more module of the same shape (`http`).
@@ -26,7 +27,7 @@
   (inside the component only) is the one module that touches the generated WIT bindings.
 """
 
-from . import admin, chat, dns, kv, log, process, secrets, sqlite, timer, watch
+from . import admin, chat, clock, dns, kv, log, process, secrets, sqlite, timer, watch
 from .errors import (AccessDenied, HostError, InvalidArgument, NotFound, Other, Timeout,
                      TooLarge, Unreachable, UsageError)
 from .plugin import Context, Plugin, command
@@ -35,5 +36,5 @@ from .reply import Reply
 __all__ = [
     "AccessDenied", "Context", "HostError", "InvalidArgument", "NotFound", "Other", "Plugin",
     "Reply", "Timeout", "TooLarge", "Unreachable", "UsageError", "admin", "chat", "command",
-    "dns", "kv", "log", "process", "secrets", "sqlite", "timer", "watch",
+    "clock", "dns", "kv", "log", "process", "secrets", "sqlite", "timer", "watch",
 ]

@@ -1,6 +1,6 @@
 """The one seam between the SDK and whatever runs it.
 
-Every capability call in the capability modules (`roost.kv`, `chat`, `timer`, `log`,
+Every capability call in the capability modules (`roost.kv`, `chat`, `timer`, `log`, `clock`,
 `sqlite`, `dns`, `watch`, `process`, `admin`, `secrets`) goes through `current()`, an object with the methods of `Host` below. Inside the component it
 is `roost._wit.WitHost`, which calls the generated WIT bindings; under plain CPython,
 `roost.testing` installs its in-memory `FakeHost` with `install()`. Nothing else in the
@@ -30,6 +30,7 @@ class Host(Protocol):
     def timer_cancel(self, timer_id: int) -> None: ...
     def log(self, level: str, message: str) -> None: ...
     def secrets_get(self, name: str) -> str: ...
+    def clock_now_ms(self) -> int: ...
     # sqlite: handles are opaque (the WIT resources inside the component); `sqlite_query`
     # returns (cursor handle, column names); rows are lists of None/int/float/str/bytes/
     # roost.sqlite.TextBytes; `sqlite_drop` releases a connection or a cursor.

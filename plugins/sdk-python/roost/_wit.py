@@ -8,6 +8,7 @@ at the top (what the build does not import is not in the component) and calls `e
 
 from __future__ import annotations
 
+import time
 import types as _pytypes
 from typing import Any
 
@@ -178,6 +179,9 @@ class WitHost:
 
     def log(self, level, message):
         wit_log.log(_LEVELS.get(level, wit_log.Level.INFO), message)
+
+    def clock_now_ms(self):
+        return time.time_ns() // 1_000_000
 
     def secrets_get(self, name):
         return _host_call(wit_secrets.get, name)

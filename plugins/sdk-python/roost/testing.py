@@ -19,8 +19,9 @@ capability is in memory and deterministic:
 - `dns`: answers from a table the test fills (`host.dns_add`); other names are NXDOMAIN.
 - `watch`: subscriptions recorded in `host.watches`; `PluginTest.files_changed` delivers a
   batch.
-- `process`: jobs recorded in `host.jobs`; `PluginTest.end_job` ends one, as the daemon
-  would when the program exits.
+- `process`: `programs` and `shell` are checked; jobs are recorded in `host.jobs` (their
+  directory, variables and read-back files for the test to check) and
+  `PluginTest.end_job` ends one, as the daemon does when the program exits.
 - `admin`: `host.plugins` (filled by the test) and the calls made, in `host.admin_calls`.
 """
 
@@ -43,6 +44,9 @@ from .process import JobEnded, JobSpec, ReadBack
 from .reply import Reply
 from .sqlite import TextBytes
 from .watch import Change, FilesChanged
+
+#: Where the fake wall clock starts: 2024-01-01 00:00:00 UTC.
+EPOCH_MS = 1_704_067_200_000
 
 #: The daemon's default per-value KV limit (`kv_value_kb` = 1024 KiB).
 KV_VALUE_LIMIT = 1024 * 1024
@@ -116,7 +120,7 @@ class _FakeConnection:
 class FakeHost:
     """An in-memory host. `kv` maps keys to bytes, `sent` collects `(channel, Reply)` from
     `chat.send`, `logs` collects `(level, message)`, `now_ms` is the fake clock that
-    `PluginTest.advance` moves. The keyword arguments are the plugin's grants, named as in
+    `PluginTest.advance` moves (and `clock.now_ms()` reads as `epoch_ms + now_ms`). The keyword arguments are the plugin's grants, named as in
     `[plugins.NAME.grants]`; `secrets` maps each granted secret to its value (None: granted
     but not set)."""
 
@@ -124,7 +128,8 @@ class FakeHost:
                  secrets: Optional[Mapping[str, Optional[str]]] = None,
                  sqlite_read: Iterable[str] = (), sqlite_write: Iterable[str] = (),
                  dns_servers: Iterable[str] = (), watch_roots: Iterable[str] = (),
-                 programs: Iterable[str] = (), admin: bool = False, plugin: str = "plugin"):
+                 programs: Iterable[str] = (), shell: bool = False, admin: bool = False,
+                 plugin: str = "plugin"):
         self.plugin = plugin
         self.channels = set(channels)
         self.kv: dict[str, bytes] = {}
@@ -132,6 +137,8 @@ class FakeHost:
         self.logs: list[tuple[str, str]] = []
         self.timers: dict[int, Timer] = {}
         self.now_ms = 0
+        #: What `clock.now_ms()` reads when `now_ms` is 0: 2024-01-01 00:00:00 UTC.
+        self.epoch_ms = EPOCH_MS
         self.kv_value_limit = kv_value_limit
         self._next_timer = 1
         self.secrets: dict[str, Optional[str]] = dict(secrets or {})
@@ -149,6 +156,7 @@ class FakeHost:
         self.watch_roots = [os.path.realpath(p) for p in watch_roots]
         self.watches: dict[int, Watch] = {}
         self.programs = set(programs)
+        self.shell = shell
         self.jobs: dict[int, Job] = {}
         self.admin = admin
         #: What `admin.list_plugins` returns; the test fills it.
@@ -229,6 +237,9 @@ class FakeHost:
 
     def log(self, level: str, message: str) -> None:
         self.logs.append((level, message))
+
+    def clock_now_ms(self) -> int:
+        return self.epoch_ms + self.now_ms
 
     def secrets_get(self, name: str) -> str:
         if name not in self.secrets:
@@ -355,7 +366,9 @@ class FakeHost:
         for path in paths:
             real = os.path.realpath(path)
             if not any(real == g or real.startswith(g.rstrip(os.sep) + os.sep) for g in self.watch_roots):
-                raise self._denied(f"{path} (resolved to {real})", "watch_roots")
+                raise AccessDenied(
+                    f"{path} (resolved to {real}) is outside the watch roots granted to plugin "
+                    f"`{self.plugin}` (add it to watch_roots in [plugins.{self.plugin}.grants])")
             if not os.path.exists(real):
                 raise NotFound(f"{path}: no such directory")
             if not os.path.isdir(real):
@@ -370,11 +383,10 @@ class FakeHost:
 
     # -- process, recorded; the test ends jobs --
     def process_start(self, spec: JobSpec) -> int:
-        program = "shell" if spec.shell else spec.program
-        if spec.shell and "shell" not in self.programs:
-            raise self._denied("shell", "shell", "set shell = true")
+        if spec.shell and not self.shell:
+            raise self._denied("a shell command line", "shell", "set shell = true")
         if not spec.shell and spec.program not in self.programs:
-            raise self._denied(f"program `{program}`", "programs")
+            raise self._denied(f"program `{spec.program}`", "programs")
         job = Job(self._id(), spec)
         self.jobs[job.id] = job
         return job.id
@@ -455,13 +467,14 @@ class PluginTest:
                  host: Optional[FakeHost] = None, name: Optional[str] = None,
                  channels: Iterable[str] = ()):
         self.host = host if host is not None else FakeHost(channels=channels)
+        self.config = dict(config or {})
         name = name or plugin_cls.__name__.lower()
         if host is None or self.host.plugin == "plugin":
             self.host.plugin = name
         self._previous = _host.install(self.host)
         try:
             self.runtime = Runtime(plugin_cls, name)
-            self.manifest: Manifest = self.runtime.init(json.dumps(config or {}))
+            self.manifest: Manifest = self.runtime.init(json.dumps(self.config))
         except BaseException:
             self.close()
             raise
@@ -472,9 +485,12 @@ class PluginTest:
         return self.runtime.plugin
 
     def reload(self) -> None:
-        """A new instance on the same host, as after `!reload`: KV stays, timers go."""
+        """A new instance on the same host with the same config, as after `!reload`: KV
+        stays; timers, watches and jobs go with the old instance."""
         self.host.timers.clear()
-        self.manifest = self.runtime.init(json.dumps({}))
+        self.host.watches.clear()
+        self.host.jobs.clear()
+        self.manifest = self.runtime.init(json.dumps(self.config))
 
     def call(self, text: str, identity: str = "console", role: str = "anyone",
              prefix: str = "!") -> Reply:

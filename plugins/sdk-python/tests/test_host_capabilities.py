@@ -195,7 +195,7 @@ def test_watch_subscribes_with_its_timing_and_batches_reach_on_files_changed(tmp
 def test_watch_outside_the_grant_stops_the_plugin_loading_with_the_hosts_message(tmp_path):
     with pytest.raises(Exception) as e:
         PluginTest(Watcher, host=FakeHost(), config={"paths": [str(tmp_path)]}, name="w")
-    assert "is not granted to plugin `w` (add it to watch_roots in [plugins.w.grants])" in str(e.value)
+    assert "is outside the watch roots granted to plugin `w` (add it to watch_roots in [plugins.w.grants])" in str(e.value)
 
 
 # -- process and on_job_ended --
@@ -249,6 +249,12 @@ def test_a_cancelled_job_ends_cancelled_and_an_ungranted_program_is_refused():
                                      "`runner` (add it to programs in [plugins.runner.grants])")
     with pytest.raises(TypeError):
         process.start("pytest", "-q")
+    with PluginTest(Plugin, host=FakeHost(programs=["pytest"])) as t:
+        with pytest.raises(AccessDenied, match="set shell = true"):
+            process.shell("pytest -q | tee log")
+    with PluginTest(Plugin, host=FakeHost(shell=True)) as t:
+        job = process.shell("pytest -q | tee log", timeout=0.5)
+        assert t.host.jobs[job].spec.shell and t.host.jobs[job].spec.timeout_ms == 500
 
 
 # -- admin --
