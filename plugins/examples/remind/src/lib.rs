@@ -238,7 +238,7 @@ impl Plugin for Remind {
             }
         };
         if let Err(e) = outcome {
-            log::error(&format!("on_timer({tag}) failed: {e}"));
+            log::error(format!("on_timer({tag}) failed: {e}"));
         }
     }
 
