@@ -31,11 +31,12 @@ run: setup
 build: setup
 	$(CARGO) build --release -p roost
 
-## Every test: the plugins' own tests (native), the Python SDK's (plain CPython, no wasm),
-## then the host's unit tests and the end-to-end tests that drive the real binary.
+## Every test: the plugins' own tests (native), the Python SDK's and the Python example's
+## (plain CPython, no wasm), then the host's unit tests and the end-to-end tests that drive
+## the real binary.
 test: setup test-deps
 	cd plugins && $(CARGO) test --locked --target $(HOST_TRIPLE) --no-fail-fast
-	pytest -q -p no:cacheprovider plugins/sdk-python
+	pytest -q -p no:cacheprovider plugins/sdk-python plugins/examples/python
 	$(CARGO) build --locked -p roost --bin roost
 	$(CARGO) test --locked --workspace --doc
 	$(CARGO) test --locked --workspace --lib --bins --tests --no-fail-fast

@@ -22,8 +22,20 @@ pub const PYTHON_SDK: &[(&str, &str)] = &[
         include_str!("../../../plugins/sdk-python/roost/_wit.py"),
     ),
     (
+        "admin.py",
+        include_str!("../../../plugins/sdk-python/roost/admin.py"),
+    ),
+    (
         "chat.py",
         include_str!("../../../plugins/sdk-python/roost/chat.py"),
+    ),
+    (
+        "clock.py",
+        include_str!("../../../plugins/sdk-python/roost/clock.py"),
+    ),
+    (
+        "dns.py",
+        include_str!("../../../plugins/sdk-python/roost/dns.py"),
     ),
     (
         "errors.py",
@@ -42,8 +54,20 @@ pub const PYTHON_SDK: &[(&str, &str)] = &[
         include_str!("../../../plugins/sdk-python/roost/plugin.py"),
     ),
     (
+        "process.py",
+        include_str!("../../../plugins/sdk-python/roost/process.py"),
+    ),
+    (
         "reply.py",
         include_str!("../../../plugins/sdk-python/roost/reply.py"),
+    ),
+    (
+        "secrets.py",
+        include_str!("../../../plugins/sdk-python/roost/secrets.py"),
+    ),
+    (
+        "sqlite.py",
+        include_str!("../../../plugins/sdk-python/roost/sqlite.py"),
     ),
     (
         "testing.py",
@@ -52,6 +76,10 @@ pub const PYTHON_SDK: &[(&str, &str)] = &[
     (
         "timer.py",
         include_str!("../../../plugins/sdk-python/roost/timer.py"),
+    ),
+    (
+        "watch.py",
+        include_str!("../../../plugins/sdk-python/roost/watch.py"),
     ),
 ];
 

@@ -174,8 +174,9 @@ def test_roll_without_dice_answers_the_usage_line():
                  componentize-py into roost's cache).\n\
                  - `roost build --install`: also copies it into the daemon's plugins folder; a \
                  running daemon loads it within a second.\n\n\
-                 Python plugins need more memory than Rust ones: see `memory_mb` in the starter \
-                 config.\n"
+                 Python plugins need more memory than Rust ones: the host gives them \
+                 `python_memory_mb` from `[limits]` (128 MiB unless the config says otherwise), \
+                 or `memory_mb` from the plugin's own `[plugins.{name}.limits]`.\n"
             ),
         ),
     ]

@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use toml::de::DeTable;
 
 pub mod outbound;
+use crate::runtime::component_kind::ComponentKind;
+
 mod span;
 mod validate;
 
@@ -190,6 +192,13 @@ impl Default for HostConfig {
 pub struct Limits {
     /// Most linear memory the instance may grow to, in MiB ([`MEMORY_MB_RANGE`]).
     pub memory_mb: u64,
+    /// `memory_mb` for Python plugins (componentize-py components, see
+    /// [`ComponentKind`](crate::runtime::component_kind::ComponentKind)) whose own
+    /// `[plugins.NAME.limits]` does not set `memory_mb`; they get the larger of the two.
+    /// Separate because CPython and its heap live inside the plugin's memory: about 12 MiB
+    /// before the plugin does anything, and several times a Rust plugin's bytes for the same
+    /// data after. Only in the global `[limits]` ([`MEMORY_MB_RANGE`]).
+    pub python_memory_mb: u64,
     /// Longest one call into the plugin may run, in milliseconds ([`CALL_TIMEOUT_MS_RANGE`]).
     pub call_timeout_ms: u64,
     /// How many calls and events may queue for the plugin ([`MAILBOX_RANGE`]).
@@ -216,6 +225,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             memory_mb: 64,
+            python_memory_mb: 128,
             call_timeout_ms: 2000,
             mailbox: 64,
             job_timeout_ms: 600_000,
@@ -261,6 +271,7 @@ impl PluginLimits {
     pub fn over(&self, base: &Limits) -> Limits {
         Limits {
             memory_mb: self.memory_mb.unwrap_or(base.memory_mb),
+            python_memory_mb: base.python_memory_mb,
             call_timeout_ms: self.call_timeout_ms.unwrap_or(base.call_timeout_ms),
             mailbox: self.mailbox.unwrap_or(base.mailbox),
             job_timeout_ms: self.job_timeout_ms.unwrap_or(base.job_timeout_ms),
@@ -873,6 +884,18 @@ impl Config {
             Some(p) => p.limits.over(&self.limits),
             None => self.limits.clone(),
         }
+    }
+
+    /// The limits plugin `name` runs under when its component is of `kind`: as
+    /// [`Config::limits_for`], except that a Python plugin whose own limits do not set
+    /// `memory_mb` gets at least `python_memory_mb`.
+    pub fn limits_for_component(&self, name: &str, kind: ComponentKind) -> Limits {
+        let mut limits = self.limits_for(name);
+        let own_memory = self.plugins.get(name).and_then(|p| p.limits.memory_mb);
+        if kind == ComponentKind::Python && own_memory.is_none() {
+            limits.memory_mb = limits.memory_mb.max(limits.python_memory_mb);
+        }
+        limits
     }
 
     /// The targets of channel alias `alias`, or `None` if there is no such alias; the chat

@@ -330,6 +330,34 @@ fn limits_for_merges_plugin_fields_over_the_globals() {
 }
 
 #[test]
+fn a_python_plugin_gets_python_memory_mb_unless_its_own_limits_set_memory_mb() {
+    use crate::runtime::component_kind::ComponentKind::{Native, Python};
+    let c = parse("[plugins.own.limits]\nmemory_mb = 40\n").expect("config");
+    assert_eq!(c.limits_for_component("py", Python).memory_mb, 128);
+    assert_eq!(c.limits_for_component("rs", Native).memory_mb, 64);
+    assert_eq!(c.limits_for_component("own", Python).memory_mb, 40);
+    assert_eq!(c.limits_for_component("own", Native).memory_mb, 40);
+
+    let c = parse("[limits]\nmemory_mb = 32\npython_memory_mb = 96\n").expect("config");
+    assert_eq!(c.limits_for_component("py", Python).memory_mb, 96);
+    assert_eq!(c.limits_for_component("rs", Native).memory_mb, 32);
+    // A global memory_mb above python_memory_mb is not lowered for Python plugins.
+    let c = parse("[limits]\nmemory_mb = 512\n").expect("config");
+    assert_eq!(c.limits_for_component("py", Python).memory_mb, 512);
+}
+
+#[test]
+fn python_memory_mb_is_range_checked_and_only_global() {
+    let e = err("[limits]\npython_memory_mb = 0\n");
+    assert_eq!(
+        e.to_string(),
+        "config/roost.toml:2:20: limits.python_memory_mb: 0 is out of range; expected 1 to 4096 MiB"
+    );
+    let e = err("[plugins.x.limits]\npython_memory_mb = 100\n");
+    assert!(e.to_string().contains("python_memory_mb"), "{e}");
+}
+
+#[test]
 fn relative_paths_resolve_against_the_config_files_directory() {
     let text = "[host]\ndata_dir = \"../data\"\n[plugins.x]\npath = \"wasm/x.wasm\"\n[plugins.y]\npath = \"/abs/y.wasm\"\n";
     let c = Config::parse(Path::new("/etc/roost/roost.toml"), text).expect("config");

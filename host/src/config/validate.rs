@@ -85,6 +85,17 @@ impl Config {
             max_component_mb: Some(self.limits.max_component_mb),
         };
         check_limits(out, &["limits"], &global);
+        if !MEMORY_MB_RANGE.contains(&self.limits.python_memory_mb) {
+            out.push(Problem::value(
+                &["limits", "python_memory_mb"],
+                format!(
+                    "{} is out of range; expected {} to {} MiB",
+                    self.limits.python_memory_mb,
+                    MEMORY_MB_RANGE.start(),
+                    MEMORY_MB_RANGE.end()
+                ),
+            ));
+        }
         for (field, value, range, unit) in [
             (
                 "max_messages",

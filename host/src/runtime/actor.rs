@@ -16,6 +16,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{CommandContext, Event, Manifest, Plugin, PluginPre};
 use super::call_stats::CallStats;
+use super::component_kind::ComponentKind;
 use super::engine::{CallRunning, PluginEngine};
 use super::state::PluginState;
 use crate::capabilities::admin::PluginControl;
@@ -115,14 +116,15 @@ pub struct PluginSettings {
 }
 
 impl PluginSettings {
-    /// Reads plugin `name`'s settings from a validated config.
-    pub fn from_config(config: &Config, name: &str) -> Self {
+    /// Reads plugin `name`'s settings from a validated config, for a component of `kind`
+    /// (a Python one gets `python_memory_mb`).
+    pub fn from_config(config: &Config, name: &str, kind: ComponentKind) -> Self {
         Self {
             config_json: config
                 .plugin(name)
                 .map(|p| p.config_json())
                 .unwrap_or_else(|| "{}".into()),
-            limits: config.limits_for(name),
+            limits: config.limits_for_component(name, kind),
             grants: Grants::from_config(config, name),
         }
     }

@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod bindings;
 pub mod call_stats;
+pub mod component_kind;
 pub mod embedded;
 pub mod engine;
 pub mod hot_reload;

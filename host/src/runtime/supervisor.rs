@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::actor::{HostServices, PluginHandle, PluginRecipe, PluginSettings};
 use super::bindings::{CommandSpec, roost::plugin::admin::PluginInfo};
+use super::component_kind::ComponentKind;
 use super::embedded;
 use crate::capabilities::admin::{BoxFuture, PluginControl};
 use crate::config::{Config, Role};
@@ -243,7 +244,7 @@ impl Supervisor {
         let inputs = Inputs {
             source: source.describe(),
             bytes_hash: hash_bytes(&bytes),
-            settings: PluginSettings::from_config(config, name),
+            settings: PluginSettings::from_config(config, name, ComponentKind::of(&bytes)),
         };
         {
             let mut slots = self.slots();

@@ -8,23 +8,33 @@ at the top (what the build does not import is not in the component) and calls `e
 
 from __future__ import annotations
 
+import time
 import types as _pytypes
 from typing import Any
 
 import wit_world
-from componentize_py_types import Err
+from componentize_py_types import Err, Ok
+from wit_world.imports import admin as wit_admin
 from wit_world.imports import chat as wit_chat
+from wit_world.imports import dns as wit_dns
 from wit_world.imports import kv as wit_kv
 from wit_world.imports import log as wit_log
+from wit_world.imports import process as wit_process
+from wit_world.imports import secrets as wit_secrets
+from wit_world.imports import sqlite as wit_sqlite
 from wit_world.imports import timer as wit_timer
 # The world imports two `types` interfaces (roost:plugin's and wasi:http's), so
 # componentize-py names each by its package.
 from wit_world.imports import roost_plugin_types as wit
+from wit_world.imports import watch as wit_watch
 
-from . import _host
+# Outgoing HTTP: its WIT import goes here with the others, and its calls into WitHost.
+
+from . import _host, admin, dns, process, watch
 from ._runtime import CommandFailed, Runtime
-from .errors import AccessDenied, InvalidArgument, NotFound, Other, TooLarge
+from .errors import AccessDenied, InvalidArgument, NotFound, Other, TooLarge, Timeout, Unreachable
 from .plugin import Context, Plugin
+from .sqlite import TextBytes
 
 _ERRORS = {
     wit.Error_AccessDenied: AccessDenied,
@@ -50,6 +60,80 @@ def _host_call(fn, *args):
     except Err as e:
         err = e.value
         raise _ERRORS.get(type(err), Other)(getattr(err, "value", str(err))) from None
+
+
+_DNS_FAILURES = {
+    wit_dns.Failure_AccessDenied: AccessDenied,
+    wit_dns.Failure_InvalidArgument: InvalidArgument,
+    wit_dns.Failure_Timeout: Timeout,
+    wit_dns.Failure_Unreachable: Unreachable,
+}
+_RCODES = {
+    wit_dns.Rcode.NO_ERROR: "NOERROR",
+    wit_dns.Rcode.FORM_ERR: "FORMERR",
+    wit_dns.Rcode.SERV_FAIL: "SERVFAIL",
+    wit_dns.Rcode.NX_DOMAIN: "NXDOMAIN",
+    wit_dns.Rcode.NOT_IMP: "NOTIMP",
+    wit_dns.Rcode.REFUSED: "REFUSED",
+    wit_dns.Rcode.OTHER: "OTHER",
+}
+_CHANGE_KINDS = {
+    wit.ChangeKind.CREATED: "created",
+    wit.ChangeKind.MODIFIED: "modified",
+    wit.ChangeKind.REMOVED: "removed",
+}
+
+
+def _to_sql(value: Any) -> Any:
+    """A parameter (already checked by `roost.sqlite.param`) as a WIT `value`."""
+    if value is None:
+        return wit_sqlite.Value_Null()
+    if isinstance(value, TextBytes):
+        return wit_sqlite.Value_TextBytes(bytes(value))
+    if isinstance(value, bytes):
+        return wit_sqlite.Value_Blob(value)
+    if isinstance(value, int):
+        return wit_sqlite.Value_Integer(value)
+    if isinstance(value, float):
+        return wit_sqlite.Value_Real(value)
+    return wit_sqlite.Value_Text(value)
+
+
+def _from_sql(value: Any) -> Any:
+    if isinstance(value, wit_sqlite.Value_Null):
+        return None
+    if isinstance(value, wit_sqlite.Value_TextBytes):
+        return TextBytes(value.value)
+    return value.value
+
+
+def _records(records: list) -> list:
+    return [dns.Record(r.name, r.rtype, r.ttl, r.data) for r in records]
+
+
+def files_changed(batch: Any) -> watch.FilesChanged:
+    """A WIT `files-changed` record as the SDK's `roost.watch.FilesChanged`."""
+    return watch.FilesChanged(
+        batch.subscription,
+        [watch.Change(c.root, c.path, _CHANGE_KINDS.get(c.kind, "modified")) for c in batch.changes],
+        batch.overflow,
+    )
+
+
+def job_ended(e: Any) -> process.JobEnded:
+    """A WIT `job-ended` record as the SDK's `roost.process.JobEnded`."""
+    files = []
+    for f in e.files:
+        if isinstance(f.contents, Ok):
+            files.append(process.ReadBack(f.path, contents=bytes(f.contents.value)))
+        else:
+            files.append(process.ReadBack(f.path, error=str(f.contents.value)))
+    return process.JobEnded(
+        job=e.job, exit_code=e.exit_code, signal=e.signal, cancelled=e.cancelled,
+        timed_out=e.timed_out, duration_ms=e.duration_ms, stdout=e.stdout_tail,
+        stderr=e.stderr_tail, stdout_bytes=e.stdout_bytes, stderr_bytes=e.stderr_bytes,
+        files=files,
+    )
 
 
 def _content(parts: list[tuple]) -> list:
@@ -98,6 +182,81 @@ class WitHost:
     def log(self, level, message):
         wit_log.log(_LEVELS.get(level, wit_log.Level.INFO), message)
 
+    def clock_now_ms(self):
+        return time.time_ns() // 1_000_000
+
+    def secrets_get(self, name):
+        return _host_call(wit_secrets.get, name)
+
+    def sqlite_open(self, path):
+        return _host_call(wit_sqlite.Connection.open, path)
+
+    def sqlite_attach(self, conn, path, schema):
+        _host_call(conn.attach, path, schema)
+
+    def sqlite_query(self, conn, sql, params):
+        cursor = _host_call(conn.query, sql, [_to_sql(p) for p in params])
+        return cursor, list(cursor.columns())
+
+    def sqlite_next(self, cursor, max_rows):
+        return [[_from_sql(v) for v in row] for row in _host_call(cursor.next, max_rows)]
+
+    def sqlite_snapshot(self, conn, path):
+        _host_call(conn.snapshot, path)
+
+    def sqlite_drop(self, handle):
+        # The SDK drops a connection's cursor before the connection.
+        handle.__exit__(None, None, None)
+
+    def dns_lookup(self, name, rtype, server, recurse):
+        try:
+            r = wit_dns.lookup(name, rtype, server, recurse)
+        except Err as e:
+            failure = e.value
+            raise _DNS_FAILURES.get(type(failure), Other)(getattr(failure, "value", str(failure))) from None
+        return dns.Response(
+            rcode=_RCODES.get(r.rcode, "OTHER"), authoritative=r.authoritative,
+            answer=_records(r.answer), authority=_records(r.authority),
+            additional=_records(r.additional), server=r.server, elapsed_ms=r.elapsed_ms,
+        )
+
+    def watch_subscribe(self, paths, ignore, debounce_ms, max_wait_ms):
+        return _host_call(wit_watch.subscribe, paths, ignore, debounce_ms, max_wait_ms)
+
+    def watch_unsubscribe(self, subscription):
+        _host_call(wit_watch.unsubscribe, subscription)
+
+    def process_start(self, spec):
+        return _host_call(wit_process.start, wit_process.JobSpec(
+            spec.program, list(spec.args), spec.cwd, list(spec.env), spec.shell,
+            list(spec.read_back), spec.timeout_ms))
+
+    def process_cancel(self, job):
+        _host_call(wit_process.cancel, job)
+
+    def admin_host_status(self):
+        return list(_host_call(wit_admin.host_status))
+
+    def admin_list_plugins(self):
+        return [
+            admin.PluginInfo(
+                p.name, p.version, p.state, p.enabled,
+                [admin.CommandInfo(c.name, c.usage, c.summary, _ROLES.get(c.role, "anyone"), c.min_args)
+                 for c in p.commands],
+                p.status, p.last_error, p.failures,
+            )
+            for p in _host_call(wit_admin.list_plugins)
+        ]
+
+    def admin_reload(self, name):
+        return _host_call(wit_admin.reload, name)
+
+    def admin_enable(self, name):
+        return _host_call(wit_admin.enable, name)
+
+    def admin_disable(self, name):
+        return _host_call(wit_admin.disable, name)
+
 
 def _find_plugin(module: _pytypes.ModuleType) -> type[Plugin]:
     found = [
@@ -143,14 +302,14 @@ def export(module: _pytypes.ModuleType, name: str) -> type:
                 raise Err(str(e)) from None
 
         def on_event(self, event: Any) -> None:
-            kind = {
-                wit.Event_Timer: "timer",
-                wit.Event_Notice: "notice",
-                wit.Event_FilesChanged: "files-changed",
-                wit.Event_JobEnded: "job-ended",
-            }.get(type(event))
-            if kind is not None:
-                self.runtime.on_event(kind, event.value)
+            if isinstance(event, wit.Event_Timer):
+                self.runtime.on_event("timer", event.value)
+            elif isinstance(event, wit.Event_Notice):
+                self.runtime.on_event("notice", event.value)
+            elif isinstance(event, wit.Event_FilesChanged):
+                self.runtime.on_event("files-changed", files_changed(event.value))
+            elif isinstance(event, wit.Event_JobEnded):
+                self.runtime.on_event("job-ended", job_ended(event.value))
 
         def status(self) -> str:
             return self.runtime.status()

@@ -10,6 +10,8 @@ class HostError(Exception):
     `?`."""
 
     kind = ""
+    #: Whether asking again may help (a timeout, an unreachable server).
+    transient = False
 
     def __init__(self, reason: str = ""):
         super().__init__(reason)
@@ -47,6 +49,22 @@ class TooLarge(HostError):
 
 class Other(HostError):
     """Anything else; the detail is in the host's log."""
+
+
+class Timeout(HostError):
+    """A DNS server gave no answer in time (after the host's retries). Never an empty
+    answer: asking again may help."""
+
+    kind = "timeout"
+    transient = True
+
+
+class Unreachable(HostError):
+    """A DNS server could not be reached (connection refused, network unreachable). Asking
+    again may help."""
+
+    kind = "unreachable"
+    transient = True
 
 
 class UsageError(Exception):

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+if TYPE_CHECKING:
+    from . import process, watch
 
 ROLES = ("anyone", "trusted", "admin")
 
@@ -163,11 +166,13 @@ class Plugin:
     def on_notice(self, notice: str) -> None:
         """A note from the host, such as "config-changed"."""
 
-    def on_files_changed(self, batch: Any) -> None:
-        """A debounced batch of changes from a watch subscription."""
+    def on_files_changed(self, batch: "watch.FilesChanged") -> None:
+        """A debounced batch of changes from a subscription made with `watch.subscribe`:
+        `batch.subscription` is its id, `batch.changes` the changed paths."""
 
-    def on_job_ended(self, ended: Any) -> None:
-        """A process job ended: exited, was cancelled or timed out."""
+    def on_job_ended(self, ended: "process.JobEnded") -> None:
+        """A job started with `process.start` ended: exited, was cancelled or timed out.
+        `ended.job` is its id; `ended.success`, `stdout`, `stderr` and `files` say how."""
 
     def status(self) -> str:
         """One short line for `!status`; empty by default."""

@@ -113,3 +113,15 @@ def test_reload_drops_timers_and_init_sets_them_again():
     with PluginTest(Ticker) as t:
         t.reload()
         assert sorted(tm.tag for tm in t.host.timers.values()) == ["once", "tick"]
+
+
+def test_the_clock_is_the_fake_one_and_formats_like_the_rust_sdk():
+    from roost import clock
+    from roost.testing import EPOCH_MS
+
+    with PluginTest(Plugin) as t:
+        assert clock.now_ms() == EPOCH_MS
+        t.advance(90.5)
+        assert clock.now() == (EPOCH_MS + 90_500) / 1000
+        assert clock.format_utc(clock.now()) == "2024-01-01 00:01:30 UTC"
+        assert clock.format_utc(clock.now(), seconds=False) == "2024-01-01 00:01 UTC"

@@ -54,7 +54,9 @@ def test_the_plugin_keeps_serving_with_its_state_after_an_exception():
 
 def test_an_ungranted_channel_is_answered_with_the_hosts_message_alone():
     with PluginTest(Flaky) as t:
-        assert t.command("!announce hi") == "access denied: channel `announce` is not in grants.channels"
+        assert t.command("!announce hi") == (
+            "access denied: channel `announce` is not granted to plugin `flaky` "
+            "(grant it in [plugins.flaky.grants] channels)")
     with PluginTest(Flaky, channels=["announce"]) as t:
         assert t.command("!announce hi") == "sent"
         assert t.host.sent_text() == [("announce", "hi")]
