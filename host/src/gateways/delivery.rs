@@ -228,10 +228,19 @@ async fn drain(
     progress: Arc<Mutex<Progress>>,
 ) {
     let store = outbox.store().clone();
-    let (_, channel) = split_target(&target);
+    // The last message delivered, not yet marked sent: the mark rides along with the next
+    // store call, so each delivery costs one piece of store work, committed alone and
+    // without an fsync (two pieces would be grouped and fsynced).
+    let mut sent: Option<i64> = None;
     loop {
         let wanted = target.clone();
-        let pending = store.run(move |s| s.outbox_pending(&wanted, BATCH)).await;
+        let done = sent.take();
+        let pending = store
+            .run(move |s| {
+                mark_sent(s, done)?;
+                s.outbox_pending(&wanted, BATCH)
+            })
+            .await;
         let items = match pending.and_then(|r| r) {
             Ok(items) => items,
             Err(e) => {
@@ -244,15 +253,20 @@ async fn drain(
             return;
         }
         for item in items {
-            if !deliver_one(
-                &outbox, &target, channel, &item, &*deliver, &status, &progress,
+            let go_on = deliver_one(
+                &store, &target, &item, &*deliver, &status, &progress, &mut sent,
             )
-            .await
-            {
+            .await;
+            if !go_on {
+                write(&store, &target, move |s| mark_sent(s, sent));
                 return;
             }
         }
     }
+}
+
+fn mark_sent(store: &Store, id: Option<i64>) -> Result<(), StoreError> {
+    id.map_or(Ok(()), |id| store.outbox_mark_sent(id))
 }
 
 /// Sets message `item` aside for good with a history entry naming why: the messages
@@ -291,31 +305,27 @@ fn write(
 /// Retries one message until its gateway takes it (or rejects it for good). `false` when
 /// the gateway refused its token: the worker stops and the queue waits.
 async fn deliver_one(
-    outbox: &Outbox,
+    store: &Store,
     target: &str,
-    channel: &str,
     item: &OutboxItem,
     deliver: &dyn super::Deliver,
     status: &super::GatewayStatus,
     progress: &Mutex<Progress>,
+    sent: &mut Option<i64>,
 ) -> bool {
-    let store = outbox.store();
+    let (_, channel) = split_target(target);
     let mut backoff = FIRST_BACKOFF;
     // Counted here as well as in the store: a gateway checks `attempts` to know whether an
     // earlier try may have gone through.
     let mut item = item.clone();
     loop {
-        if !still_queued(store, target, item.id).await {
-            return true;
-        }
         // Counted (and on disk) before the try: a crash after the platform took it must
         // not look like a message never tried (the gateway would post it again without
         // checking).
-        let id = item.id;
-        let counted = store.run(move |s| s.outbox_mark_attempt(id)).await;
-        if let Err(e) = counted.and_then(|r| r) {
-            tracing::error!("outbox {target}: {e}");
+        if !still_queued_and_counted(store, target, item.id, sent.take()).await {
+            return true;
         }
+        let id = item.id;
         let result = deliver.deliver(channel, &item).await;
         item.attempts = item.attempts.saturating_add(1);
         let set_error = |e: Option<String>| {
@@ -327,7 +337,7 @@ async fn deliver_one(
         match result {
             Ok(()) => {
                 set_error(None);
-                write(store, target, move |s| s.outbox_mark_sent(id));
+                *sent = Some(id);
                 return true;
             }
             Err(DeliveryError::Rejected(why)) => {
@@ -379,14 +389,19 @@ async fn deliver_one(
     }
 }
 
-/// Whether message `id` is still in the outbox: a cap may have dropped it (oldest first)
-/// while it waited here. When the store cannot say, it is delivered.
-async fn still_queued(store: &Store, target: &str, id: i64) -> bool {
-    match store
-        .run(move |s| s.outbox_is_queued(id))
-        .await
-        .and_then(|r| r)
-    {
+/// Marks `done` sent, then whether message `id` is still in the outbox (a cap may have
+/// dropped it, oldest first, while it waited here), counting an attempt if it is. When
+/// the store cannot say, it is delivered.
+async fn still_queued_and_counted(store: &Store, target: &str, id: i64, done: Option<i64>) -> bool {
+    let checked = store.run(move |s| {
+        mark_sent(s, done)?;
+        let queued = s.outbox_is_queued(id)?;
+        if queued {
+            s.outbox_mark_attempt(id)?;
+        }
+        Ok::<_, StoreError>(queued)
+    });
+    match checked.await.and_then(|r| r) {
         Ok(queued) => {
             if !queued {
                 tracing::debug!(
