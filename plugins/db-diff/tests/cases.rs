@@ -123,6 +123,19 @@ fn tables_without_a_key_are_compared_as_multisets() {
     assert_eq!((s.inserts, s.deletes), (2, 1), "{:?}", d.tables);
 }
 
+/// A keyless table whose columns change affinity: A's INTEGER column holds 2 and 0 where
+/// B's untyped column holds the text '2' and B's NUMERIC the integer 0 where A's REAL held
+/// 0.0. The multiset must compare the values as stored, not as A's affinities would
+/// convert B's (which once merged the groups and lost B's rows).
+#[test]
+fn a_keyless_table_whose_affinities_change_compares_values_as_stored() {
+    let a = "CREATE TABLE k(n REAL, v INTEGER); INSERT INTO k VALUES(0,2),(-2,'3');";
+    let b = "CREATE TABLE k(n NUMERIC, v BLOB); INSERT INTO k VALUES(0,'2'),(-2,'3');";
+    let d = check(a, b);
+    let s = d.tables.iter().find(|t| t.name == "k").expect("k");
+    assert_eq!((s.inserts, s.deletes), (2, 2), "{:?}\n{}", d.tables, d.sql);
+}
+
 #[test]
 fn a_rowid_renumbering_with_equal_content_is_not_a_diff() {
     let p = pair(

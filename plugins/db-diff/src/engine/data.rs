@@ -617,18 +617,21 @@ impl TableData {
     }
 
     /// Every row of A and of B as compared columns `c0…` plus `na` and `nb` (1 on the
-    /// row's side, 0 on the other), ungrouped.
+    /// row's side, 0 on the other), ungrouped. Each value goes through unary `+`, which
+    /// strips its column's affinity: a compound subquery's column otherwise takes the
+    /// affinity of A's column and converts B's values to it (a REAL column in A turns B's
+    /// integer 0 into 0.0), merging groups that differ.
     fn multiset_union(&self) -> String {
         let compared = self.compared();
         let a_cols: Vec<String> = compared
             .iter()
             .enumerate()
-            .map(|(j, &i)| format!("{} AS c{j}", self.a_exprs[i]))
+            .map(|(j, &i)| format!("+({}) AS c{j}", self.a_exprs[i]))
             .chain(["1 AS na".to_string(), "0 AS nb".to_string()])
             .collect();
         let b_cols: Vec<String> = compared
             .iter()
-            .map(|&i| format!("b.{}", ident(&self.columns[i])))
+            .map(|&i| format!("+b.{}", ident(&self.columns[i])))
             .chain(["0".to_string(), "1".to_string()])
             .collect();
         let a_from = match &self.a_name {
