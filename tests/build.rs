@@ -1,6 +1,7 @@
 //! Builds the wasm plugins the end-to-end tests drop into daemons: the fault fixture
-//! (`tests/plugins`) and the example plugin (`plugins/examples/hello`, `match-feed`), and tells
-//! the tests where they are through `FAULTY_WASM`, `HELLO_WASM` and `MATCH_FEED_WASM`.
+//! (`tests/plugins`) and the example plugins (`plugins/examples/hello`, `match-feed`,
+//! `git-hooks`), and tells the tests where they are through `FAULTY_WASM`, `HELLO_WASM`,
+//! `MATCH_FEED_WASM` and `GIT_HOOKS_WASM`.
 
 use std::env;
 use std::path::PathBuf;
@@ -29,7 +30,11 @@ fn main() {
     }
     let target_dir = root.join("target").join("wasm-plugins");
     build_wasm_workspace(&root.join("tests/plugins"), &target_dir, &["faulty"]);
-    build_wasm_workspace(&root.join("plugins"), &target_dir, &["hello", "match-feed"]);
+    build_wasm_workspace(
+        &root.join("plugins"),
+        &target_dir,
+        &["hello", "match-feed", "git-hooks"],
+    );
     let release = target_dir.join("wasm32-wasip2/release");
     println!(
         "cargo:rustc-env=FAULTY_WASM={}",
@@ -42,5 +47,9 @@ fn main() {
     println!(
         "cargo:rustc-env=MATCH_FEED_WASM={}",
         release.join("match_feed.wasm").display()
+    );
+    println!(
+        "cargo:rustc-env=GIT_HOOKS_WASM={}",
+        release.join("git_hooks.wasm").display()
     );
 }

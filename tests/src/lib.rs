@@ -21,6 +21,8 @@ pub const FAULTY_WASM: &str = env!("FAULTY_WASM");
 pub const HELLO_WASM: &str = env!("HELLO_WASM");
 /// The outgoing-HTTP example plugin (`plugins/examples/match-feed`).
 pub const MATCH_FEED_WASM: &str = env!("MATCH_FEED_WASM");
+/// The webhook example plugin (`plugins/examples/git-hooks`).
+pub const GIT_HOOKS_WASM: &str = env!("GIT_HOOKS_WASM");
 
 /// How long a daemon may take to start or a condition to become true before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -44,6 +46,54 @@ targets = ["console"]
 admin = true
 channels = ["announce"]
 "#;
+
+/// A response read off a raw HTTP/1.1 connection (see [`http_raw`]).
+#[derive(Debug)]
+pub struct HttpReply {
+    /// The status code.
+    pub status: u16,
+    /// The status line and headers, as sent.
+    pub head: String,
+    /// The body, lossily decoded.
+    pub body: String,
+}
+
+impl HttpReply {
+    /// The value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Sends `request` as is to `addr` (it should say `Connection: close`) and reads the
+/// response to the end: a client that sends exactly what the test wrote, malformed or not.
+pub fn http_raw(addr: &str, request: &[u8]) -> HttpReply {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the http server");
+    stream
+        .set_read_timeout(Some(PATIENCE))
+        .expect("read timeout");
+    stream.write_all(request).expect("send");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .map_or((response.as_str(), ""), |(h, b)| (h, b));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    HttpReply {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
 
 /// The `roost` binary built next to the test executable. The first call in a test process
 /// (re)builds it, so a plain `cargo test` after editing the host never tests a stale binary.
@@ -302,6 +352,19 @@ impl Daemon {
     /// Its host database.
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("data/roost.db")
+    }
+
+    /// The address (`127.0.0.1:PORT`) of the daemon's HTTP server, from its log (listen
+    /// on port 0 to get a free one).
+    pub fn http_addr(&self) -> String {
+        const SAID: &str = "status page on http://";
+        self.wait_for_log(SAID);
+        self.log()
+            .split(SAID)
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .expect("the address in the log")
+            .to_string()
     }
 
     /// Everything the daemon has logged so far.

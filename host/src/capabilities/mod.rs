@@ -19,6 +19,7 @@ pub mod secrets;
 pub mod sqlite;
 pub mod timer;
 pub mod watch;
+pub mod webhook;
 
 use wasmtime::component::{HasSelf, Linker};
 

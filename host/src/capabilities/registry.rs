@@ -126,4 +126,5 @@ registry! {
     process: super::process::Process,
     secrets: super::secrets::Secrets,
     http: super::http::Http,
+    webhook: super::webhook::Webhook,
 }

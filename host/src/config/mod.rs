@@ -650,6 +650,13 @@ pub struct Grants {
     pub http_requests_per_minute: Option<u32>,
     /// HTTP requests the plugin may have in flight at once (default 4).
     pub http_concurrent: Option<u32>,
+    /// Whether requests to `/hooks/<plugin>/…` on the daemon's HTTP server (`[http]
+    /// listen`) reach the plugin's `on-webhook`. Webhook callers (GitHub, Slack, a device)
+    /// cannot send the server's token, so the plugin checks their signature itself.
+    pub webhooks: bool,
+    /// Largest webhook body taken, in KiB (default 256): a longer one is answered 413
+    /// without calling the plugin. The plugin's response body has the same cap.
+    pub webhook_kb: Option<u64>,
 }
 
 /// Why a config could not be used. Every variant but [`ConfigError::Io`] renders as

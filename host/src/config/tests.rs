@@ -66,7 +66,7 @@ fn a_misspelt_nested_key_names_its_table_line_and_the_expected_keys() {
     assert_eq!(e.line_col(), Some((5, 1)), "{e}");
     assert_eq!(
         e.to_string(),
-        "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected one of `channels`, `admin`, `sqlite_read`, `sqlite_write`, `dns_servers`, `dns_system`, `dns_queries_per_minute`, `watch_roots`, `programs`, `process_dirs`, `env`, `shell`, `read_files`, `secrets`, `http_hosts`, `http_private`, `http_timeout_ms`, `http_response_kb`, `http_requests_per_minute`, `http_concurrent`"
+        "config/roost.toml:5:1: plugins.bot.grants: unknown field `chanels`, expected one of `channels`, `admin`, `sqlite_read`, `sqlite_write`, `dns_servers`, `dns_system`, `dns_queries_per_minute`, `watch_roots`, `programs`, `process_dirs`, `env`, `shell`, `read_files`, `secrets`, `http_hosts`, `http_private`, `http_timeout_ms`, `http_response_kb`, `http_requests_per_minute`, `http_concurrent`, `webhooks`, `webhook_kb`"
     );
 }
 

@@ -366,6 +366,7 @@ impl Config {
         for (key, value, range) in [
             ("http_timeout_ms", grants.http_timeout_ms, 100..=600_000),
             ("http_response_kb", grants.http_response_kb, 1..=1_048_576),
+            ("webhook_kb", grants.webhook_kb, 1..=65_536),
             (
                 "http_requests_per_minute",
                 grants.http_requests_per_minute.map(u64::from),

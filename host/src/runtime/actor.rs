@@ -14,12 +14,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::{CommandContext, Event, Manifest, Plugin, PluginPre};
+use super::bindings::{
+    CommandContext, Event, Manifest, Plugin, PluginPre, WebhookRequest, WebhookResponse,
+};
 use super::call_stats::CallStats;
 use super::component_kind::ComponentKind;
 use super::engine::{CallRunning, PluginEngine};
 use super::state::PluginState;
 use crate::capabilities::admin::PluginControl;
+use crate::capabilities::webhook::WebhookGrant;
 use crate::capabilities::{Contexts, Grants, InstanceEnv};
 use crate::config::{Config, Limits};
 use crate::live_config::LiveConfig;
@@ -162,6 +165,8 @@ pub struct PluginHandle {
     name: Arc<str>,
     tx: mpsc::Sender<Request>,
     health: Arc<Mutex<Health>>,
+    /// The webhook grant this plugin's instances were built with.
+    webhook: WebhookGrant,
 }
 
 enum Request {
@@ -169,6 +174,10 @@ enum Request {
         ctx: CommandContext,
         args: Vec<String>,
         reply: oneshot::Sender<Result<Outgoing, CallError>>,
+    },
+    Webhook {
+        request: WebhookRequest,
+        reply: oneshot::Sender<Result<WebhookResponse, CallError>>,
     },
     Event(Event),
 }
@@ -190,6 +199,7 @@ impl PluginHandle {
         }));
         let (tx, rx) = mpsc::channel(recipe.settings.limits.mailbox.max(1));
         let name: Arc<str> = recipe.name.as_str().into();
+        let webhook = recipe.settings.grants.webhook;
         let mut actor = Actor {
             recipe,
             services,
@@ -202,7 +212,12 @@ impl PluginHandle {
         };
         actor.refresh_status().await;
         tokio::spawn(actor.run(rx));
-        Ok(Self { name, tx, health })
+        Ok(Self {
+            name,
+            tx,
+            health,
+            webhook,
+        })
     }
 
     /// The plugin's name.
@@ -218,6 +233,11 @@ impl PluginHandle {
         }
     }
 
+    /// The webhook grant its instances were built with.
+    pub fn webhook_grant(&self) -> WebhookGrant {
+        self.webhook
+    }
+
     /// Calls `on-command` and waits for the reply. A full mailbox is refused at once rather
     /// than queued without bound.
     pub async fn command(
@@ -225,15 +245,28 @@ impl PluginHandle {
         ctx: CommandContext,
         args: Vec<String>,
     ) -> Result<Outgoing, CallError> {
+        self.call(|reply| Request::Command { ctx, args, reply })
+            .await
+    }
+
+    /// Calls `on-webhook` and waits for the response. Once queued, the request is answered
+    /// even if the plugin is reloaded meanwhile: the old actor serves its mailbox to the end.
+    pub async fn webhook(&self, request: WebhookRequest) -> Result<WebhookResponse, CallError> {
+        self.call(|reply| Request::Webhook { request, reply }).await
+    }
+
+    /// Queues the request `make` builds around a reply channel and waits for the reply.
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, CallError>>) -> Request,
+    ) -> Result<T, CallError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .try_send(Request::Command { ctx, args, reply })
-            .map_err(|e| {
-                self.unavailable(match e {
-                    mpsc::error::TrySendError::Full(_) => "busy: its mailbox is full".to_string(),
-                    mpsc::error::TrySendError::Closed(_) => "unloaded".to_string(),
-                })
-            })?;
+        self.tx.try_send(make(reply)).map_err(|e| {
+            self.unavailable(match e {
+                mpsc::error::TrySendError::Full(_) => "busy: its mailbox is full".to_string(),
+                mpsc::error::TrySendError::Closed(_) => "unloaded".to_string(),
+            })
+        })?;
         rx.await
             .map_err(|_| self.unavailable("unloaded during the call".into()))?
     }
@@ -387,6 +420,10 @@ impl Actor {
                         let result = self.command(ctx, args).await;
                         let _ = reply.send(result);
                     }
+                    Some(Request::Webhook { request, reply }) => {
+                        let result = self.webhook(request).await;
+                        let _ = reply.send(result);
+                    }
                     Some(Request::Event(event)) => self.event(event).await,
                     None => break,
                 },
@@ -414,19 +451,7 @@ impl Actor {
     ) -> Result<Outgoing, CallError> {
         let timeout = self.timeout();
         let Some(inst) = self.instance.as_mut() else {
-            let wait = self.retry_at.saturating_duration_since(Instant::now());
-            let reason = if self.gave_up {
-                format!("failed {MAX_FAILED_REBUILDS} restarts in a row; `!reload` it to try again")
-            } else {
-                format!(
-                    "restarting after a failure (next try in {} ms)",
-                    wait.as_millis()
-                )
-            };
-            return Err(CallError::Unavailable {
-                plugin: self.recipe.name.clone(),
-                reason,
-            });
+            return Err(self.no_instance());
         };
         let running = arm(&mut inst.store, timeout, &self.services.engine);
         let started = Instant::now();
@@ -445,6 +470,57 @@ impl Actor {
                 Ok(Outgoing::from(parts))
             }
             Ok(Err(reason)) => Err(CallError::Refused(reason)),
+            Err(e) => {
+                let reason = describe(&e, &inst.store, timeout);
+                self.crashed(&reason);
+                Err(CallError::Crashed {
+                    plugin: self.recipe.name.clone(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// Why a call finds no instance to run in: restarting (and when the next try is), or
+    /// given up.
+    fn no_instance(&self) -> CallError {
+        let wait = self.retry_at.saturating_duration_since(Instant::now());
+        let reason = if self.gave_up {
+            format!("failed {MAX_FAILED_REBUILDS} restarts in a row; `!reload` it to try again")
+        } else {
+            format!(
+                "restarting after a failure (next try in {} ms)",
+                wait.as_millis()
+            )
+        };
+        CallError::Unavailable {
+            plugin: self.recipe.name.clone(),
+            reason,
+        }
+    }
+
+    async fn webhook(&mut self, request: WebhookRequest) -> Result<WebhookResponse, CallError> {
+        let timeout = self.timeout();
+        let Some(inst) = self.instance.as_mut() else {
+            return Err(self.no_instance());
+        };
+        let running = arm(&mut inst.store, timeout, &self.services.engine);
+        let started = Instant::now();
+        let result = bounded(
+            timeout,
+            inst.plugin.call_on_webhook(&mut inst.store, &request),
+        )
+        .await;
+        drop(running);
+        update_health(&self.health, |h| {
+            h.calls.record(started.elapsed(), result.is_err())
+        });
+        match result {
+            Ok(response) => {
+                self.consecutive_crashes = 0;
+                self.refresh_status().await;
+                Ok(response)
+            }
             Err(e) => {
                 let reason = describe(&e, &inst.store, timeout);
                 self.crashed(&reason);

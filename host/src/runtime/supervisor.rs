@@ -100,6 +100,16 @@ impl Rank {
     }
 }
 
+/// Whether a plugin runs now: see [`Supervisor::running`].
+pub enum Running {
+    /// It does; calls go to this handle.
+    Yes(PluginHandle),
+    /// Its first build is being compiled and started.
+    Loading,
+    /// It is not loaded (unknown, disabled, or its load failed).
+    No,
+}
+
 /// Computes status lines on demand; see [`Supervisor::set_status_provider`].
 pub type StatusProvider = Arc<dyn Fn() -> BoxFuture<Vec<String>> + Send + Sync>;
 
@@ -406,6 +416,18 @@ impl Supervisor {
             .filter_map(|s| s.handle.as_ref())
             .flat_map(|h| h.health().manifest.commands.into_iter().map(|c| c.name))
             .collect()
+    }
+
+    /// Whether plugin `name` runs now, is being loaded, or neither (what a webhook for it
+    /// should be answered).
+    pub fn running(&self, name: &str) -> Running {
+        match self.slots().get(name) {
+            Some(Slot {
+                handle: Some(h), ..
+            }) => Running::Yes(h.clone()),
+            Some(slot) if slot.compiling => Running::Loading,
+            _ => Running::No,
+        }
     }
 
     /// The handle of a running plugin.

@@ -2,17 +2,17 @@
 //! a dozen families do not need a metrics library, and the text is checked by a real
 //! parser in the end-to-end tests.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use super::Counts;
 use super::snapshot::Snapshot;
 use crate::runtime::call_stats::BUCKETS;
 
 /// The `Content-Type` Prometheus expects for this format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Renders `snap` and the server's own request counts (`(route, status) → count`).
-pub fn render(snap: &Snapshot, requests: &BTreeMap<(&'static str, u16), u64>) -> String {
+/// Renders `snap` and the server's own request counts.
+pub fn render(snap: &Snapshot, counts: &Counts) -> String {
     let mut m = Metrics::default();
     m.family(
         "roost_uptime_seconds",
@@ -164,11 +164,24 @@ pub fn render(snap: &Snapshot, requests: &BTreeMap<(&'static str, u16), u64>) ->
         "counter",
         "Requests this HTTP server answered, by route and status.",
     );
-    for ((route, status), n) in requests {
+    for ((route, status), n) in &counts.routes {
         let status = status.to_string();
         m.sample(
             "roost_http_requests_total",
             &[("route", route), ("status", &status)],
+            *n,
+        );
+    }
+    m.family(
+        "roost_webhook_requests_total",
+        "counter",
+        "Webhooks handed to a plugin, by plugin and the status answered.",
+    );
+    for ((plugin, status), n) in &counts.webhooks {
+        let status = status.to_string();
+        m.sample(
+            "roost_webhook_requests_total",
+            &[("plugin", plugin), ("status", &status)],
             *n,
         );
     }

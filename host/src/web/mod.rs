@@ -1,14 +1,19 @@
 //! The daemon's HTTP server, on when `[http] listen` is set: a status page a person can
-//! read, the same as JSON, and Prometheus metrics. Read-only: nothing here changes the
-//! daemon, so the only protection it needs is who may read it (loopback, or a token).
+//! read, the same as JSON, Prometheus metrics, and webhooks for the plugins granted them.
+//! The status routes are read-only: nothing there changes the daemon, so the only
+//! protection they need is who may read them (loopback, or a token).
 //!
 //! - [`snapshot`]: gathers the status from the supervisor, the gateways and the store.
 //! - [`page`]: `GET /`, server-rendered HTML (assets built into the binary).
 //! - [`metrics`]: `GET /metrics`, Prometheus text format.
+//! - [`hooks`]: `POST /hooks/<plugin>/<path>`, handed to the plugin (no token: the plugin
+//!   checks the caller's signature).
 //!
 //! `GET /api/status` is the snapshot as JSON. Every request is counted by route and status
-//! (`roost_http_requests_total`). A bad request gets a 4xx with a reason.
+//! (`roost_http_requests_total`), webhooks also by plugin. A bad request gets a 4xx with a
+//! reason.
 
+pub mod hooks;
 pub mod metrics;
 pub mod page;
 pub mod snapshot;
@@ -23,7 +28,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use tokio::net::TcpListener;
 
 use crate::config::HttpConfig;
@@ -54,8 +59,18 @@ pub struct WebState {
     registry: Registry,
     /// The token every request must carry; `None` on loopback without a `token_file`.
     token: Option<String>,
+    /// Requests answered, by route and status, and webhooks by plugin and status.
+    counts: Mutex<Counts>,
+}
+
+/// What the server counts for `/metrics`. Webhooks are counted only for plugins granted
+/// them, so strangers' requests cannot grow the label set.
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
     /// Requests answered, by route and status.
-    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    pub routes: BTreeMap<(&'static str, u16), u64>,
+    /// Webhooks answered, by plugin and status.
+    pub webhooks: BTreeMap<(String, u16), u64>,
 }
 
 impl WebState {
@@ -65,13 +80,28 @@ impl WebState {
             supervisor,
             registry,
             token,
-            requests: Mutex::new(BTreeMap::new()),
+            counts: Mutex::new(Counts::default()),
         }
     }
 
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn count(&self, route: &'static str, status: StatusCode) {
-        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        *requests.entry((route, status.as_u16())).or_default() += 1;
+        *self
+            .counts()
+            .routes
+            .entry((route, status.as_u16()))
+            .or_default() += 1;
+    }
+
+    fn count_webhook(&self, plugin: &str, status: StatusCode) {
+        *self
+            .counts()
+            .webhooks
+            .entry((plugin.to_string(), status.as_u16()))
+            .or_default() += 1;
     }
 
     /// Whether `req` carries the token (or none is needed). The token may come as
@@ -141,6 +171,8 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/", get(status_page))
         .route("/api/status", get(status_json))
         .route("/metrics", get(metrics_text))
+        .route("/hooks/{plugin}", any(hooks::without_path))
+        .route("/hooks/{plugin}/{*path}", any(hooks::with_path))
         .route("/assets/page.css", get(|| asset("text/css", page::CSS)))
         .route(
             "/assets/live.js",
@@ -153,10 +185,11 @@ pub fn router(state: Arc<WebState>) -> Router {
 }
 
 /// The token check and the request count around every handler. The assets need no
-/// token: they are the same in every build and say nothing about this daemon.
+/// token: they are the same in every build and say nothing about this daemon. Webhooks
+/// need none either: their callers cannot send it, and the plugin checks their signature.
 async fn guard(State(state): State<Arc<WebState>>, req: Request, next: Next) -> Response {
     let route = route_of(req.uri().path());
-    let response = if route == "assets" || state.allows(&req) {
+    let response = if matches!(route, "assets" | "hooks") || state.allows(&req) {
         next.run(req).await
     } else {
         (
@@ -176,6 +209,7 @@ fn route_of(path: &str) -> &'static str {
         "/api/status" => "api",
         "/metrics" => "metrics",
         p if p.starts_with("/assets/") => "assets",
+        p if p.starts_with("/hooks/") => "hooks",
         _ => "other",
     }
 }
@@ -201,12 +235,8 @@ async fn status_json(State(state): State<Arc<WebState>>) -> Response {
 
 async fn metrics_text(State(state): State<Arc<WebState>>) -> Response {
     let snap = Snapshot::collect(&state.supervisor, &state.registry).await;
-    let requests = state
-        .requests
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let text = metrics::render(&snap, &requests);
+    let counts = state.counts().clone();
+    let text = metrics::render(&snap, &counts);
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
 
@@ -217,7 +247,7 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        "404 not found: this server has /, /api/status and /metrics\n",
+        "404 not found: this server has /, /api/status, /metrics and /hooks/<plugin>/…\n",
     )
         .into_response()
 }

@@ -314,4 +314,8 @@ def export(module: _pytypes.ModuleType, name: str) -> type:
         def status(self) -> str:
             return self.runtime.status()
 
+        def on_webhook(self, request: Any) -> Any:
+            # Webhooks are not in the Python SDK yet: answer as a plugin without them.
+            return wit.WebhookResponse(404, [], b"this plugin takes no webhooks here\n")
+
     return WitWorld

@@ -123,10 +123,23 @@ impl<P: Plugin> bindings::Guest for Adapter<P> {
         install_panic_hook();
         with_plugin::<P, _>(|p| guarded("status", || p.status())).unwrap_or_else(|e| e)
     }
+
+    fn on_webhook(request: wit::WebhookRequest) -> wit::WebhookResponse {
+        install_panic_hook();
+        let request = crate::webhook::Request::from(request);
+        let outcome = with_plugin::<P, _>(|p| guarded("on_webhook", || p.on_webhook(request)));
+        match outcome {
+            Ok(response) => response.into(),
+            Err(e) => {
+                crate::log::error(&e);
+                crate::webhook::Response::status(500).text(e).into()
+            }
+        }
+    }
 }
 
 /// Makes a [`Plugin`] type the component's implementation of the `roost:plugin` world:
-/// writes the exported `init`, `on-command`, `on-event` and `status` functions, keeps the
+/// writes the exported `init`, `on-command`, `on-event`, `status` and `on-webhook` functions, keeps the
 /// plugin value in a cell between calls, and logs panics to the host's log.
 ///
 /// Call it once, at the top level of the plugin crate (a `cdylib`):

@@ -25,7 +25,7 @@
 //!
 //! # Layout
 //!
-//! - [`Plugin`] (`plugin.rs`): the four hooks, each with a default.
+//! - [`Plugin`] (`plugin.rs`): the hooks, each but `init` with a default.
 //! - [`export_plugin!`] (`export.rs`): the component exports, the state cell, panic logging.
 //! - [`Manifest`], [`CommandSpec`], [`Role`] (`manifest.rs`): what `init` returns.
 //! - [`Config`] (`config.rs`): the plugin's `[plugins.NAME.config]` table.
@@ -34,6 +34,8 @@
 //! - One module per host capability, one function per call: [`log`], [`kv`], [`chat`],
 //!   [`timer`], [`admin`], [`sqlite`], [`dns`], [`watch`], [`process`], [`secrets`],
 //!   [`http`]; [`clock`] for status-line times.
+//! - [`webhook`]: the request [`Plugin::on_webhook`] gets, its response, and signature
+//!   checks (GitHub, Slack, generic HMAC).
 //! - [`prelude`]: one glob import for all of the above.
 //!
 //! # Panics
@@ -66,6 +68,7 @@ pub mod secrets;
 pub mod sqlite;
 pub mod timer;
 pub mod watch;
+pub mod webhook;
 
 pub use command::Command;
 pub use config::{Config, ConfigValue};

@@ -47,6 +47,16 @@ pub trait Plugin: Default + 'static {
         let _ = ended;
     }
 
+    /// Called for a request to `/hooks/<plugin>/<path>` on the daemon's HTTP server, when
+    /// the plugin's grants say `webhooks = true`. The host asks the caller for no token:
+    /// check the sender's signature with [`webhook::verify_github`](crate::webhook::verify_github)
+    /// and friends before acting. The response goes back to the caller. The default
+    /// answers 404.
+    fn on_webhook(&mut self, request: crate::webhook::Request) -> crate::webhook::Response {
+        let _ = request;
+        crate::webhook::Response::not_found()
+    }
+
     /// One short line for `!status`, such as "watching 3 domains". Empty by default.
     fn status(&self) -> String {
         String::new()

@@ -10,6 +10,7 @@ pub use crate::secrets;
 pub use crate::sqlite;
 pub use crate::timer::{self, TimerId};
 pub use crate::watch::{self, FilesChanged, SubscriptionId};
+pub use crate::webhook;
 pub use crate::{
     Command, CommandSpec, Config, Error, Manifest, Plugin, Reply, Role, chat, export_plugin, log,
 };

@@ -21,3 +21,4 @@ mod slack;
 mod sqlite_limits;
 mod test_watcher;
 mod web;
+mod webhooks;

@@ -3,52 +3,26 @@
 //! answered with a 4xx and a reason, the token, and `roost check` refusing an address
 //! other machines can reach when no token is set.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
-use roost_tests::{Daemon, FAULTY_WASM, roost_in, starter_dir};
+use roost_tests::{Daemon, FAULTY_WASM, http_raw, roost_in, starter_dir};
 
 /// A daemon serving HTTP on a free loopback port, with the faulty plugin, and the
-/// server's address (`127.0.0.1:PORT`), read from its log.
+/// server's address (`127.0.0.1:PORT`).
 fn web_daemon(extra: &str) -> (Daemon, String) {
     let d = Daemon::start_with_plugins(
         &format!("[http]\nlisten = \"127.0.0.1:0\"\n{extra}"),
         &[("faulty", FAULTY_WASM)],
     );
-    d.wait_for_log("status page on http://");
-    let log = d.log();
-    let addr = log
-        .split("status page on http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .expect("the address in the log")
-        .to_string();
+    let addr = d.http_addr();
     (d, addr)
 }
 
 /// Sends `request` as is and returns the status code and the body.
 fn raw(addr: &str, request: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect to the http server");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {response:?}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let reply = http_raw(addr, request.as_bytes());
+    (reply.status, reply.body)
 }
 
 /// `GET path` with optional extra header lines.
