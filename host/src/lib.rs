@@ -13,7 +13,7 @@
 //! - [`outbox`]: the persistent queue every outgoing message goes through.
 //! - [`router`]: chat message → command → plugin → reply; roles and rate limits.
 //! - [`gateways`]: the console socket, Discord, Slack, mirrors, and outbox delivery per target.
-//! - [`web`]: the optional HTTP server: status page, `/api/status`, `/metrics`.
+//! - [`web`]: the optional HTTP server: status page, `/api/status`, `/metrics`, webhooks.
 //! - [`daemon`]: `roost run`, wiring all of the above.
 //! - [`daemon_lock`]: one daemon per data dir.
 //! - [`daemon_guard`]: what the process does to itself so jobs cannot read or outlive it.
