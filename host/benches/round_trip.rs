@@ -5,12 +5,15 @@
 //!
 //! Run: `cargo bench -p roost --bench round_trip` (or `make bench` for the side-by-side).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use roost::config::Config;
 use roost::daemon::Host;
-use roost::message::ChatMessage;
 use roost::router::Router;
+
+#[path = "common/round_trips.rs"]
+mod round_trips;
+use round_trips::time_round_trips;
 
 const WARMUP: usize = 2_000;
 const ROUNDS: usize = 20_000;
@@ -30,25 +33,7 @@ fn main() {
         let errors = host.supervisor.sync().await;
         assert!(errors.is_empty(), "{errors:?}");
         let router = Router::new(host.supervisor.clone());
-        let msg = ChatMessage {
-            gateway: "bench".into(),
-            channel: "bench".into(),
-            identity: "console".into(),
-            text: "!ping".into(),
-        };
-        for _ in 0..WARMUP {
-            router.handle(&msg).await.expect("reply");
-        }
-        let mut samples = Vec::with_capacity(ROUNDS);
-        for _ in 0..ROUNDS {
-            let t = Instant::now();
-            let reply = router.handle(&msg).await.expect("reply");
-            samples.push(t.elapsed());
-            assert_eq!(reply.render_plain(), "pong");
-        }
-        samples.sort();
-        let median = samples[ROUNDS / 2];
-        let p99 = samples[ROUNDS * 99 / 100];
+        let (median, p99) = time_round_trips(&router, "!ping", "pong", WARMUP, ROUNDS).await;
         println!(
             "round_trip !ping ({ROUNDS} rounds): median {} us, p99 {} us",
             us(median),

@@ -310,10 +310,7 @@ impl Instance {
         drop(events_tx);
         let memory =
             usize::try_from(limits.memory_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
-        let mut store = Store::new(
-            services.engine.engine(),
-            PluginState::new(name, memory, caps),
-        );
+        let mut store = Store::new(recipe.pre.engine(), PluginState::new(name, memory, caps));
         store.limiter(|s| &mut s.limiter);
         // Every epoch tick: past the call's deadline, trap; otherwise yield to tokio so a
         // spinning plugin never holds a worker thread for more than one tick.

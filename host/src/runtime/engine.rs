@@ -1,4 +1,9 @@
-//! The one wasmtime [`Engine`] of the host: async, epoch interruption, on-disk compile cache.
+//! The host's wasmtime engines: async, epoch interruption, on-disk compile cache. Two of
+//! them, because one compiler does not suit every plugin: Cranelift makes fast code but
+//! takes seconds on a componentize-py component (18 MB of CPython), so Python plugins are
+//! compiled by Winch, wasmtime's baseline compiler, in about a fifth of the time; their code
+//! runs slower, which a chat plugin's few milliseconds per call do not notice (figures in
+//! BENCHMARKS.md). Both compile on all cores.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -7,10 +12,12 @@ use std::thread::Thread;
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Cache, CacheConfig, Config, Engine};
+use wasmtime::{Config, Engine, Strategy};
 
 use super::RuntimeError;
 use super::bindings::PluginPre;
+use super::compile_cache::CompileCache;
+use super::component_kind::ComponentKind;
 use super::state::PluginState;
 
 /// How often the engine's epoch advances. Every tick a running plugin yields to the tokio
@@ -18,48 +25,57 @@ use super::state::PluginState;
 /// per-call time limit and the longest a spinning plugin can hold a worker thread.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Shared handle to the engine, the linker with every capability, and the epoch ticker.
-/// Cheap to clone; the ticker thread stops when the last clone is dropped.
+/// Shared handle to the engines, their linkers with every capability, and the epoch
+/// ticker. Cheap to clone; the ticker thread stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct PluginEngine {
-    engine: Engine,
-    linker: Arc<Linker<PluginState>>,
+    /// Cranelift: native plugins (Rust and the like).
+    optimizing: Compiler,
+    /// Winch: Python plugins.
+    quick: Compiler,
+    /// Compiled components on disk; `None` compiles in memory every time (`roost check`,
+    /// tests).
+    cache: Option<CompileCache>,
     ticker: Arc<EpochTicker>,
 }
 
-impl PluginEngine {
-    /// Builds the engine. With `cache_dir`, compiled components are kept there keyed by a hash
-    /// of their bytes and the engine settings, so a restart does not recompile.
-    pub fn new(cache_dir: Option<&Path>) -> Result<Self, RuntimeError> {
+/// One engine and the linker built for it (a linker serves one engine only).
+#[derive(Clone)]
+struct Compiler {
+    engine: Engine,
+    linker: Arc<Linker<PluginState>>,
+}
+
+impl Compiler {
+    fn new(strategy: Strategy) -> Result<Self, RuntimeError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
-        if let Some(dir) = cache_dir {
-            std::fs::create_dir_all(dir).map_err(|source| RuntimeError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-            // wasmtime wants an absolute cache path.
-            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-            let mut cache_config = CacheConfig::new();
-            cache_config.with_directory(dir);
-            let cache = Cache::new(cache_config).map_err(RuntimeError::engine)?;
-            config.cache(Some(cache));
-        }
+        config.strategy(strategy);
         let engine = Engine::new(&config).map_err(RuntimeError::engine)?;
         let mut linker = Linker::new(&engine);
         crate::capabilities::add_to_linker(&mut linker).map_err(RuntimeError::engine)?;
-        let ticker = EpochTicker::start(engine.clone());
         Ok(Self {
             engine,
             linker: Arc::new(linker),
-            ticker: Arc::new(ticker),
         })
     }
+}
 
-    /// The wasmtime engine, for building stores.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+impl PluginEngine {
+    /// Builds the engines. With `cache_dir`, compiled components are kept there (see
+    /// [`CompileCache`]), so a restart does not recompile.
+    pub fn new(cache_dir: Option<&Path>) -> Result<Self, RuntimeError> {
+        let optimizing = Compiler::new(Strategy::Cranelift)?;
+        let quick = Compiler::new(Strategy::Winch)?;
+        let cache = cache_dir.map(CompileCache::open).transpose()?;
+        let ticker = EpochTicker::start(vec![optimizing.engine.clone(), quick.engine.clone()]);
+        Ok(Self {
+            optimizing,
+            quick,
+            cache,
+            ticker: Arc::new(ticker),
+        })
     }
 
     /// Marks a call into a plugin as running until the guard drops: the epoch advances only
@@ -68,11 +84,19 @@ impl PluginEngine {
         self.ticker.demand.begin()
     }
 
-    /// Compiles (or loads from the cache) a component and checks it against the world.
-    /// Blocking and CPU-heavy: call it from `spawn_blocking`.
+    /// Compiles (or loads from the cache) a component and checks it against the world: a
+    /// Python one with Winch, any other with Cranelift. Blocking and CPU-heavy: call it
+    /// from `spawn_blocking`. Stores for its instances are built on `pre.engine()`.
     pub fn prepare(&self, bytes: &[u8]) -> Result<PluginPre<PluginState>, String> {
-        let component = Component::new(&self.engine, bytes).map_err(|e| format!("{e:#}"))?;
-        let pre = self
+        let compiler = match ComponentKind::of(bytes) {
+            ComponentKind::Python => &self.quick,
+            ComponentKind::Native => &self.optimizing,
+        };
+        let component = match &self.cache {
+            Some(cache) => cache.load(&compiler.engine, bytes)?,
+            None => Component::new(&compiler.engine, bytes).map_err(|e| format!("{e:#}"))?,
+        };
+        let pre = compiler
             .linker
             .instantiate_pre(&component)
             .map_err(|e| format!("{e:#}"))?;
@@ -81,7 +105,7 @@ impl PluginEngine {
     }
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] on its own thread while a call into a
+/// Advances the engines' epochs every [`EPOCH_TICK`] on its own thread while a call into a
 /// plugin runs, and sleeps (parked) while none does; stops when dropped.
 struct EpochTicker {
     demand: Arc<Demand>,
@@ -124,7 +148,7 @@ impl Drop for CallRunning {
 }
 
 impl EpochTicker {
-    fn start(engine: Engine) -> Self {
+    fn start(engines: Vec<Engine>) -> Self {
         let demand = Arc::new(Demand {
             calls: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -142,7 +166,7 @@ impl EpochTicker {
                         continue;
                     }
                     std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
+                    engines.iter().for_each(Engine::increment_epoch);
                 }
             });
         match spawned {

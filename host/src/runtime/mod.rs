@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod bindings;
 pub mod call_stats;
+pub mod compile_cache;
 pub mod component_kind;
 pub mod embedded;
 pub mod engine;

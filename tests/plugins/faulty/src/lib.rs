@@ -167,6 +167,12 @@ impl Plugin for Faulty {
                     "Start printenv with the secret in ROOST_SECRET_<NAME>",
                 )
                 .min_args(2),
+                cmd(
+                    "httploop",
+                    "!httploop <url> <n>",
+                    "GET url n times in a row; reply with the median, p99 and rate (benchmarks)",
+                )
+                .min_args(2),
             ]))
     }
 
@@ -271,6 +277,7 @@ impl Plugin for Faulty {
                 self.leaked.clear();
                 format!("freed {n}")
             }
+            "httploop" => http_loop(arg(&cmd, 0)?, number(&cmd, 1)?.unwrap_or(1))?,
             "secret" => match secrets::get(arg(&cmd, 0)?) {
                 Ok(value) => {
                     let name = arg(&cmd, 0)?;
@@ -401,6 +408,31 @@ impl Faulty {
 }
 
 /// The reply for an attack's outcome: its text, or "error: …" with the host's error.
+/// GETs `url` `n` times in a row, timing each request from inside the plugin (the host's
+/// wasi:http round trip and the SDK's body read), and says `median_us=… p99_us=… rps=…`.
+fn http_loop(url: &str, n: usize) -> Result<String, String> {
+    let started = std::time::Instant::now();
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n.max(1) {
+        let t = std::time::Instant::now();
+        let response = http::get(url).map_err(|e| e.to_string())?;
+        if !response.is_success() {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        samples.push(t.elapsed());
+    }
+    let total = started.elapsed();
+    samples.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    Ok(format!(
+        "n={} median_us={:.1} p99_us={:.1} rps={:.0}",
+        samples.len(),
+        us(samples[samples.len() / 2]),
+        us(samples[samples.len() * 99 / 100]),
+        samples.len() as f64 / total.as_secs_f64()
+    ))
+}
+
 fn outcome(result: Result<String, Error>) -> String {
     result.unwrap_or_else(|e| format!("error: {e}"))
 }
