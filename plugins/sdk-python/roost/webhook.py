@@ -190,7 +190,7 @@ def verify_slack(secret: Union[str, bytes], request: Request, now: Optional[floa
     `SLACK_WINDOW_SECS` of `now` (default: `roost.clock.now()`). Raises `SignatureError`."""
     stamp_header, sig_header = "x-slack-request-timestamp", "x-slack-signature"
     stamp = _required(request, stamp_header).strip()
-    if not stamp.isdigit():
+    if not (stamp.isascii() and stamp.isdigit()):
         raise MalformedSignature(stamp_header)
     now_secs = int(clock.now() if now is None else now)
     if abs(int(stamp) - now_secs) > SLACK_WINDOW_SECS:
