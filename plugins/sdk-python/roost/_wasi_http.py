@@ -178,6 +178,30 @@ def _stream_error(error: Any) -> WasiError:
     io_error = error.value
     try:
         code = wasi.http_error_code(io_error)
-        return _wasi_error(code) if code is not None else WasiError("StreamError", io_error.to_debug_string())
+        return _wasi_error(code) if code is not None else _from_text(io_error.to_debug_string())
     finally:
         _drop(io_error)
+
+
+#: How wasmtime-wasi-http 48 words the errors a response body can end with. It keeps them
+#: as its own error type, which `http-error-code` does not recognise, so the text is all
+#: that reaches the plugin (measured: a body over `http_response_kb` with no
+#: Content-Length). Unknown texts stay a "StreamError" (an `Other`).
+_STREAM_TEXTS = (
+    ("HTTP response body size exceeds limit", "HttpResponseBodySize"),
+    ("connection read timeout", "ConnectionReadTimeout"),
+    ("HTTP response timeout", "HttpResponseTimeout"),
+    ("connection terminated", "ConnectionTerminated"),
+    ("incomplete HTTP response", "HttpResponseIncomplete"),
+)
+
+
+def _from_text(text: str) -> WasiError:
+    """A stream error known only by its text, as the error code it names."""
+    for start, code in _STREAM_TEXTS:
+        if start in text:
+            if code == "HttpResponseBodySize":
+                size = text.rsplit(": ", 1)[-1].split(" ", 1)[0]
+                return WasiError(code, int(size) if size.isdigit() else None)
+            return WasiError(code)
+    return WasiError("StreamError", text)

@@ -66,6 +66,14 @@ impl FakeApi {
                 "/huge",
                 get(|| async { vec![b'x'; 10 * 1024 * 1024].into_response() }),
             )
+            // The same without a Content-Length: the cap is hit while the body streams in.
+            .route(
+                "/huge-chunked",
+                get(|| async {
+                    let chunks = (0..160).map(|_| Ok::<_, std::convert::Infallible>(vec![b'x'; 64 * 1024]));
+                    axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+                }),
+            )
             .route(
                 "/slow",
                 get(|| async {

@@ -388,6 +388,9 @@ fn a_python_plugin_takes_signed_webhooks_and_fetches_json_from_granted_hosts_onl
     );
     let (ok, huge) = d.chat_outcome(&format!("!fetch {}", api.url("/huge")));
     assert!(!ok && huge.contains("too large"), "{huge}");
+    // Past the cap mid-stream (no Content-Length): the error comes from the body stream.
+    let (ok, streamed) = d.chat_outcome(&format!("!fetch {}", api.url("/huge-chunked")));
+    assert!(!ok && streamed.contains("too large"), "{streamed}");
     assert_eq!(
         api.feed_hits.load(std::sync::atomic::Ordering::SeqCst),
         hits
