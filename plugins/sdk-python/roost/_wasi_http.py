@@ -46,7 +46,7 @@ def send(method: str, url: Url, headers: list[tuple[str, str]], body: bytes,
         raise _wasi_error(e.value) from None
     # `handle` first, then the body: writing more than a chunk before it would block.
     try:
-        _write(out_body, body)
+        _write_or_explain(future, out_body, body)
         response = _await(future)
     finally:
         _drop(future)
@@ -110,6 +110,17 @@ def _write(out_body: Any, data: bytes) -> None:
         wasi.OutgoingBody.finish(out_body, None)
     except Err as e:
         raise _wasi_error(e.value) from None
+
+
+def _write_or_explain(future: Any, out_body: Any, data: bytes) -> None:
+    """`_write`; when the host has refused the request meanwhile (it checks the grant once
+    `handle` has returned), the body stream just breaks: the refusal is in the response,
+    so it is raised instead of the stream's error."""
+    try:
+        _write(out_body, data)
+    except WasiError:
+        _drop(_await(future))
+        raise
 
 
 def _await(future: Any) -> Any:

@@ -377,6 +377,9 @@ fn a_python_plugin_takes_signed_webhooks_and_fetches_json_from_granted_hosts_onl
         denied.contains(&format!("access denied: http://localhost:{port}/feed: the host is not in this plugin's http_hosts grant")),
         "{denied}"
     );
+    // A body for an ungranted host: the refusal, not a broken body stream.
+    let (ok, upload) = d.chat_outcome(&format!("!upload http://localhost:{port}/echo 100000"));
+    assert!(!ok && upload.contains("access denied"), "{upload}");
     let (ok, redirected) = d.chat_outcome(&format!("!fetch {}", api.url("/elsewhere")));
     assert!(!ok && redirected.contains("access denied"), "{redirected}");
     let (ok, failed) = d.chat_outcome(&format!("!fetch {}", api.url("/fail")));
