@@ -259,13 +259,18 @@ class Pyweb(Plugin):
             return webhook.Response.text(str(e), status=401)
         if request.path == "/bad":
             return "not a response"
+        if request.path == "/boom":
+            raise RuntimeError("kaboom")
         push = request.json()
         chat.send("announce", f"{push['pusher']['name']} pushed: {push['head_commit']['message']}")
         return webhook.Response.text("posted")
 
-    @command(help="fetch a JSON list of entries")
-    def fetch(self, ctx, url: str):
-        entries = http.get(url).raise_for_status().json()
+    @command(help="fetch a JSON list of entries, within timeout seconds if given")
+    def fetch(self, ctx, url: str, timeout: float = 0.0):
+        request = http.Request("GET", url)
+        if timeout:
+            request.timeout(timeout)
+        entries = request.send().raise_for_status().json()
         return "titles: " + ", ".join(e["title"] for e in entries)
 
     @command(help="post n bytes")
@@ -347,6 +352,10 @@ fn a_python_plugin_takes_signed_webhooks_and_fetches_json_from_granted_hosts_onl
         "{}",
         bad.body
     );
+    // An exception: a 500 that tells the caller nothing more, the reason in the log.
+    let boom = hook(&push("EVIL boom"), Some(SECRET), "/boom");
+    assert_eq!(boom.status, 500, "{}", boom.body);
+    assert!(!boom.body.contains("kaboom"), "{}", boom.body);
     let good = hook(&push("Fix the build"), Some(SECRET), "");
     assert_eq!((good.status, good.body.trim()), (200, "posted"));
     // Posts reach the console in order: once this one is there, every earlier one is.
@@ -391,6 +400,14 @@ fn a_python_plugin_takes_signed_webhooks_and_fetches_json_from_granted_hosts_onl
     );
     let (ok, huge) = d.chat_outcome(&format!("!fetch {}", api.url("/huge")));
     assert!(!ok && huge.contains("too large"), "{huge}");
+    // A server that never answers, with the plugin's own timeout.
+    let started = std::time::Instant::now();
+    let (ok, slow) = d.chat_outcome(&format!("!fetch {} 0.5", api.url("/slow")));
+    assert!(
+        !ok && slow.contains(&format!("timeout: {}", api.url("/slow"))),
+        "{slow}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4), "{slow}");
     // Past the cap mid-stream (no Content-Length): the error comes from the body stream.
     let (ok, streamed) = d.chat_outcome(&format!("!fetch {}", api.url("/huge-chunked")));
     assert!(!ok && streamed.contains("too large"), "{streamed}");
