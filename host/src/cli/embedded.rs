@@ -10,12 +10,20 @@ pub const PYTHON_SDK: &[(&str, &str)] = &[
         include_str!("../../../plugins/sdk-python/roost/__init__.py"),
     ),
     (
+        "_fake_http.py",
+        include_str!("../../../plugins/sdk-python/roost/_fake_http.py"),
+    ),
+    (
         "_host.py",
         include_str!("../../../plugins/sdk-python/roost/_host.py"),
     ),
     (
         "_runtime.py",
         include_str!("../../../plugins/sdk-python/roost/_runtime.py"),
+    ),
+    (
+        "_wasi_http.py",
+        include_str!("../../../plugins/sdk-python/roost/_wasi_http.py"),
     ),
     (
         "_wit.py",
@@ -40,6 +48,10 @@ pub const PYTHON_SDK: &[(&str, &str)] = &[
     (
         "errors.py",
         include_str!("../../../plugins/sdk-python/roost/errors.py"),
+    ),
+    (
+        "http.py",
+        include_str!("../../../plugins/sdk-python/roost/http.py"),
     ),
     (
         "kv.py",
@@ -80,6 +92,10 @@ pub const PYTHON_SDK: &[(&str, &str)] = &[
     (
         "watch.py",
         include_str!("../../../plugins/sdk-python/roost/watch.py"),
+    ),
+    (
+        "webhook.py",
+        include_str!("../../../plugins/sdk-python/roost/webhook.py"),
     ),
 ];
 

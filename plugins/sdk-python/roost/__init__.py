@@ -14,27 +14,33 @@
 - `reply`: `Reply`, for answers with code blocks or attachments (a `str` does for text).
 - `errors`: the host's refusals (`AccessDenied`, `NotFound`, `InvalidArgument`,
   `TooLarge`, `Other`, all `HostError`) and `UsageError`.
-- `errors`: also `Timeout` and `Unreachable`, a DNS server that did not answer.
+- `errors`: also `Timeout` and `Unreachable` (a DNS or HTTP server that did not answer),
+  and for HTTP `Prohibited`, `TooManyRedirects`, `DecodeError`, `StatusError`.
 - One module per capability, one function per call: `kv`, `chat`, `timer`, `log`,
   `clock` (wall time the fake host controls),
   `sqlite` (read-only connections and cursors), `dns`, `watch` (with the hook
   `Plugin.on_files_changed`), `process` (jobs, with `Plugin.on_job_ended`), `admin`,
-  `secrets`. Outgoing HTTP will be one more module of the same shape (`http`).
+  `secrets`, `http` (outgoing requests, blocking; redirects followed).
+- `webhook`: `Request`, `Response` and signature checks for `Plugin.on_webhook`.
 - `testing`: a fake host (in-memory KV, captured chat, a fake clock for timers, SQLite on
-  Python's own sqlite3, a DNS table, recorded watches and jobs that the test ends) for
-  pytest, no wasm.
+  Python's own sqlite3, a DNS table, recorded watches and jobs that the test ends, HTTP
+  answers from routes the test adds, webhooks delivered by the test) for pytest, no wasm.
 - `_runtime` runs the exports in plain Python; `_host` is the one seam to the host; `_wit`
-  (inside the component only) is the one module that touches the generated WIT bindings.
+  and `_wasi_http` (inside the component only) are the modules that touch the generated
+  WIT bindings.
 """
 
-from . import admin, chat, clock, dns, kv, log, process, secrets, sqlite, timer, watch
-from .errors import (AccessDenied, HostError, InvalidArgument, NotFound, Other, Timeout,
-                     TooLarge, Unreachable, UsageError)
+from . import (admin, chat, clock, dns, http, kv, log, process, secrets, sqlite, timer, watch,
+               webhook)
+from .errors import (AccessDenied, DecodeError, HostError, InvalidArgument, NotFound, Other,
+                     Prohibited, StatusError, Timeout, TooLarge, TooManyRedirects, Unreachable,
+                     UsageError)
 from .plugin import Context, Plugin, command
 from .reply import Reply
 
 __all__ = [
-    "AccessDenied", "Context", "HostError", "InvalidArgument", "NotFound", "Other", "Plugin",
-    "Reply", "Timeout", "TooLarge", "Unreachable", "UsageError", "admin", "chat", "command",
-    "clock", "dns", "kv", "log", "process", "secrets", "sqlite", "timer", "watch",
+    "AccessDenied", "Context", "DecodeError", "HostError", "InvalidArgument", "NotFound",
+    "Other", "Plugin", "Prohibited", "Reply", "StatusError", "Timeout", "TooLarge",
+    "TooManyRedirects", "Unreachable", "UsageError", "admin", "chat", "command", "clock",
+    "dns", "http", "kv", "log", "process", "secrets", "sqlite", "timer", "watch", "webhook",
 ]

@@ -1,7 +1,8 @@
 """The one seam between the SDK and whatever runs it.
 
 Every capability call in the capability modules (`roost.kv`, `chat`, `timer`, `log`, `clock`,
-`sqlite`, `dns`, `watch`, `process`, `admin`, `secrets`) goes through `current()`, an object with the methods of `Host` below. Inside the component it
+`sqlite`, `dns`, `watch`, `process`, `admin`, `secrets`, `http`) goes through `current()`,
+an object with the methods of `Host` below. Inside the component it
 is `roost._wit.WitHost`, which calls the generated WIT bindings; under plain CPython,
 `roost.testing` installs its in-memory `FakeHost` with `install()`. Nothing else in the
 SDK imports the bindings, so the SDK itself runs (and is tested) without any wasm.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 if TYPE_CHECKING:
-    from . import admin, dns, process
+    from . import admin, dns, http, process
 
 
 class Host(Protocol):
@@ -51,8 +52,10 @@ class Host(Protocol):
     def admin_reload(self, name: str) -> str: ...
     def admin_enable(self, name: str) -> str: ...
     def admin_disable(self, name: str) -> str: ...
-    # Outgoing HTTP lands here (its own `http_*` methods behind a `roost.http` module),
-    # once the host's WIT has the interface: the WitHost and FakeHost then grow the same.
+    # One HTTP request, no redirects: (status, headers, body). A wasi:http error is raised
+    # as `roost.http.WasiError`; `timeout_ms` None leaves the host's `http_timeout_ms`.
+    def http_send(self, method: str, url: "http.Url", headers: list[tuple[str, str]],
+                  body: bytes, timeout_ms: Optional[int]) -> tuple[int, list[tuple[str, str]], bytes]: ...
 
 
 class _NoHost:

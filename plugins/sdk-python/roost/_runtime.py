@@ -1,4 +1,4 @@
-"""The plugin's side of the four WIT exports, in plain Python types: build the manifest,
+"""The plugin's side of the WIT exports, in plain Python types: build the manifest,
 dispatch commands with parsed arguments, route events to hooks, and turn exceptions into
 answers. `roost._wit` converts to and from the WIT types around it; `roost.testing` drives
 it directly, so what the tests see is what the daemon sees."""
@@ -11,7 +11,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from . import log
+from . import log, webhook
 from .errors import HostError, UsageError
 from .plugin import CommandSpec, Context, Plugin
 from .reply import Reply
@@ -109,6 +109,23 @@ class Runtime:
         except Exception as e:  # noqa: BLE001
             log.error(f"on_{kind.replace('-', '_')} failed: {describe(e)}")
 
+    def on_webhook(self, request: webhook.Request) -> webhook.Response:
+        """The `on-webhook` export; never raises. The caller (GitHub, a device) sees a 500
+        for an exception, with the details only in the plugin's log, and a 500 naming what
+        is wrong for a return value that is not a valid `roost.webhook.Response`."""
+        if self.plugin is None:
+            return webhook.Response.text("the plugin is not running", status=503)
+        try:
+            response = self.plugin.on_webhook(request)
+        except Exception as e:  # noqa: BLE001 - the plugin keeps serving
+            log.error(f"on_webhook failed: {describe(e)}")
+            return webhook.Response.text("on_webhook failed (the plugin's log says why)", status=500)
+        problem = invalid_response(response)
+        if problem:
+            log.error(f"on_webhook {problem}")
+            return webhook.Response.text(f"on_webhook {problem}", status=500)
+        return response
+
     def status(self) -> str:
         """The `status` export; an exception becomes the status line."""
         if self.plugin is None:
@@ -117,6 +134,22 @@ class Runtime:
             return str(self.plugin.status() or "")
         except Exception as e:  # noqa: BLE001
             return f"status failed: {describe(e)}"
+
+
+def invalid_response(response: Any) -> str:
+    """What is wrong with what `on_webhook` returned ("" when nothing is), checked before
+    it is handed to the host, where a value out of the WIT types' range would trap."""
+    if not isinstance(response, webhook.Response):
+        return f"returned {type(response).__name__}, not a roost.webhook.Response"
+    status = response.status
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        return f"returned status {status!r}, not a whole number from 100 to 599"
+    for pair in response.headers:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+            return f"returned header {pair!r}, not a (name, value) pair of str"
+    if not isinstance(response.body, (bytes, bytearray)):
+        return f"returned a body of type {type(response.body).__name__}, not bytes"
+    return ""
 
 
 def usage_line(spec: CommandSpec, prefix: str, why: str = "") -> str:

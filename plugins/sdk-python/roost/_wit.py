@@ -1,4 +1,5 @@
-"""The only module that touches the WIT bindings componentize-py generates (`wit_world`).
+"""The only module, with `_wasi_http` for outgoing HTTP, that touches the WIT bindings
+componentize-py generates (`wit_world`).
 It exists only inside the component: `roost build` writes an entry module that imports it
 at the top (what the build does not import is not in the component) and calls `export`.
 
@@ -28,9 +29,8 @@ from wit_world.imports import timer as wit_timer
 from wit_world.imports import roost_plugin_types as wit
 from wit_world.imports import watch as wit_watch
 
-# Outgoing HTTP: its WIT import goes here with the others, and its calls into WitHost.
 
-from . import _host, admin, dns, process, watch
+from . import _host, _wasi_http, admin, dns, process, watch, webhook
 from ._runtime import CommandFailed, Runtime
 from .errors import AccessDenied, InvalidArgument, NotFound, Other, TooLarge, Timeout, Unreachable
 from .plugin import Context, Plugin
@@ -234,6 +234,9 @@ class WitHost:
     def process_cancel(self, job):
         _host_call(wit_process.cancel, job)
 
+    def http_send(self, method, url, headers, body, timeout_ms):
+        return _wasi_http.send(method, url, headers, body, timeout_ms)
+
     def admin_host_status(self):
         return list(_host_call(wit_admin.host_status))
 
@@ -315,7 +318,9 @@ def export(module: _pytypes.ModuleType, name: str) -> type:
             return self.runtime.status()
 
         def on_webhook(self, request: Any) -> Any:
-            # Webhooks are not in the Python SDK yet: answer as a plugin without them.
-            return wit.WebhookResponse(404, [], b"this plugin takes no webhooks here\n")
+            r = self.runtime.on_webhook(webhook.Request(
+                request.method, request.path, request.query, list(request.headers),
+                bytes(request.body)))
+            return wit.WebhookResponse(r.status, list(r.headers), bytes(r.body))
 
     return WitWorld

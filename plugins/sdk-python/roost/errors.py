@@ -52,19 +52,53 @@ class Other(HostError):
 
 
 class Timeout(HostError):
-    """A DNS server gave no answer in time (after the host's retries). Never an empty
-    answer: asking again may help."""
+    """No answer in time: a DNS server (after the host's retries; never an empty answer),
+    or an HTTP request past its timeout or `http_timeout_ms`. Asking again may help."""
 
     kind = "timeout"
     transient = True
 
 
 class Unreachable(HostError):
-    """A DNS server could not be reached (connection refused, network unreachable). Asking
-    again may help."""
+    """A DNS or HTTP server could not be reached (connection refused, network
+    unreachable). Asking again may help."""
 
     kind = "unreachable"
     transient = True
+
+
+class Prohibited(AccessDenied):
+    """An HTTP request to a granted name that resolves to a loopback, private or
+    link-local address, which needs `http_private = true` and an exact `http_hosts` entry.
+    An `AccessDenied`, so one `except` covers every refusal."""
+
+    kind = "refused"
+
+
+class TooManyRedirects(Other):
+    """An HTTP request was redirected more than `roost.http.MAX_REDIRECTS` times."""
+
+    kind = "too many redirects"
+
+
+class DecodeError(HostError, ValueError):
+    """A response body is not the text or JSON asked for. Also a `ValueError`, like what
+    `json.loads` raises."""
+
+    kind = "cannot decode"
+
+
+class StatusError(HostError):
+    """What `roost.http.Response.raise_for_status` raises for a status outside 2xx:
+    `status`, `url` and the whole `response` are kept. Uncaught in a command it is answered
+    as "HTTP 500: <url>", the line a Rust plugin's `error_for_status()?` gives."""
+
+    def __init__(self, status: int, url: str, response: object = None):
+        super().__init__(url)
+        self.status, self.url, self.response = status, url, response
+
+    def __str__(self) -> str:
+        return f"HTTP {self.status}: {self.url}"
 
 
 class UsageError(Exception):

@@ -7,6 +7,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from . import webhook
+
 if TYPE_CHECKING:
     from . import process, watch
 
@@ -173,6 +175,13 @@ class Plugin:
     def on_job_ended(self, ended: "process.JobEnded") -> None:
         """A job started with `process.start` ended: exited, was cancelled or timed out.
         `ended.job` is its id; `ended.success`, `stdout`, `stderr` and `files` say how."""
+
+    def on_webhook(self, request: webhook.Request) -> webhook.Response:
+        """A request to `/hooks/<plugin>/…` (only with `webhooks = true` in the grants);
+        the returned `roost.webhook.Response` goes back to the caller. Check the sender
+        (`webhook.verify_github`, …) before acting. An exception, or anything but a
+        `Response`, is answered with a 500 and logged. The default answers 404."""
+        return webhook.Response.not_found()
 
     def status(self) -> str:
         """One short line for `!status`; empty by default."""

@@ -12,8 +12,8 @@ captured chat and log, and a fake clock that fires timers.
 The host checks the same things the daemon does before a command reaches the plugin (the
 sender's role, the fewest arguments) and refuses what the plugin's grants do not allow,
 with the daemon's wording: `FakeHost(channels=..., secrets=..., sqlite_read=...,
-sqlite_write=..., dns_servers=..., watch_roots=..., programs=..., admin=True)`. Every other
-capability is in memory and deterministic:
+sqlite_write=..., dns_servers=..., watch_roots=..., programs=..., admin=True,
+http_hosts=..., http_private=True)`. Every other capability is in memory and deterministic:
 
 - `sqlite`: Python's own sqlite3 on the granted files, read-only as in the daemon.
 - `dns`: answers from a table the test fills (`host.dns_add`); other names are NXDOMAIN.
@@ -23,6 +23,11 @@ capability is in memory and deterministic:
   directory, variables and read-back files for the test to check) and
   `PluginTest.end_job` ends one, as the daemon does when the program exits.
 - `admin`: `host.plugins` (filled by the test) and the calls made, in `host.admin_calls`.
+- `http`: answers from routes the test adds (`host.http_add(url, json_body=[...])`, a
+  3xx with `location` to redirect, `failure="ConnectionTimeout"`), each request checked
+  against `http_hosts` / `http_private` and recorded in `host.http_requests`.
+- webhooks: `PluginTest.webhook(body, headers)` calls `on_webhook` as the daemon does;
+  `github_headers` and `slack_headers` sign a body as GitHub and Slack would.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Union
 
-from . import _host
+from . import _host, webhook
+from ._fake_http import FakeHttp, HttpCall, HttpRoute
 from ._runtime import CommandFailed, Manifest, Runtime, usage_line
 from .admin import PluginInfo
 from .dns import Record, Response
@@ -117,7 +123,7 @@ class _FakeConnection:
     cursors: list = field(default_factory=list)
 
 
-class FakeHost:
+class FakeHost(FakeHttp):
     """An in-memory host. `kv` maps keys to bytes, `sent` collects `(channel, Reply)` from
     `chat.send`, `logs` collects `(level, message)`, `now_ms` is the fake clock that
     `PluginTest.advance` moves (and `clock.now_ms()` reads as `epoch_ms + now_ms`). The keyword arguments are the plugin's grants, named as in
@@ -129,7 +135,8 @@ class FakeHost:
                  sqlite_read: Iterable[str] = (), sqlite_write: Iterable[str] = (),
                  dns_servers: Iterable[str] = (), watch_roots: Iterable[str] = (),
                  programs: Iterable[str] = (), shell: bool = False, admin: bool = False,
-                 plugin: str = "plugin"):
+                 http_hosts: Iterable[str] = (), http_private: bool = False,
+                 http_response_kb: int = 1024, plugin: str = "plugin"):
         self.plugin = plugin
         self.channels = set(channels)
         self.kv: dict[str, bytes] = {}
@@ -164,6 +171,7 @@ class FakeHost:
         #: Every admin call that changes something: (call, plugin name).
         self.admin_calls: list[tuple[str, str]] = []
         self.host_lines: list[str] = ["roost (fake host)"]
+        self._init_http(http_hosts, http_private, http_response_kb)
         self._next_id = 1
 
     def _id(self) -> int:
@@ -450,6 +458,21 @@ class FakeHost:
             raise InvalidArgument("kv keys are at most 1 KiB")
 
 
+def github_headers(secret: Union[str, bytes], body: Union[bytes, str],
+                   event: str = "push") -> dict[str, str]:
+    """The headers GitHub sends with `body` for a webhook whose secret is `secret`."""
+    return {"X-GitHub-Event": event,
+            "X-Hub-Signature-256": "sha256=" + webhook.sign_hmac_sha256(secret, body)}
+
+
+def slack_headers(secret: Union[str, bytes], body: Union[bytes, str],
+                  timestamp: int) -> dict[str, str]:
+    """The headers Slack sends with `body` at `timestamp` (Unix seconds) for an app whose
+    signing secret is `secret`."""
+    signature = webhook.sign_hmac_sha256(secret, f"v0:{timestamp}:", body)
+    return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": f"v0={signature}"}
+
+
 def _absolute(name: str) -> str:
     return name.lower() if name.endswith(".") else name.lower() + "."
 
@@ -585,6 +608,14 @@ class PluginTest:
         self.runtime.on_event("job-ended", ended)
         return ended
 
+    def webhook(self, body: Union[bytes, str] = b"", headers: webhook.Headers = (),
+                path: str = "/", query: str = "") -> webhook.Response:
+        """POSTs `body` with `headers` to `/hooks/<plugin><path>` as the daemon passes it
+        on, and returns what the caller would get (a 500 for an exception or a bad return
+        value, as inside the daemon; the reason is then in `host.logs`)."""
+        request = webhook.Request("POST", path, query, headers, body)
+        return self.runtime.on_webhook(request)
+
     def status(self) -> str:
         return self.runtime.status()
 
@@ -598,4 +629,5 @@ class PluginTest:
         self.close()
 
 
-__all__ = ["CommandFailed", "FakeHost", "Job", "PluginTest", "Watch"]
+__all__ = ["CommandFailed", "FakeHost", "HttpCall", "HttpRoute", "Job", "PluginTest", "Watch",
+           "github_headers", "slack_headers"]

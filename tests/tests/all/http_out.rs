@@ -10,21 +10,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use roost_tests::{Daemon, MATCH_FEED_WASM, PATIENCE};
 
-/// A fake feed API on 127.0.0.1, stopped when dropped.
-struct FakeApi {
-    addr: SocketAddr,
+/// A fake feed API on 127.0.0.1, stopped when dropped (the Python e2e tests use it too).
+pub(super) struct FakeApi {
+    pub(super) addr: SocketAddr,
     /// Requests `/feed` has answered: how a test sees the plugin's timer poll.
-    feed_hits: Arc<AtomicUsize>,
+    pub(super) feed_hits: Arc<AtomicUsize>,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl FakeApi {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -53,9 +54,25 @@ impl FakeApi {
                 get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
             )
             .route("/garbage", get(|| async { "this is {not json" }))
+            // A posted body's length and whether it came through intact (byte i is i % 251).
+            .route(
+                "/echo",
+                post(|body: Bytes| async move {
+                    let intact = body.iter().enumerate().all(|(i, b)| usize::from(*b) == i % 251);
+                    format!("{} bytes, intact: {intact}", body.len())
+                }),
+            )
             .route(
                 "/huge",
                 get(|| async { vec![b'x'; 10 * 1024 * 1024].into_response() }),
+            )
+            // The same without a Content-Length: the cap is hit while the body streams in.
+            .route(
+                "/huge-chunked",
+                get(|| async {
+                    let chunks = (0..160).map(|_| Ok::<_, std::convert::Infallible>(vec![b'x'; 64 * 1024]));
+                    axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+                }),
             )
             .route(
                 "/slow",
@@ -100,7 +117,7 @@ impl FakeApi {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 }

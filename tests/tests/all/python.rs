@@ -243,3 +243,181 @@ fn a_python_plugin_is_refused_like_a_rust_one_reads_granted_secrets_and_sqlite_a
     assert!(refused.contains("at pycap.py:"), "{refused}");
     assert_eq!(d.chat("!hold 32").trim(), "holding 32 MiB");
 }
+
+/// A Python plugin with webhooks in (a GitHub-signed push posted to chat) and HTTP out (a
+/// JSON list fetched, a body posted, redirects, refusals).
+const PYWEB: &str = r#"# Webhooks in and HTTP out, end to end.
+
+from roost import Plugin, chat, command, http, secrets, webhook
+
+
+class Pyweb(Plugin):
+    def on_webhook(self, request):
+        try:
+            webhook.verify_github(secrets.get("github_webhook_secret"), request)
+        except webhook.SignatureError as e:
+            return webhook.Response.text(str(e), status=401)
+        if request.path == "/bad":
+            return "not a response"
+        if request.path == "/boom":
+            raise RuntimeError("kaboom")
+        push = request.json()
+        chat.send("announce", f"{push['pusher']['name']} pushed: {push['head_commit']['message']}")
+        return webhook.Response.text("posted")
+
+    @command(help="fetch a JSON list of entries, within timeout seconds if given")
+    def fetch(self, ctx, url: str, timeout: float = 0.0):
+        request = http.Request("GET", url)
+        if timeout:
+            request.timeout(timeout)
+        entries = request.send().raise_for_status().json()
+        return "titles: " + ", ".join(e["title"] for e in entries)
+
+    @command(help="post n bytes")
+    def upload(self, ctx, url: str, n: int):
+        return http.post(url, bytes(i % 251 for i in range(n))).text()
+"#;
+
+/// A GitHub push whose head commit says `message`, by alice.
+fn push(message: &str) -> String {
+    serde_json::json!({"pusher": {"name": "alice"}, "head_commit": {"message": message}})
+        .to_string()
+}
+
+#[test]
+fn a_python_plugin_takes_signed_webhooks_and_fetches_json_from_granted_hosts_only() {
+    use super::http_out::FakeApi;
+    use super::webhooks::{post, signature};
+    const SECRET: &str = "It's a Secret to Everybody";
+
+    let api = FakeApi::start();
+    let port = api.addr.port();
+    let work = tempfile::tempdir().expect("tempdir");
+    let token = work.path().join("token");
+    std::fs::write(&token, "page-token\n").expect("token");
+    let config = format!(
+        "{BASE_CONFIG}\n[http]\nlisten = \"127.0.0.1:0\"\ntoken_file = {:?}\n\n\
+         [plugins.pyweb.grants]\nwebhooks = true\nsecrets = [\"github_webhook_secret\"]\n\
+         channels = [\"announce\"]\nhttp_hosts = [\"http://127.0.0.1:{port}\"]\nhttp_private = true\n",
+        token.display().to_string()
+    );
+    let d = Daemon::start_full(
+        &config,
+        &[],
+        &[("ROOST_SECRET_GITHUB_WEBHOOK_SECRET", SECRET)],
+    );
+    let addr = d.http_addr();
+
+    let out = roost_in(work.path(), &["new", "pyweb", "--lang", "python"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let project = work.path().join("pyweb");
+    std::fs::write(project.join("pyweb.py"), PYWEB).expect("write plugin");
+    let config_path = d.config_path();
+    let out = roost_in(
+        &project,
+        &[
+            "--config",
+            config_path.to_str().expect("utf-8"),
+            "build",
+            "--install",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    chat_until_slow(&d, "!help", |r| r.contains("!fetch"));
+
+    // (a) Webhooks: a forged and an unsigned push get 401, a signed one is posted.
+    let hook = |body: &str, sig: Option<&str>, path: &str| {
+        let mut headers = vec![("X-GitHub-Event", "push")];
+        let sig = sig.map(|s| signature(s, body));
+        if let Some(sig) = &sig {
+            headers.push(("X-Hub-Signature-256", sig.as_str()));
+        }
+        post(&addr, &format!("/hooks/pyweb{path}"), &headers, body)
+    };
+    let forged = hook(&push("EVIL forged"), Some("a guessed secret"), "");
+    assert_eq!(
+        (forged.status, forged.body.trim()),
+        (401, "the signature does not match")
+    );
+    let unsigned = hook(&push("EVIL unsigned"), None, "");
+    assert_eq!(
+        (unsigned.status, unsigned.body.trim()),
+        (401, "no x-hub-signature-256 header")
+    );
+    // A return value that is not a Response: a 500 saying so, not a trap.
+    let bad = hook(&push("EVIL bad"), Some(SECRET), "/bad");
+    assert_eq!(bad.status, 500, "{}", bad.body);
+    assert!(
+        bad.body.contains("not a roost.webhook.Response"),
+        "{}",
+        bad.body
+    );
+    // An exception: a 500 that tells the caller nothing more, the reason in the log.
+    let boom = hook(&push("EVIL boom"), Some(SECRET), "/boom");
+    assert_eq!(boom.status, 500, "{}", boom.body);
+    assert!(!boom.body.contains("kaboom"), "{}", boom.body);
+    let good = hook(&push("Fix the build"), Some(SECRET), "");
+    assert_eq!((good.status, good.body.trim()), (200, "posted"));
+    // Posts reach the console in order: once this one is there, every earlier one is.
+    d.wait_for_post("alice pushed: Fix the build");
+    assert_eq!(d.count_posts("EVIL"), 0, "{:#?}", d.posts());
+
+    // (b) HTTP out: JSON from the granted fake API, a body of several 4 KiB chunks, a
+    // redirect within the grant.
+    let fetched = d.chat(&format!("!fetch {}", api.url("/feed")));
+    assert_eq!(
+        fetched.trim(),
+        "titles: Ajax - PSV 2:1, Feyenoord - AZ 0:0",
+        "{}",
+        d.log()
+    );
+    let uploaded = d.chat(&format!("!upload {} 10000", api.url("/echo")));
+    assert_eq!(uploaded.trim(), "10000 bytes, intact: true");
+    let moved = d.chat(&format!("!fetch {}", api.url("/moved")));
+    assert!(moved.starts_with("titles: Ajax"), "{moved}");
+    let hits = api.feed_hits.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(hits, 2, "one fetch and one redirect reached /feed");
+
+    // Refusals: an ungranted host (the same server by another name), a redirect to it,
+    // an error status, a body over the cap. None reaches /feed again.
+    let (ok, denied) = d.chat_outcome(&format!("!fetch http://localhost:{port}/feed"));
+    assert!(!ok, "{denied}");
+    assert!(
+        denied.contains(&format!("access denied: http://localhost:{port}/feed: the host is not in this plugin's http_hosts grant")),
+        "{denied}"
+    );
+    // A body for an ungranted host: the refusal, not a broken body stream.
+    let (ok, upload) = d.chat_outcome(&format!("!upload http://localhost:{port}/echo 100000"));
+    assert!(!ok && upload.contains("access denied"), "{upload}");
+    let (ok, redirected) = d.chat_outcome(&format!("!fetch {}", api.url("/elsewhere")));
+    assert!(!ok && redirected.contains("access denied"), "{redirected}");
+    let (ok, failed) = d.chat_outcome(&format!("!fetch {}", api.url("/fail")));
+    assert!(!ok, "{failed}");
+    // Uncaught, a StatusError is answered as one line, as a Rust plugin's `?` is.
+    assert!(
+        failed.contains(&format!("HTTP 500: {}", api.url("/fail"))) && !failed.contains(" at "),
+        "{failed}"
+    );
+    let (ok, huge) = d.chat_outcome(&format!("!fetch {}", api.url("/huge")));
+    assert!(!ok && huge.contains("too large"), "{huge}");
+    // A server that never answers, with the plugin's own timeout.
+    let started = std::time::Instant::now();
+    let (ok, slow) = d.chat_outcome(&format!("!fetch {} 0.5", api.url("/slow")));
+    assert!(
+        !ok && slow.contains(&format!("timeout: {}", api.url("/slow"))),
+        "{slow}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4), "{slow}");
+    // Past the cap mid-stream (no Content-Length): the error comes from the body stream.
+    let (ok, streamed) = d.chat_outcome(&format!("!fetch {}", api.url("/huge-chunked")));
+    assert!(!ok && streamed.contains("too large"), "{streamed}");
+    assert_eq!(
+        api.feed_hits.load(std::sync::atomic::Ordering::SeqCst),
+        hits
+    );
+    // Still serving.
+    assert!(
+        d.chat(&format!("!fetch {}", api.url("/feed")))
+            .starts_with("titles:")
+    );
+}

@@ -15,7 +15,7 @@ use sha2::Sha256;
 const SECRET: &str = "It's a Secret to Everybody";
 
 /// GitHub's `X-Hub-Signature-256` for `body` under `secret`.
-fn signature(secret: &str, body: &str) -> String {
+pub(super) fn signature(secret: &str, body: &str) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("any key");
     mac.update(body.as_bytes());
     let hex: String = mac
@@ -40,7 +40,7 @@ fn push(message: &str) -> String {
 }
 
 /// POSTs `body` to `path` with `headers` (name, value).
-fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> HttpReply {
+pub(super) fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> HttpReply {
     let extra: String = headers
         .iter()
         .map(|(k, v)| format!("{k}: {v}\r\n"))
