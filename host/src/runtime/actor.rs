@@ -446,11 +446,9 @@ impl Actor {
         ctx: CommandContext,
         args: Vec<String>,
     ) -> Result<Outgoing, CallError> {
-        let timeout = self.timeout();
-        let Some(inst) = self.instance.as_mut() else {
+        let Some((inst, running, timeout)) = self.armed() else {
             return Err(self.no_instance());
         };
-        let running = arm(&mut inst.store, timeout, &self.services.engine);
         let started = Instant::now();
         let result = bounded(
             timeout,
@@ -458,17 +456,45 @@ impl Actor {
         )
         .await;
         drop(running);
-        let crashed = result.is_err();
-        update_health(&self.health, |h| h.calls.record(started.elapsed(), crashed));
+        match self.finish(started, timeout, result).await? {
+            Ok(parts) => Ok(Outgoing::from(parts)),
+            Err(reason) => Err(CallError::Refused(reason)),
+        }
+    }
+
+    /// The live instance armed for a call (deadline set, epoch ticking while the guard
+    /// lives), with the call's time limit; `None` while there is no instance.
+    fn armed(&mut self) -> Option<(&mut Instance, CallRunning, Duration)> {
+        let timeout = self.timeout();
+        let engine = &self.services.engine;
+        let inst = self.instance.as_mut()?;
+        let running = arm(&mut inst.store, timeout, engine);
+        Some((inst, running, timeout))
+    }
+
+    /// Ends a call begun with [`Actor::armed`]: records its time; a call that ran asks for
+    /// the status line again, one that trapped or timed out drops the instance (rebuilt
+    /// after a backoff) and says why.
+    async fn finish<T>(
+        &mut self,
+        started: Instant,
+        timeout: Duration,
+        result: wasmtime::Result<T>,
+    ) -> Result<T, CallError> {
+        update_health(&self.health, |h| {
+            h.calls.record(started.elapsed(), result.is_err())
+        });
         match result {
-            Ok(Ok(parts)) => {
+            Ok(value) => {
                 self.consecutive_crashes = 0;
                 self.refresh_status().await;
-                Ok(Outgoing::from(parts))
+                Ok(value)
             }
-            Ok(Err(reason)) => Err(CallError::Refused(reason)),
             Err(e) => {
-                let reason = describe(&e, &inst.store, timeout);
+                let reason = match &self.instance {
+                    Some(inst) => describe(&e, &inst.store, timeout),
+                    None => format!("{e:#}"),
+                };
                 self.crashed(&reason);
                 Err(CallError::Crashed {
                     plugin: self.recipe.name.clone(),
@@ -497,11 +523,9 @@ impl Actor {
     }
 
     async fn webhook(&mut self, request: WebhookRequest) -> Result<WebhookResponse, CallError> {
-        let timeout = self.timeout();
-        let Some(inst) = self.instance.as_mut() else {
+        let Some((inst, running, timeout)) = self.armed() else {
             return Err(self.no_instance());
         };
-        let running = arm(&mut inst.store, timeout, &self.services.engine);
         let started = Instant::now();
         let result = bounded(
             timeout,
@@ -509,46 +533,21 @@ impl Actor {
         )
         .await;
         drop(running);
-        update_health(&self.health, |h| {
-            h.calls.record(started.elapsed(), result.is_err())
-        });
-        match result {
-            Ok(response) => {
-                self.consecutive_crashes = 0;
-                self.refresh_status().await;
-                Ok(response)
-            }
-            Err(e) => {
-                let reason = describe(&e, &inst.store, timeout);
-                self.crashed(&reason);
-                Err(CallError::Crashed {
-                    plugin: self.recipe.name.clone(),
-                    reason,
-                })
-            }
-        }
+        self.finish(started, timeout, result).await
     }
 
+    /// Delivers an event; nobody waits for it. A call that ran asks for the status line
+    /// again: an event changes what the plugin would say in `!status` as much as a command
+    /// does (a test run ended, a check ran).
     async fn event(&mut self, event: Event) {
-        let timeout = self.timeout();
-        let Some(inst) = self.instance.as_mut() else {
+        let Some((inst, running, timeout)) = self.armed() else {
             return;
         };
-        let running = arm(&mut inst.store, timeout, &self.services.engine);
         let started = Instant::now();
         let result = bounded(timeout, inst.plugin.call_on_event(&mut inst.store, &event)).await;
         drop(running);
-        let crashed = result.is_err();
-        update_health(&self.health, |h| h.calls.record(started.elapsed(), crashed));
-        match result {
-            // An event changes what the plugin would say in `!status` as much as a
-            // command does (a test run ended, a check ran): ask again now.
-            Ok(()) => self.refresh_status().await,
-            Err(e) => {
-                let reason = describe(&e, &inst.store, timeout);
-                self.crashed(&reason);
-            }
-        }
+        // A failure is recorded and logged by `finish`; there is no one to tell.
+        let _ = self.finish(started, timeout, result).await;
     }
 
     async fn refresh_status(&mut self) {

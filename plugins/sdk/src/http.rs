@@ -352,23 +352,16 @@ fn send_once(request: &Request) -> Result<Response, HttpError> {
     // `handle` first, then the body: writing more than one chunk before it deadlocks.
     let pending =
         outgoing_handler::handle(outgoing, options).map_err(|e| error(&request.url, &e))?;
-    {
-        let stream = body
-            .write()
-            .map_err(|_| HttpError::Other("request body stream taken twice".into()))?;
-        for chunk in request.body.chunks(WRITE_CHUNK) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|e| stream_error(&request.url, e))?;
-        }
-    }
-    OutgoingBody::finish(body, None).map_err(|e| error(&request.url, &e))?;
+    let written = write_body(body, &request.body, &request.url);
+    // When the host refused the request (an ungranted host, a private address), the body
+    // stream just breaks; the reason comes with the response, so it is asked first.
     pending.subscribe().block();
     let incoming = match pending.get() {
         Some(Ok(Ok(response))) => response,
         Some(Ok(Err(e))) => return Err(error(&request.url, &e)),
         Some(Err(())) | None => return Err(HttpError::Other("response taken twice".into())),
     };
+    written?;
     let status = incoming.status();
     let headers = incoming
         .headers()
@@ -399,6 +392,22 @@ fn send_once(request: &Request) -> Result<Response, HttpError> {
         body,
         url: request.url.clone(),
     })
+}
+
+/// Writes `bytes` as the request body and finishes it; the stream is dropped before the
+/// body, as wasi:http requires of child resources.
+fn write_body(body: OutgoingBody, bytes: &[u8], url: &str) -> Result<(), HttpError> {
+    {
+        let stream = body
+            .write()
+            .map_err(|_| HttpError::Other("request body stream taken twice".into()))?;
+        for chunk in bytes.chunks(WRITE_CHUNK) {
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|e| stream_error(url, e))?;
+        }
+    }
+    OutgoingBody::finish(body, None).map_err(|e| error(url, &e))
 }
 
 fn stream_error(url: &str, e: StreamError) -> HttpError {

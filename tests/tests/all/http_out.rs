@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use roost_tests::{Daemon, MATCH_FEED_WASM, PATIENCE};
+use roost_tests::{Daemon, FAULTY_WASM, MATCH_FEED_WASM, PATIENCE};
 
 /// A fake feed API on 127.0.0.1, stopped when dropped (the Python e2e tests use it too).
 pub(super) struct FakeApi {
@@ -210,4 +210,18 @@ fn match_feed_posts_new_entries_once_and_survives_a_misbehaving_api() {
     // Still alive and polling.
     assert!(d.chat("!feed").contains("0 new entries"));
     assert_eq!(d.count_posts("new: Ajax"), 1);
+}
+
+/// A body bigger than one write: the host refuses the request before reading it, so the
+/// plugin's body stream breaks; the plugin must still learn why (denied), not "stream
+/// closed".
+#[test]
+fn a_post_to_an_ungranted_host_says_denied_not_a_broken_stream() {
+    let api = FakeApi::start();
+    let d = Daemon::start_with_plugins(
+        "[plugins.faulty.grants]\nhttp_hosts = [\"https://api.example.com\"]\n",
+        &[("faulty", FAULTY_WASM)],
+    );
+    let reply = d.chat(&format!("!httppost {} 20000", api.url("/feed")));
+    assert!(reply.contains("denied"), "{reply}");
 }

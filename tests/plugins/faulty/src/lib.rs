@@ -168,6 +168,12 @@ impl Plugin for Faulty {
                 )
                 .min_args(2),
                 cmd(
+                    "httppost",
+                    "!httppost <url> <bytes>",
+                    "POST a body of that many bytes; reply with the status or the error",
+                )
+                .min_args(2),
+                cmd(
                     "httploop",
                     "!httploop <url> <n>",
                     "GET url n times in a row; reply with the median, p99 and rate (benchmarks)",
@@ -276,6 +282,13 @@ impl Plugin for Faulty {
                 let n = self.leaked.len();
                 self.leaked.clear();
                 format!("freed {n}")
+            }
+            "httppost" => {
+                let body = vec![b'x'; number(&cmd, 1)?.unwrap_or(0)];
+                match http::post(arg(&cmd, 0)?, body) {
+                    Ok(response) => format!("HTTP {}", response.status()),
+                    Err(e) => e.to_string(),
+                }
             }
             "httploop" => http_loop(arg(&cmd, 0)?, number(&cmd, 1)?.unwrap_or(1))?,
             "secret" => match secrets::get(arg(&cmd, 0)?) {
