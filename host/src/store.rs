@@ -354,6 +354,13 @@ pub enum StoreError {
         #[source]
         source: ::postgres::Error,
     },
+    /// The Postgres password could not be had (`password_file` unreadable or readable by
+    /// others). The message names the file, never the password.
+    #[error("[store] password: {reason}")]
+    Password {
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// `[store] url` is not a Postgres URL the client understands.
     #[error("[store] url is not a valid Postgres URL: {detail}")]
     Url {
