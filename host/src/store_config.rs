@@ -33,7 +33,7 @@ fn password(config: &Config) -> Result<Option<String>, StoreError> {
             Err(reason) => Err(StoreError::Password { reason }),
         };
     }
-    Ok(crate::gateways::secrets::secret_var(STORE_PASSWORD_ENV))
+    Ok(crate::gateways::secrets::secret_var(STORE_PASSWORD_ENV).filter(|p| !p.is_empty()))
 }
 
 #[cfg(test)]
