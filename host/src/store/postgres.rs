@@ -826,34 +826,50 @@ fn push_capped(
     Ok(Pushed { id, dropped })
 }
 
-/// Deletes `target`'s oldest messages (older than `newest`) until its queue is within
-/// `caps`, in one statement: a message goes when, with it and every later one still
-/// there, the queue would be over a cap. How many went.
+/// Deletes `target`'s oldest messages (older than `newest`, the one just queued) until
+/// its queue is within `caps`; how many went. The oldest are read a few at a time (the
+/// usual case is one over), then deleted in one statement.
 fn trim_outbox(
     c: &mut Conn,
     target: &str,
     newest: i64,
     caps: &OutboxCaps,
 ) -> Result<u64, postgres::Error> {
-    let (max_messages, max_bytes) = (big(caps.max_messages), big(caps.max_bytes));
-    let over = c.query_opt(
-        "SELECT 1 FROM outbox_usage WHERE target = $1 AND (messages > $2 OR bytes > $3)",
-        &[&target, &max_messages, &max_bytes],
-    )?;
-    if over.is_none() {
+    let Some(row) = c.query_opt(
+        "SELECT messages, bytes FROM outbox_usage WHERE target = $1",
+        &[&target],
+    )?
+    else {
+        return Ok(0);
+    };
+    let (mut messages, mut bytes) = (unsigned(row.try_get(0)?), unsigned(row.try_get(1)?));
+    let over = |messages: u64, bytes: u64| messages > caps.max_messages || bytes > caps.max_bytes;
+    let mut victims: Vec<i64> = Vec::new();
+    let mut after = 0i64;
+    while over(messages, bytes) {
+        let rows = c.query(
+            "SELECT id, octet_length(payload) FROM outbox \
+             WHERE target = $1 AND id > $2 AND id < $3 ORDER BY id LIMIT 16",
+            &[&target, &after, &newest],
+        )?;
+        if rows.is_empty() {
+            break;
+        }
+        for r in &rows {
+            if !over(messages, bytes) {
+                break;
+            }
+            let (id, len): (i64, i32) = (r.try_get(0)?, r.try_get(1)?);
+            victims.push(id);
+            after = id;
+            messages = messages.saturating_sub(1);
+            bytes = bytes.saturating_sub(unsigned(i64::from(len)));
+        }
+    }
+    if victims.is_empty() {
         return Ok(0);
     }
-    c.execute(
-        "DELETE FROM outbox WHERE id IN (\
-           SELECT o.id FROM (\
-             SELECT id, octet_length(payload) AS len, \
-                    COUNT(*) OVER w AS n, SUM(octet_length(payload)) OVER w AS b \
-             FROM outbox WHERE target = $1 AND id < $2 \
-             WINDOW w AS (ORDER BY id ROWS UNBOUNDED PRECEDING)) o, outbox_usage u \
-           WHERE u.target = $1 \
-             AND (u.messages - o.n + 1 > $3 OR u.bytes - o.b + o.len > $4))",
-        &[&target, &newest, &max_messages, &max_bytes],
-    )
+    c.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&victims])
 }
 
 /// Records that `dropped` messages of `target` were dropped, growing the last entry of an
