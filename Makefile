@@ -14,13 +14,16 @@ setup:
 ## diffs with it), sqldiff (sqlite3-tools; db-diff's changesets are compared with its
 ## own), libclang (rusqlite's `session` feature, which db-diff's tests apply changesets
 ## with, generates its bindings at build time), pytest (test-watcher's end-to-end tests
-## run it, and so does the Python SDK's suite) and Chromium (the status page is tested in a
-## real headless browser).
+## run it, and so does the Python SDK's suite), Chromium (the status page is tested in a
+## real headless browser) and Postgres (the store's cases run on it too: without a
+## ROOST_TEST_PG URL the tests start a throwaway cluster with its initdb and pg_ctl, found on
+## PATH or in /usr/lib/postgresql/<version>/bin, and remove it afterwards).
 test-deps:
 	command -v sqlite3 >/dev/null || (apt-get update -qq && apt-get install -y -qq sqlite3)
 	command -v sqldiff >/dev/null && ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends sqlite3-tools libclang1-14 libclang-common-14-dev)
 	command -v pytest >/dev/null || (apt-get update -qq && apt-get install -y -qq python3-pytest)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	[ -n "$$ROOST_TEST_PG" ] || command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql)
 
 ## Build the host in release (first-party plugins are built and embedded) and run the
 ## daemon on the default config: SQLite in ./data, the console gateway, the bot plugin.

@@ -17,7 +17,7 @@ use crate::runtime::actor::HostServices;
 use crate::runtime::engine::PluginEngine;
 use crate::runtime::hot_reload::{Change, HotReload};
 use crate::runtime::supervisor::Supervisor;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,7 @@ impl Host {
             true => Some(Arc::new(crate::daemon_lock::acquire(&data_dir)?)),
             false => None,
         };
-        let store = Store::open(&data_dir.join("roost.db"))?;
+        let store = crate::store_config::open(&config)?;
         let engine = PluginEngine::new(Some(&data_dir.join("cache")))?;
         let config = LiveConfig::new(config);
         let services = HostServices {
@@ -273,6 +273,9 @@ async fn reload_config(path: &Path, host: &Host) {
             }
             if new.http != old.http {
                 tracing::warn!("[http] changes take effect after a restart");
+            }
+            if new.store != old.store {
+                tracing::warn!("[store] changes take effect after a restart");
             }
             host.config.replace(new);
             host.supervisor.set_config_error(None);

@@ -34,4 +34,5 @@ pub mod private_files;
 pub mod router;
 pub mod runtime;
 pub mod store;
+pub mod store_config;
 pub mod web;

@@ -282,6 +282,12 @@ fn host_command(cli: Cli, config_path: PathBuf, config: Config) -> anyhow::Resul
                         )
                         | roost::daemon::DaemonError::Console(
                             roost::gateways::console::ConsoleError::AlreadyRunning(_),
+                        )
+                        | roost::daemon::DaemonError::Store(
+                            roost::store::StoreError::Connect { .. }
+                            | roost::store::StoreError::Password { .. }
+                            | roost::store::StoreError::Url { .. }
+                            | roost::store::StoreError::PostgresTooNew { .. },
                         )),
                     ) => {
                         eprintln!("roost: {e}");

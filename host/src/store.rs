@@ -22,6 +22,9 @@ use rusqlite::{
 };
 
 mod group_commit;
+mod postgres;
+#[cfg(test)]
+pub(crate) mod test_pg;
 
 /// The schema, one entry per version: entry `i` takes a database from `user_version = i`
 /// to `i + 1`. Entries are only ever appended; an applied migration is never edited, since
@@ -154,12 +157,28 @@ pub struct Store {
 }
 
 struct Shared {
-    /// For messages: the file, or `:memory:`.
-    path: PathBuf,
-    conn: Mutex<Connection>,
+    backend: Backend,
     /// The store thread's queue; the thread ends when the last handle (and so this sender)
     /// is gone.
     jobs: std::sync::mpsc::Sender<group_commit::Job>,
+}
+
+/// Where the data lives: a SQLite file (the default, in the data dir) or a Postgres
+/// database (`[store] url`). Every public method of [`Store`] asks this first, so callers
+/// never know which.
+enum Backend {
+    Sqlite {
+        /// For messages: the file, or `:memory:`.
+        path: PathBuf,
+        conn: Mutex<Connection>,
+    },
+    Postgres(postgres::Postgres),
+}
+
+/// The backend a method works on, its SQLite connection already locked.
+enum Db<'a> {
+    Sqlite(MutexGuard<'a, Connection>),
+    Postgres(&'a postgres::Postgres),
 }
 
 /// One operation of an atomic [`Store::kv_batch`].
@@ -322,6 +341,67 @@ pub enum StoreError {
         /// What SQLite said.
         #[source]
         source: rusqlite::Error,
+    },
+    /// The Postgres database (`[store] url`) could not be reached or refused the login;
+    /// `detail` is the server's or the network's reason (never the password).
+    #[error("cannot connect to the store database {target}: {detail}")]
+    Connect {
+        /// `postgres://user@host:port/db`.
+        target: String,
+        /// Why, e.g. "FATAL: password authentication failed for user \"roost\"".
+        detail: String,
+        /// What the client said.
+        #[source]
+        source: ::postgres::Error,
+    },
+    /// The Postgres password could not be had (`password_file` unreadable or readable by
+    /// others). The message names the file, never the password.
+    #[error("[store] password: {reason}")]
+    Password {
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// `[store] url` is not a Postgres URL the client understands.
+    #[error("[store] url is not a valid Postgres URL: {detail}")]
+    Url {
+        /// What the parser said.
+        detail: String,
+    },
+    /// The Postgres database was migrated by a newer roost; refused, as for SQLite.
+    #[error(
+        "store database {target} has schema version {found}, newer than this roost knows ({known}); upgrade roost or point [store] url at another database"
+    )]
+    PostgresTooNew {
+        /// `postgres://user@host:port/db`.
+        target: String,
+        /// The highest version recorded in `roost_schema`.
+        found: u32,
+        /// The newest version this build can migrate to.
+        known: u32,
+    },
+    /// A Postgres schema migration failed; its transaction rolled back.
+    #[error("store database {target}: migration to schema version {version} failed: {detail}")]
+    MigratePostgres {
+        /// `postgres://user@host:port/db`.
+        target: String,
+        /// The version being migrated to.
+        version: u32,
+        /// What the server said.
+        detail: String,
+        /// What the client said.
+        #[source]
+        source: ::postgres::Error,
+    },
+    /// A Postgres query failed.
+    #[error("database error while {doing}: {detail}")]
+    Postgres {
+        /// What was being done, e.g. "writing a kv entry".
+        doing: &'static str,
+        /// What the server (or the connection) said.
+        detail: String,
+        /// What the client said.
+        #[source]
+        source: ::postgres::Error,
     },
     /// A query failed.
     #[error("database error while {doing}: {source}")]
@@ -524,12 +604,26 @@ impl Store {
     fn finish_open(path: PathBuf, mut conn: Connection) -> Result<Store, StoreError> {
         migrate(&path, &mut conn)?;
         tracing::debug!(path = %path.display(), "store open");
-        let (jobs, queue) = std::sync::mpsc::channel::<group_commit::Job>();
-        let inner = Arc::new(Shared {
+        Self::start(Backend::Sqlite {
             path,
             conn: Mutex::new(conn),
-            jobs,
-        });
+        })
+    }
+
+    /// Connects to the Postgres database at `url` (`[store] url`) with `password` (from
+    /// `ROOST_STORE_PASSWORD` or `password_file`; `None` leaves the URL's own, if any) and
+    /// brings its schema up to date. Fails with [`StoreError::Connect`] when the server
+    /// cannot be reached or refuses the login.
+    pub fn open_postgres(url: &str, password: Option<&str>) -> Result<Store, StoreError> {
+        Self::start(Backend::Postgres(postgres::Postgres::connect(
+            url, password,
+        )?))
+    }
+
+    /// Starts the store's thread over an open, migrated backend.
+    fn start(backend: Backend) -> Result<Store, StoreError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<group_commit::Job>();
+        let inner = Arc::new(Shared { backend, jobs });
         // The thread holds the store weakly, so dropping the last handle ends it.
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new()
@@ -573,25 +667,56 @@ impl Store {
         }
     }
 
-    /// The connection, for one short piece of work. A panic while the lock was held left no
-    /// half-done state behind (an open transaction rolls back when dropped), so a poisoned
-    /// lock is taken over rather than turned into a second panic.
+    /// The backend, its SQLite connection locked for one short piece of work. A panic
+    /// while the lock was held left no half-done state behind (an open transaction rolls
+    /// back when dropped), so a poisoned lock is taken over rather than turned into a
+    /// second panic.
+    fn db(&self) -> Db<'_> {
+        match &self.inner.backend {
+            Backend::Sqlite { conn, .. } => {
+                Db::Sqlite(conn.lock().unwrap_or_else(PoisonError::into_inner))
+            }
+            Backend::Postgres(pg) => Db::Postgres(pg),
+        }
+    }
+
+    /// The SQLite connection, locked; `None` on Postgres (group commit is SQLite's).
+    fn sqlite(&self) -> Option<MutexGuard<'_, Connection>> {
+        match self.db() {
+            Db::Sqlite(conn) => Some(conn),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// The SQLite connection of a test store.
+    #[cfg(test)]
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.inner
-            .conn
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.sqlite().expect("a SQLite store")
+    }
+
+    /// Where the data is, for messages: the SQLite file or the Postgres database.
+    pub fn location(&self) -> String {
+        match &self.inner.backend {
+            Backend::Sqlite { path, .. } => path.display().to_string(),
+            Backend::Postgres(pg) => pg.target().to_string(),
+        }
     }
 
     /// The schema version (`PRAGMA user_version`) of the open database, for `roost status`
     /// and tests.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        user_version(&self.conn()).map_err(sql("reading the schema version"))
+        match self.db() {
+            Db::Sqlite(conn) => user_version(&conn).map_err(sql("reading the schema version")),
+            Db::Postgres(pg) => pg.schema_version(),
+        }
     }
 
     /// The value of `key` in `plugin`'s namespace, if set.
     pub fn kv_get(&self, plugin: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.kv_get(plugin, key),
+        };
         let mut stmt = conn
             .prepare_cached("SELECT value FROM kv WHERE plugin = ?1 AND key = ?2")
             .map_err(sql("reading a kv entry"))?;
@@ -603,13 +728,19 @@ impl Store {
     /// Writes `value` under `key` in `plugin`'s namespace, replacing any old value. Size
     /// limits are the caller's (the `kv` capability's) business.
     pub fn kv_set(&self, plugin: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.kv_set(plugin, key, value),
+        };
         set(&conn, plugin, key, value).map_err(sql("writing a kv entry"))
     }
 
     /// Removes `key` from `plugin`'s namespace; `true` if it was there.
     pub fn kv_delete(&self, plugin: &str, key: &str) -> Result<bool, StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.kv_delete(plugin, key),
+        };
         delete(&conn, plugin, key)
             .map(|n| n > 0)
             .map_err(sql("deleting a kv entry"))
@@ -623,7 +754,10 @@ impl Store {
         prefix: &str,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.kv_list(plugin, prefix, limit),
+        };
         let doing = sql("listing kv keys");
         let limit = limit_param(limit);
         let keys = match prefix_successor(prefix) {
@@ -669,7 +803,10 @@ impl Store {
                 check_value_size(value, limits)?;
             }
         }
-        let mut conn = self.conn();
+        let mut conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.kv_batch(plugin, ops, limits),
+        };
         let doing = sql("applying a kv batch");
         let tx = begin_write(&mut conn).map_err(doing)?;
         for op in ops {
@@ -690,7 +827,10 @@ impl Store {
 
     /// How many keys `plugin` has, for quotas and status.
     pub fn kv_count(&self, plugin: &str) -> Result<u64, StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.kv_count(plugin),
+        };
         let doing = sql("counting kv keys");
         let mut stmt = conn
             .prepare_cached("SELECT COUNT(*) FROM kv WHERE plugin = ?1")
@@ -702,7 +842,10 @@ impl Store {
     /// Total bytes of `plugin`'s keys (UTF-8) and values, for quotas: the running total
     /// kept in `kv_usage`, one lookup.
     pub fn kv_bytes(&self, plugin: &str) -> Result<u64, StoreError> {
-        kv_usage(&self.conn(), plugin).map_err(sql("measuring kv usage"))
+        match self.db() {
+            Db::Sqlite(conn) => kv_usage(&conn, plugin).map_err(sql("measuring kv usage")),
+            Db::Postgres(pg) => pg.kv_bytes(plugin),
+        }
     }
 
     /// Queues `payload` (JSON text) from `plugin` for `target`, with no cap; returns its
@@ -730,7 +873,10 @@ impl Store {
         payload: &str,
         caps: &OutboxCaps,
     ) -> Result<Pushed, StoreError> {
-        let mut conn = self.conn();
+        let mut conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.outbox_push_capped(target, plugin, payload, caps),
+        };
         let doing = sql("queueing an outgoing message");
         let tx = begin_write(&mut conn).map_err(doing)?;
         let id = {
@@ -756,7 +902,10 @@ impl Store {
     /// Every target's queue: messages and payload bytes, sorted by target. Read from the
     /// running totals, so it costs one short scan of a table with a row per target.
     pub fn outbox_usage(&self) -> Result<Vec<TargetUsage>, StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.outbox_usage(),
+        };
         let doing = sql("reading outbox usage");
         let mut stmt = conn
             .prepare_cached("SELECT target, messages, bytes FROM outbox_usage ORDER BY target")
@@ -777,7 +926,10 @@ impl Store {
     /// Whether message `id` is still queued: a delivery worker asks before each attempt,
     /// since a cap may have dropped the message it holds.
     pub fn outbox_is_queued(&self, id: i64) -> Result<bool, StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.outbox_is_queued(id),
+        };
         let doing = sql("reading the outbox");
         let mut stmt = conn
             .prepare_cached("SELECT 1 FROM outbox WHERE id = ?1")
@@ -792,7 +944,10 @@ impl Store {
         target: &str,
         limit: usize,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.outbox_pending(target, limit),
+        };
         let doing = sql("reading the outbox");
         let mut stmt = conn
             .prepare_cached(
@@ -817,7 +972,10 @@ impl Store {
     /// Every target with messages waiting, and how many, sorted by target: the delivery
     /// loop's work list and the queue depth `!status` shows.
     pub fn outbox_targets(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.outbox_targets(),
+        };
         let doing = sql("reading the outbox");
         let mut stmt = conn
             .prepare_cached("SELECT target, COUNT(*) FROM outbox GROUP BY target ORDER BY target")
@@ -834,7 +992,10 @@ impl Store {
     /// no longer there (already sent) is not an error. Committed without an fsync (see
     /// [`without_fsync`]): after an OS crash the message may be posted again, never lost.
     pub fn outbox_mark_sent(&self, id: i64) -> Result<(), StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.outbox_mark_sent(id).map(|n| not_queued(n, id, "sent")),
+        };
         let doing = sql("removing a delivered message");
         let removed = without_fsync(&conn, |conn| {
             conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
@@ -850,7 +1011,14 @@ impl Store {
     /// Records a failed delivery of message `id`: it stays queued (in place, so order is
     /// kept), its attempt count goes up and `error` is kept as its last error.
     pub fn outbox_mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => {
+                return pg
+                    .outbox_mark_failed(id, error)
+                    .map(|n| not_queued(n, id, "failed"));
+            }
+        };
         let doing = sql("recording a failed delivery");
         let mut stmt = conn
             .prepare_cached(
@@ -868,7 +1036,10 @@ impl Store {
     /// and checks whether it went through instead of posting it again. Committed without an
     /// fsync (see [`without_fsync`]): it survives roost being killed, which is what it is for.
     pub fn outbox_mark_attempt(&self, id: i64) -> Result<(), StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.outbox_mark_attempt(id),
+        };
         without_fsync(&conn, |conn| {
             conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1")?
                 .execute([id])
@@ -879,7 +1050,10 @@ impl Store {
 
     /// Keeps `error` as the last error of message `id`, which stays queued in place.
     pub fn outbox_note_error(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.outbox_note_error(id, error),
+        };
         without_fsync(&conn, |conn| {
             conn.prepare_cached("UPDATE outbox SET last_error = ?2 WHERE id = ?1")?
                 .execute(params![id, error])
@@ -896,12 +1070,11 @@ impl Store {
         kind: &str,
         detail: &str,
     ) -> Result<(), StoreError> {
-        let mut cut = detail.len().min(MAX_HISTORY_DETAIL);
-        while !detail.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let detail = &detail[..cut];
-        let mut conn = self.conn();
+        let mut conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.history_push(plugin, kind, detail),
+        };
+        let detail = cut_detail(detail, MAX_HISTORY_DETAIL);
         let doing = sql("recording an event");
         let tx = begin_write(&mut conn).map_err(doing)?;
         insert_history(&tx, plugin, kind, detail).map_err(doing)?;
@@ -910,7 +1083,10 @@ impl Store {
 
     /// The newest `limit` events, newest first.
     pub fn history_recent(&self, limit: usize) -> Result<Vec<HistoryItem>, StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.history_recent(limit),
+        };
         let doing = sql("reading the history");
         let mut stmt = conn
             .prepare_cached(
@@ -932,7 +1108,10 @@ impl Store {
     /// SQLite's `PRAGMA integrity_check`: `"ok"` when the file is sound, otherwise the
     /// problems it found, one per line. For `roost check` and after an unclean shutdown.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
-        let conn = self.conn();
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.integrity_check(),
+        };
         let doing = sql("checking database integrity");
         let mut stmt = conn.prepare("PRAGMA integrity_check").map_err(doing)?;
         let lines: Vec<String> = stmt
@@ -941,7 +1120,7 @@ impl Store {
             .map_err(doing)?;
         let report = lines.join("\n");
         if report != "ok" {
-            tracing::error!(path = %self.inner.path.display(), %report, "database integrity check failed");
+            tracing::error!(path = %self.location(), %report, "database integrity check failed");
         }
         Ok(report)
     }
@@ -1112,11 +1291,7 @@ fn record_drops(
         count.parse::<u64>().ok().map(|n| (id, n))
     });
     let total = dropped.saturating_add(earlier.map_or(0, |(_, n)| n));
-    let detail = format!(
-        "{target}: {total} oldest queued messages dropped (over [outbox] max_messages = {} or max_mb = {})",
-        caps.max_messages,
-        caps.max_bytes / (1024 * 1024)
-    );
+    let detail = drops_detail(target, total, caps);
     match earlier {
         Some((id, _)) => {
             let mut update =
@@ -1126,6 +1301,32 @@ fn record_drops(
         None => insert_history(conn, None, OUTBOX_DROPPED, &detail)?,
     }
     Ok(())
+}
+
+/// The history detail of a run of drops: its target first (how the next drop finds it),
+/// then the count.
+fn drops_detail(target: &str, total: u64, caps: &OutboxCaps) -> String {
+    format!(
+        "{target}: {total} oldest queued messages dropped (over [outbox] max_messages = {} or max_mb = {})",
+        caps.max_messages,
+        caps.max_bytes / (1024 * 1024)
+    )
+}
+
+/// `detail` cut to at most `max` bytes, at a character boundary.
+fn cut_detail(detail: &str, max: usize) -> &str {
+    let mut cut = detail.len().min(max);
+    while !detail.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &detail[..cut]
+}
+
+/// Logs a bookkeeping mark for a message no longer queued (already sent or dropped).
+fn not_queued(changed: u64, id: i64, what: &str) {
+    if changed == 0 {
+        tracing::debug!(id, "outbox: marked {what} but was not queued");
+    }
 }
 
 fn delete(conn: &Connection, plugin: &str, key: &str) -> Result<usize, rusqlite::Error> {
@@ -1182,23 +1383,122 @@ fn migrate(path: &Path, conn: &mut Connection) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
+    /// One test's database, opened as often as the test likes.
+    enum Fixture {
+        Sqlite(tempfile::TempDir),
+        Postgres(String),
+    }
+
+    impl Fixture {
+        fn sqlite() -> Fixture {
+            Fixture::Sqlite(tempfile::tempdir().expect("tempdir"))
+        }
+
+        fn postgres() -> Fixture {
+            Fixture::Postgres(test_pg::fresh_url())
+        }
+
+        fn open(&self) -> Store {
+            match self {
+                Fixture::Sqlite(dir) => Store::open(&dir.path().join("roost.db")).expect("open"),
+                Fixture::Postgres(url) => {
+                    Store::open_postgres(url, test_pg::server().password.as_deref())
+                        .expect("open on postgres")
+                }
+            }
+        }
+    }
+
+    /// Generates `on_sqlite::<case>` (a private in-memory database) and `on_postgres::<case>`
+    /// (a fresh schema on the test server) for each case `fn(Store)`.
+    macro_rules! store_cases {
+        ($($case:ident),* $(,)?) => {
+            mod on_sqlite {
+                $(#[test] fn $case() { super::$case(super::mem()) })*
+            }
+            mod on_postgres {
+                $(#[test] fn $case() { super::$case(super::Fixture::postgres().open()) })*
+            }
+        };
+    }
+
+    /// Like `store_cases!` for cases `fn(&Fixture)` that open their database themselves.
+    macro_rules! reopen_cases {
+        ($($case:ident),* $(,)?) => {
+            mod on_sqlite_reopen {
+                $(#[test] fn $case() { super::$case(&super::Fixture::sqlite()) })*
+            }
+            mod on_postgres_reopen {
+                $(#[test] fn $case() { super::$case(&super::Fixture::postgres()) })*
+            }
+        };
+    }
+
+    // Every case below runs on both backends, each test with a database of its own.
+    store_cases!(
+        a_new_database_is_at_the_latest_schema_version,
+        kv_set_get_delete_round_trip,
+        one_plugin_cannot_see_another_plugins_keys,
+        kv_list_matches_prefixes_literally_and_sorts,
+        kv_list_handles_prefixes_ending_in_the_largest_characters,
+        kv_batch_applies_every_operation_in_order,
+        a_failing_kv_batch_leaves_nothing_behind,
+        kv_bytes_counts_utf8_keys_and_values,
+        kv_usage_follows_inserts_overwrites_deletes_and_batches,
+        a_value_over_the_value_limit_is_refused_and_not_stored,
+        writes_past_the_quota_are_refused_before_they_are_stored,
+        a_batch_that_would_pass_the_quota_leaves_nothing_behind,
+        a_lowered_quota_still_lets_a_plugin_shrink_and_delete,
+        past_max_messages_the_oldest_of_that_target_are_dropped,
+        past_max_bytes_the_oldest_are_dropped_but_never_the_new_one,
+        drops_are_recorded_once_per_run_with_their_count,
+        outbox_usage_follows_deliveries_and_forgets_empty_targets,
+        the_outbox_delivers_per_target_in_order_and_keeps_failures,
+        history_keeps_the_newest_thousand_newest_first,
+        history_details_are_capped_at_a_character_boundary,
+        clones_share_one_database,
+        a_broken_running_total_fails_the_integrity_check,
+    );
+    // These open the same database more than once.
+    reopen_cases!(
+        kv_usage_survives_reopening,
+        reopening_keeps_data_and_does_not_migrate_again,
+        a_database_from_a_newer_roost_is_refused,
+        quotas_hold_when_two_handles_write_at_once,
+    );
+
     fn mem() -> Store {
         Store::open_in_memory().expect("in-memory store")
     }
 
-    #[test]
-    fn a_new_database_is_at_the_latest_schema_version() {
-        let s = mem();
-        assert_eq!(
-            s.schema_version().expect("version") as usize,
-            MIGRATIONS.len()
-        );
+    /// The newest schema version the store's backend knows.
+    fn latest(s: &Store) -> usize {
+        match s.db() {
+            Db::Sqlite(_) => MIGRATIONS.len(),
+            Db::Postgres(_) => postgres::MIGRATIONS.len(),
+        }
+    }
+
+    fn a_new_database_is_at_the_latest_schema_version(s: Store) {
+        assert_eq!(s.schema_version().expect("version") as usize, latest(&s));
         assert_eq!(s.integrity_check().expect("check"), "ok");
     }
 
-    #[test]
-    fn kv_set_get_delete_round_trip() {
-        let s = mem();
+    fn a_broken_running_total_fails_the_integrity_check(s: Store) {
+        s.kv_set("p", "k", b"v").expect("set");
+        s.outbox_push("t", "p", "x").expect("push");
+        assert_eq!(s.integrity_check().expect("check"), "ok");
+        match s.db() {
+            Db::Sqlite(_) => return, // `PRAGMA integrity_check` checks pages, not totals.
+            Db::Postgres(pg) => pg
+                .execute_raw("UPDATE kv_usage SET bytes = bytes + 1")
+                .expect("break the total"),
+        }
+        let report = s.integrity_check().expect("check");
+        assert!(report.contains("kv_usage of plugin p"), "{report}");
+    }
+
+    fn kv_set_get_delete_round_trip(s: Store) {
         assert_eq!(s.kv_get("a", "k").expect("get"), None);
         s.kv_set("a", "k", b"one").expect("set");
         s.kv_set("a", "k", b"two").expect("overwrite");
@@ -1210,9 +1510,7 @@ mod tests {
         assert_eq!(s.kv_get("a", "k").expect("get"), None);
     }
 
-    #[test]
-    fn one_plugin_cannot_see_another_plugins_keys() {
-        let s = mem();
+    fn one_plugin_cannot_see_another_plugins_keys(s: Store) {
         s.kv_set("a", "secret", b"a's").expect("set");
         s.kv_set("b", "secret", b"b's").expect("set");
         s.kv_set("b", "other", b"x").expect("set");
@@ -1225,9 +1523,7 @@ mod tests {
         assert_eq!(s.kv_count("b").expect("count"), 2);
     }
 
-    #[test]
-    fn kv_list_matches_prefixes_literally_and_sorts() {
-        let s = mem();
+    fn kv_list_matches_prefixes_literally_and_sorts(s: Store) {
         for key in [
             "user/2", "user/1", "user%x", "userXx", "user_x", "users", "use", "user/", "v",
         ] {
@@ -1250,9 +1546,7 @@ mod tests {
         );
     }
 
-    #[test]
-    fn kv_list_handles_prefixes_ending_in_the_largest_characters() {
-        let s = mem();
+    fn kv_list_handles_prefixes_ending_in_the_largest_characters(s: Store) {
         let max = char::MAX.to_string();
         for key in [
             format!("a{max}"),
@@ -1273,9 +1567,7 @@ mod tests {
         assert_eq!(prefix_successor("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
     }
 
-    #[test]
-    fn kv_batch_applies_every_operation_in_order() {
-        let s = mem();
+    fn kv_batch_applies_every_operation_in_order(s: Store) {
         s.kv_set("p", "gone", b"x").expect("set");
         s.kv_batch(
             "p",
@@ -1296,17 +1588,26 @@ mod tests {
             .expect("empty batch");
     }
 
-    #[test]
-    fn a_failing_kv_batch_leaves_nothing_behind() {
-        let s = mem();
+    fn a_failing_kv_batch_leaves_nothing_behind(s: Store) {
         s.kv_set("p", "kept", b"old").expect("set");
-        // Make the third operation fail inside SQLite, as a full disk would.
-        s.conn()
-            .execute_batch(
-                "CREATE TRIGGER fail_boom BEFORE INSERT ON kv WHEN NEW.key = 'boom' \
-                 BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
-            )
-            .expect("trigger");
+        // Make the third operation fail inside the database, as a full disk would.
+        match s.db() {
+            Db::Sqlite(conn) => conn
+                .execute_batch(
+                    "CREATE TRIGGER fail_boom BEFORE INSERT ON kv WHEN NEW.key = 'boom' \
+                     BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
+                )
+                .expect("trigger"),
+            Db::Postgres(pg) => pg
+                .execute_raw(
+                    "CREATE FUNCTION fail_boom() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                     BEGIN IF NEW.key = 'boom'::bytea THEN RAISE EXCEPTION 'simulated failure'; \
+                     END IF; RETURN NEW; END $$; \
+                     CREATE TRIGGER fail_boom BEFORE INSERT ON kv \
+                     FOR EACH ROW EXECUTE FUNCTION fail_boom();",
+                )
+                .expect("trigger"),
+        }
         let err = s
             .kv_batch(
                 "p",
@@ -1325,9 +1626,7 @@ mod tests {
         s.kv_set("p", "after", b"ok").expect("set after failure");
     }
 
-    #[test]
-    fn kv_bytes_counts_utf8_keys_and_values() {
-        let s = mem();
+    fn kv_bytes_counts_utf8_keys_and_values(s: Store) {
         assert_eq!(s.kv_bytes("p").expect("bytes"), 0);
         s.kv_set("p", "é", b"abc").expect("set"); // 2 + 3
         s.kv_set("p", "k", b"").expect("set"); // 1 + 0
@@ -1337,15 +1636,23 @@ mod tests {
 
     /// The running total must equal a full count of the rows, whatever was done.
     fn assert_usage_matches_rows(s: &Store, plugin: &str) {
-        let scanned: i64 = s
-            .conn()
-            .query_row(
-                "SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0) \
-                 FROM kv WHERE plugin = ?1",
-                [plugin],
-                |row| row.get(0),
-            )
-            .expect("scan");
+        let scanned: i64 = match s.db() {
+            Db::Sqlite(conn) => conn
+                .query_row(
+                    "SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0) \
+                     FROM kv WHERE plugin = ?1",
+                    [plugin],
+                    |row| row.get(0),
+                )
+                .expect("scan"),
+            Db::Postgres(pg) => pg
+                .query_i64(
+                    "SELECT COALESCE(SUM(octet_length(key) + octet_length(value)), 0)::bigint \
+                     FROM kv WHERE plugin = $1",
+                    plugin,
+                )
+                .expect("scan"),
+        };
         assert_eq!(s.kv_bytes(plugin).expect("bytes") as i64, scanned);
     }
 
@@ -1360,9 +1667,7 @@ mod tests {
         KvOp::Set(key.to_string(), vec![7u8; len])
     }
 
-    #[test]
-    fn kv_usage_follows_inserts_overwrites_deletes_and_batches() {
-        let s = mem();
+    fn kv_usage_follows_inserts_overwrites_deletes_and_batches(s: Store) {
         s.kv_set("p", "a", &[1; 100]).expect("set"); // 101
         assert_eq!(s.kv_bytes("p").expect("bytes"), 101);
         s.kv_set("p", "a", &[1; 10]).expect("shrink"); // 11
@@ -1380,9 +1685,7 @@ mod tests {
         assert_usage_matches_rows(&s, "p");
     }
 
-    #[test]
-    fn a_value_over_the_value_limit_is_refused_and_not_stored() {
-        let s = mem();
+    fn a_value_over_the_value_limit_is_refused_and_not_stored(s: Store) {
         let err = s
             .kv_batch("p", &[set_op("k", 11)], &limits(1000, 10))
             .expect_err("too large");
@@ -1401,9 +1704,7 @@ mod tests {
             .expect("at the limit");
     }
 
-    #[test]
-    fn writes_past_the_quota_are_refused_before_they_are_stored() {
-        let s = mem();
+    fn writes_past_the_quota_are_refused_before_they_are_stored(s: Store) {
         let l = limits(100, 100);
         s.kv_batch("p", &[set_op("a", 49), set_op("b", 49)], &l)
             .expect("exactly 100");
@@ -1434,9 +1735,7 @@ mod tests {
         assert_usage_matches_rows(&s, "p");
     }
 
-    #[test]
-    fn a_batch_that_would_pass_the_quota_leaves_nothing_behind() {
-        let s = mem();
+    fn a_batch_that_would_pass_the_quota_leaves_nothing_behind(s: Store) {
         let l = limits(100, 100);
         s.kv_set("p", "kept", b"old").expect("set");
         let err = s
@@ -1456,9 +1755,7 @@ mod tests {
         assert_eq!(s.kv_bytes("p").expect("bytes"), 7);
     }
 
-    #[test]
-    fn a_lowered_quota_still_lets_a_plugin_shrink_and_delete() {
-        let s = mem();
+    fn a_lowered_quota_still_lets_a_plugin_shrink_and_delete(s: Store) {
         s.kv_set("p", "a", &[0; 200]).expect("set");
         let l = limits(100, 1000);
         assert!(s.kv_batch("p", &[set_op("b", 1)], &l).is_err());
@@ -1502,16 +1799,13 @@ mod tests {
         );
     }
 
-    #[test]
-    fn kv_usage_survives_reopening() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("roost.db");
+    fn kv_usage_survives_reopening(fx: &Fixture) {
         let l = limits(100, 100);
         {
-            let s = Store::open(&path).expect("open");
+            let s = fx.open();
             s.kv_batch("p", &[set_op("a", 90)], &l).expect("set");
         }
-        let s = Store::open(&path).expect("reopen");
+        let s = fx.open();
         assert_eq!(s.kv_bytes("p").expect("bytes"), 91);
         assert!(s.kv_batch("p", &[set_op("b", 10)], &l).is_err());
     }
@@ -1531,9 +1825,7 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn past_max_messages_the_oldest_of_that_target_are_dropped() {
-        let s = mem();
+    fn past_max_messages_the_oldest_of_that_target_are_dropped(s: Store) {
         let c = caps(3, u64::MAX);
         s.outbox_push_capped("other", "p", "o", &c).expect("push");
         let mut dropped = 0;
@@ -1555,9 +1847,7 @@ mod tests {
         assert_eq!(usage[1].bytes, 6);
     }
 
-    #[test]
-    fn past_max_bytes_the_oldest_are_dropped_but_never_the_new_one() {
-        let s = mem();
+    fn past_max_bytes_the_oldest_are_dropped_but_never_the_new_one(s: Store) {
         let c = caps(100, 10);
         s.outbox_push_capped("t", "p", "aaaa", &c).expect("push");
         s.outbox_push_capped("t", "p", "bbbb", &c).expect("push");
@@ -1570,9 +1860,7 @@ mod tests {
         assert_eq!(pending_payloads(&s, "t"), ["dddddddddddd"]);
     }
 
-    #[test]
-    fn drops_are_recorded_once_per_run_with_their_count() {
-        let s = mem();
+    fn drops_are_recorded_once_per_run_with_their_count(s: Store) {
         let c = caps(1, u64::MAX);
         for i in 0..4 {
             s.outbox_push_capped("t", "p", &i.to_string(), &c)
@@ -1606,9 +1894,7 @@ mod tests {
         assert!(history[0].detail.starts_with("t: 1 oldest"), "{history:?}");
     }
 
-    #[test]
-    fn outbox_usage_follows_deliveries_and_forgets_empty_targets() {
-        let s = mem();
+    fn outbox_usage_follows_deliveries_and_forgets_empty_targets(s: Store) {
         let a = s.outbox_push("t", "p", "abc").expect("push");
         let b = s.outbox_push("t", "p", "de").expect("push");
         assert!(s.outbox_is_queued(a).expect("queued"));
@@ -1627,9 +1913,7 @@ mod tests {
         assert!(s.outbox_usage().expect("usage").is_empty());
     }
 
-    #[test]
-    fn the_outbox_delivers_per_target_in_order_and_keeps_failures() {
-        let s = mem();
+    fn the_outbox_delivers_per_target_in_order_and_keeps_failures(s: Store) {
         let a1 = s
             .outbox_push("console", "bot", r#"{"text":"1"}"#)
             .expect("push");
@@ -1676,9 +1960,7 @@ mod tests {
         assert!(a3 > a2);
     }
 
-    #[test]
-    fn history_keeps_the_newest_thousand_newest_first() {
-        let s = mem();
+    fn history_keeps_the_newest_thousand_newest_first(s: Store) {
         for i in 0..HISTORY_KEEP + 5 {
             let plugin = (i % 2 == 0).then_some("bot");
             s.history_push(plugin, "tick", &i.to_string())
@@ -1696,9 +1978,7 @@ mod tests {
         assert!(recent[0].at >= recent[1].at);
     }
 
-    #[test]
-    fn history_details_are_capped_at_a_character_boundary() {
-        let s = mem();
+    fn history_details_are_capped_at_a_character_boundary(s: Store) {
         let long = "é".repeat(MAX_HISTORY_DETAIL);
         s.history_push(None, "big", &long).expect("push");
         let item = s.history_recent(1).expect("recent").remove(0);
@@ -1729,15 +2009,55 @@ mod tests {
         assert!(!s.outbox_is_queued(id).expect("queued"));
     }
 
+    fn reopening_keeps_data_and_does_not_migrate_again(fx: &Fixture) {
+        {
+            let s = fx.open();
+            s.kv_set("p", "k", b"v").expect("set");
+            s.outbox_push("console", "p", "{}").expect("push");
+            s.history_push(Some("p"), "load", "ok").expect("history");
+        }
+        let s = fx.open();
+        assert_eq!(s.schema_version().expect("version") as usize, latest(&s));
+        assert_eq!(s.kv_get("p", "k").expect("get"), Some(b"v".to_vec()));
+        assert_eq!(s.outbox_pending("console", 10).expect("pending").len(), 1);
+        assert_eq!(s.history_recent(10).expect("history").len(), 1);
+        // Two handles at once on one database (daemon + `roost invoke`) both work.
+        let other = fx.open();
+        other.kv_set("p", "k2", b"v2").expect("set");
+        assert_eq!(s.kv_get("p", "k2").expect("get"), Some(b"v2".to_vec()));
+    }
+
+    /// Two handles (two connections) filling one namespace at once: the quota holds
+    /// exactly, and the total matches the rows.
+    fn quotas_hold_when_two_handles_write_at_once(fx: &Fixture) {
+        let l = limits(1000, 100);
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let s = fx.open();
+                std::thread::spawn(move || {
+                    (0..60)
+                        .filter(|i| {
+                            let op = set_op(&format!("{w}-{i:02}"), 6); // 10 bytes
+                            s.kv_batch("p", &[op], &l).is_ok()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        let stored: usize = writers.into_iter().map(|w| w.join().expect("writer")).sum();
+        let s = fx.open();
+        assert_eq!(stored, 100, "exactly the quota's worth was accepted");
+        assert_eq!(s.kv_bytes("p").expect("bytes"), 1000);
+        assert_eq!(s.kv_count("p").expect("count"), 100);
+        assert_usage_matches_rows(&s, "p");
+    }
+
     #[test]
-    fn reopening_a_file_keeps_data_and_does_not_migrate_again() {
+    fn a_new_file_database_uses_wal_and_full_sync() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("nested/dir/roost.db");
         {
             let s = Store::open(&path).expect("first open creates the directory");
-            s.kv_set("p", "k", b"v").expect("set");
-            s.outbox_push("console", "p", "{}").expect("push");
-            s.history_push(Some("p"), "load", "ok").expect("history");
             let mode: String = s
                 .conn()
                 .pragma_query_value(None, "journal_mode", |r| r.get(0))
@@ -1749,33 +2069,38 @@ mod tests {
                 .expect("synchronous");
             assert_eq!(sync, 2, "synchronous = FULL");
         }
-        let s = Store::open(&path).expect("second open");
-        assert_eq!(
-            s.schema_version().expect("version") as usize,
-            MIGRATIONS.len()
-        );
-        assert_eq!(s.kv_get("p", "k").expect("get"), Some(b"v".to_vec()));
-        assert_eq!(s.outbox_pending("console", 10).expect("pending").len(), 1);
-        assert_eq!(s.history_recent(10).expect("history").len(), 1);
-        // Two handles at once on one file (daemon + `roost invoke`) both work.
-        let other = Store::open(&path).expect("concurrent open");
-        other.kv_set("p", "k2", b"v2").expect("set");
-        assert_eq!(s.kv_get("p", "k2").expect("get"), Some(b"v2".to_vec()));
     }
 
-    #[test]
-    fn a_database_from_a_newer_roost_is_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("roost.db");
-        drop(Store::open(&path).expect("open"));
-        let newer = MIGRATIONS.len() + 7;
-        Connection::open(&path)
-            .and_then(|c| c.pragma_update(None, "user_version", newer))
-            .expect("bump user_version");
-        match Store::open(&path) {
-            Err(StoreError::TooNew { found, known, .. }) => {
-                assert_eq!(found as usize, newer);
-                assert_eq!(known as usize, MIGRATIONS.len());
+    fn a_database_from_a_newer_roost_is_refused(fx: &Fixture) {
+        let s = fx.open();
+        let known = latest(&s);
+        match s.db() {
+            Db::Sqlite(conn) => conn
+                .pragma_update(None, "user_version", known + 7)
+                .expect("bump user_version"),
+            Db::Postgres(pg) => pg
+                .execute_raw("INSERT INTO roost_schema (version) VALUES (1000)")
+                .expect("record a newer version"),
+        }
+        drop(s);
+        let opened = match fx {
+            Fixture::Sqlite(dir) => Store::open(&dir.path().join("roost.db")),
+            Fixture::Postgres(url) => {
+                Store::open_postgres(url, test_pg::server().password.as_deref())
+            }
+        };
+        match opened {
+            Err(StoreError::TooNew {
+                found, known: k, ..
+            }) => {
+                assert_eq!(found as usize, known + 7);
+                assert_eq!(k as usize, known);
+            }
+            Err(StoreError::PostgresTooNew {
+                found, known: k, ..
+            }) => {
+                assert_eq!(found, 1000);
+                assert_eq!(k as usize, known);
             }
             Err(e) => panic!("wrong error: {e}"),
             Ok(_) => panic!("a newer database must be refused"),
@@ -1783,8 +2108,46 @@ mod tests {
     }
 
     #[test]
-    fn clones_share_one_database() {
-        let s = mem();
+    fn two_hubs_starting_at_once_on_a_new_postgres_database_migrate_it_once() {
+        let fx = Fixture::postgres();
+        let url = match &fx {
+            Fixture::Postgres(url) => url.clone(),
+            Fixture::Sqlite(_) => unreachable!(),
+        };
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    Store::open_postgres(&url, test_pg::server().password.as_deref())
+                        .map(|s| s.schema_version())
+                })
+            })
+            .collect();
+        for open in opens {
+            let version = open
+                .join()
+                .expect("thread")
+                .expect("open")
+                .expect("version");
+            assert_eq!(version as usize, postgres::MIGRATIONS.len());
+        }
+    }
+
+    #[test]
+    fn a_wrong_postgres_password_is_a_connect_error_without_the_password() {
+        let url = &test_pg::server().url;
+        match Store::open_postgres(url, Some("not-the-password-x9")) {
+            Err(e @ StoreError::Connect { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("password authentication failed"), "{text}");
+                assert!(!text.contains("not-the-password-x9"), "{text}");
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("a wrong password must be refused"),
+        }
+    }
+
+    fn clones_share_one_database(s: Store) {
         let t = s.clone();
         t.kv_set("p", "k", b"v").expect("set");
         assert_eq!(s.kv_get("p", "k").expect("get"), Some(b"v".to_vec()));

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 /// A real authoritative DNS server on loopback serving deliberately broken test zones.
 pub mod dns;
+/// The Postgres server the store's tests run on: the same file the host's unit tests use.
+#[path = "../../host/src/store/test_pg.rs"]
+pub mod test_pg;
 
 /// The fault-fixture plugin (`tests/plugins/faulty`).
 pub const FAULTY_WASM: &str = env!("FAULTY_WASM");

@@ -140,6 +140,16 @@ enum FileError {
     NotText { path: PathBuf },
 }
 
+/// Reads a private file of the host's own (the store's `password_file`) with the same
+/// checks as a plugin's secret file: the daemon's user owns it, nobody else can read it.
+/// `None` when it does not exist; the error names the file, never its contents.
+pub(crate) fn read_private_file(path: &Path) -> Result<Option<String>, String> {
+    match read_file(path) {
+        Ok(value) => Ok(value.map(|v| v.0.clone())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Reads a secret file: `None` when it does not exist. Symlinks are not followed, so the
 /// mode checked is the file's own.
 fn read_file(path: &Path) -> Result<Option<Value>, FileError> {

@@ -15,6 +15,9 @@ pub enum BackupError {
         to: String,
         source: rusqlite::Error,
     },
+    /// The store is on Postgres (`[store] url`): back it up with the server's own tools.
+    #[error("the store is on Postgres ([store] url); back it up with pg_dump, not roost backup")]
+    Postgres,
     /// The target exists: a backup never overwrites.
     #[error("{0} exists; choose a new file name")]
     Exists(String),
@@ -25,6 +28,9 @@ const PAGES_PER_STEP: std::ffi::c_int = 256;
 
 /// Copies the database of `config`'s data dir to `to`; returns the pages copied.
 pub fn backup(config: &Config, to: &Path) -> Result<i32, BackupError> {
+    if config.store.url.is_some() {
+        return Err(BackupError::Postgres);
+    }
     let from = config.data_dir().join("roost.db");
     if to.exists() {
         return Err(BackupError::Exists(to.display().to_string()));

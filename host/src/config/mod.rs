@@ -102,6 +102,26 @@ pub struct Config {
     pub outbox: OutboxLimits,
     /// `[http]`: the status page, `/api/status` and `/metrics`; off unless `listen` is set.
     pub http: HttpConfig,
+    /// `[store]`: where the host's own data lives; SQLite in the data dir unless `url` is set.
+    pub store: StoreConfig,
+}
+
+/// The variable the Postgres store's password is read from (taken out of the environment
+/// at start, like every `ROOST_*PASSWORD*` variable).
+pub const STORE_PASSWORD_ENV: &str = "ROOST_STORE_PASSWORD";
+
+/// `[store]`: the host's database. Without `url`, SQLite at `<data_dir>/roost.db`. With
+/// `url = "postgres://user@host:port/db"`, that Postgres database; its password comes from
+/// [`STORE_PASSWORD_ENV`] or `password_file` (mode 0600), never from this file, so the
+/// config can be shared and logged.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://…` (no password in it); `None` keeps SQLite.
+    pub url: Option<String>,
+    /// A file holding the password (mode 0600, owned by the daemon's user); relative to the
+    /// config file, resolved at parse time. Wins over the variable when both are set.
+    pub password_file: Option<PathBuf>,
 }
 
 /// `[http]`: the daemon's own HTTP server (status page, JSON status, Prometheus metrics).
@@ -770,6 +790,9 @@ impl Config {
         }
         if let Some(p) = config.http.token_file.take() {
             config.http.token_file = Some(tidy(&dir.join(p)));
+        }
+        if let Some(p) = config.store.password_file.take() {
+            config.store.password_file = Some(tidy(&dir.join(p)));
         }
         for plugin in config.plugins.values_mut() {
             if let Some(p) = plugin.path.take() {

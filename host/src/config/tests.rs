@@ -449,3 +449,49 @@ fn a_non_loopback_http_address_needs_a_token_file() {
     let e = err("[http]\nlisten = \"localhost\"\n");
     assert!(e.to_string().contains("not an address"), "{e}");
 }
+
+#[test]
+fn a_store_url_is_parsed_and_its_password_file_resolved() {
+    let c = parse(
+        "[store]\nurl = \"postgres://roost@db.example:5432/roost\"\npassword_file = \"pg.pw\"\n",
+    )
+    .expect("valid");
+    assert_eq!(
+        c.store.url.as_deref(),
+        Some("postgres://roost@db.example:5432/roost")
+    );
+    assert_eq!(
+        c.store.password_file.as_deref(),
+        Some(Path::new("config/pg.pw"))
+    );
+    assert_eq!(parse("").expect("valid").store, StoreConfig::default());
+}
+
+#[test]
+fn a_store_url_with_a_password_is_refused_without_echoing_it() {
+    let e = err("[store]\nurl = \"postgres://roost:hunter2@db.example/roost\"\n");
+    let text = e.to_string();
+    assert!(
+        text.starts_with(
+            "config/roost.toml:2:7: store.url: must not hold the password; set ROOST_STORE_PASSWORD"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn a_store_url_that_is_not_postgres_points_at_its_value() {
+    let e = err("[store]\nurl = \"mysql://roost@db/roost\"\n");
+    assert!(
+        e.to_string()
+            .starts_with("config/roost.toml:2:7: store.url: must be a Postgres URL"),
+        "{e}"
+    );
+    let e = err("[store]\npassword_file = \"pw\"\n");
+    assert!(
+        e.to_string()
+            .contains("store.password_file: is only used with url"),
+        "{e}"
+    );
+}

@@ -20,7 +20,42 @@ impl Config {
         self.gateways_problems(&mut out);
         self.plugins_problems(&mut out);
         self.http_problems(&mut out);
+        self.store_problems(&mut out);
         out
+    }
+
+    /// `[store]`: a Postgres URL the client understands, with no password in it, and a
+    /// password file only beside a URL.
+    fn store_problems(&self, out: &mut Vec<Problem>) {
+        let Some(url) = &self.store.url else {
+            if self.store.password_file.is_some() {
+                out.push(Problem::value(
+                    &["store", "password_file"],
+                    "is only used with url (a Postgres database); without url the store is SQLite in the data dir".to_string(),
+                ));
+            }
+            return;
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            out.push(Problem::value(
+                &["store", "url"],
+                "must be a Postgres URL, e.g. \"postgres://roost@db.example/roost\"; leave [store] out for SQLite in the data dir".to_string(),
+            ));
+            return;
+        }
+        match url.parse::<postgres::Config>() {
+            Err(e) => out.push(Problem::value(
+                &["store", "url"],
+                format!("not a valid Postgres URL ({e}); write e.g. \"postgres://roost@db.example:5432/roost\""),
+            )),
+            Ok(parsed) if parsed.get_password().is_some() => out.push(Problem::value(
+                &["store", "url"],
+                format!(
+                    "must not hold the password; set {STORE_PASSWORD_ENV} or password_file (mode 0600) instead"
+                ),
+            )),
+            Ok(_) => {}
+        }
     }
 
     /// `[http]`: an address to listen on, and a token for anything beyond loopback.

@@ -84,7 +84,7 @@ pub(crate) unsafe fn scrub_value(name: &str) {
 
 /// A secret variable's value: taken at start, else (for one-shot commands that did not
 /// take them) still in the environment.
-fn secret_var(name: &str) -> Option<String> {
+pub(crate) fn secret_var(name: &str) -> Option<String> {
     let taken = TAKEN
         .get()
         .and_then(|t| t.lock().ok().and_then(|t| t.get(name).cloned()));

@@ -44,9 +44,14 @@ pub(super) fn serve(shared: Weak<Shared>, queue: Receiver<Job>) {
 /// when the transaction cannot be begun (another process holds the write lock past the
 /// busy timeout: each piece then meets that on its own, as without grouping).
 fn run_group(store: &Store, group: Vec<Job>) {
-    if group.len() > 1 {
+    // On Postgres each piece commits on its own (the server groups concurrent commits
+    // itself).
+    if group.len() > 1
+        && let Some(conn) = store.sqlite()
+    {
         // Bound first: the connection's lock must be let go before the pieces run.
-        let began = store.conn().execute_batch("BEGIN IMMEDIATE");
+        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        drop(conn);
         match began {
             Ok(()) => return run_in_transaction(store, group),
             Err(e) => tracing::warn!("store: cannot group {} writes: {e}", group.len()),
@@ -68,7 +73,7 @@ fn run_in_transaction(store: &Store, group: Vec<Job>) {
     let mut open = true;
     for job in group {
         let reply = job(store);
-        if open && store.conn().is_autocommit() {
+        if open && store.sqlite().is_some_and(|c| c.is_autocommit()) {
             open = false;
             let why = "the database rolled back the transaction it ran in".to_string();
             tracing::error!("store: {why}; {size} writes grouped with it were not made");
@@ -89,7 +94,9 @@ fn run_in_transaction(store: &Store, group: Vec<Job>) {
 
 /// Commits the group's transaction; on failure rolls it back and says why.
 fn commit(store: &Store, size: usize) -> Result<(), String> {
-    let conn = store.conn();
+    let Some(conn) = store.sqlite() else {
+        return Ok(());
+    };
     let Err(e) = conn.execute_batch("COMMIT") else {
         return Ok(());
     };

@@ -13,6 +13,7 @@ mod hardening;
 mod hot_reload;
 mod http_out;
 mod isolation;
+mod postgres_store;
 mod python;
 mod quotas;
 mod rough_edges;
