@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{Config, ConfigError};
 use crate::gateways::{self, console};
+use crate::leadership::Leadership;
 use crate::live_config::LiveConfig;
 use crate::outbox::Outbox;
 use crate::router::Router;
@@ -34,6 +35,17 @@ pub enum DaemonError {
     Lock(#[from] crate::daemon_lock::LockError),
     #[error(transparent)]
     Web(#[from] crate::web::WebError),
+    #[error(transparent)]
+    Leadership(#[from] crate::leadership::LeadershipError),
+}
+
+/// Why serving stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// The shutdown signal came (or the reload channel closed).
+    Shutdown,
+    /// Another hub took the lead, or the lease could not be renewed in time.
+    LostLead,
 }
 
 /// The services a daemon (or a one-shot `roost invoke`) builds from a config.
@@ -120,28 +132,49 @@ pub async fn run(
     if !console_enabled {
         supervisor.set_extra_status(vec!["gateway console: disabled".into()]);
     }
+    let mut leadership = start_leadership(&host).await?;
+    // A standby compiles its plugins while it waits, so taking over only loads them.
+    let _precompile = leadership.leading().is_none().then(|| {
+        let supervisor = supervisor.clone();
+        AbortOnDrop(tokio::spawn(async move { supervisor.precompile().await }))
+    });
     tokio::pin!(shutdown);
-    // Loads are bounded by each plugin's time limit, but a signal ends the wait at once.
-    let loaded = tokio::select! {
-        errors = supervisor.sync() => {
-            log_errors(errors);
-            true
+    loop {
+        show_hubs(&supervisor, &leadership, None);
+        let epoch = tokio::select! {
+            epoch = leadership.until_leader() => epoch,
+            _ = &mut shutdown => break,
+        };
+        // Loads are bounded by each plugin's time limit, but a signal ends the wait at once.
+        tokio::select! {
+            errors = supervisor.sync() => log_errors(errors),
+            _ = &mut shutdown => break,
         }
-        _ = &mut shutdown => false,
-    };
-    if loaded {
-        serve(
-            config_path,
-            &host,
-            &router,
-            &hub,
-            &socket,
-            &plugins_dir,
+        let ended = serve(
+            Serving {
+                config_path,
+                host: &host,
+                router: &router,
+                hub: &hub,
+                socket: &socket,
+                plugins_dir: &plugins_dir,
+            },
             &mut shutdown,
+            &mut leadership,
+            epoch,
         )
         .await?;
+        supervisor.unload_all();
+        if ended == Ended::Shutdown {
+            break;
+        }
+        tracing::warn!(
+            hub = leadership.name(),
+            "this hub no longer leads: plugins unloaded, gateways closed; standing by"
+        );
     }
     tracing::info!("shutting down");
+    leadership.release().await;
     if let Some(task) = console_task {
         task.abort();
     }
@@ -159,16 +192,73 @@ fn log_errors(errors: Vec<String>) {
     }
 }
 
-/// Starts the chat gateways and outbox delivery, then serves reloads until `shutdown`.
+/// This hub's leadership: sole leader on SQLite, a contender for the lease on Postgres.
+async fn start_leadership(host: &Host) -> Result<Leadership, DaemonError> {
+    let config = host.config.get();
+    let name = config.hub_name();
+    let Some(url) = &config.store.url else {
+        return Ok(Leadership::sole(&name));
+    };
+    let password = crate::store_config::password(&config)?;
+    let supervisor = Arc::downgrade(&host.supervisor);
+    let plugins: crate::leadership::PluginNames = Arc::new(move || {
+        supervisor
+            .upgrade()
+            .map(|s| s.list_plugins_names())
+            .unwrap_or_default()
+    });
+    Ok(Leadership::start(url, password.as_deref(), &name, plugins).await?)
+}
+
+/// Sets `!status`'s live lines: the hubs on the store, then (while leading) the gateways
+/// and the outbox.
+fn show_hubs(
+    supervisor: &Supervisor,
+    leadership: &Leadership,
+    serving: Option<(gateways::Registry, Arc<gateways::delivery::Delivery>)>,
+) {
+    let leadership = leadership.clone();
+    supervisor.set_status_provider(Arc::new(move || {
+        let (leadership, serving) = (leadership.clone(), serving.clone());
+        Box::pin(async move {
+            let mut lines = leadership.status_lines();
+            if let Some((registry, deliveries)) = serving {
+                lines.extend(registry.status_lines());
+                lines.retain(|l| !l.starts_with("gateway console "));
+                lines.extend(deliveries.status_lines().await);
+            }
+            lines
+        })
+    }));
+}
+
+/// What serving a lead needs from the daemon.
+struct Serving<'a> {
+    config_path: &'a Path,
+    host: &'a Host,
+    router: &'a Arc<Router>,
+    hub: &'a console::ConsoleHub,
+    socket: &'a Path,
+    plugins_dir: &'a Path,
+}
+
+/// Starts the chat gateways and outbox delivery, then serves reloads until `shutdown`, or
+/// until this hub no longer leads under `epoch` (then its gateways are closed and delivery
+/// stops before its next post).
 async fn serve(
-    config_path: &Path,
-    host: &Host,
-    router: &Arc<Router>,
-    hub: &console::ConsoleHub,
-    socket: &Path,
-    plugins_dir: &Path,
+    serving: Serving<'_>,
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
-) -> Result<(), DaemonError> {
+    leadership: &mut Leadership,
+    epoch: i64,
+) -> Result<Ended, DaemonError> {
+    let Serving {
+        config_path,
+        host,
+        router,
+        hub,
+        socket,
+        plugins_dir,
+    } = serving;
     let supervisor = host.supervisor.clone();
     let outbox = supervisor.services().outbox.clone();
     let registry = gateways::Registry::new();
@@ -181,18 +271,19 @@ async fn serve(
         outbox.clone(),
         &registry,
     );
-    let deliveries = gateways::delivery::Delivery::new(outbox, registry.clone());
+    let fence = leadership.clone();
+    let deliveries = gateways::delivery::Delivery::new(
+        outbox,
+        registry.clone(),
+        Arc::new(move || fence.may_act(epoch)),
+    );
     let delivery = AbortOnDrop(tokio::spawn(deliveries.clone().run()));
     let _web = start_web(host, &registry).await?;
-    supervisor.set_status_provider(Arc::new(move || {
-        let (registry, deliveries) = (registry.clone(), deliveries.clone());
-        Box::pin(async move {
-            let mut lines = registry.status_lines();
-            lines.retain(|l| !l.starts_with("gateway console "));
-            lines.extend(deliveries.status_lines().await);
-            lines
-        })
-    }));
+    show_hubs(
+        &supervisor,
+        leadership,
+        Some((registry.clone(), deliveries.clone())),
+    );
 
     let (changes_tx, mut changes) = mpsc::unbounded_channel();
     let _watch = HotReload::start(config_path, plugins_dir, changes_tx.clone())?;
@@ -209,25 +300,29 @@ async fn serve(
     // so a plugin slow to load never delays shutdown.
     let host = Arc::new(host.clone());
     let config_path: Arc<Path> = config_path.into();
-    loop {
+    let ended = loop {
         tokio::select! {
-            _ = &mut *shutdown => break,
+            _ = &mut *shutdown => break Ended::Shutdown,
+            () = leadership.lost(epoch) => break Ended::LostLead,
             change = changes.recv() => match change {
                 Some(Change::Config) => spawn_reload(&config_path, &host),
                 Some(Change::Plugins) => {
                     let supervisor = supervisor.clone();
                     tokio::spawn(async move { log_errors(supervisor.sync().await) });
                 }
-                None => break,
+                None => break Ended::Shutdown,
             },
             _ = recv_signal(&mut hangup) => {
                 tracing::info!("SIGHUP: reloading config");
                 spawn_reload(&config_path, &host);
             }
         }
-    }
+    };
     drop(delivery);
-    Ok(())
+    if ended == Ended::LostLead {
+        registry.close_all("this hub stopped leading; another hub's gateways take over");
+    }
+    Ok(ended)
 }
 
 /// Starts the HTTP server when `[http] listen` is set; it stops when the handle drops.

@@ -20,7 +20,7 @@ pub fn open(config: &Config) -> Result<Store, StoreError> {
 /// The password: `password_file` when set (it must exist, belong to the daemon's user and
 /// be readable by nobody else), else the variable (taken out of the environment at start),
 /// else none (a server that trusts the connection).
-fn password(config: &Config) -> Result<Option<String>, StoreError> {
+pub(crate) fn password(config: &Config) -> Result<Option<String>, StoreError> {
     if let Some(path) = &config.store.password_file {
         return match crate::capabilities::secrets::read_private_file(path) {
             Ok(Some(password)) => Ok(Some(password)),

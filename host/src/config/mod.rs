@@ -106,6 +106,14 @@ pub struct Config {
     pub store: StoreConfig,
 }
 
+/// Whether `name` can name a hub: 1 to 63 letters, digits, `.`, `_` or `-`.
+pub fn valid_hub_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// The variable the Postgres store's password is read from (taken out of the environment
 /// at start, like every `ROOST_*PASSWORD*` variable).
 pub const STORE_PASSWORD_ENV: &str = "ROOST_STORE_PASSWORD";
@@ -189,6 +197,9 @@ pub struct HostConfig {
     /// A file the daemon appends its log to, besides stderr; read it through
     /// [`Config::log_file`], which resolves it.
     pub log_file: Option<PathBuf>,
+    /// This hub's name among the hubs sharing one Postgres store (`!status` lists them by
+    /// it); `None` is the machine's host name. Read it through [`Config::hub_name`].
+    pub name: Option<String>,
 }
 
 impl Default for HostConfig {
@@ -201,6 +212,7 @@ impl Default for HostConfig {
             autoload: true,
             job_user: None,
             log_file: None,
+            name: None,
         }
     }
 }
@@ -840,6 +852,17 @@ impl Config {
             d if d.as_os_str().is_empty() => PathBuf::from("."),
             d => d.to_path_buf(),
         }
+    }
+
+    /// This hub's name: `[host] name`, else the machine's host name, else `roost`.
+    pub fn hub_name(&self) -> String {
+        self.host.name.clone().unwrap_or_else(|| {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .filter(|h| valid_hub_name(h))
+                .unwrap_or_else(|| "roost".to_string())
+        })
     }
 
     /// `host.data_dir` resolved against the config file's directory: where the database

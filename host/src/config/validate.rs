@@ -97,6 +97,14 @@ impl Config {
                 format!("no user {user:?} on this machine; jobs would have no one to run as"),
             ));
         }
+        if let Some(name) = &self.host.name
+            && !super::valid_hub_name(name)
+        {
+            out.push(Problem::value(
+                &["host", "name"],
+                format!("{name:?} cannot name a hub; use 1 to 63 letters, digits, '.', '_' or '-', e.g. \"pi\""),
+            ));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.host.log) {
             out.push(Problem::value(
                 &["host", "log"],

@@ -42,20 +42,34 @@ struct Worker {
     progress: Arc<Mutex<Progress>>,
 }
 
+/// Whether this hub may send now: asked before every delivery, so a hub that lost the
+/// lead (`leadership.rs`) stops before its next post.
+pub type Fence = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// The delivery loop and its workers. Shared as `Arc<Delivery>`.
 pub struct Delivery {
     outbox: Outbox,
     registry: Registry,
     workers: Mutex<HashMap<String, Worker>>,
+    may_send: Fence,
+}
+
+/// Where one target's messages go, and whether this hub may send them.
+struct Route {
+    deliver: Arc<dyn super::Deliver>,
+    status: super::GatewayStatus,
+    may_send: Fence,
 }
 
 impl Delivery {
-    /// Delivery of `outbox` through the gateways in `registry`.
-    pub fn new(outbox: Outbox, registry: Registry) -> Arc<Self> {
+    /// Delivery of `outbox` through the gateways in `registry`, for as long as `may_send`
+    /// says so.
+    pub fn new(outbox: Outbox, registry: Registry, may_send: Fence) -> Arc<Self> {
         Arc::new(Self {
             outbox,
             registry,
             workers: Mutex::new(HashMap::new()),
+            may_send,
         })
     }
 
@@ -76,6 +90,9 @@ impl Delivery {
     }
 
     async fn start_workers(&self) {
+        if !(self.may_send)() {
+            return;
+        }
         let store = self.outbox.store();
         let targets = store.run(|s| s.outbox_targets()).await;
         let targets = match targets.and_then(|r| r) {
@@ -103,11 +120,15 @@ impl Delivery {
                 .get(&target)
                 .map(|w| w.progress.clone())
                 .unwrap_or_default();
+            let route = Route {
+                deliver,
+                status,
+                may_send: self.may_send.clone(),
+            };
             let task = tokio::spawn(drain(
                 self.outbox.clone(),
                 target.clone(),
-                deliver,
-                status,
+                route,
                 progress.clone(),
             ));
             workers.insert(target, Worker { task, progress });
@@ -220,13 +241,7 @@ impl Drop for Delivery {
 }
 
 /// Delivers `target`'s queue until it is empty.
-async fn drain(
-    outbox: Outbox,
-    target: String,
-    deliver: Arc<dyn super::Deliver>,
-    status: super::GatewayStatus,
-    progress: Arc<Mutex<Progress>>,
-) {
+async fn drain(outbox: Outbox, target: String, route: Route, progress: Arc<Mutex<Progress>>) {
     let store = outbox.store().clone();
     // The last message delivered, not yet marked sent: the mark rides along with the next
     // store call, so each delivery costs one piece of store work, committed alone and
@@ -253,10 +268,7 @@ async fn drain(
             return;
         }
         for item in items {
-            let go_on = deliver_one(
-                &store, &target, &item, &*deliver, &status, &progress, &mut sent,
-            )
-            .await;
+            let go_on = deliver_one(&store, &target, &item, &route, &progress, &mut sent).await;
             if !go_on {
                 write(&store, &target, move |s| mark_sent(s, sent));
                 return;
@@ -303,13 +315,13 @@ fn write(
 }
 
 /// Retries one message until its gateway takes it (or rejects it for good). `false` when
-/// the gateway refused its token: the worker stops and the queue waits.
+/// the gateway refused its token or this hub may no longer send: the worker stops and
+/// the queue waits.
 async fn deliver_one(
     store: &Store,
     target: &str,
     item: &OutboxItem,
-    deliver: &dyn super::Deliver,
-    status: &super::GatewayStatus,
+    route: &Route,
     progress: &Mutex<Progress>,
     sent: &mut Option<i64>,
 ) -> bool {
@@ -325,8 +337,12 @@ async fn deliver_one(
         if !still_queued_and_counted(store, target, item.id, sent.take()).await {
             return true;
         }
+        if !(route.may_send)() {
+            tracing::info!(target, "outbox: this hub no longer leads; delivery stops");
+            return false;
+        }
         let id = item.id;
-        let result = deliver.deliver(channel, &item).await;
+        let result = route.deliver.deliver(channel, &item).await;
         item.attempts = item.attempts.saturating_add(1);
         let set_error = |e: Option<String>| {
             progress
@@ -355,7 +371,7 @@ async fn deliver_one(
             }
             Err(DeliveryError::Unauthorized(why)) => {
                 tracing::error!(target, "outbox: {why}; the queue waits");
-                status.failed(&why);
+                route.status.failed(&why);
                 set_error(Some(why));
                 return false;
             }
@@ -381,7 +397,7 @@ async fn deliver_one(
                 write(store, target, move |s| s.outbox_note_error(id, &noted));
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    _ = status.back() => {}
+                    _ = route.status.back() => {}
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
@@ -480,7 +496,7 @@ mod tests {
                 .await
                 .expect("push");
         }
-        let delivery = Delivery::new(outbox, registry);
+        let delivery = Delivery::new(outbox, registry, Arc::new(|| true));
         let task = tokio::spawn(delivery.clone().run());
         for _ in 0..200 {
             tokio::time::sleep(Duration::from_millis(50)).await;

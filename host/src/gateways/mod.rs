@@ -226,6 +226,16 @@ impl Registry {
         map.values().map(|e| e.status.line()).collect()
     }
 
+    /// Closes every gateway's connection for good (a failed gateway's connection shuts
+    /// down and does not reconnect): when this hub stops leading, another hub's gateways
+    /// take over.
+    pub fn close_all(&self, why: &str) {
+        let map = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        for entry in map.values() {
+            entry.status.failed(why);
+        }
+    }
+
     /// Every gateway's status as data, in name order.
     pub fn snapshots(&self) -> Vec<status::Snapshot> {
         let map = self.inner.read().unwrap_or_else(|p| p.into_inner());

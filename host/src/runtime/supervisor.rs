@@ -186,10 +186,7 @@ impl Supervisor {
     pub async fn sync(&self) -> Vec<String> {
         let _guard = self.ops.lock().await;
         let config = self.services.config.get();
-        let mut names: BTreeSet<String> = config.plugins.keys().cloned().collect();
-        if config.host.autoload {
-            names.extend(folder_plugins(&config));
-        }
+        let mut names = configured_names(&config);
         names.extend(self.slots().keys().cloned());
         // Plugins load side by side: one whose `init` hangs until its time limit delays
         // none of the others.
@@ -199,6 +196,29 @@ impl Supervisor {
             .into_iter()
             .filter_map(Result::err)
             .collect()
+    }
+
+    /// Compiles every plugin a sync would load, starting none, so the compiled code is in
+    /// the cache: a standby hub does this while it waits, and its loads when it takes over
+    /// only map cached code. Errors are left for the load to report.
+    pub async fn precompile(&self) {
+        let config = self.services.config.get();
+        for name in configured_names(&config) {
+            let (true, Some(source)) = self.wanted(&config, &name) else {
+                continue;
+            };
+            let engine = self.services.engine.clone();
+            let Ok(bytes) = source.read(config.limits_for(&name).max_component_mb) else {
+                continue;
+            };
+            let compiled = tokio::task::spawn_blocking(move || engine.prepare(&bytes).map(drop))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+            if let Err(e) = compiled {
+                tracing::debug!(plugin = %name, "precompile: {e}");
+            }
+        }
     }
 
     /// Drops runtime `!enable`/`!disable` overrides; called when the config file changes.
@@ -690,6 +710,15 @@ fn keep_last_good(path: &std::path::Path, bytes: &[u8]) {
     if let Err(e) = keep() {
         tracing::warn!("cannot keep the last good build at {}: {e}", path.display());
     }
+}
+
+/// The plugins `config` names, and with `autoload` those found in the plugins folder.
+fn configured_names(config: &Config) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = config.plugins.keys().cloned().collect();
+    if config.host.autoload {
+        names.extend(folder_plugins(config));
+    }
+    names
 }
 
 /// Names of the `.wasm` files in the plugins folder.

@@ -105,6 +105,26 @@ pub(super) const MIGRATIONS: &[&str] = &[
         detail TEXT   NOT NULL
     );
     "#,
+    // 2: hubs sharing this database (`leadership.rs`): the one lease whose holder leads,
+    // and each hub's heartbeat for `!status`.
+    r#"
+    CREATE TABLE hub_lease (
+        id          INTEGER     PRIMARY KEY CHECK (id = 1),
+        holder      TEXT        NOT NULL,
+        holder_name TEXT        NOT NULL,
+        epoch       BIGINT      NOT NULL,
+        expires     TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE hubs (
+        name      TEXT        PRIMARY KEY,
+        instance  TEXT        NOT NULL,
+        version   TEXT        NOT NULL,
+        role      TEXT        NOT NULL,
+        plugins   TEXT        NOT NULL,
+        started   TIMESTAMPTZ NOT NULL,
+        heartbeat TIMESTAMPTZ NOT NULL
+    );
+    "#,
 ];
 
 /// The advisory lock migrations hold (`pg_advisory_xact_lock`), the same number in every

@@ -8,6 +8,7 @@ mod cli;
 mod db_diff;
 mod discord;
 mod durability;
+mod failover;
 mod faults;
 mod hardening;
 mod hot_reload;

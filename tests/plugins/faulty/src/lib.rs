@@ -73,6 +73,12 @@ impl Plugin for Faulty {
                 cmd("version", "!version", "The build's version"),
                 cmd("send", "!send <channel> <text>", "Post to a channel alias").min_args(2),
                 cmd(
+                    "sendmany",
+                    "!sendmany <channel> <n> <prefix>",
+                    "Post <prefix>-0 .. <prefix>-<n-1>, one message each",
+                )
+                .min_args(3),
+                cmd(
                     "timer",
                     "!timer <ms> <tag>",
                     "One-shot timer that stores fired/<tag>",
@@ -211,6 +217,16 @@ impl Plugin for Faulty {
                 Ok(()) => "sent".to_string(),
                 Err(e) => e.to_string(),
             },
+            "sendmany" => {
+                let (channel, prefix) = (arg(&cmd, 0)?, cmd.rest(2));
+                let n: usize = number(&cmd, 1)?.unwrap_or(0);
+                for i in 0..n {
+                    if let Err(e) = chat::send(channel, &format!("{prefix}-{i}")) {
+                        return Ok(format!("error after {i}: {e}"));
+                    }
+                }
+                format!("sent {n}")
+            }
             "timer" => {
                 let ms: u64 = number(&cmd, 0)?.unwrap_or(0);
                 let id = timer::after(Duration::from_millis(ms), arg(&cmd, 1)?)?;

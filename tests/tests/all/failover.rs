@@ -1,0 +1,90 @@
+//! Two hubs on one Postgres store and the fake Discord: one leads (gateways, delivery,
+//! plugins), the other stands by. Killing the leader with `kill -9` in the middle of a
+//! burst hands everything to the standby: every message of the burst reaches Discord
+//! exactly once and in order, and the KV the leader wrote is there.
+
+use roost_tests::fake_discord::{FakeDiscord, TOKEN};
+use roost_tests::{BASE_CONFIG, Daemon, FAULTY_WASM, StartOptions, test_pg};
+
+/// The channel the `both` alias posts to.
+const CHANNEL: u64 = 444;
+/// Messages in the burst.
+const BURST: usize = 1000;
+
+/// A hub named `name` on the store at `url`, its Discord gateway on `fake`.
+fn config(fake: &FakeDiscord, url: &str, name: &str) -> String {
+    let base = BASE_CONFIG.replace("[host]\n", &format!("[host]\nname = \"{name}\"\n"));
+    format!(
+        "{base}\n[channels.both]\ntargets = [\"discord:{CHANNEL}\"]\n\n\
+         [plugins.faulty.grants]\nchannels = [\"both\"]\n\n\
+         [plugins.faulty.limits]\ncall_timeout_ms = 120000\n\n\
+         [outbox]\nmax_messages = 5000\n\n\
+         [gateways.discord]\napi_base = \"{}\"\n\n\
+         [store]\nurl = \"{url}\"\n",
+        fake.api_base()
+    )
+}
+
+fn hub(fake: &FakeDiscord, url: &str, name: &str, standby: bool) -> Daemon {
+    let password = test_pg::server().password.clone().unwrap_or_default();
+    let env = [
+        ("ROOST_DISCORD_TOKEN", TOKEN),
+        ("ROOST_STORE_PASSWORD", password.as_str()),
+    ];
+    Daemon::start_with(
+        &config(fake, url, name),
+        &[("faulty", FAULTY_WASM)],
+        StartOptions {
+            env: &env,
+            listening_only: standby,
+            ..StartOptions::default()
+        },
+    )
+}
+
+#[test]
+fn killing_the_leader_mid_burst_hands_over_and_every_message_arrives_once_in_order() {
+    let fake = FakeDiscord::start();
+    let url = test_pg::fresh_url();
+    let mut pi = hub(&fake, &url, "pi", false);
+    fake.wait_connected();
+    let vps = hub(&fake, &url, "vps", true);
+    let status = vps.chat_until("!status", |s| s.contains("hub pi: leader"));
+    let line = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(&format!("hub {name}: ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("pi").contains("faulty"), "{status}");
+    assert!(
+        line("vps").starts_with("hub vps: standby, this hub")
+            && line("vps").ends_with("no plugins"),
+        "{status}"
+    );
+
+    assert_eq!(pi.chat("!kvset colour teal").trim(), "ok");
+    // Queued at Discord's own pace (5 a second), then let go: the kill lands mid-burst.
+    assert_eq!(
+        pi.chat(&format!("!sendmany both {BURST} burst")).trim(),
+        format!("sent {BURST}")
+    );
+    fake.set_rate_limits(false);
+    fake.wait_posted(CHANNEL, 100);
+    pi.kill9();
+    let at_kill = fake.count_in(CHANNEL);
+    assert!(at_kill < BURST, "the burst was over before the kill");
+
+    let posted = fake.wait_posted(CHANNEL, BURST);
+    let contents: Vec<String> = posted.iter().map(|p| p.content.clone()).collect();
+    let expected: Vec<String> = (0..BURST).map(|i| format!("burst-{i}")).collect();
+    assert_eq!(contents, expected, "every message once, in order");
+    assert_eq!(
+        vps.chat_until("!kvget colour", |s| s.trim() == "teal")
+            .trim(),
+        "teal"
+    );
+    let status = vps.chat("!status");
+    assert!(status.contains("hub vps: leader, this hub"), "{status}");
+}
