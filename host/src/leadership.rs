@@ -428,3 +428,84 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Store, test_pg};
+
+    /// A fresh schema on the test server, migrated as a hub's store would leave it.
+    async fn fresh_store() -> String {
+        let url = test_pg::fresh_url();
+        let migrate = url.clone();
+        tokio::task::spawn_blocking(move || {
+            Store::open_postgres(&migrate, test_pg::server().password.as_deref()).map(drop)
+        })
+        .await
+        .expect("join")
+        .expect("store");
+        url
+    }
+
+    async fn hub(url: &str, name: &str) -> Leadership {
+        let plugins: PluginNames = Arc::new(|| vec!["bot".to_string()]);
+        Leadership::start(url, test_pg::server().password.as_deref(), name, plugins)
+            .await
+            .expect("start")
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn one_hub_leads_and_on_release_another_takes_over_under_a_new_epoch() {
+        let url = fresh_store().await;
+        let a = hub(&url, "a").await;
+        let mut b = hub(&url, "b").await;
+        let epoch = a.leading().expect("the first hub leads at once");
+        assert_eq!(b.leading(), None, "the second stands by");
+        a.release().await;
+        let taken = tokio::time::timeout(LEASE * 3, b.until_leader())
+            .await
+            .expect("b took over");
+        assert!(taken > epoch, "a new epoch: {taken} after {epoch}");
+        assert!(!a.may_act(epoch), "the old leader may no longer act");
+        assert!(b.may_act(taken));
+        // a left the list when it gave the lease up; b's next rounds show it leading.
+        let deadline = Instant::now() + LEASE * 3;
+        loop {
+            let lines = b.status_lines();
+            let b_leads = lines
+                .iter()
+                .any(|l| l.starts_with("hub b: leader, this hub") && l.ends_with("plugins bot"));
+            if b_leads && !lines.iter().any(|l| l.starts_with("hub a:")) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{lines:?}");
+            tokio::time::sleep(RENEW_EVERY).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_standby_waits_while_the_leader_renews() {
+        let url = fresh_store().await;
+        let a = hub(&url, "a").await;
+        let b = hub(&url, "b").await;
+        let epoch = a.leading().expect("a leads");
+        // Two leases later the leader still trusts its lease (it would have run out
+        // unless renewed) under the same epoch, and the standby never led.
+        tokio::time::sleep(LEASE * 2).await;
+        assert_eq!(a.leading(), Some(epoch));
+        assert_eq!(b.leading(), None);
+        let lines = b.status_lines();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("hub a: leader,") && l.ends_with("plugins bot")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("hub b: standby, this hub") && l.ends_with("no plugins")),
+            "{lines:?}"
+        );
+    }
+}

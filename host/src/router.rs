@@ -108,6 +108,15 @@ impl Router {
             )));
         }
         let Some((plugin, spec)) = self.supervisor.resolve(&name) else {
+            if name == "status" {
+                // No plugin serves it (a standby hub runs none): the host answers, so
+                // `roost status` works on every hub.
+                let lines = self.supervisor.status_lines().await;
+                return Some(Answer {
+                    reply: Outgoing::text(lines.join("\n")),
+                    ok: true,
+                });
+            }
             return Some(Answer::failed(self.unknown(prefix, &name)));
         };
         let role = config.role_of(&msg.identity);

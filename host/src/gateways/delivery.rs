@@ -529,6 +529,61 @@ mod tests {
         task.abort();
     }
 
+    /// Delivers everything, and closes `fence` after its second message.
+    struct Fenced {
+        fence: Arc<std::sync::atomic::AtomicBool>,
+        got: Mutex<Vec<String>>,
+    }
+
+    impl Deliver for Fenced {
+        fn deliver<'a>(
+            &'a self,
+            _channel: &'a str,
+            item: &'a OutboxItem,
+        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+            let mut got = self.got.lock().expect("lock");
+            got.push(item.payload.clone());
+            if got.len() == 2 {
+                self.fence.store(false, std::sync::atomic::Ordering::SeqCst);
+            }
+            Box::pin(std::future::ready(Ok(())))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hub_that_may_no_longer_send_stops_before_its_next_message() {
+        let store = Store::open_in_memory().expect("store");
+        let outbox = Outbox::new(
+            store.clone(),
+            crate::live_config::LiveConfig::new(crate::config::Config::default()),
+        );
+        let fence = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let fenced = Arc::new(Fenced {
+            fence: fence.clone(),
+            got: Mutex::default(),
+        });
+        let registry = Registry::new();
+        registry.insert("x", GatewayStatus::new("x", "test"), Some(fenced.clone()));
+        for i in 0..5 {
+            let to = ["x:c".to_string()];
+            let text = Outgoing::text(format!("m{i}"));
+            outbox.push(&to, "p", &text).await.expect("push");
+        }
+        let open = fence.clone();
+        let delivery = Delivery::new(
+            outbox,
+            registry,
+            Arc::new(move || open.load(std::sync::atomic::Ordering::SeqCst)),
+        );
+        delivery.start_workers().await;
+        let task = delivery.workers().remove("x:c").expect("a worker").task;
+        task.await.expect("the worker ends");
+        assert_eq!(fenced.got.lock().expect("lock").len(), 2);
+        let left = store.run(|s| s.outbox_pending("x:c", 10)).await;
+        let left = left.expect("store").expect("pending");
+        assert_eq!(left.len(), 3, "the rest stays queued for the next leader");
+    }
+
     #[test]
     fn status_warns_at_eighty_percent_of_either_cap() {
         let caps = OutboxCaps {

@@ -607,7 +607,7 @@ impl PluginControl for Supervisor {
 impl Supervisor {
     /// `!status`'s host lines: uptime, gateways and outbox, command clashes, config
     /// problems, recent events.
-    async fn status_lines(&self) -> Vec<String> {
+    pub async fn status_lines(&self) -> Vec<String> {
         let mut lines = vec![format!(
             "roost {} up {}",
             env!("CARGO_PKG_VERSION"),

@@ -220,12 +220,12 @@ impl Plugin for Faulty {
             "sendmany" => {
                 let (channel, prefix) = (arg(&cmd, 0)?, cmd.rest(2));
                 let n: usize = number(&cmd, 1)?.unwrap_or(0);
-                for i in 0..n {
-                    if let Err(e) = chat::send(channel, &format!("{prefix}-{i}")) {
-                        return Ok(format!("error after {i}: {e}"));
-                    }
-                }
-                format!("sent {n}")
+                let failed = (0..n).find_map(|i| {
+                    chat::send(channel, format!("{prefix}-{i}"))
+                        .err()
+                        .map(|e| format!("error after {i}: {e}"))
+                });
+                failed.unwrap_or_else(|| format!("sent {n}"))
             }
             "timer" => {
                 let ms: u64 = number(&cmd, 0)?.unwrap_or(0);
