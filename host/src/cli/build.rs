@@ -221,6 +221,17 @@ fn componentize_py(python: &Path) -> Result<PathBuf, BuildError> {
     if stamp.is_file() && exe.is_file() {
         return Ok(exe);
     }
+    std::fs::create_dir_all(&cache).map_err(|e| BuildError::Io(cache.clone(), e))?;
+    // Two builds at once on a fresh machine would install into the same venv: the second
+    // waits for the first, then finds it done.
+    let lock_path = venv.with_extension("lock");
+    let lock =
+        std::fs::File::create(&lock_path).map_err(|e| BuildError::Io(lock_path.clone(), e))?;
+    lock.lock()
+        .map_err(|e| BuildError::Io(lock_path.clone(), e))?;
+    if stamp.is_file() && exe.is_file() {
+        return Ok(exe);
+    }
     if venv.exists() {
         std::fs::remove_dir_all(&venv).map_err(|e| BuildError::Io(venv.clone(), e))?;
     }
