@@ -1161,12 +1161,26 @@ fn check_quota(
     }
     let doing = sql("checking the kv quota");
     let old = entry_bytes(conn, plugin, key).map_err(doing)?;
+    quota_allows(old, key, value, limits, || {
+        kv_usage(conn, plugin).map_err(doing)
+    })
+}
+
+/// The quota decision both backends share: writing `value` under `key` over an entry of
+/// `old` bytes needs the growth, if any, to fit beside `used()` (read only when it grows).
+fn quota_allows(
+    old: u64,
+    key: &str,
+    value: &[u8],
+    limits: &KvLimits,
+    used: impl FnOnce() -> Result<u64, StoreError>,
+) -> Result<(), KvWriteError> {
     let new = u64::try_from(key.len() + value.len()).unwrap_or(u64::MAX);
     let needed = new.saturating_sub(old);
     if needed == 0 {
         return Ok(());
     }
-    let used = kv_usage(conn, plugin).map_err(doing)?;
+    let used = used()?;
     if used.saturating_add(needed) > limits.max_bytes {
         return Err(KvWriteError::QuotaExceeded {
             needed,

@@ -803,20 +803,9 @@ fn check_quota(
         .and_then(|r| r.map(|r| r.try_get::<_, i32>(0)).transpose())
         .map_err(doing)?
         .map_or(0, |n| unsigned(i64::from(n)));
-    let new = u64::try_from(key.len() + value.len()).unwrap_or(u64::MAX);
-    let needed = new.saturating_sub(old);
-    if needed == 0 {
-        return Ok(());
-    }
-    let used = kv_usage(c, plugin).map_err(doing)?;
-    if used.saturating_add(needed) > limits.max_bytes {
-        return Err(KvWriteError::QuotaExceeded {
-            needed,
-            used,
-            quota: limits.max_bytes,
-        });
-    }
-    Ok(())
+    super::quota_allows(old, key, value, limits, || {
+        kv_usage(c, plugin).map_err(doing)
+    })
 }
 
 /// Queues one message, then drops its target's oldest while over `caps`, inside the
