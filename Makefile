@@ -56,3 +56,7 @@ bench: setup
 	bash host/benches/alias_monitor_vs_dig.sh
 	bash host/benches/test_watcher_vs_ptw.sh
 	bash host/benches/discord_vs_serenity.sh
+	bash host/benches/python_vs_errbot.sh
+	bash host/benches/web_vs_native.sh
+	bash host/benches/store_sqlite_vs_postgres.sh
+	bash host/benches/failover.sh

@@ -84,10 +84,30 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// The hub's store: move it between SQLite and Postgres.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Write a consistent copy of the hub's database to FILE, safe while the daemon runs.
     Backup {
         /// Where the copy goes (mode 0600).
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy every row (plugins' KV, queued messages, history) into an empty store and
+    /// verify each table's row count and sha256; no hub may run on either side. A
+    /// Postgres side's password comes from ROOST_STORE_PASSWORD or its URL.
+    Copy {
+        /// The store to copy: a database file (data/roost.db) or a postgres:// URL.
+        #[arg(long, value_name = "FILE|URL")]
+        from: String,
+        /// Where to: a new database file or an empty Postgres database.
+        #[arg(long, value_name = "FILE|URL")]
+        to: String,
     },
 }
 
@@ -135,6 +155,13 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     if let Command::Build { dir, install } = &cli.command {
         return build(cli.config.as_deref(), dir.as_deref(), *install);
+    }
+    if let Command::Store {
+        command: StoreCommand::Copy { from, to },
+    } = &cli.command
+    {
+        init_logging("warn", None)?;
+        return Ok(store_copy(from, to));
     }
     let config_path = match cli::locate::config_path(cli.config.as_deref()) {
         Ok(path) => path,
@@ -232,6 +259,25 @@ fn build(
         Err(e) => {
             eprintln!("roost build: {e}");
             Ok(ExitCode::from(EXIT_FAILED))
+        }
+    }
+}
+
+/// `roost store copy`: the per-table report, or why not (exit 2 when refused before
+/// anything was written, 1 when the copy failed).
+fn store_copy(from: &str, to: &str) -> ExitCode {
+    use cli::store_copy::{Location, copy, report};
+    let password = std::env::var(roost::config::STORE_PASSWORD_ENV)
+        .ok()
+        .filter(|p| !p.is_empty());
+    match copy(&Location::parse(from), &Location::parse(to), password.as_deref()) {
+        Ok(copied) => {
+            print!("{}", report(&copied));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("roost store copy: {e}");
+            ExitCode::from(if e.refused() { EXIT_BAD_CONFIG } else { EXIT_FAILED })
         }
     }
 }
@@ -341,6 +387,7 @@ fn host_command(cli: Cli, config_path: PathBuf, config: Config) -> anyhow::Resul
             | Command::Completions { .. }
             | Command::New { .. }
             | Command::Build { .. }
+            | Command::Store { .. }
             | Command::Backup { .. } => {
                 unreachable!("handled above")
             }

@@ -21,10 +21,13 @@ use rusqlite::{
     Connection, OptionalExtension, Savepoint, Transaction, TransactionBehavior, params,
 };
 
+mod copy;
 mod group_commit;
 mod postgres;
 #[cfg(test)]
 pub(crate) mod test_pg;
+
+pub use copy::{HistoryRow, KvRow, OutboxRow, Snapshot, TableSum};
 
 /// The schema, one entry per version: entry `i` takes a database from `user_version = i`
 /// to `i + 1`. Entries are only ever appended; an applied migration is never edited, since
@@ -402,6 +405,23 @@ pub enum StoreError {
         /// What the client said.
         #[source]
         source: ::postgres::Error,
+    },
+    /// `roost store copy` was pointed at a store that already holds rows: a copy never
+    /// mixes with or overwrites a hub's own state.
+    #[error(
+        "store {target} already holds {rows} rows (KV, queued messages or history); copy only into an empty store: a new database or file"
+    )]
+    NotEmpty {
+        /// Where the copy was going.
+        target: String,
+        /// The rows found there.
+        rows: u64,
+    },
+    /// A row cannot be carried to the other backend as it is.
+    #[error("cannot copy the store: {reason}")]
+    NotCopyable {
+        /// Which row, and why.
+        reason: String,
     },
     /// A query failed.
     #[error("database error while {doing}: {source}")]

@@ -9,6 +9,7 @@ mod embedded;
 pub mod invoke;
 pub mod locate;
 pub mod new;
+pub mod store_copy;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};

@@ -17,6 +17,8 @@
 //!   transaction holding an advisory lock and recorded in `roost_schema`, so two hubs
 //!   starting at once migrate once; a schema newer than this build is refused.
 
+mod copy;
+
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::mpsc;

@@ -34,8 +34,8 @@ pub struct TestPg {
 }
 
 static SERVER: OnceLock<Result<TestPg, String>> = OnceLock::new();
-/// The throwaway cluster's directory and the user it runs as, for the exit hook.
-static CLUSTER: OnceLock<(PathBuf, PathBuf, Option<String>)> = OnceLock::new();
+/// The shared throwaway cluster, for the exit hook.
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 
 /// The test server, started on first use. Panics (failing the test) with why when there is
 /// none.
@@ -181,85 +181,130 @@ fn free_port() -> Result<u16, String> {
 }
 
 fn start_cluster() -> Result<TestPg, String> {
-    let bin = bin_dir()?;
-    let user = cluster_user()?;
-    let dir = std::env::temp_dir().join(format!("roost-pg-{}-{}", std::process::id(), nanos()));
-    std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let data = dir.join("data");
-    let password = format!("t{:x}", nanos() ^ u128::from(std::process::id()));
-    let pwfile = dir.join("pw");
-    std::fs::File::create(&pwfile)
-        .and_then(|mut f| f.write_all(password.as_bytes()))
-        .map_err(|e| format!("cannot write {}: {e}", pwfile.display()))?;
-    let run_as = user.as_ref().map(|(name, _, _)| name.as_str());
-    if let Some((_, uid, gid)) = &user {
-        for path in [&dir, &pwfile] {
-            std::os::unix::fs::chown(path, Some(*uid), Some(*gid))
-                .map_err(|e| format!("cannot give {} to nobody: {e}", path.display()))?;
-        }
+    let cluster = Cluster::start(false)?;
+    let server = cluster.server();
+    if CLUSTER.set(cluster).is_ok() {
+        // SAFETY: registers a plain function with no arguments to run at exit.
+        unsafe { libc::atexit(stop_cluster) };
     }
-    let _ = CLUSTER.set((bin.clone(), dir.clone(), run_as.map(str::to_string)));
-    // SAFETY: registers a plain function with no arguments to run at exit.
-    unsafe { libc::atexit(stop_cluster) };
-    let (data_s, pw_s) = (data.display().to_string(), pwfile.display().to_string());
-    run(
-        &bin,
-        run_as,
-        "initdb",
-        &[
-            "-D",
-            &data_s,
-            "-U",
-            "roost",
-            "--pwfile",
-            &pw_s,
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            "-E",
-            "UTF8",
-            "--no-locale",
-            "--no-sync",
-        ],
-    )?;
-    let port = free_port()?;
-    let conf = format!(
-        "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nfsync = off\nfull_page_writes = off\n"
-    );
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(data.join("postgresql.conf"))
-        .and_then(|mut f| f.write_all(conf.as_bytes()))
-        .map_err(|e| format!("cannot configure the cluster: {e}"))?;
-    let log = dir.join("log").display().to_string();
-    run(
-        &bin,
-        run_as,
-        "pg_ctl",
-        &["-D", &data_s, "-l", &log, "-w", "-t", "60", "start"],
-    )
-    .map_err(|e| {
-        let tail = std::fs::read_to_string(&log).unwrap_or_default();
-        format!("{e}\nserver log:\n{tail}")
-    })?;
-    Ok(TestPg {
-        url: format!("postgres://roost@127.0.0.1:{port}/postgres"),
-        password: Some(password),
-    })
+    Ok(server)
 }
 
-/// At exit: stops the throwaway cluster and removes its directory.
+/// At exit: stops the shared throwaway cluster and removes its directory.
 extern "C" fn stop_cluster() {
-    let Some((bin, dir, user)) = CLUSTER.get() else {
-        return;
-    };
-    let data = dir.join("data").display().to_string();
-    if dir.join("data/postmaster.pid").exists() {
-        let _ = run(
-            bin,
-            user.as_deref(),
-            "pg_ctl",
-            &["-D", &data, "-m", "immediate", "-w", "stop"],
-        );
+    if let Some(cluster) = CLUSTER.get() {
+        cluster.remove();
     }
-    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A throwaway cluster of its own, in a temporary directory on a free loopback port: the
+/// one the tests share, or one a test may stop and start again (a database that goes
+/// away) or a bench needs durable. Stopped and removed when dropped.
+pub struct Cluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    /// Who it runs as, when not us (we are root).
+    user: Option<String>,
+    port: u16,
+    password: String,
+}
+
+impl Cluster {
+    /// Creates and starts a cluster. `durable`: fsync on, as a real server runs (benches);
+    /// otherwise off, which tests do not need and which saves their time.
+    pub fn start(durable: bool) -> Result<Cluster, String> {
+        let bin = bin_dir()?;
+        let user = cluster_user()?;
+        let dir =
+            std::env::temp_dir().join(format!("roost-pg-{}-{}", std::process::id(), nanos()));
+        std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let cluster = Cluster {
+            bin,
+            dir,
+            user: user.as_ref().map(|(name, _, _)| name.clone()),
+            port: free_port()?,
+            password: format!("t{:x}", nanos() ^ u128::from(std::process::id())),
+        };
+        cluster.init(user.map(|(_, uid, gid)| (uid, gid)), durable)?;
+        cluster.resume()?;
+        Ok(cluster)
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").display().to_string()
+    }
+
+    fn init(&self, owner: Option<(u32, u32)>, durable: bool) -> Result<(), String> {
+        let pwfile = self.dir.join("pw");
+        std::fs::File::create(&pwfile)
+            .and_then(|mut f| f.write_all(self.password.as_bytes()))
+            .map_err(|e| format!("cannot write {}: {e}", pwfile.display()))?;
+        if let Some((uid, gid)) = owner {
+            for path in [&self.dir, &pwfile] {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                    .map_err(|e| format!("cannot give {} to nobody: {e}", path.display()))?;
+            }
+        }
+        let (data, pw) = (self.data(), pwfile.display().to_string());
+        #[rustfmt::skip]
+        let args = [
+            "-D", &data, "-U", "roost", "--pwfile", &pw, "--auth-local=trust",
+            "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync",
+        ];
+        run(&self.bin, self.user.as_deref(), "initdb", &args)?;
+        let sync = if durable {
+            ""
+        } else {
+            "fsync = off\nfull_page_writes = off\n"
+        };
+        let conf = format!(
+            "\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n{sync}",
+            self.port
+        );
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("data/postgresql.conf"))
+            .and_then(|mut f| f.write_all(conf.as_bytes()))
+            .map_err(|e| format!("cannot configure the cluster: {e}"))
+    }
+
+    /// Its URL and password.
+    pub fn server(&self) -> TestPg {
+        TestPg {
+            url: format!("postgres://roost@127.0.0.1:{}/postgres", self.port),
+            password: Some(self.password.clone()),
+        }
+    }
+
+    /// Starts the server (again, after [`Cluster::stop`]) on the same port and data.
+    pub fn resume(&self) -> Result<(), String> {
+        let log = self.dir.join("log").display().to_string();
+        let data = self.data();
+        let args = ["-D", data.as_str(), "-l", &log, "-w", "-t", "60", "start"];
+        run(&self.bin, self.user.as_deref(), "pg_ctl", &args).map_err(|e| {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            format!("{e}\nserver log:\n{tail}")
+        })
+    }
+
+    /// Stops the server at once, as a crash or a pulled cable would: every connection
+    /// drops, nothing is shut down cleanly.
+    pub fn stop(&self) -> Result<(), String> {
+        let data = self.data();
+        let args = ["-D", data.as_str(), "-m", "immediate", "-w", "stop"];
+        run(&self.bin, self.user.as_deref(), "pg_ctl", &args)
+    }
+
+    fn remove(&self) {
+        if self.dir.join("data/postmaster.pid").exists() {
+            let _ = self.stop();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }

@@ -21,6 +21,7 @@ mod rough_edges;
 mod secrets;
 mod slack;
 mod sqlite_limits;
+mod store_copy;
 mod test_watcher;
 mod web;
 mod webhooks;

@@ -1,7 +1,8 @@
 //! The hub on Postgres (`[store] url`): the real binary against the test server (a
 //! throwaway cluster, or `ROOST_TEST_PG`). A plugin's KV survives a restart, replies go
 //! through, the password stays out of the log and the environment, and a wrong password
-//! stops the start with exit 2 and a message that names the problem.
+//! stops the start with exit 2 and a message that names the problem, and a database that
+//! goes away stops the hub serving until it is back, with no acknowledged write lost.
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -93,4 +94,31 @@ fn a_wrong_store_password_exits_2_naming_the_problem_not_the_password() {
         "{stderr}"
     );
     assert!(!stderr.contains(wrong), "{stderr}");
+}
+
+#[test]
+fn a_database_that_goes_away_stops_the_hub_serving_until_it_is_back_and_loses_no_acknowledged_write()
+ {
+    // A cluster of this test's own, since it is stopped (the others share one).
+    let cluster = test_pg::Cluster::start(false).expect("a Postgres cluster");
+    let pg = cluster.server();
+    let password = pg.password.clone().expect("the cluster has a password");
+    let env = [("ROOST_STORE_PASSWORD", password.as_str())];
+    let d = Daemon::start_full(&config(&pg.url), &[("faulty", FAULTY_WASM)], &env);
+    for i in 0..20 {
+        assert_eq!(d.chat(&format!("!kvset k{i} v{i}")).trim(), "ok");
+    }
+
+    cluster.stop().expect("stop the database");
+    let reply = d.chat_until("!ping", |r| !r.contains("pong"));
+    assert!(reply.contains("unknown command"), "{reply}");
+    let (acknowledged, reply) = d.chat_outcome("!kvset during outage");
+    assert!(!acknowledged && !reply.contains("ok"), "{reply}");
+
+    cluster.resume().expect("start the database again");
+    d.chat_until("!ping", |r| r.trim() == "pong");
+    for i in 0..20 {
+        assert_eq!(d.chat(&format!("!kvget k{i}")).trim(), format!("v{i}"));
+    }
+    assert_eq!(d.chat("!kvset after back").trim(), "ok");
 }
