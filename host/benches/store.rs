@@ -37,16 +37,28 @@ fn main() {
         .build()
         .expect("runtime");
     let rows: Vec<(&str, [String; 2])> = vec![
-        ("kv set, median / p99", both(&sqlite, &postgres, kv_set_latency)),
-        ("kv get, median / p99", both(&sqlite, &postgres, kv_get_latency)),
+        (
+            "kv set, median / p99",
+            both(&sqlite, &postgres, kv_set_latency),
+        ),
+        (
+            "kv get, median / p99",
+            both(&sqlite, &postgres, kv_get_latency),
+        ),
         (
             "kv set, 8 writers, writes/s",
             both(&sqlite, &postgres, |s| {
                 runtime.block_on(concurrent_writes(s.clone()))
             }),
         ),
-        ("outbox push, messages/s", both(&sqlite, &postgres, push_rate)),
-        ("outbox drain, messages/s", both(&sqlite, &postgres, drain_rate)),
+        (
+            "outbox push, messages/s",
+            both(&sqlite, &postgres, push_rate),
+        ),
+        (
+            "outbox drain, messages/s",
+            both(&sqlite, &postgres, drain_rate),
+        ),
     ];
     for (what, [a, b]) in rows {
         println!("{what:<34} {a:>14} {b:>14}");

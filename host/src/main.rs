@@ -270,14 +270,22 @@ fn store_copy(from: &str, to: &str) -> ExitCode {
     let password = std::env::var(roost::config::STORE_PASSWORD_ENV)
         .ok()
         .filter(|p| !p.is_empty());
-    match copy(&Location::parse(from), &Location::parse(to), password.as_deref()) {
+    match copy(
+        &Location::parse(from),
+        &Location::parse(to),
+        password.as_deref(),
+    ) {
         Ok(copied) => {
             print!("{}", report(&copied));
             ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("roost store copy: {e}");
-            ExitCode::from(if e.refused() { EXIT_BAD_CONFIG } else { EXIT_FAILED })
+            ExitCode::from(if e.refused() {
+                EXIT_BAD_CONFIG
+            } else {
+                EXIT_FAILED
+            })
         }
     }
 }

@@ -133,9 +133,10 @@ pub fn copy(from: &Location, to: &Location, password: Option<&str>) -> Result<Co
     let _locks = lock_sqlite_dirs(&[from, to])?;
     let source = open(from, password, "source")?;
     let destination = open(to, password, "destination")?;
-    let snapshot = source
-        .snapshot()
-        .map_err(|source| CopyError::Store { side: "source", source })?;
+    let snapshot = source.snapshot().map_err(|source| CopyError::Store {
+        side: "source",
+        source,
+    })?;
     let expected = snapshot.checksums();
     let in_destination = |source| CopyError::Store {
         side: "destination",
@@ -270,7 +271,10 @@ mod tests {
     fn a_file_copied_onto_itself_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("roost.db");
-        Store::open(&path).unwrap().kv_set("bot", "k", b"v").unwrap();
+        Store::open(&path)
+            .unwrap()
+            .kv_set("bot", "k", b"v")
+            .unwrap();
         let via_dot = dir.path().join(".").join("roost.db");
         let refused = copy(&Location::Sqlite(path), &Location::Sqlite(via_dot), None);
         assert!(matches!(refused, Err(CopyError::Same)), "{refused:?}");

@@ -348,8 +348,7 @@ mod tests {
     use crate::store::{KvLimits, KvOp, test_pg};
 
     fn pg_store() -> Store {
-        Store::open_postgres(&test_pg::fresh_url(), test_pg::server().password.as_deref())
-            .unwrap()
+        Store::open_postgres(&test_pg::fresh_url(), test_pg::server().password.as_deref()).unwrap()
     }
 
     /// A store with a little of everything: two plugins' KV (one key not ASCII, one value
@@ -359,13 +358,21 @@ mod tests {
         store.kv_set("bot", "greeting", b"hello").unwrap();
         store.kv_set("bot", "zürich", &[0, 159, 146, 150]).unwrap();
         store.kv_set("alias-monitor", "names", b"[]").unwrap();
-        let first = store.outbox_push("console", "bot", "{\"text\":\"a\"}").unwrap();
-        let sent = store.outbox_push("discord:1", "bot", "{\"text\":\"b\"}").unwrap();
-        store.outbox_push("discord:1", "bot", "{\"text\":\"c\"}").unwrap();
+        let first = store
+            .outbox_push("console", "bot", "{\"text\":\"a\"}")
+            .unwrap();
+        let sent = store
+            .outbox_push("discord:1", "bot", "{\"text\":\"b\"}")
+            .unwrap();
+        store
+            .outbox_push("discord:1", "bot", "{\"text\":\"c\"}")
+            .unwrap();
         store.outbox_mark_failed(first, "gateway down").unwrap();
         store.outbox_mark_sent(sent).unwrap();
         store.history_push(None, "start", "hub started").unwrap();
-        store.history_push(Some("bot"), "load", "loaded 1.0.0").unwrap();
+        store
+            .history_push(Some("bot"), "load", "loaded 1.0.0")
+            .unwrap();
     }
 
     #[test]
@@ -384,8 +391,14 @@ mod tests {
         assert_eq!(back.snapshot().unwrap().checksums(), snapshot.checksums());
         // The copies work like the original: totals rebuilt, ids never reused.
         for store in [&pg, &back] {
-            assert_eq!(store.kv_bytes("bot").unwrap(), source.kv_bytes("bot").unwrap());
-            assert_eq!(store.outbox_usage().unwrap(), source.outbox_usage().unwrap());
+            assert_eq!(
+                store.kv_bytes("bot").unwrap(),
+                source.kv_bytes("bot").unwrap()
+            );
+            assert_eq!(
+                store.outbox_usage().unwrap(),
+                source.outbox_usage().unwrap()
+            );
             let next = store.outbox_push("console", "bot", "{}").unwrap();
             assert!(next > snapshot.outbox_last_id, "{next} reuses an id");
         }
@@ -397,7 +410,9 @@ mod tests {
         filled(&source);
         let snapshot = Arc::new(source.snapshot().unwrap());
         for target in [Store::open_in_memory().unwrap(), pg_store()] {
-            target.history_push(None, "start", "a hub ran here").unwrap();
+            target
+                .history_push(None, "start", "a hub ran here")
+                .unwrap();
             let refused = target.restore(snapshot.clone());
             assert!(
                 matches!(refused, Err(StoreError::NotEmpty { rows: 1, .. })),
@@ -467,7 +482,9 @@ mod tests {
         let more = [KvOp::Set("more".into(), b"x".to_vec())];
         assert!(source.kv_batch("bot", &more, &limits).is_err());
         let target = Store::open_in_memory().unwrap();
-        target.restore(Arc::new(source.snapshot().unwrap())).unwrap();
+        target
+            .restore(Arc::new(source.snapshot().unwrap()))
+            .unwrap();
         assert_eq!(target.kv_get("bot", "big").unwrap(), Some(vec![7; 4096]));
     }
 }

@@ -215,8 +215,7 @@ impl Cluster {
     pub fn start(durable: bool) -> Result<Cluster, String> {
         let bin = bin_dir()?;
         let user = cluster_user()?;
-        let dir =
-            std::env::temp_dir().join(format!("roost-pg-{}-{}", std::process::id(), nanos()));
+        let dir = std::env::temp_dir().join(format!("roost-pg-{}-{}", std::process::id(), nanos()));
         std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let cluster = Cluster {
             bin,

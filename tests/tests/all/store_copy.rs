@@ -92,7 +92,10 @@ fn a_hub_moves_from_sqlite_to_postgres_and_back_with_every_table_verified() {
     let out = store_copy(&db, &url);
     let (_, err) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("already holds") && err.contains("empty store"), "{err}");
+    assert!(
+        err.contains("already holds") && err.contains("empty store"),
+        "{err}"
+    );
 
     let out = store_copy(&url, &back);
     let (to_sqlite, err) = text(&out);
@@ -113,7 +116,10 @@ fn a_hub_moves_from_sqlite_to_postgres_and_back_with_every_table_verified() {
 
 fn assert_private(file: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(file).expect("the copy").permissions().mode();
+    let mode = std::fs::metadata(file)
+        .expect("the copy")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o077, 0, "{} is private: {mode:o}", file.display());
 }
 

@@ -182,8 +182,20 @@ fn insert_rows(c: &mut Conn, s: &Snapshot) -> Result<(), postgres::Error> {
             .execute(&history, &[&r.id, &r.at, &r.plugin, &r.kind, &r.detail])?;
     }
     let tops = [
-        ("outbox", s.outbox.iter().map(|r| r.id).fold(s.outbox_last_id, i64::max)),
-        ("history", s.history.iter().map(|r| r.id).fold(s.history_last_id, i64::max)),
+        (
+            "outbox",
+            s.outbox
+                .iter()
+                .map(|r| r.id)
+                .fold(s.outbox_last_id, i64::max),
+        ),
+        (
+            "history",
+            s.history
+                .iter()
+                .map(|r| r.id)
+                .fold(s.history_last_id, i64::max),
+        ),
     ];
     for (table, last) in tops {
         // The id sequence: past every id the source handed out.
