@@ -18,6 +18,17 @@ pub mod dns;
 #[path = "../../host/src/store/test_pg.rs"]
 pub mod test_pg;
 
+/// `ROOST_STORE_PASSWORD` for a daemon on the test Postgres server (nothing when the
+/// server needs no password).
+pub fn store_password_env() -> Vec<(&'static str, &'static str)> {
+    test_pg::server()
+        .password
+        .as_deref()
+        .map(|p| ("ROOST_STORE_PASSWORD", p))
+        .into_iter()
+        .collect()
+}
+
 /// The fault-fixture plugin (`tests/plugins/faulty`).
 pub const FAULTY_WASM: &str = env!("FAULTY_WASM");
 /// The example plugin (`plugins/examples/hello`).

@@ -7,7 +7,9 @@
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use roost_tests::{BASE_CONFIG, Daemon, FAULTY_WASM, PATIENCE, roost_bin, test_pg};
+use roost_tests::{
+    BASE_CONFIG, Daemon, FAULTY_WASM, PATIENCE, roost_bin, store_password_env, test_pg,
+};
 
 fn config(url: &str) -> String {
     format!("{BASE_CONFIG}\n[store]\nurl = \"{url}\"\n")
@@ -17,11 +19,7 @@ fn config(url: &str) -> String {
 fn a_hub_on_postgres_keeps_plugin_kv_across_a_restart_and_replies() {
     let url = test_pg::fresh_url();
     let password = test_pg::server().password.clone();
-    let env: Vec<(&str, &str)> = password
-        .as_deref()
-        .map(|p| ("ROOST_STORE_PASSWORD", p))
-        .into_iter()
-        .collect();
+    let env = store_password_env();
     let mut d = Daemon::start_full(&config(&url), &[("faulty", FAULTY_WASM)], &env);
     assert_eq!(d.chat("!kvset colour teal").trim(), "ok");
     assert_eq!(d.chat("!kvget colour").trim(), "teal");

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use roost_tests::{BASE_CONFIG, Daemon, FAULTY_WASM, roost_bin, test_pg};
+use roost_tests::{BASE_CONFIG, Daemon, FAULTY_WASM, roost_bin, store_password_env, test_pg};
 
 /// `roost store copy --from FROM --to TO` with the test server's password.
 fn store_copy(from: &str, to: &str) -> Output {
@@ -46,12 +46,7 @@ fn rows_of(line: &str) -> u64 {
 #[test]
 fn a_hub_moves_from_sqlite_to_postgres_and_back_with_every_table_verified() {
     let url = test_pg::fresh_url();
-    let password = test_pg::server().password.clone();
-    let env: Vec<(&str, &str)> = password
-        .as_deref()
-        .map(|p| ("ROOST_STORE_PASSWORD", p))
-        .into_iter()
-        .collect();
+    let env = store_password_env();
     let mut d = Daemon::start_full(BASE_CONFIG, &[("faulty", FAULTY_WASM)], &env);
     assert_eq!(d.chat("!kvset colour teal").trim(), "ok");
     assert_eq!(d.chat("!kvset shape hexagon").trim(), "ok");
