@@ -59,4 +59,5 @@ bench: setup
 	bash host/benches/python_vs_errbot.sh
 	bash host/benches/web_vs_native.sh
 	bash host/benches/store_sqlite_vs_postgres.sh
+	bash host/benches/many_plugins.sh
 	bash host/benches/failover.sh

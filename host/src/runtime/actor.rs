@@ -233,6 +233,21 @@ impl PluginHandle {
         }
     }
 
+    /// The spec of `command` if the plugin serves it. The router asks every plugin this for
+    /// every command, so it copies one spec, not the whole health (call histograms and all).
+    pub fn command_spec(&self, command: &str) -> Option<super::bindings::CommandSpec> {
+        let health = match self.health.lock() {
+            Ok(h) => h,
+            Err(p) => p.into_inner(),
+        };
+        health
+            .manifest
+            .commands
+            .iter()
+            .find(|c| c.name == command)
+            .cloned()
+    }
+
     /// The webhook grant its instances were built with.
     pub fn webhook_grant(&self) -> WebhookGrant {
         self.webhook

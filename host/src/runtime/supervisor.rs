@@ -414,12 +414,7 @@ impl Supervisor {
             .filter(|(name, _)| only.is_none_or(|o| o == name.as_str()))
             .filter_map(|(_, slot)| {
                 let handle = slot.handle.as_ref()?;
-                let spec = handle
-                    .health()
-                    .manifest
-                    .commands
-                    .into_iter()
-                    .find(|c| c.name == command)?;
+                let spec = handle.command_spec(command)?;
                 Some((slot.rank, handle, spec))
             })
             .min_by_key(|(rank, _, _)| *rank)?;
