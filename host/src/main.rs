@@ -267,9 +267,7 @@ fn build(
 /// anything was written, 1 when the copy failed).
 fn store_copy(from: &str, to: &str) -> ExitCode {
     use cli::store_copy::{Location, copy, report};
-    let password = std::env::var(roost::config::STORE_PASSWORD_ENV)
-        .ok()
-        .filter(|p| !p.is_empty());
+    let password = roost::store_config::env_password();
     match copy(
         &Location::parse(from),
         &Location::parse(to),

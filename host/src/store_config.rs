@@ -33,7 +33,13 @@ pub(crate) fn password(config: &Config) -> Result<Option<String>, StoreError> {
             Err(reason) => Err(StoreError::Password { reason }),
         };
     }
-    Ok(crate::gateways::secrets::secret_var(STORE_PASSWORD_ENV).filter(|p| !p.is_empty()))
+    Ok(env_password())
+}
+
+/// The password from `ROOST_STORE_PASSWORD` (taken out of the environment at a daemon's
+/// start), `None` when unset or empty: for the daemon and for `roost store copy`.
+pub fn env_password() -> Option<String> {
+    crate::gateways::secrets::secret_var(STORE_PASSWORD_ENV).filter(|p| !p.is_empty())
 }
 
 #[cfg(test)]

@@ -19,6 +19,11 @@ use sha2::{Digest, Sha256};
 
 use super::{Db, Store, StoreError, begin_write, sql};
 
+/// How many rows a store holds in the tables a copy writes, the same query on both
+/// backends: a copy goes only into a store where this is 0.
+pub(super) const ROWS_HELD: &str = "SELECT (SELECT COUNT(*) FROM kv) + (SELECT COUNT(*) FROM outbox) \
+     + (SELECT COUNT(*) FROM history)";
+
 /// One KV entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KvRow {
@@ -282,14 +287,7 @@ fn read_sqlite(conn: &mut Connection) -> Result<Snapshot, rusqlite::Error> {
 fn write_sqlite(conn: &mut Connection, s: &Snapshot, target: &str) -> Result<(), StoreError> {
     let doing = sql("copying into the store");
     let tx = begin_write(conn).map_err(doing)?;
-    let rows: i64 = tx
-        .query_row(
-            "SELECT (SELECT COUNT(*) FROM kv) + (SELECT COUNT(*) FROM outbox) \
-             + (SELECT COUNT(*) FROM history)",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(doing)?;
+    let rows: i64 = tx.query_row(ROWS_HELD, [], |r| r.get(0)).map_err(doing)?;
     if rows > 0 {
         return Err(StoreError::NotEmpty {
             target: target.to_string(),

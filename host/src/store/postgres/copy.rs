@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use postgres::Row;
 
-use super::super::copy::{HistoryRow, KvRow, OutboxRow, Snapshot};
+use super::super::copy::{HistoryRow, KvRow, OutboxRow, ROWS_HELD, Snapshot};
 use super::{Conn, Postgres, StoreError, detail, pg, unsigned};
 
 impl Postgres {
@@ -138,11 +138,7 @@ fn history_row(r: &Row) -> Result<HistoryRow, postgres::Error> {
 }
 
 fn count_rows(c: &mut Conn) -> Result<u64, postgres::Error> {
-    let row = c.client.query_one(
-        "SELECT (SELECT COUNT(*) FROM kv) + (SELECT COUNT(*) FROM outbox) \
-         + (SELECT COUNT(*) FROM history)",
-        &[],
-    )?;
+    let row = c.client.query_one(ROWS_HELD, &[])?;
     Ok(unsigned(row.try_get(0)?))
 }
 
