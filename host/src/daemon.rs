@@ -9,15 +9,16 @@ use tokio::sync::mpsc;
 
 use crate::config::{Config, ConfigError};
 use crate::gateways::{self, console};
+use crate::hub_calls::{HubCalls, RemoteCommand};
 use crate::leadership::Leadership;
 use crate::live_config::LiveConfig;
 use crate::outbox::Outbox;
-use crate::router::Router;
+use crate::router::{OtherHubs, Router};
 use crate::runtime::RuntimeError;
 use crate::runtime::actor::HostServices;
 use crate::runtime::engine::PluginEngine;
 use crate::runtime::hot_reload::{Change, HotReload};
-use crate::runtime::supervisor::Supervisor;
+use crate::runtime::supervisor::{HubRole, Supervisor};
 use crate::store::StoreError;
 
 /// Why the daemon could not start.
@@ -37,6 +38,8 @@ pub enum DaemonError {
     Web(#[from] crate::web::WebError),
     #[error(transparent)]
     Leadership(#[from] crate::leadership::LeadershipError),
+    #[error(transparent)]
+    HubCalls(#[from] crate::hub_calls::HubCallsError),
 }
 
 /// Why serving stopped.
@@ -133,56 +136,99 @@ pub async fn run(
         supervisor.set_extra_status(vec!["gateway console: disabled".into()]);
     }
     let mut leadership = start_leadership(&host).await?;
+    let _calls = serve_other_hubs(&host, &router, &leadership)?;
     // A standby compiles its plugins while it waits, so taking over only loads them.
     let _precompile = leadership.leading().is_none().then(|| {
         let supervisor = supervisor.clone();
         AbortOnDrop(tokio::spawn(async move { supervisor.precompile().await }))
     });
+    let mut reloads = Reloads::start(config_path, &plugins_dir, &host)?;
     tokio::pin!(shutdown);
+    // Plugins pinned to this hub (`run_on`) run whichever hub leads.
+    tokio::select! {
+        errors = supervisor.sync() => log_errors(errors),
+        _ = &mut shutdown => return stop(&host, &leadership, console_task, &socket).await,
+    }
     loop {
         show_hubs(&supervisor, &leadership, None);
         let epoch = tokio::select! {
             epoch = leadership.until_leader() => epoch,
             _ = &mut shutdown => break,
+            more = reloads.next() => if more { continue } else { break },
         };
+        if leadership.shared() {
+            supervisor.set_role(HubRole::Leader);
+        }
         // Loads are bounded by each plugin's time limit, but a signal ends the wait at once.
         tokio::select! {
             errors = supervisor.sync() => log_errors(errors),
             _ = &mut shutdown => break,
         }
-        let ended = serve(
-            Serving {
-                config_path,
-                host: &host,
-                router: &router,
-                hub: &hub,
-                socket: &socket,
-                plugins_dir: &plugins_dir,
-            },
-            &mut shutdown,
-            &mut leadership,
-            epoch,
-        )
-        .await?;
-        supervisor.unload_all();
+        let serving = Serving {
+            host: &host,
+            router: &router,
+            hub: &hub,
+            socket: &socket,
+        };
+        let ended = serve(serving, &mut shutdown, &mut leadership, &mut reloads, epoch).await?;
         if ended == Ended::Shutdown {
             break;
         }
+        // Only a hub on a shared store can stop leading.
+        supervisor.set_role(HubRole::Standby);
         tracing::warn!(
             hub = leadership.name(),
-            "this hub no longer leads: plugins unloaded, gateways closed; standing by"
+            "this hub no longer leads: its plugins for the leader unloaded, gateways closed; standing by"
         );
     }
+    stop(&host, &leadership, console_task, &socket).await
+}
+
+/// Shutdown: gives up the lease, closes the console and unloads every plugin.
+async fn stop(
+    host: &Host,
+    leadership: &Leadership,
+    console_task: Option<tokio::task::JoinHandle<()>>,
+    socket: &Path,
+) -> Result<(), DaemonError> {
     tracing::info!("shutting down");
     leadership.release().await;
     if let Some(task) = console_task {
         task.abort();
+        let _ = std::fs::remove_file(socket);
     }
-    supervisor.unload_all();
-    if console_enabled {
-        let _ = std::fs::remove_file(&socket);
-    }
+    host.supervisor.unload_all();
     Ok(())
+}
+
+/// On a shared store: lets this hub's router reach plugins pinned to other hubs, and
+/// serves the calls other hubs make on the plugins pinned to this one.
+fn serve_other_hubs(
+    host: &Host,
+    router: &Arc<Router>,
+    leadership: &Leadership,
+) -> Result<Option<crate::hub_calls::AbortOnDrop>, DaemonError> {
+    let config = host.config.get();
+    let Some(url) = &config.store.url else {
+        return Ok(None);
+    };
+    let password = crate::store_config::password(&config)?;
+    let calls = HubCalls::new(url, password.as_deref(), &config.hub_name())?;
+    router.reach_other_hubs(OtherHubs {
+        leadership: leadership.clone(),
+        calls: calls.clone(),
+    });
+    let router = Arc::downgrade(router);
+    let handler: crate::hub_calls::Handler = Arc::new(move |plugin, call| {
+        let router = router.upgrade();
+        Box::pin(async move {
+            match router {
+                Some(router) => router.serve_remote(&plugin, call).await,
+                None => Err("the hub is shutting down".to_string()),
+            }
+        })
+    });
+    Ok(Some(calls.serve(handler)))
 }
 
 /// Logs the load errors of a sync.
@@ -200,12 +246,21 @@ async fn start_leadership(host: &Host) -> Result<Leadership, DaemonError> {
         return Ok(Leadership::sole(&name));
     };
     let password = crate::store_config::password(&config)?;
+    host.supervisor.set_role(HubRole::Standby);
     let supervisor = Arc::downgrade(&host.supervisor);
-    let plugins: crate::leadership::PluginNames = Arc::new(move || {
-        supervisor
+    let plugins: crate::leadership::PluginsHere = Arc::new(move || {
+        let healths = supervisor
             .upgrade()
-            .map(|s| s.list_plugins_names())
-            .unwrap_or_default()
+            .map(|s| s.healths())
+            .unwrap_or_default();
+        healths
+            .into_iter()
+            .map(|(name, health)| {
+                let commands = health.manifest.commands.iter();
+                let commands = commands.map(|c| RemoteCommand::of(&name, c)).collect();
+                (name, commands)
+            })
+            .collect()
     });
     Ok(Leadership::start(url, password.as_deref(), &name, plugins).await?)
 }
@@ -234,12 +289,10 @@ fn show_hubs(
 
 /// What serving a lead needs from the daemon.
 struct Serving<'a> {
-    config_path: &'a Path,
     host: &'a Host,
     router: &'a Arc<Router>,
     hub: &'a console::ConsoleHub,
     socket: &'a Path,
-    plugins_dir: &'a Path,
 }
 
 /// Starts the chat gateways and outbox delivery, then serves reloads until `shutdown`, or
@@ -249,15 +302,14 @@ async fn serve(
     serving: Serving<'_>,
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
     leadership: &mut Leadership,
+    reloads: &mut Reloads,
     epoch: i64,
 ) -> Result<Ended, DaemonError> {
     let Serving {
-        config_path,
         host,
         router,
         hub,
         socket,
-        plugins_dir,
     } = serving;
     let supervisor = host.supervisor.clone();
     let outbox = supervisor.services().outbox.clone();
@@ -284,38 +336,17 @@ async fn serve(
         leadership,
         Some((registry.clone(), deliveries.clone())),
     );
-
-    let (changes_tx, mut changes) = mpsc::unbounded_channel();
-    let _watch = HotReload::start(config_path, plugins_dir, changes_tx.clone())?;
-    let mut hangup = signal_stream(tokio::signal::unix::SignalKind::hangup());
-
     let running = supervisor.list_plugins_names();
     tracing::info!(
         plugins = %running.join(","),
         socket = %socket.display(),
         "roost ready"
     );
-
-    // Reloads run as tasks of their own (one at a time, the supervisor serializes them),
-    // so a plugin slow to load never delays shutdown.
-    let host = Arc::new(host.clone());
-    let config_path: Arc<Path> = config_path.into();
     let ended = loop {
         tokio::select! {
             _ = &mut *shutdown => break Ended::Shutdown,
             () = leadership.lost(epoch) => break Ended::LostLead,
-            change = changes.recv() => match change {
-                Some(Change::Config) => spawn_reload(&config_path, &host),
-                Some(Change::Plugins) => {
-                    let supervisor = supervisor.clone();
-                    tokio::spawn(async move { log_errors(supervisor.sync().await) });
-                }
-                None => break Ended::Shutdown,
-            },
-            _ = recv_signal(&mut hangup) => {
-                tracing::info!("SIGHUP: reloading config");
-                spawn_reload(&config_path, &host);
-            }
+            more = reloads.next() => if !more { break Ended::Shutdown },
         }
     };
     drop(delivery);
@@ -323,6 +354,54 @@ async fn serve(
         registry.close_all("this hub stopped leading; another hub's gateways take over");
     }
     Ok(ended)
+}
+
+/// Edits of the config file and the plugins folder, and SIGHUP: served whether this hub
+/// leads or stands by, so the plugins pinned to a standby reload too.
+struct Reloads {
+    changes: mpsc::UnboundedReceiver<Change>,
+    /// Kept so that `changes` only ends with the daemon.
+    _sender: mpsc::UnboundedSender<Change>,
+    _watch: HotReload,
+    hangup: Option<tokio::signal::unix::Signal>,
+    config_path: Arc<Path>,
+    host: Arc<Host>,
+}
+
+impl Reloads {
+    fn start(config_path: &Path, plugins_dir: &Path, host: &Host) -> Result<Self, DaemonError> {
+        let (sender, changes) = mpsc::unbounded_channel();
+        let watch = HotReload::start(config_path, plugins_dir, sender.clone())?;
+        Ok(Self {
+            changes,
+            _sender: sender,
+            _watch: watch,
+            hangup: signal_stream(tokio::signal::unix::SignalKind::hangup()),
+            config_path: config_path.into(),
+            host: Arc::new(host.clone()),
+        })
+    }
+
+    /// Waits for the next change and starts applying it in a task of its own (one at a
+    /// time, the supervisor serializes them), so a plugin slow to load never delays
+    /// shutdown. `false` once no change can come any more.
+    async fn next(&mut self) -> bool {
+        tokio::select! {
+            change = self.changes.recv() => match change {
+                Some(Change::Config) => spawn_reload(&self.config_path, &self.host),
+                Some(Change::Plugins) => {
+                    let supervisor = self.host.supervisor.clone();
+                    tokio::spawn(async move { log_errors(supervisor.sync().await) });
+                }
+                None => return false,
+            },
+            _ = recv_signal(&mut self.hangup) => {
+                tracing::info!("SIGHUP: reloading config");
+                spawn_reload(&self.config_path, &self.host);
+            }
+        }
+        true
+    }
 }
 
 /// Starts the HTTP server when `[http] listen` is set; it stops when the handle drops.

@@ -16,11 +16,14 @@
 //!   call never delays a renewal, and each query is bounded by [`QUERY_TIMEOUT`].
 //! - On SQLite there is one hub per data dir (its lock sees to that): it always leads.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+
+use crate::hub_calls::RemoteCommand;
 
 /// How long a lease the database grants lasts without renewal: a dead leader's hub is
 /// taken over this long after its last renewal, plus one [`RENEW_EVERY`].
@@ -54,6 +57,8 @@ pub struct HubSeen {
     pub quiet_secs: f64,
     /// The plugins it runs, comma-separated.
     pub plugins: String,
+    /// The commands those plugins serve.
+    pub commands: Vec<RemoteCommand>,
     /// Whether this is the hub asking.
     pub me: bool,
 }
@@ -78,8 +83,8 @@ pub struct Leadership {
     _task: Option<Arc<AbortOnDrop>>,
 }
 
-/// The plugins this hub runs now, for its heartbeat.
-pub type PluginNames = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+/// The plugins this hub runs now, each with the commands it serves, for its heartbeat.
+pub type PluginsHere = Arc<dyn Fn() -> BTreeMap<String, Vec<RemoteCommand>> + Send + Sync>;
 
 impl Leadership {
     /// The only hub there is (SQLite): leader for good.
@@ -104,7 +109,7 @@ impl Leadership {
         url: &str,
         password: Option<&str>,
         name: &str,
-        plugins: PluginNames,
+        plugins: PluginsHere,
     ) -> Result<Self, LeadershipError> {
         let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|e| LeadershipError::Url(e.to_string()))?;
@@ -147,6 +152,11 @@ impl Leadership {
         if release.send(done).await.is_ok() {
             let _ = tokio::time::timeout(QUERY_TIMEOUT * 2, released).await;
         }
+    }
+
+    /// Whether other hubs may share the store (Postgres): then this hub may stand by.
+    pub fn shared(&self) -> bool {
+        self.release.is_some()
     }
 
     /// This hub's name.
@@ -201,6 +211,22 @@ impl Leadership {
         }
     }
 
+    /// Another hub that serves `command` (`plugin:command` names the plugin too) and has
+    /// been heard from within a lease: where the router sends a command for a plugin
+    /// pinned to that hub. The hub's name and the command.
+    pub fn remote_command(&self, command: &str) -> Option<(String, RemoteCommand)> {
+        let (only, command) = match command.split_once(':') {
+            Some((plugin, command)) => (Some(plugin), command),
+            None => (None, command),
+        };
+        let hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
+        hubs.iter()
+            .filter(|h| !h.me && h.quiet_secs < LEASE.as_secs_f64())
+            .flat_map(|h| h.commands.iter().map(move |c| (h, c)))
+            .find(|(_, c)| c.name == command && only.is_none_or(|p| p == c.plugin))
+            .map(|(h, c)| (h.name.clone(), c.clone()))
+    }
+
     /// `!status` lines: one per hub on the store (none on SQLite).
     pub fn status_lines(&self) -> Vec<String> {
         let hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -236,7 +262,7 @@ struct LeaseTask {
     name: String,
     role: watch::Sender<Role>,
     hubs: Arc<Mutex<Vec<HubSeen>>>,
-    plugins: PluginNames,
+    plugins: PluginsHere,
 }
 
 impl LeaseTask {
@@ -360,20 +386,19 @@ impl LeaseTask {
 
     /// Records this hub's heartbeat and reads every hub's.
     async fn heartbeat(&mut self, leads: bool) -> Result<(), tokio_postgres::Error> {
-        let plugins = if leads {
-            (self.plugins)().join(",")
-        } else {
-            String::new()
-        };
+        let here = (self.plugins)();
+        let plugins = here.keys().cloned().collect::<Vec<_>>().join(",");
+        let commands = serde_json::to_string(&here.into_values().flatten().collect::<Vec<_>>())
+            .unwrap_or_else(|_| "[]".to_string());
         let role = if leads { "leader" } else { "standby" };
         let (instance, name) = (self.instance.clone(), self.name.clone());
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO hubs (name, instance, version, role, plugins, started, heartbeat) \
-                 VALUES ($1, $2, $3, $4, $5, now(), now()) \
+                "INSERT INTO hubs (name, instance, version, role, plugins, commands, started, \
+                   heartbeat) VALUES ($1, $2, $3, $4, $5, $6, now(), now()) \
                  ON CONFLICT (name) DO UPDATE SET instance = $2, version = $3, role = $4, \
-                   plugins = $5, heartbeat = now(), \
+                   plugins = $5, commands = $6, heartbeat = now(), \
                    started = CASE WHEN hubs.instance = $2 THEN hubs.started ELSE now() END",
                 &[
                     &name,
@@ -381,13 +406,15 @@ impl LeaseTask {
                     &env!("CARGO_PKG_VERSION"),
                     &role,
                     &plugins,
+                    &commands,
                 ],
             )
             .await?;
         let rows = client
             .query(
                 "SELECT h.name, h.instance = l.holder AND l.expires > now(), h.version, \
-                   EXTRACT(EPOCH FROM now() - h.heartbeat)::float8, h.plugins, h.instance = $1 \
+                   EXTRACT(EPOCH FROM now() - h.heartbeat)::float8, h.plugins, h.instance = $1, \
+                   h.commands \
                  FROM hubs h LEFT JOIN hub_lease l ON l.id = 1 \
                  WHERE h.heartbeat > now() - $2::text::interval ORDER BY h.name",
                 &[&instance, &FORGET_AFTER],
@@ -403,6 +430,7 @@ impl LeaseTask {
                     quiet_secs: r.try_get(3)?,
                     plugins: r.try_get(4)?,
                     me: r.try_get(5)?,
+                    commands: serde_json::from_str(r.try_get(6)?).unwrap_or_default(),
                 })
             })
             .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
@@ -448,7 +476,7 @@ mod tests {
     }
 
     async fn hub(url: &str, name: &str) -> Leadership {
-        let plugins: PluginNames = Arc::new(|| vec!["bot".to_string()]);
+        let plugins: PluginsHere = Arc::new(|| BTreeMap::from([("bot".to_string(), Vec::new())]));
         Leadership::start(url, test_pg::server().password.as_deref(), name, plugins)
             .await
             .expect("start")

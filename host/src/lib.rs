@@ -27,6 +27,7 @@ pub mod daemon;
 pub mod daemon_guard;
 pub mod daemon_lock;
 pub mod gateways;
+pub mod hub_calls;
 pub mod leadership;
 pub mod live_config;
 pub mod message;

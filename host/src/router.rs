@@ -4,14 +4,17 @@
 //! failure into a reply a user can act on.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, Role};
+use crate::hub_calls::{CallResult, HubCalls, RemoteCall};
+use crate::leadership::Leadership;
 use crate::live_config::LiveConfig;
 use crate::message::{ChatMessage, Outgoing};
 use crate::runtime::actor::CallError;
-use crate::runtime::bindings::CommandContext;
+use crate::runtime::actor::PluginHandle;
+use crate::runtime::bindings::{CommandContext, CommandSpec};
 use crate::runtime::supervisor::Supervisor;
 
 /// A chat line, parsed.
@@ -69,6 +72,27 @@ pub struct Router {
     supervisor: Arc<Supervisor>,
     config: LiveConfig,
     limiter: Mutex<RateLimiter>,
+    /// The other hubs on a shared store, once known: where commands of plugins pinned to
+    /// them go.
+    other_hubs: OnceLock<OtherHubs>,
+}
+
+/// What the router needs to reach plugins pinned to other hubs.
+pub struct OtherHubs {
+    /// Which hub serves which command.
+    pub leadership: Leadership,
+    /// The calls to them.
+    pub calls: HubCalls,
+}
+
+/// Where the plugin serving a command runs.
+enum Target {
+    Here(PluginHandle),
+    /// On hub `hub`, as plugin `plugin`.
+    Hub {
+        hub: String,
+        plugin: String,
+    },
 }
 
 impl Router {
@@ -79,6 +103,66 @@ impl Router {
             supervisor,
             config,
             limiter: Mutex::new(RateLimiter::default()),
+            other_hubs: OnceLock::new(),
+        }
+    }
+
+    /// Lets commands of plugins pinned to other hubs through (a hub on a shared store).
+    pub fn reach_other_hubs(&self, other_hubs: OtherHubs) {
+        let _ = self.other_hubs.set(other_hubs);
+    }
+
+    /// Runs a command another hub handed to this one for its plugin `plugin` (that hub's
+    /// router checked the sender's role and the arguments).
+    pub async fn serve_remote(&self, plugin: &str, call: RemoteCall) -> CallResult {
+        let hub = self.config.get().hub_name();
+        let Some(handle) = self.supervisor.handle(plugin) else {
+            return Err(format!("plugin {plugin} does not run on hub {hub} now"));
+        };
+        let (prefix, name) = (call.prefix.clone(), call.command.clone());
+        let (ctx, args) = call.into_parts();
+        handle
+            .command(ctx, args)
+            .await
+            .map_err(|e| call_failure(&prefix, &name, e))
+    }
+
+    /// The plugin serving `name` (here or on another hub) and the command's spec.
+    fn resolve(&self, config: &Config, name: &str) -> Option<(Target, CommandSpec)> {
+        if let Some((plugin, spec)) = self.supervisor.resolve(name) {
+            return Some((Target::Here(plugin), spec));
+        }
+        let (hub, command) = self.other_hubs.get()?.leadership.remote_command(name)?;
+        let mut spec = command.spec();
+        if let Some(role) = config.command_role(&spec.name) {
+            spec.role = role.into();
+        }
+        let plugin = command.plugin;
+        Some((Target::Hub { hub, plugin }, spec))
+    }
+
+    /// Calls the command on its plugin, wherever it runs.
+    async fn call(
+        &self,
+        config: &Config,
+        target: Target,
+        name: &str,
+        ctx: CommandContext,
+        args: Vec<String>,
+    ) -> Result<Outgoing, String> {
+        let prefix = ctx.prefix.clone();
+        match (target, self.other_hubs.get()) {
+            (Target::Here(plugin), _) => plugin
+                .command(ctx, args)
+                .await
+                .map_err(|e| call_failure(&prefix, name, e)),
+            (Target::Hub { hub, plugin }, Some(other_hubs)) => {
+                let limit = config.limits_for(&plugin).call_timeout_ms;
+                let wait = Duration::from_millis(limit) + REMOTE_SLACK;
+                let call = RemoteCall::new(&ctx, &args);
+                other_hubs.calls.call(&hub, &plugin, &call, wait).await
+            }
+            (Target::Hub { hub, .. }, None) => Err(format!("cannot reach hub {hub}")),
         }
     }
 
@@ -107,7 +191,7 @@ impl Router {
                 msg.identity
             )));
         }
-        let Some((plugin, spec)) = self.supervisor.resolve(&name) else {
+        let Some((target, spec)) = self.resolve(&config, &name) else {
             if name == "status" {
                 // No plugin serves it (a standby hub runs none): the host answers, so
                 // `roost status` works on every hub.
@@ -144,10 +228,9 @@ impl Router {
             prefix: prefix.to_string(),
             text: msg.text.clone(),
         };
-        Some(match plugin.command(ctx, args).await {
+        Some(match self.call(&config, target, &name, ctx, args).await {
             Ok(reply) => Answer { reply, ok: true },
-            Err(CallError::Refused(reason)) => Answer::failed(format!("{prefix}{name}: {reason}")),
-            Err(e) => Answer::failed(e.to_string()),
+            Err(text) => Answer::failed(text),
         })
     }
 
@@ -200,6 +283,18 @@ impl Router {
             ),
             None => format!("unknown command {prefix}{name}; {prefix}help lists commands"),
         }
+    }
+}
+
+/// How much longer than a pinned plugin's own time limit the leader waits for its hub:
+/// the trips through the store.
+const REMOTE_SLACK: Duration = Duration::from_secs(2);
+
+/// What the user sees when a plugin's command call failed.
+fn call_failure(prefix: &str, name: &str, e: CallError) -> String {
+    match e {
+        CallError::Refused(reason) => format!("{prefix}{name}: {reason}"),
+        e => e.to_string(),
     }
 }
 

@@ -570,6 +570,10 @@ pub struct PluginConfig {
     /// `[plugins.NAME.config]`: free-form settings handed to the plugin's `init` as JSON
     /// (see [`PluginConfig::config_json`]); roost does not interpret them.
     pub config: toml::Table,
+    /// The hub (`[host] name`) this plugin runs on, whichever hub leads, when several share
+    /// a Postgres store: a test-watcher watching a folder on one machine. Its commands reach
+    /// it through the leader's gateways. `None`: it runs on the leader.
+    pub run_on: Option<String>,
 }
 
 impl Default for PluginConfig {
@@ -580,6 +584,7 @@ impl Default for PluginConfig {
             grants: Grants::default(),
             limits: PluginLimits::default(),
             config: toml::Table::new(),
+            run_on: None,
         }
     }
 }

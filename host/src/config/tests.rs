@@ -495,3 +495,25 @@ fn a_store_url_that_is_not_postgres_points_at_its_value() {
         "{e}"
     );
 }
+
+#[test]
+fn run_on_names_a_hub_of_a_shared_store() {
+    let shared = "[store]\nurl = \"postgres://roost@db.example/roost\"\n";
+    let c = parse(&format!("{shared}[plugins.tw]\nrun_on = \"laptop\"\n")).expect("valid");
+    assert_eq!(
+        c.plugin("tw").and_then(|p| p.run_on.as_deref()),
+        Some("laptop")
+    );
+    let e = err("[plugins.tw]\nrun_on = \"laptop\"\n").to_string();
+    assert!(
+        e.starts_with(
+            "config/roost.toml:2:10: plugins.tw.run_on: pins the plugin to one of several hubs"
+        ),
+        "{e}"
+    );
+    let e = err(&format!("{shared}[plugins.tw]\nrun_on = \"my laptop\"\n")).to_string();
+    assert!(
+        e.contains("plugins.tw.run_on: \"my laptop\" is not a hub name"),
+        "{e}"
+    );
+}

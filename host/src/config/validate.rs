@@ -24,6 +24,23 @@ impl Config {
         out
     }
 
+    /// `[plugins.NAME] run_on`: a hub name, and hubs to choose from (a shared store).
+    fn run_on_problems(&self, name: &str, plugin: &PluginConfig, out: &mut Vec<Problem>) {
+        let Some(hub) = &plugin.run_on else {
+            return;
+        };
+        let why = if !super::valid_hub_name(hub) {
+            format!(
+                "{hub:?} is not a hub name; use what that hub's [host] name says (letters, digits, '-', '_', '.')"
+            )
+        } else if self.store.url.is_none() {
+            "pins the plugin to one of several hubs sharing a Postgres store; without [store] url this is the only hub: remove run_on".to_string()
+        } else {
+            return;
+        };
+        out.push(Problem::value(&["plugins", name, "run_on"], why));
+    }
+
     /// `[store]`: a Postgres URL the client understands, with no password in it, and a
     /// password file only beside a URL.
     fn store_problems(&self, out: &mut Vec<Problem>) {
@@ -281,6 +298,7 @@ impl Config {
                 "is empty; remove it to use the default".to_string(),
             ));
         }
+        self.run_on_problems(name, plugin, out);
         for (i, alias) in plugin.grants.channels.iter().enumerate() {
             if !self.channels.contains_key(alias) {
                 let known: Vec<&str> = self.channels.keys().map(String::as_str).collect();

@@ -110,6 +110,17 @@ pub enum Running {
     No,
 }
 
+/// Which of the configured plugins this hub runs: see [`Supervisor::set_role`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HubRole {
+    /// The only hub (SQLite store, one-shot commands): every plugin.
+    Sole,
+    /// The leader of hubs sharing a store: every plugin not pinned (`run_on`) to another hub.
+    Leader,
+    /// A standby: only the plugins pinned to this hub.
+    Standby,
+}
+
 /// Computes status lines on demand; see [`Supervisor::set_status_provider`].
 pub type StatusProvider = Arc<dyn Fn() -> BoxFuture<Vec<String>> + Send + Sync>;
 
@@ -125,6 +136,7 @@ pub struct Supervisor {
     extra_status: Mutex<Vec<String>>,
     /// Lines computed at `!status` time (gateway connections, outbox per target).
     status_provider: Mutex<Option<StatusProvider>>,
+    role: Mutex<HubRole>,
     /// Itself, for futures that must outlive a `&self` borrow.
     me: Weak<Supervisor>,
 }
@@ -143,6 +155,7 @@ impl Supervisor {
                 config_error: Mutex::new(None),
                 extra_status: Mutex::new(Vec::new()),
                 status_provider: Mutex::new(None),
+                role: Mutex::new(HubRole::Sole),
                 me: me.clone(),
             }
         })
@@ -181,6 +194,29 @@ impl Supervisor {
         }
     }
 
+    /// Sets which plugins this hub runs (its next [`Supervisor::sync`] loads them). A hub
+    /// that stops leading stops the plugins it no longer runs at once, before it returns:
+    /// the new leader starts them.
+    pub fn set_role(&self, role: HubRole) {
+        *self.role.lock().unwrap_or_else(|p| p.into_inner()) = role;
+        let config = self.services.config.get();
+        let mut slots = self.slots();
+        let elsewhere: Vec<String> = slots
+            .keys()
+            .filter(|name| !runs_here(&config, name, role))
+            .cloned()
+            .collect();
+        for name in elsewhere {
+            if slots.remove(&name).and_then(|s| s.handle).is_some() {
+                tracing::info!(plugin = name, "unloaded: another hub runs it now");
+            }
+        }
+    }
+
+    fn role(&self) -> HubRole {
+        *self.role.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Brings the running plugins in line with the config in force and the plugins folder:
     /// loads new or changed ones, unloads removed or disabled ones. Returns the load errors.
     pub async fn sync(&self) -> Vec<String> {
@@ -204,6 +240,9 @@ impl Supervisor {
     pub async fn precompile(&self) {
         let config = self.services.config.get();
         for name in configured_names(&config) {
+            if !runs_here(&config, &name, HubRole::Leader) {
+                continue;
+            }
             let (true, Some(source)) = self.wanted(&config, &name) else {
                 continue;
             };
@@ -241,6 +280,12 @@ impl Supervisor {
 
     /// Loads, reloads or unloads one plugin. `force` reloads even when nothing changed.
     async fn sync_one(&self, config: &Config, name: &str, force: bool) -> Result<(), String> {
+        if !runs_here(config, name, self.role()) {
+            if self.slots().remove(name).and_then(|s| s.handle).is_some() {
+                tracing::info!(plugin = name, "unloaded: another hub runs it");
+            }
+            return Ok(());
+        }
         let (enabled, source) = self.wanted(config, name);
         if !enabled {
             // A plugin the config or a source still names stays listed as disabled; one
@@ -491,12 +536,26 @@ impl Supervisor {
         }
     }
 
+    /// `Ok` when plugin `name` exists and this hub runs it; else why a command on it
+    /// cannot be done here.
+    fn known_here(&self, config: &Config, name: &str) -> Result<(), String> {
+        if !self.slots().contains_key(name) && source_for(config, name).is_none() {
+            return Err(format!("no plugin `{name}`"));
+        }
+        if !runs_here(config, name, self.role()) {
+            let hub = config.plugin(name).and_then(|p| p.run_on.clone());
+            let hub = hub.unwrap_or_else(|| "that leads".to_string());
+            return Err(format!(
+                "plugin `{name}` runs on the hub {hub}, not on this one"
+            ));
+        }
+        Ok(())
+    }
+
     async fn reload_named(&self, name: String) -> Result<String, String> {
         let _guard = self.ops.lock().await;
         let config = self.services.config.get();
-        if !self.slots().contains_key(&name) && source_for(&config, &name).is_none() {
-            return Err(format!("no plugin `{name}`"));
-        }
+        self.known_here(&config, &name)?;
         self.sync_one(&config, &name, true).await?;
         self.handle(&name)
             .map(|h| h.health().manifest.version)
@@ -506,9 +565,7 @@ impl Supervisor {
     async fn set_enabled(&self, name: String, enabled: bool) -> Result<String, String> {
         let _guard = self.ops.lock().await;
         let config = self.services.config.get();
-        if !self.slots().contains_key(&name) && source_for(&config, &name).is_none() {
-            return Err(format!("no plugin `{name}`"));
-        }
+        self.known_here(&config, &name)?;
         self.slots()
             .entry(name.clone())
             .or_default()
@@ -708,6 +765,18 @@ fn keep_last_good(path: &std::path::Path, bytes: &[u8]) {
 }
 
 /// The plugins `config` names, and with `autoload` those found in the plugins folder.
+/// Whether a hub in `role` runs plugin `name`: a plugin pinned with `run_on` runs on that
+/// hub only (leading or not), any other on the leader.
+fn runs_here(config: &Config, name: &str, role: HubRole) -> bool {
+    let pinned = config.plugin(name).and_then(|p| p.run_on.as_deref());
+    match (role, pinned) {
+        (HubRole::Sole, _) => true,
+        (_, Some(hub)) => hub == config.hub_name(),
+        (HubRole::Leader, None) => true,
+        (HubRole::Standby, None) => false,
+    }
+}
+
 fn configured_names(config: &Config) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = config.plugins.keys().cloned().collect();
     if config.host.autoload {

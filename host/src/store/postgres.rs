@@ -127,6 +127,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
         heartbeat TIMESTAMPTZ NOT NULL
     );
     "#,
+    // 3: plugins pinned to a hub (`run_on`): the commands each hub serves, and the calls
+    // the leader hands to the hub running the plugin (`hub_calls.rs`).
+    r#"
+    ALTER TABLE hubs ADD COLUMN commands TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE hub_calls (
+        id       BIGINT      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        hub      TEXT        NOT NULL,
+        plugin   TEXT        NOT NULL,
+        request  TEXT        NOT NULL,
+        deadline TIMESTAMPTZ NOT NULL,
+        taken    BOOLEAN     NOT NULL DEFAULT false,
+        answer   TEXT
+    );
+    CREATE INDEX hub_calls_waiting ON hub_calls (hub) WHERE NOT taken;
+    "#,
 ];
 
 /// The advisory lock migrations hold (`pg_advisory_xact_lock`), the same number in every

@@ -18,6 +18,7 @@ mod postgres_store;
 mod python;
 mod quotas;
 mod rough_edges;
+mod run_on;
 mod secrets;
 mod slack;
 mod sqlite_limits;
