@@ -201,13 +201,14 @@ async fn stop(
     Ok(())
 }
 
-/// On a shared store: lets this hub's router reach plugins pinned to other hubs, and
-/// serves the calls other hubs make on the plugins pinned to this one.
+/// On a shared store: lets this hub's router reach plugins pinned to other hubs, serves
+/// the calls other hubs make on the plugins pinned to this one, and keeps the outbox
+/// deliveries of the hubs awake to each other's messages.
 fn serve_other_hubs(
     host: &Host,
     router: &Arc<Router>,
     leadership: &Leadership,
-) -> Result<Option<crate::hub_calls::AbortOnDrop>, DaemonError> {
+) -> Result<Option<[crate::hub_calls::AbortOnDrop; 2]>, DaemonError> {
     let config = host.config.get();
     let Some(url) = &config.store.url else {
         return Ok(None);
@@ -228,7 +229,13 @@ fn serve_other_hubs(
             }
         })
     });
-    Ok(Some(calls.serve(handler)))
+    let fence = leadership.clone();
+    let leading = Arc::new(move || fence.leading().is_some());
+    let outbox = host.supervisor.services().outbox.clone();
+    Ok(Some([
+        calls.serve(handler),
+        calls.relay_outbox(outbox, leading),
+    ]))
 }
 
 /// Logs the load errors of a sync.
@@ -248,16 +255,20 @@ async fn start_leadership(host: &Host) -> Result<Leadership, DaemonError> {
     let password = crate::store_config::password(&config)?;
     host.supervisor.set_role(HubRole::Standby);
     let supervisor = Arc::downgrade(&host.supervisor);
+    // Only a pinned plugin's commands are offered to the other hubs: the rest run on the
+    // leader, and a standby answers its own `!status`.
     let plugins: crate::leadership::PluginsHere = Arc::new(move || {
-        let healths = supervisor
-            .upgrade()
-            .map(|s| s.healths())
-            .unwrap_or_default();
-        healths
+        let Some(supervisor) = supervisor.upgrade() else {
+            return Default::default();
+        };
+        let config = supervisor.services().config.get();
+        let pinned = |name: &str| config.plugin(name).is_some_and(|p| p.run_on.is_some());
+        supervisor
+            .healths()
             .into_iter()
             .map(|(name, health)| {
-                let commands = health.manifest.commands.iter();
-                let commands = commands.map(|c| RemoteCommand::of(&name, c)).collect();
+                let offered = health.manifest.commands.iter().filter(|_| pinned(&name));
+                let commands = offered.map(|c| RemoteCommand::of(&name, c)).collect();
                 (name, commands)
             })
             .collect()

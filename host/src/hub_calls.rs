@@ -29,6 +29,7 @@ use tokio_postgres::{AsyncMessage, Client};
 use crate::capabilities::admin::BoxFuture;
 use crate::config::Role;
 use crate::message::Outgoing;
+use crate::outbox::Outbox;
 use crate::runtime::bindings::{CommandContext, CommandSpec};
 
 /// How often a hub looks for calls without being woken.
@@ -148,6 +149,8 @@ struct Inner {
     calls_here: Notify,
     /// Some call was answered.
     answered: Notify,
+    /// Another hub queued messages in the shared outbox.
+    queued_elsewhere: Notify,
 }
 
 impl HubCalls {
@@ -168,6 +171,7 @@ impl HubCalls {
                 client: tokio::sync::Mutex::new(None),
                 calls_here: Notify::new(),
                 answered: Notify::new(),
+                queued_elsewhere: Notify::new(),
             }),
         })
     }
@@ -293,6 +297,39 @@ impl HubCalls {
         Ok(())
     }
 
+    /// Keeps the hubs' outbox deliveries awake: what this hub queues while another leads
+    /// is announced (`NOTIFY roost_outbox`), and what another hub announces wakes this
+    /// hub's delivery, so a pinned plugin's post goes out at once rather than at the
+    /// leader's next look. Runs until the returned task is dropped.
+    pub fn relay_outbox(
+        &self,
+        outbox: Outbox,
+        leading: Arc<dyn Fn() -> bool + Send + Sync>,
+    ) -> AbortOnDrop {
+        let calls = self.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = outbox.pushed() => if !leading() {
+                        calls.announce_queued().await;
+                    },
+                    () = calls.inner.queued_elsewhere.notified() => outbox.wake(),
+                }
+            }
+        }))
+    }
+
+    /// Tells the other hubs that this one queued messages.
+    async fn announce_queued(&self) {
+        let announced = async {
+            let client = self.client().await?;
+            client.execute("NOTIFY roost_outbox", &[]).await
+        };
+        if let Err(e) = bounded(announced).await {
+            tracing::debug!("calls: could not announce queued messages: {e}");
+        }
+    }
+
     /// The connection, made (and LISTENing) if there is none.
     async fn client(&self) -> Result<Arc<Client>, tokio_postgres::Error> {
         let mut client = self.inner.client.lock().await;
@@ -344,12 +381,13 @@ async fn connect(inner: &Arc<Inner>) -> Result<Client, tokio_postgres::Error> {
                     inner.calls_here.notify_one()
                 }
                 "roost_answers" => inner.answered.notify_waiters(),
+                "roost_outbox" => inner.queued_elsewhere.notify_one(),
                 _ => {}
             }
         }
     });
     client
-        .batch_execute("LISTEN roost_calls; LISTEN roost_answers")
+        .batch_execute("LISTEN roost_calls; LISTEN roost_answers; LISTEN roost_outbox")
         .await?;
     Ok(client)
 }
@@ -384,5 +422,93 @@ pub struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::leadership::tests::fresh_store;
+    use crate::store::test_pg;
+
+    fn calls(url: &str, hub: &str) -> HubCalls {
+        HubCalls::new(url, test_pg::server().password.as_deref(), hub).expect("calls")
+    }
+
+    fn call(text: &str) -> RemoteCall {
+        RemoteCall {
+            identity: "discord:1".into(),
+            role: Role::Trusted,
+            gateway: "discord".into(),
+            channel: "55".into(),
+            command: "tests".into(),
+            prefix: "!".into(),
+            text: text.into(),
+            args: vec!["a b".into()],
+        }
+    }
+
+    /// A handler that records what it ran and answers with the call's text, or an error
+    /// when the text says "fail".
+    fn recording() -> (Handler, Arc<Mutex<Vec<(String, RemoteCall)>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let handler: Handler = Arc::new(move |plugin, call: RemoteCall| {
+            log.lock().expect("log").push((plugin, call.clone()));
+            Box::pin(async move {
+                match call.text.as_str() {
+                    "fail" => Err("it failed".to_string()),
+                    text => Ok(Outgoing::text(format!("ran {text} with {:?}", call.args))),
+                }
+            })
+        });
+        (handler, seen)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_call_reaches_the_hub_it_is_for_and_its_answer_or_error_comes_back() {
+        let url = fresh_store().await;
+        let (handler, seen) = recording();
+        let _serving = calls(&url, "laptop").serve(handler);
+        let pi = calls(&url, "pi");
+        let wait = Duration::from_secs(10);
+        let answer = pi.call("laptop", "tw", &call("!tests"), wait).await;
+        assert_eq!(answer, Ok(Outgoing::text("ran !tests with [\"a b\"]")));
+        let failed = pi.call("laptop", "tw", &call("fail"), wait).await;
+        assert_eq!(failed, Err("it failed".to_string()));
+        let seen = seen.lock().expect("seen").clone();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0], ("tw".to_string(), call("!tests")));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_call_nobody_takes_in_time_fails_and_never_runs_later() {
+        let url = fresh_store().await;
+        let pi = calls(&url, "pi");
+        let late = pi
+            .call("laptop", "tw", &call("late"), Duration::from_millis(300))
+            .await;
+        let why = late.expect_err("nobody serves the laptop");
+        assert!(
+            why.starts_with("hub laptop did not answer within 0.3 s"),
+            "{why}"
+        );
+        // The laptop comes up: it runs the next call, and never the one given up on
+        // (it takes every waiting call at once, so it would have run it first).
+        let (handler, seen) = recording();
+        let _serving = calls(&url, "laptop").serve(handler);
+        let answer = pi
+            .call("laptop", "tw", &call("on time"), Duration::from_secs(10))
+            .await;
+        assert!(answer.is_ok(), "{answer:?}");
+        let texts: Vec<String> = seen
+            .lock()
+            .expect("seen")
+            .iter()
+            .map(|(_, c)| c.text.clone())
+            .collect();
+        assert_eq!(texts, ["on time"]);
     }
 }

@@ -458,12 +458,12 @@ impl Drop for AbortOnDrop {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::{Store, test_pg};
 
     /// A fresh schema on the test server, migrated as a hub's store would leave it.
-    async fn fresh_store() -> String {
+    pub(crate) async fn fresh_store() -> String {
         let url = test_pg::fresh_url();
         let migrate = url.clone();
         tokio::task::spawn_blocking(move || {
@@ -475,11 +475,59 @@ mod tests {
         url
     }
 
-    async fn hub(url: &str, name: &str) -> Leadership {
-        let plugins: PluginsHere = Arc::new(|| BTreeMap::from([("bot".to_string(), Vec::new())]));
+    /// Hub `name` on the store at `url`, running `plugins` with their commands.
+    async fn hub_running(
+        url: &str,
+        name: &str,
+        plugins: BTreeMap<String, Vec<RemoteCommand>>,
+    ) -> Leadership {
+        let plugins: PluginsHere = Arc::new(move || plugins.clone());
         Leadership::start(url, test_pg::server().password.as_deref(), name, plugins)
             .await
             .expect("start")
+    }
+
+    /// Hub `name`, running the bot (without offering commands to other hubs).
+    async fn hub(url: &str, name: &str) -> Leadership {
+        hub_running(url, name, BTreeMap::from([("bot".to_string(), Vec::new())])).await
+    }
+
+    fn command(plugin: &str, name: &str) -> RemoteCommand {
+        RemoteCommand {
+            plugin: plugin.to_string(),
+            name: name.to_string(),
+            usage: format!("!{name}"),
+            summary: String::new(),
+            role: crate::config::Role::Trusted,
+            min_args: 0,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn commands_another_hub_offers_are_found_by_name_or_plugin_and_name() {
+        let url = fresh_store().await;
+        let a = hub(&url, "a").await;
+        let tests = command("tw", "tests");
+        let offered = BTreeMap::from([("tw".to_string(), vec![tests.clone()])]);
+        let b = hub_running(&url, "b", offered).await;
+        // a reads b's heartbeat at its next round.
+        let deadline = Instant::now() + LEASE;
+        while a.remote_command("tests").is_none() {
+            assert!(Instant::now() < deadline, "{:?}", a.status_lines());
+            tokio::time::sleep(RENEW_EVERY / 2).await;
+        }
+        assert_eq!(
+            a.remote_command("tests"),
+            Some(("b".to_string(), tests.clone()))
+        );
+        assert_eq!(a.remote_command("tw:tests"), Some(("b".to_string(), tests)));
+        assert_eq!(a.remote_command("other:tests"), None);
+        assert_eq!(a.remote_command("ping"), None);
+        assert_eq!(
+            b.remote_command("tests"),
+            None,
+            "a hub's own are not remote"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -515,7 +563,7 @@ mod tests {
     async fn a_standby_waits_while_the_leader_renews() {
         let url = fresh_store().await;
         let a = hub(&url, "a").await;
-        let b = hub(&url, "b").await;
+        let b = hub_running(&url, "b", BTreeMap::new()).await;
         let epoch = a.leading().expect("a leads");
         // Two leases later the leader still trusts its lease (it would have run out
         // unless renewed) under the same epoch, and the standby never led.

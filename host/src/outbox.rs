@@ -22,6 +22,8 @@ pub struct Outbox {
     store: Store,
     config: LiveConfig,
     wake: Arc<Notify>,
+    /// Like `wake`, for telling the hubs sharing the store (`hub_calls.rs`).
+    pushed: Arc<Notify>,
 }
 
 /// `[outbox]` in the units the store checks.
@@ -59,6 +61,7 @@ impl Outbox {
             store,
             config,
             wake: Arc::new(Notify::new()),
+            pushed: Arc::new(Notify::new()),
         }
     }
 
@@ -73,7 +76,7 @@ impl Outbox {
     ) -> Result<(), StoreError> {
         let write = self.prepare(targets, plugin, message);
         self.store.run(write).await.and_then(|r| r)?;
-        self.wake.notify_one();
+        self.woken();
         Ok(())
     }
 
@@ -88,7 +91,7 @@ impl Outbox {
                 tracing::error!(plugin, "outbox: cannot queue a message: {e}");
             }
         });
-        self.wake.notify_one();
+        self.woken();
     }
 
     /// The store write that queues `message` for `targets` under the config in force now.
@@ -148,6 +151,22 @@ impl Outbox {
     /// Resolves when something was queued since the last call.
     pub async fn queued(&self) {
         self.wake.notified().await;
+    }
+
+    /// Wakes the delivery loop, and whoever waits on [`Outbox::pushed`].
+    fn woken(&self) {
+        self.wake.notify_one();
+        self.pushed.notify_one();
+    }
+
+    /// Wakes the delivery loop for what another hub sharing the store queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves when this hub queued something since the last call.
+    pub async fn pushed(&self) {
+        self.pushed.notified().await;
     }
 }
 

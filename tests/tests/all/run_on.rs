@@ -92,8 +92,12 @@ fn a_plugin_pinned_to_a_standby_answers_and_posts_through_the_leaders_discord() 
     assert_eq!(own, ["pinned-0", "pinned-1", "pinned-2"], "{posted:?}");
     posted.sort();
     assert_eq!(posted, ["ok", "pinned-0", "pinned-1", "pinned-2", "sent 3"]);
-    // The laptop's own console reaches the plugin too, and sees what Discord wrote.
+    // The laptop's own console reaches the plugin too, and sees what Discord wrote; what
+    // the plugin posts from there goes out through the leader's Discord connection.
     assert_eq!(laptop.chat("!kvget colour").trim(), "teal");
+    assert_eq!(laptop.chat("!send both from the laptop").trim(), "sent");
+    let last = fake.wait_posted(CHANNEL, 6).pop().map(|p| p.content);
+    assert_eq!(last.as_deref(), Some("from the laptop"));
     // Managing it is the laptop's business.
     let (ok, reply) = pi.chat_outcome("!reload faulty");
     assert!(
@@ -125,13 +129,11 @@ fn a_standby_reloads_its_pinned_plugin_and_keeps_it_when_it_takes_over() {
     });
 
     pi.kill9();
-    let status = laptop.chat_until("!status", |s| {
-        hub_line(s, "laptop").starts_with("hub laptop: leader, this hub")
+    // The new leader runs the leader's plugins and its own.
+    laptop.chat_until("!status", |s| {
+        let line = hub_line(s, "laptop");
+        line.starts_with("hub laptop: leader, this hub") && line.ends_with("plugins bot,faulty")
     });
-    assert!(
-        hub_line(&status, "laptop").ends_with("plugins bot,faulty"),
-        "the new leader runs the leader's plugins and its own: {status}"
-    );
     fake.wait_for("the new leader's Discord connection", || {
         (fake.handshakes().0 >= 2 && fake.is_connected()).then_some(())
     });
