@@ -450,9 +450,12 @@ mod tests {
         }
     }
 
+    /// The calls a handler ran: plugin and call.
+    type Seen = Arc<Mutex<Vec<(String, RemoteCall)>>>;
+
     /// A handler that records what it ran and answers with the call's text, or an error
     /// when the text says "fail".
-    fn recording() -> (Handler, Arc<Mutex<Vec<(String, RemoteCall)>>>) {
+    fn recording() -> (Handler, Seen) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         let handler: Handler = Arc::new(move |plugin, call: RemoteCall| {
