@@ -143,6 +143,10 @@ pub async fn run(
         AbortOnDrop(tokio::spawn(async move { supervisor.precompile().await }))
     });
     let mut reloads = Reloads::start(config_path, &plugins_dir, &host)?;
+    // The gateways a lead starts are listed here, and the status page shows them; it
+    // serves on a standby too (its pinned plugins, the store, the gateways it last ran).
+    let registry = gateways::Registry::new();
+    let _web = start_web(&host, &registry).await?;
     tokio::pin!(shutdown);
     // Plugins pinned to this hub (`run_on`) run whichever hub leads.
     tokio::select! {
@@ -169,6 +173,7 @@ pub async fn run(
             router: &router,
             hub: &hub,
             socket: &socket,
+            registry: &registry,
         };
         let ended = serve(serving, &mut shutdown, &mut leadership, &mut reloads, epoch).await?;
         if ended == Ended::Shutdown {
@@ -304,6 +309,7 @@ struct Serving<'a> {
     router: &'a Arc<Router>,
     hub: &'a console::ConsoleHub,
     socket: &'a Path,
+    registry: &'a gateways::Registry,
 }
 
 /// Starts the chat gateways and outbox delivery, then serves reloads until `shutdown`, or
@@ -321,19 +327,14 @@ async fn serve(
         router,
         hub,
         socket,
+        registry,
     } = serving;
     let supervisor = host.supervisor.clone();
     let outbox = supervisor.services().outbox.clone();
-    let registry = gateways::Registry::new();
     let console_status = gateways::GatewayStatus::new("console", "console");
     console_status.connected();
     registry.insert("console", console_status, Some(Arc::new(hub.clone())));
-    gateways::start_platforms(
-        &host.config.get(),
-        router.clone(),
-        outbox.clone(),
-        &registry,
-    );
+    gateways::start_platforms(&host.config.get(), router.clone(), outbox.clone(), registry);
     let fence = leadership.clone();
     let deliveries = gateways::delivery::Delivery::new(
         outbox,
@@ -341,7 +342,6 @@ async fn serve(
         Arc::new(move || fence.may_act(epoch)),
     );
     let delivery = AbortOnDrop(tokio::spawn(deliveries.clone().run()));
-    let _web = start_web(host, &registry).await?;
     show_hubs(
         &supervisor,
         leadership,

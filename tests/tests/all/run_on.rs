@@ -3,7 +3,7 @@
 //! out through the leader's delivery, and the leader runs no copy of it.
 
 use roost_tests::fake_discord::{FakeDiscord, Posted, TOKEN};
-use roost_tests::{BASE_CONFIG, Daemon, FAULTY_WASM, StartOptions, test_pg};
+use roost_tests::{BASE_CONFIG, Daemon, FAULTY_WASM, StartOptions, http_raw, test_pg};
 
 /// The channel users talk in, and the `both` alias posts to.
 const CHANNEL: u64 = 555;
@@ -14,12 +14,17 @@ const USER: u64 = 2024;
 /// `enabled`), everything else on the leader.
 fn config(fake: &FakeDiscord, url: &str, name: &str, enabled: bool) -> String {
     let base = BASE_CONFIG.replace("[host]\n", &format!("[host]\nname = \"{name}\"\n"));
+    let http = if name == "laptop" {
+        "[http]\nlisten = \"127.0.0.1:0\"\n"
+    } else {
+        ""
+    };
     format!(
         "{base}\n[channels.both]\ntargets = [\"discord:{CHANNEL}\"]\n\n\
          [plugins.faulty]\nrun_on = \"laptop\"\nenabled = {enabled}\n\n\
          [plugins.faulty.grants]\nchannels = [\"both\"]\n\n\
          [gateways.discord]\napi_base = \"{}\"\n\n\
-         [store]\nurl = \"{url}\"\n",
+         [store]\nurl = \"{url}\"\n\n{http}",
         fake.api_base()
     )
 }
@@ -98,6 +103,21 @@ fn a_plugin_pinned_to_a_standby_answers_and_posts_through_the_leaders_discord() 
     assert_eq!(laptop.chat("!send both from the laptop").trim(), "sent");
     let last = fake.wait_posted(CHANNEL, 6).pop().map(|p| p.content);
     assert_eq!(last.as_deref(), Some("from the laptop"));
+    // The standby's status page serves too, and shows the plugin running there.
+    let addr = laptop.http_addr();
+    let page = http_raw(
+        &addr,
+        format!("GET /api/status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    let json: serde_json::Value = serde_json::from_str(&page.body).expect("json");
+    let plugins: Vec<(&str, &str)> = json["plugins"]
+        .as_array()
+        .expect("plugins")
+        .iter()
+        .filter_map(|p| Some((p["name"].as_str()?, p["state"].as_str()?)))
+        .collect();
+    assert_eq!(plugins, [("faulty", "running")], "{json}");
     // Managing it is the laptop's business.
     let (ok, reply) = pi.chat_outcome("!reload faulty");
     assert!(
