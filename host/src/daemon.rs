@@ -149,25 +149,11 @@ pub async fn run(
     let _web = start_web(&host, &registry).await?;
     tokio::pin!(shutdown);
     // Plugins pinned to this hub (`run_on`) run whichever hub leads.
-    tokio::select! {
-        errors = supervisor.sync() => log_errors(errors),
-        _ = &mut shutdown => return stop(&host, &leadership, console_task, &socket).await,
-    }
-    loop {
-        show_hubs(&supervisor, &leadership, None);
-        let epoch = tokio::select! {
-            epoch = leadership.until_leader() => epoch,
-            _ = &mut shutdown => break,
-            more = reloads.next() => if more { continue } else { break },
-        };
-        if leadership.shared() {
-            supervisor.set_role(HubRole::Leader);
-        }
-        // Loads are bounded by each plugin's time limit, but a signal ends the wait at once.
-        tokio::select! {
-            errors = supervisor.sync() => log_errors(errors),
-            _ = &mut shutdown => break,
-        }
+    let synced = tokio::select! {
+        errors = supervisor.sync() => { log_errors(errors); true }
+        _ = &mut shutdown => false,
+    };
+    if synced {
         let serving = Serving {
             host: &host,
             router: &router,
@@ -175,9 +161,37 @@ pub async fn run(
             socket: &socket,
             registry: &registry,
         };
-        let ended = serve(serving, &mut shutdown, &mut leadership, &mut reloads, epoch).await?;
-        if ended == Ended::Shutdown {
-            break;
+        lead_or_stand_by(serving, &mut shutdown, &mut leadership, &mut reloads).await?;
+    }
+    stop(&host, &leadership, console_task, &socket).await
+}
+
+/// Leads whenever this hub may (loads the leader's plugins, serves until the lead is
+/// lost) and stands by otherwise, reloading in either role, until `shutdown`.
+async fn lead_or_stand_by(
+    serving: Serving<'_>,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    leadership: &mut Leadership,
+    reloads: &mut Reloads,
+) -> Result<(), DaemonError> {
+    let supervisor = &serving.host.supervisor;
+    loop {
+        show_hubs(supervisor, leadership, None);
+        let epoch = tokio::select! {
+            epoch = leadership.until_leader() => epoch,
+            _ = &mut *shutdown => return Ok(()),
+            more = reloads.next() => if more { continue } else { return Ok(()) },
+        };
+        if leadership.shared() {
+            supervisor.set_role(HubRole::Leader);
+        }
+        // Loads are bounded by each plugin's time limit, but a signal ends the wait at once.
+        tokio::select! {
+            errors = supervisor.sync() => log_errors(errors),
+            _ = &mut *shutdown => return Ok(()),
+        }
+        if serve(serving, shutdown, leadership, reloads, epoch).await? == Ended::Shutdown {
+            return Ok(());
         }
         // Only a hub on a shared store can stop leading.
         supervisor.set_role(HubRole::Standby);
@@ -186,7 +200,6 @@ pub async fn run(
             "this hub no longer leads: its plugins for the leader unloaded, gateways closed; standing by"
         );
     }
-    stop(&host, &leadership, console_task, &socket).await
 }
 
 /// Shutdown: gives up the lease, closes the console and unloads every plugin.
@@ -304,6 +317,7 @@ fn show_hubs(
 }
 
 /// What serving a lead needs from the daemon.
+#[derive(Clone, Copy)]
 struct Serving<'a> {
     host: &'a Host,
     router: &'a Arc<Router>,

@@ -362,7 +362,9 @@ async fn reply(client: &Client, id: i64, result: &CallResult) -> Result<(), toki
 
 /// Connects, hands the connection's notifications to `inner`'s waiters, and LISTENs.
 async fn connect(inner: &Arc<Inner>) -> Result<Client, tokio_postgres::Error> {
-    let (client, mut connection) = inner.config.connect(tokio_postgres::NoTls).await?;
+    let (mode, tls) = crate::pg_tls::for_mode(inner.config.get_ssl_mode());
+    let mut config = inner.config.clone();
+    let (client, mut connection) = config.ssl_mode(mode).connect(tls).await?;
     let weak: Weak<Inner> = Arc::downgrade(inner);
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -348,7 +348,8 @@ impl LeaseTask {
 
     async fn client(&mut self) -> Result<&tokio_postgres::Client, tokio_postgres::Error> {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
-            let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+            let (mode, tls) = crate::pg_tls::for_mode(self.config.get_ssl_mode());
+            let (client, connection) = self.config.clone().ssl_mode(mode).connect(tls).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::debug!("lease connection closed: {e}");

@@ -32,6 +32,7 @@ pub mod leadership;
 pub mod live_config;
 pub mod message;
 pub mod outbox;
+pub mod pg_tls;
 pub mod private_files;
 pub mod router;
 pub mod runtime;

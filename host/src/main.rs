@@ -339,7 +339,8 @@ fn host_command(cli: Cli, config_path: PathBuf, config: Config) -> anyhow::Resul
                             roost::store::StoreError::Connect { .. }
                             | roost::store::StoreError::Password { .. }
                             | roost::store::StoreError::Url { .. }
-                            | roost::store::StoreError::PostgresTooNew { .. },
+                            | roost::store::StoreError::PostgresTooNew { .. }
+                            | roost::store::StoreError::MigratingElsewhere { .. },
                         )),
                     ) => {
                         eprintln!("roost: {e}");

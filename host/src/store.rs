@@ -370,6 +370,19 @@ pub enum StoreError {
         /// What the parser said.
         detail: String,
     },
+    /// Another roost version is migrating the Postgres database's schema now; starting on
+    /// it could run this version's code against the other's schema.
+    #[error(
+        "store database {target} is being migrated by roost {version} now; start this roost {ours} once that has finished, and only if it is not older"
+    )]
+    MigratingElsewhere {
+        /// `postgres://user@host:port/db`.
+        target: String,
+        /// The version of the roost migrating it.
+        version: String,
+        /// This roost's version.
+        ours: String,
+    },
     /// The Postgres database was migrated by a newer roost; refused, as for SQLite.
     #[error(
         "store database {target} has schema version {found}, newer than this roost knows ({known}); upgrade roost or point [store] url at another database"

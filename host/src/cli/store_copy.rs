@@ -102,6 +102,7 @@ impl CopyError {
                     | StoreError::Url { .. }
                     | StoreError::TooNew { .. }
                     | StoreError::PostgresTooNew { .. }
+                    | StoreError::MigratingElsewhere { .. }
             ),
             CopyError::Mismatch { .. } => false,
         }

@@ -339,6 +339,8 @@ impl Supervisor {
         let started = self.compile_and_start(name, bytes.clone(), &inputs).await;
         self.set_compiling(name, false);
         match started {
+            // The hub stopped leading while the plugin loaded: the new leader runs it.
+            Ok(_) if !runs_here(config, name, self.role()) => Ok(()),
             Ok(handle) => {
                 let version = handle.health().manifest.version;
                 tracing::info!(plugin = name, version, source = %source.describe(), "loaded");
@@ -764,7 +766,6 @@ fn keep_last_good(path: &std::path::Path, bytes: &[u8]) {
     }
 }
 
-/// The plugins `config` names, and with `autoload` those found in the plugins folder.
 /// Whether a hub in `role` runs plugin `name`: a plugin pinned with `run_on` runs on that
 /// hub only (leading or not), any other on the leader.
 fn runs_here(config: &Config, name: &str, role: HubRole) -> bool {
@@ -777,6 +778,7 @@ fn runs_here(config: &Config, name: &str, role: HubRole) -> bool {
     }
 }
 
+/// The plugins `config` names, and with `autoload` those found in the plugins folder.
 fn configured_names(config: &Config) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = config.plugins.keys().cloned().collect();
     if config.host.autoload {

@@ -25,7 +25,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, Row, Statement};
 
 use super::{
     HISTORY_KEEP, HistoryItem, KvLimits, KvOp, KvWriteError, MAX_HISTORY_DETAIL, OUTBOX_DROPPED,
@@ -668,7 +668,8 @@ fn same(e: postgres::Error) -> postgres::Error {
 }
 
 fn connect(config: &postgres::Config) -> Result<Client, postgres::Error> {
-    let mut client = config.connect(NoTls)?;
+    let (mode, tls) = crate::pg_tls::for_mode(config.get_ssl_mode());
+    let mut client = config.clone().ssl_mode(mode).connect(tls)?;
     // The server's default may trade durability for speed; a queued message or a KV write
     // that returned Ok must be on disk.
     client.batch_execute("SET synchronous_commit = on")?;
@@ -681,11 +682,46 @@ fn schema_version(c: &mut Conn) -> Result<u32, postgres::Error> {
     Ok(u32::try_from(v).unwrap_or(0))
 }
 
+/// What a connection migrating the schema calls itself while it does, with this roost's
+/// version and the schema after it: how another roost sees who is migrating.
+const MIGRATING_AS: &str = "roost-migrate ";
+
+/// Refuses to go on while a roost of another version migrates this database's schema
+/// (one of the same version is waited for, under [`MIGRATION_LOCK`]).
+fn refuse_while_migrated_elsewhere(c: &mut Conn, target: &str) -> Result<(), StoreError> {
+    let ours = env!("CARGO_PKG_VERSION");
+    let rows = c
+        .client
+        .query(
+            "SELECT application_name, current_schema() FROM pg_stat_activity \
+             WHERE pid <> pg_backend_pid() AND datname = current_database() \
+               AND starts_with(application_name, $1)",
+            &[&MIGRATING_AS],
+        )
+        .map_err(pg("looking for other roosts migrating the schema"))?;
+    let other = rows.iter().find_map(|row| {
+        let name: String = row.try_get(0).ok()?;
+        let schema: Option<String> = row.try_get(1).ok()?;
+        let (version, theirs) = name.strip_prefix(MIGRATING_AS)?.split_once(' ')?;
+        (Some(theirs) == schema.as_deref() && version != ours).then(|| version.to_string())
+    });
+    match other {
+        Some(version) => Err(StoreError::MigratingElsewhere {
+            target: target.to_string(),
+            version,
+            ours: ours.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Applies the migrations the database has not had, each in its own transaction that
-/// holds [`MIGRATION_LOCK`] and records the new version, so a second hub starting at the
-/// same time waits, then sees the work done.
+/// holds [`MIGRATION_LOCK`] and records the new version, so a second hub of the same
+/// version starting at the same time waits, then sees the work done; one of another
+/// version is refused while the migration runs.
 fn migrate(c: &mut Conn, target: &str) -> Result<(), StoreError> {
     let known = u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX);
+    refuse_while_migrated_elsewhere(c, target)?;
     loop {
         let step = c.transaction(
             pg("migrating the schema"),
@@ -720,6 +756,12 @@ fn migrate(c: &mut Conn, target: &str) -> Result<(), StoreError> {
                     return Ok(None);
                 };
                 let version = found + 1;
+                c.client
+                    .execute(
+                        "SELECT set_config('application_name', $1 || current_schema(), true)",
+                        &[&format!("{MIGRATING_AS}{} ", env!("CARGO_PKG_VERSION"))],
+                    )
+                    .map_err(open)?;
                 let failed = |source: postgres::Error| StoreError::MigratePostgres {
                     target: target.to_string(),
                     version,

@@ -213,6 +213,57 @@ impl Cluster {
     /// Creates and starts a cluster. `durable`: fsync on, as a real server runs (benches);
     /// otherwise off, which tests do not need and which saves their time.
     pub fn start(durable: bool) -> Result<Cluster, String> {
+        let cluster = Self::create(durable)?;
+        cluster.resume()?;
+        Ok(cluster)
+    }
+
+    /// Creates and starts a cluster that takes TLS connections only (`hostssl`), with the
+    /// certificate `cert_pem` (for 127.0.0.1) and its key.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Result<Cluster, String> {
+        let cluster = Self::create(false)?;
+        let (cert, key) = (
+            cluster.dir.join("server.crt"),
+            cluster.dir.join("server.key"),
+        );
+        cluster.write_private(&cert, cert_pem)?;
+        cluster.write_private(&key, key_pem)?;
+        let conf = format!(
+            "\nssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+            cert.display(),
+            key.display()
+        );
+        append(&cluster.dir.join("data/postgresql.conf"), &conf)?;
+        let hba = cluster.dir.join("data/pg_hba.conf");
+        let rules =
+            std::fs::read_to_string(&hba).map_err(|e| format!("cannot read pg_hba: {e}"))?;
+        let tls_only: String = rules
+            .lines()
+            .map(|l| match l.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&hba, tls_only).map_err(|e| format!("cannot write pg_hba: {e}"))?;
+        cluster.resume()?;
+        Ok(cluster)
+    }
+
+    /// Writes `text` to `path`, mode 0600, owned by the cluster's user.
+    fn write_private(&self, path: &Path, text: &str) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, text)
+            .and_then(|()| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        if let Some((_, uid, gid)) = cluster_user()? {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .map_err(|e| format!("cannot give {} to the cluster: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Creates a cluster, not started yet.
+    fn create(durable: bool) -> Result<Cluster, String> {
         let bin = bin_dir()?;
         let user = cluster_user()?;
         let dir = std::env::temp_dir().join(format!("roost-pg-{}-{}", std::process::id(), nanos()));
@@ -225,7 +276,6 @@ impl Cluster {
             password: format!("t{:x}", nanos() ^ u128::from(std::process::id())),
         };
         cluster.init(user.map(|(_, uid, gid)| (uid, gid)), durable)?;
-        cluster.resume()?;
         Ok(cluster)
     }
 
@@ -260,11 +310,7 @@ impl Cluster {
             "\nport = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n{sync}",
             self.port
         );
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.dir.join("data/postgresql.conf"))
-            .and_then(|mut f| f.write_all(conf.as_bytes()))
-            .map_err(|e| format!("cannot configure the cluster: {e}"))
+        append(&self.dir.join("data/postgresql.conf"), &conf)
     }
 
     /// Its URL and password.
@@ -300,6 +346,15 @@ impl Cluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Appends `text` to the file at `path`.
+fn append(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("cannot configure the cluster ({}): {e}", path.display()))
 }
 
 impl Drop for Cluster {
