@@ -219,7 +219,9 @@ impl Cluster {
     }
 
     /// Creates and starts a cluster that takes TLS connections only (`hostssl`), with the
-    /// certificate `cert_pem` (for 127.0.0.1) and its key.
+    /// certificate `cert_pem` (for 127.0.0.1) and its key. Used by the end-to-end tests
+    /// (which include this file), not by the store's own.
+    #[allow(dead_code)]
     pub fn start_tls(cert_pem: &str, key_pem: &str) -> Result<Cluster, String> {
         let cluster = Self::create(false)?;
         let (cert, key) = (
@@ -250,6 +252,7 @@ impl Cluster {
     }
 
     /// Writes `text` to `path`, mode 0600, owned by the cluster's user.
+    #[allow(dead_code)]
     fn write_private(&self, path: &Path, text: &str) -> Result<(), String> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::write(path, text)
