@@ -14,9 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
 use roost_tests::{BASE_CONFIG, Daemon, FAULTY_WASM, GIT_HOOKS_WASM};
-use sha2::Sha256;
 
 const ROUNDS: usize = 2_000;
 const CLIENTS: usize = 8;
@@ -96,15 +94,7 @@ fn outgoing(runtime: &tokio::runtime::Runtime) {
 }
 
 fn signature(body: &str) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(SECRET.as_bytes()).expect("key");
-    mac.update(body.as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
+    roost_tests::github_signature(SECRET, body)
 }
 
 /// POSTs one signed push (delivery `n`) to `url`; panics unless the answer is `want`.

@@ -61,6 +61,21 @@ admin = true
 channels = ["announce"]
 "#;
 
+/// GitHub's `X-Hub-Signature-256` for `body` under `secret`: what a webhook test or bench
+/// signs its deliveries with.
+pub fn github_signature(secret: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("any key");
+    mac.update(body.as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
 /// A response read off a raw HTTP/1.1 connection (see [`http_raw`]).
 #[derive(Debug)]
 pub struct HttpReply {

@@ -287,7 +287,8 @@ fn push(message: &str) -> String {
 #[test]
 fn a_python_plugin_takes_signed_webhooks_and_fetches_json_from_granted_hosts_only() {
     use super::http_out::FakeApi;
-    use super::webhooks::{post, signature};
+    use super::webhooks::post;
+    use roost_tests::github_signature as signature;
     const SECRET: &str = "It's a Secret to Everybody";
 
     let api = FakeApi::start();

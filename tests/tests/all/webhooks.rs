@@ -7,25 +7,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hmac::{Hmac, Mac};
-use roost_tests::{BASE_CONFIG, Daemon, GIT_HOOKS_WASM, HELLO_WASM, HttpReply, http_raw};
-use sha2::Sha256;
+use roost_tests::{
+    BASE_CONFIG, Daemon, GIT_HOOKS_WASM, HELLO_WASM, HttpReply, github_signature as signature,
+    http_raw,
+};
 
 /// The webhook secret both GitHub (here: the test) and the plugin know.
 const SECRET: &str = "It's a Secret to Everybody";
-
-/// GitHub's `X-Hub-Signature-256` for `body` under `secret`.
-pub(super) fn signature(secret: &str, body: &str) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("any key");
-    mac.update(body.as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
-}
 
 /// A push event whose head commit says `message`.
 fn push(message: &str) -> String {
