@@ -61,6 +61,26 @@ admin = true
 channels = ["announce"]
 "#;
 
+/// A hub on a shared Postgres store (`config` names it and the store) with the faulty
+/// plugin, the store password and the fake Discord's token in its environment. A
+/// `standby` is returned once its console listens, without waiting for plugin loads.
+pub fn start_hub(config: &str, standby: bool) -> Daemon {
+    let password = test_pg::server().password.clone().unwrap_or_default();
+    let env = [
+        ("ROOST_DISCORD_TOKEN", fake_discord::TOKEN),
+        ("ROOST_STORE_PASSWORD", password.as_str()),
+    ];
+    Daemon::start_with(
+        config,
+        &[("faulty", FAULTY_WASM)],
+        StartOptions {
+            env: &env,
+            listening_only: standby,
+            ..StartOptions::default()
+        },
+    )
+}
+
 /// GitHub's `X-Hub-Signature-256` for `body` under `secret`: what a webhook test or bench
 /// signs its deliveries with.
 pub fn github_signature(secret: &str, body: &str) -> String {

@@ -3,8 +3,8 @@
 //! burst hands everything to the standby: every message of the burst reaches Discord
 //! exactly once and in order, and the KV the leader wrote is there.
 
-use roost_tests::fake_discord::{FakeDiscord, TOKEN};
-use roost_tests::{BASE_CONFIG, Daemon, FAULTY_WASM, StartOptions, test_pg};
+use roost_tests::fake_discord::FakeDiscord;
+use roost_tests::{BASE_CONFIG, Daemon, start_hub, test_pg};
 
 /// The channel the `both` alias posts to.
 const CHANNEL: u64 = 444;
@@ -26,20 +26,7 @@ fn config(fake: &FakeDiscord, url: &str, name: &str) -> String {
 }
 
 fn hub(fake: &FakeDiscord, url: &str, name: &str, standby: bool) -> Daemon {
-    let password = test_pg::server().password.clone().unwrap_or_default();
-    let env = [
-        ("ROOST_DISCORD_TOKEN", TOKEN),
-        ("ROOST_STORE_PASSWORD", password.as_str()),
-    ];
-    Daemon::start_with(
-        &config(fake, url, name),
-        &[("faulty", FAULTY_WASM)],
-        StartOptions {
-            env: &env,
-            listening_only: standby,
-            ..StartOptions::default()
-        },
-    )
+    start_hub(&config(fake, url, name), standby)
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! its commands come to it through the leader's Discord connection, what it posts goes
 //! out through the leader's delivery, and the leader runs no copy of it.
 
-use roost_tests::fake_discord::{FakeDiscord, Posted, TOKEN};
-use roost_tests::{BASE_CONFIG, Daemon, FAULTY_WASM, StartOptions, http_raw, test_pg};
+use roost_tests::fake_discord::{FakeDiscord, Posted};
+use roost_tests::{BASE_CONFIG, Daemon, http_raw, start_hub, test_pg};
 
 /// The channel users talk in, and the `both` alias posts to.
 const CHANNEL: u64 = 555;
@@ -30,20 +30,7 @@ fn config(fake: &FakeDiscord, url: &str, name: &str, enabled: bool) -> String {
 }
 
 fn hub(fake: &FakeDiscord, url: &str, name: &str, standby: bool) -> Daemon {
-    let password = test_pg::server().password.clone().unwrap_or_default();
-    let env = [
-        ("ROOST_DISCORD_TOKEN", TOKEN),
-        ("ROOST_STORE_PASSWORD", password.as_str()),
-    ];
-    Daemon::start_with(
-        &config(fake, url, name, true),
-        &[("faulty", FAULTY_WASM)],
-        StartOptions {
-            env: &env,
-            listening_only: standby,
-            ..StartOptions::default()
-        },
-    )
+    start_hub(&config(fake, url, name, true), standby)
 }
 
 /// The `!status` line of hub `name`.
