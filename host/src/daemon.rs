@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::abort_on_drop::AbortOnDrop;
 use crate::config::{Config, ConfigError};
 use crate::gateways::{self, console};
 use crate::hub_calls::{HubCalls, RemoteCommand};
@@ -226,7 +227,7 @@ fn serve_other_hubs(
     host: &Host,
     router: &Arc<Router>,
     leadership: &Leadership,
-) -> Result<Option<[crate::hub_calls::AbortOnDrop; 2]>, DaemonError> {
+) -> Result<Option<[AbortOnDrop; 2]>, DaemonError> {
     let config = host.config.get();
     let Some(url) = &config.store.url else {
         return Ok(None);
@@ -445,15 +446,6 @@ async fn start_web(
     let state = crate::web::WebState::new(host.supervisor.clone(), registry.clone(), token);
     let task = tokio::spawn(crate::web::serve(listener, Arc::new(state)));
     Ok(Some(AbortOnDrop(task)))
-}
-
-/// A task aborted when this handle is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Reloads the config in a task of its own.

@@ -26,6 +26,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, Client};
 
+use crate::abort_on_drop::AbortOnDrop;
 use crate::capabilities::admin::BoxFuture;
 use crate::config::Role;
 use crate::message::Outgoing;
@@ -416,15 +417,6 @@ async fn bounded<T, E: Into<QueryError>>(
 /// What the user sees when the call could not be made.
 fn unreachable(hub: &str, e: &QueryError) -> String {
     format!("cannot reach hub {hub} through the store: {e}")
-}
-
-/// A task aborted when this handle is dropped.
-pub struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 #[cfg(test)]

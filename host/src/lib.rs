@@ -20,6 +20,7 @@
 //! - [`private_files`]: the data dir and every file the daemon writes are private.
 //! - [`cli`]: the other subcommands (`check`, `chat`, `invoke`, `init`).
 
+pub mod abort_on_drop;
 pub mod capabilities;
 pub mod cli;
 pub mod config;

@@ -22,6 +22,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 use super::denied;
 use super::registry::{Capability, InstanceEnv, counted};
+use crate::abort_on_drop::AbortOnDrop;
 use crate::config::Config;
 use crate::runtime::bindings::roost::plugin::process::{self, JobSpec};
 use crate::runtime::bindings::roost::plugin::types::{JobEnded, ReadBackFile};
@@ -86,15 +87,6 @@ impl Default for ProcessGrant {
             output_cap: 64 * 1024,
             user: None,
         }
-    }
-}
-
-/// A task that is aborted when this handle is dropped (wasmtime's `AbortOnDropJoinHandle`).
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use wasmtime::component::{HasSelf, Linker};
 
 use super::registry::{Capability, InstanceEnv, counted};
+use crate::abort_on_drop::AbortOnDrop;
 use crate::config::Config;
 use crate::runtime::bindings::roost::plugin::timer;
 use crate::runtime::bindings::{Event, GuestError};
@@ -21,15 +21,6 @@ pub const MAX_TIMERS: usize = 64;
 pub const MIN_PERIOD_MS: u64 = 10;
 /// Longest tag; it comes back in every tick.
 pub const MAX_TAG_BYTES: usize = 256;
-
-/// A task that is aborted when this handle is dropped (wasmtime's `AbortOnDropJoinHandle`).
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// Per-instance context: the live timers and the instance's event mailbox.
 pub struct TimerCtx {

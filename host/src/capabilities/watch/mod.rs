@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use wasmtime::component::{HasSelf, Linker};
 
 use self::batch::Pending;
@@ -29,6 +28,7 @@ use self::rules::Rules;
 use self::tree::{Found, RawEvent, Root, Watched};
 use super::denied;
 use super::registry::{Capability, InstanceEnv, counted};
+use crate::abort_on_drop::AbortOnDrop;
 use crate::config::Config;
 use crate::runtime::bindings::roost::plugin::types::{FileChange, FilesChanged};
 use crate::runtime::bindings::roost::plugin::watch;
@@ -53,15 +53,6 @@ const RAW_QUEUE: usize = 8192;
 pub struct WatchGrant {
     pub roots: Vec<PathBuf>,
     pub base: PathBuf,
-}
-
-/// A task that is aborted when this handle is dropped (wasmtime's `AbortOnDropJoinHandle`).
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// One live subscription: its task, and whether its directories are watched yet.
