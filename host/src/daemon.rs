@@ -38,9 +38,7 @@ pub enum DaemonError {
     #[error(transparent)]
     Web(#[from] crate::web::WebError),
     #[error(transparent)]
-    Leadership(#[from] crate::leadership::LeadershipError),
-    #[error(transparent)]
-    HubCalls(#[from] crate::hub_calls::HubCallsError),
+    StoreUrl(#[from] crate::pg_connect::UrlError),
 }
 
 /// Why serving stopped.

@@ -16,7 +16,6 @@
 //! - Which commands another hub serves comes from its heartbeat (`leadership.rs`).
 //! - The connection is this module's own (`tokio-postgres`, LISTENing), not the store's.
 
-use std::str::FromStr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -31,6 +30,7 @@ use crate::capabilities::admin::BoxFuture;
 use crate::config::Role;
 use crate::message::Outgoing;
 use crate::outbox::Outbox;
+use crate::pg_connect::{self, UrlError};
 use crate::runtime::bindings::{CommandContext, CommandSpec};
 
 /// How often a hub looks for calls without being woken.
@@ -127,14 +127,6 @@ pub type CallResult = Result<Outgoing, String>;
 /// Runs one call for plugin (first argument) on this hub.
 pub type Handler = Arc<dyn Fn(String, RemoteCall) -> BoxFuture<CallResult> + Send + Sync>;
 
-/// Why the calls connection could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum HubCallsError {
-    /// `[store] url` does not parse (the store would have said so first).
-    #[error("[store] url: {0}")]
-    Url(String),
-}
-
 /// This hub's end of the calls between hubs. Cheap to clone.
 #[derive(Clone)]
 pub struct HubCalls {
@@ -156,15 +148,8 @@ struct Inner {
 
 impl HubCalls {
     /// Calls between the hubs on the Postgres database at `url`, for hub `hub`.
-    pub fn new(url: &str, password: Option<&str>, hub: &str) -> Result<Self, HubCallsError> {
-        let mut config =
-            tokio_postgres::Config::from_str(url).map_err(|e| HubCallsError::Url(e.to_string()))?;
-        if let Some(password) = password {
-            config.password(password);
-        }
-        config
-            .connect_timeout(QUERY_TIMEOUT)
-            .application_name("roost-calls");
+    pub fn new(url: &str, password: Option<&str>, hub: &str) -> Result<Self, UrlError> {
+        let config = pg_connect::config(url, password, "roost-calls", QUERY_TIMEOUT)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -363,9 +348,7 @@ async fn reply(client: &Client, id: i64, result: &CallResult) -> Result<(), toki
 
 /// Connects, hands the connection's notifications to `inner`'s waiters, and LISTENs.
 async fn connect(inner: &Arc<Inner>) -> Result<Client, tokio_postgres::Error> {
-    let (mode, tls) = crate::pg_tls::for_mode(inner.config.get_ssl_mode());
-    let mut config = inner.config.clone();
-    let (client, mut connection) = config.ssl_mode(mode).connect(tls).await?;
+    let (client, mut connection) = pg_connect::connect(&inner.config).await?;
     let weak: Weak<Inner> = Arc::downgrade(inner);
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

@@ -17,7 +17,7 @@
 //! - On SQLite there is one hub per data dir (its lock sees to that): it always leads.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 use crate::abort_on_drop::AbortOnDrop;
 use crate::hub_calls::RemoteCommand;
+use crate::pg_connect::{self, UrlError};
 
 /// How long a lease the database grants lasts without renewal: a dead leader's hub is
 /// taken over this long after its last renewal, plus one [`RENEW_EVERY`].
@@ -62,14 +63,6 @@ pub struct HubSeen {
     pub commands: Vec<RemoteCommand>,
     /// Whether this is the hub asking.
     pub me: bool,
-}
-
-/// Why the lease connection could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum LeadershipError {
-    /// `[store] url` does not parse (the store would have said so first).
-    #[error("[store] url: {0}")]
-    Url(String),
 }
 
 /// This hub's leadership: a handle to its role, shared by the daemon and delivery.
@@ -111,15 +104,8 @@ impl Leadership {
         password: Option<&str>,
         name: &str,
         plugins: PluginsHere,
-    ) -> Result<Self, LeadershipError> {
-        let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| LeadershipError::Url(e.to_string()))?;
-        if let Some(password) = password {
-            config.password(password);
-        }
-        config
-            .connect_timeout(QUERY_TIMEOUT)
-            .application_name("roost-lease");
+    ) -> Result<Self, UrlError> {
+        let config = pg_connect::config(url, password, "roost-lease", QUERY_TIMEOUT)?;
         let (tx, role) = watch::channel(Role::Standby);
         let (release, releases) = tokio::sync::mpsc::channel(1);
         let hubs = Arc::new(Mutex::new(Vec::new()));
@@ -349,8 +335,7 @@ impl LeaseTask {
 
     async fn client(&mut self) -> Result<&tokio_postgres::Client, tokio_postgres::Error> {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
-            let (mode, tls) = crate::pg_tls::for_mode(self.config.get_ssl_mode());
-            let (client, connection) = self.config.clone().ssl_mode(mode).connect(tls).await?;
+            let (client, connection) = pg_connect::connect(&self.config).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::debug!("lease connection closed: {e}");

@@ -33,7 +33,7 @@ pub mod leadership;
 pub mod live_config;
 pub mod message;
 pub mod outbox;
-pub mod pg_tls;
+pub mod pg_connect;
 pub mod private_files;
 pub mod router;
 pub mod runtime;

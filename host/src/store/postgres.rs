@@ -668,7 +668,7 @@ fn same(e: postgres::Error) -> postgres::Error {
 }
 
 fn connect(config: &postgres::Config) -> Result<Client, postgres::Error> {
-    let (mode, tls) = crate::pg_tls::for_mode(config.get_ssl_mode());
+    let (mode, tls) = crate::pg_connect::for_mode(config.get_ssl_mode());
     let mut client = config.clone().ssl_mode(mode).connect(tls)?;
     // The server's default may trade durability for speed; a queued message or a KV write
     // that returned Ok must be on disk.

@@ -1,5 +1,6 @@
-//! TLS to the Postgres store, for every connection a hub makes to it (the store's, the
-//! lease's and the calls between hubs).
+//! How a hub connects to its Postgres store: the connection settings the lease and the
+//! calls between hubs share (they run on tokio, beside the store's own thread), and the
+//! TLS every connection uses (the store's, the lease's and the calls').
 //!
 //! - On when `[store] url` says `sslmode=require`. The server's certificate must then
 //!   chain to a trusted root and name the host the URL names: stricter than libpq's
@@ -11,10 +12,52 @@
 //!   text, as it always was: a `prefer` that encrypts but trusts any certificate would
 //!   look safe without being so.
 
+use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use tokio_postgres::config::SslMode;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, Connection, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// `[store] url` does not parse (the store, which opens first, would have said so).
+#[derive(Debug, thiserror::Error)]
+#[error("[store] url: {0}")]
+pub struct UrlError(String);
+
+/// The settings of a connection to the database at `url` as `password`'s user, named
+/// `application` (what `pg_stat_activity` shows), giving up connecting after `timeout`.
+pub fn config(
+    url: &str,
+    password: Option<&str>,
+    application: &str,
+    timeout: Duration,
+) -> Result<tokio_postgres::Config, UrlError> {
+    let mut config = tokio_postgres::Config::from_str(url).map_err(|e| UrlError(e.to_string()))?;
+    if let Some(password) = password {
+        config.password(password);
+    }
+    config
+        .connect_timeout(timeout)
+        .application_name(application);
+    Ok(config)
+}
+
+/// The connection `config` describes, in the TLS mode its `sslmode` asks for
+/// ([`for_mode`]); the caller drives the returned connection.
+pub async fn connect(
+    config: &tokio_postgres::Config,
+) -> Result<
+    (
+        Client,
+        Connection<Socket, <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream>,
+    ),
+    tokio_postgres::Error,
+> {
+    let (mode, tls) = for_mode(config.get_ssl_mode());
+    config.clone().ssl_mode(mode).connect(tls).await
+}
 
 /// The mode a connection asked to use `asked` runs in, and the connector to give it.
 pub fn for_mode(asked: SslMode) -> (SslMode, MakeRustlsConnect) {
