@@ -17,7 +17,6 @@
 //! - On SQLite there is one hub per data dir (its lock sees to that): it always leads.
 
 use std::collections::BTreeMap;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -198,14 +197,14 @@ impl Leadership {
         }
     }
 
-    /// Another hub that serves `command` (`plugin:command` names the plugin too) and has
-    /// been heard from within a lease: where the router sends a command for a plugin
-    /// pinned to that hub. The hub's name and the command.
-    pub fn remote_command(&self, command: &str) -> Option<(String, RemoteCommand)> {
-        let (only, command) = match command.split_once(':') {
-            Some((plugin, command)) => (Some(plugin), command),
-            None => (None, command),
-        };
+    /// Another hub that serves `command` (of plugin `only`, when given) and has been heard
+    /// from within a lease: where the router sends a command for a plugin pinned to that
+    /// hub. The hub's name and the command.
+    pub fn remote_command(
+        &self,
+        only: Option<&str>,
+        command: &str,
+    ) -> Option<(String, RemoteCommand)> {
         let hubs = self.hubs.lock().unwrap_or_else(|p| p.into_inner());
         hubs.iter()
             .filter(|h| !h.me && h.quiet_secs < LEASE.as_secs_f64())
@@ -490,19 +489,22 @@ pub(crate) mod tests {
         let b = hub_running(&url, "b", offered).await;
         // a reads b's heartbeat at its next round.
         let deadline = Instant::now() + LEASE;
-        while a.remote_command("tests").is_none() {
+        while a.remote_command(None, "tests").is_none() {
             assert!(Instant::now() < deadline, "{:?}", a.status_lines());
             tokio::time::sleep(RENEW_EVERY / 2).await;
         }
         assert_eq!(
-            a.remote_command("tests"),
+            a.remote_command(None, "tests"),
             Some(("b".to_string(), tests.clone()))
         );
-        assert_eq!(a.remote_command("tw:tests"), Some(("b".to_string(), tests)));
-        assert_eq!(a.remote_command("other:tests"), None);
-        assert_eq!(a.remote_command("ping"), None);
         assert_eq!(
-            b.remote_command("tests"),
+            a.remote_command(Some("tw"), "tests"),
+            Some(("b".to_string(), tests))
+        );
+        assert_eq!(a.remote_command(Some("other"), "tests"), None);
+        assert_eq!(a.remote_command(None, "ping"), None);
+        assert_eq!(
+            b.remote_command(None, "tests"),
             None,
             "a hub's own are not remote"
         );

@@ -127,18 +127,28 @@ impl Router {
             .map_err(|e| call_failure(&prefix, &name, e))
     }
 
-    /// The plugin serving `name` (here or on another hub) and the command's spec.
+    /// The plugin serving `name` (here or on another hub; `plugin:command` names the
+    /// plugin too) and the command's spec, with the config's role for it applied. An
+    /// unqualified name several plugins here offer goes to the supervisor's choice.
     fn resolve(&self, config: &Config, name: &str) -> Option<(Target, CommandSpec)> {
-        if let Some((plugin, spec)) = self.supervisor.resolve(name) {
-            return Some((Target::Here(plugin), spec));
-        }
-        let (hub, command) = self.other_hubs.get()?.leadership.remote_command(name)?;
-        let mut spec = command.spec();
-        if let Some(role) = config.command_role(&spec.name) {
+        let (only, command) = match name.split_once(':') {
+            Some((plugin, command)) => (Some(plugin), command),
+            None => (None, name),
+        };
+        let (target, mut spec) = match self.supervisor.resolve(only, command) {
+            Some((plugin, spec)) => (Target::Here(plugin), spec),
+            None => {
+                let other_hubs = self.other_hubs.get()?;
+                let (hub, remote) = other_hubs.leadership.remote_command(only, command)?;
+                let spec = remote.spec();
+                let plugin = remote.plugin;
+                (Target::Hub { hub, plugin }, spec)
+            }
+        };
+        if let Some(role) = config.command_role(command) {
             spec.role = role.into();
         }
-        let plugin = command.plugin;
-        Some((Target::Hub { hub, plugin }, spec))
+        Some((target, spec))
     }
 
     /// Calls the command on its plugin, wherever it runs.

@@ -446,17 +446,16 @@ impl Supervisor {
         }
     }
 
-    /// The running plugin serving `command`, with that command's spec (role override from
-    /// config applied). `command` may be qualified as `plugin:command`; an unqualified name
-    /// that several plugins offer goes to the best [`Rank`], then the first by name.
-    pub fn resolve(&self, command: &str) -> Option<(PluginHandle, CommandSpec)> {
-        let config = self.services.config.get();
-        let (only, command) = match command.split_once(':') {
-            Some((plugin, command)) => (Some(plugin), command),
-            None => (None, command),
-        };
+    /// The running plugin serving `command` (of plugin `only`, when given), with that
+    /// command's spec as the plugin declares it (the router applies the config's role). A
+    /// command several plugins offer goes to the best [`Rank`], then the first by name.
+    pub fn resolve(
+        &self,
+        only: Option<&str>,
+        command: &str,
+    ) -> Option<(PluginHandle, CommandSpec)> {
         let slots = self.slots();
-        let (_, handle, mut spec) = slots
+        let (_, handle, spec) = slots
             .iter()
             .filter(|(name, _)| only.is_none_or(|o| o == name.as_str()))
             .filter_map(|(_, slot)| {
@@ -465,9 +464,6 @@ impl Supervisor {
                 Some((slot.rank, handle, spec))
             })
             .min_by_key(|(rank, _, _)| *rank)?;
-        if let Some(role) = config.command_role(command) {
-            spec.role = role.into();
-        }
         Some((handle.clone(), spec))
     }
 
