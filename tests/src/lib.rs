@@ -61,6 +61,21 @@ admin = true
 channels = ["announce"]
 "#;
 
+/// The first line of a multi-line reply that starts with `head` (empty when none does):
+/// one project's line of `!tests`, one hub's line of `!status`.
+pub fn line_starting(reply: &str, head: &str) -> String {
+    reply
+        .lines()
+        .find(|l| l.starts_with(head))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Hub `name`'s line of a `!status` reply (empty when it has none).
+pub fn hub_line(status: &str, name: &str) -> String {
+    line_starting(status, &format!("hub {name}: "))
+}
+
 /// A hub on a shared Postgres store (`config` names it and the store) with the faulty
 /// plugin, the store password and the fake Discord's token in its environment. A
 /// `standby` is returned once its console listens, without waiting for plugin loads.

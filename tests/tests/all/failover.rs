@@ -4,7 +4,7 @@
 //! exactly once and in order, and the KV the leader wrote is there.
 
 use roost_tests::fake_discord::FakeDiscord;
-use roost_tests::{BASE_CONFIG, Daemon, start_hub, test_pg};
+use roost_tests::{BASE_CONFIG, Daemon, hub_line, start_hub, test_pg};
 
 /// The channel the `both` alias posts to.
 const CHANNEL: u64 = 444;
@@ -41,13 +41,7 @@ fn killing_the_leader_mid_burst_hands_over_and_every_message_arrives_once_in_ord
         s.lines()
             .any(|l| l.starts_with("hub pi: leader") && l.contains("faulty"))
     });
-    let line = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(&format!("hub {name}: ")))
-            .unwrap_or_default()
-            .to_string()
-    };
+    let line = |name: &str| hub_line(&status, name);
     assert!(
         line("vps").starts_with("hub vps: standby, this hub")
             && line("vps").ends_with("no plugins"),

@@ -3,7 +3,7 @@
 //! out through the leader's delivery, and the leader runs no copy of it.
 
 use roost_tests::fake_discord::{FakeDiscord, Posted};
-use roost_tests::{BASE_CONFIG, Daemon, http_raw, start_hub, test_pg};
+use roost_tests::{BASE_CONFIG, Daemon, http_raw, hub_line, start_hub, test_pg};
 
 /// The channel users talk in, and the `both` alias posts to.
 const CHANNEL: u64 = 555;
@@ -31,16 +31,6 @@ fn config(fake: &FakeDiscord, url: &str, name: &str, enabled: bool) -> String {
 
 fn hub(fake: &FakeDiscord, url: &str, name: &str, standby: bool) -> Daemon {
     start_hub(&config(fake, url, name, true), standby)
-}
-
-/// The `!status` line of hub `name`.
-fn hub_line(status: &str, name: &str) -> String {
-    let start = format!("hub {name}: ");
-    status
-        .lines()
-        .find(|l| l.starts_with(&start))
-        .unwrap_or_default()
-        .to_string()
 }
 
 fn contents(posted: &[Posted]) -> Vec<String> {

@@ -53,12 +53,7 @@ fn config(name: &str, root: &Path, runner: &str, programs: &[&str], extra: &str)
 
 /// What `!tests` says about `project`: its one line.
 fn project_line(reply: &str, project: &str) -> String {
-    let head = format!("{project}: ");
-    reply
-        .lines()
-        .find(|l| l.starts_with(&head))
-        .unwrap_or_default()
-        .to_string()
+    roost_tests::line_starting(reply, &format!("{project}: "))
 }
 
 /// The runs of `project` that ended since the plugin started, as `!tests` counts them
