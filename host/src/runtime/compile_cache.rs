@@ -49,8 +49,14 @@ impl CompileCache {
     }
 
     /// The component for `bytes`, compiled by `engine`: from its file when there is one,
-    /// else compiled now and written first. Blocking and CPU-heavy.
-    pub fn load(&self, engine: &Engine, bytes: &[u8]) -> Result<Component, String> {
+    /// else from `ahead` (the same component compiled at build time) when `engine` accepts
+    /// it, else compiled now; a new entry is written first. Blocking and CPU-heavy.
+    pub fn load(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        ahead: Option<&[u8]>,
+    ) -> Result<Component, String> {
         let path = self.dir.join(format!("{}.{EXTENSION}", key(engine, bytes)));
         if path.is_file() {
             match deserialize(engine, &path) {
@@ -67,12 +73,28 @@ impl CompileCache {
                 }
             }
         }
+        if let Some(compiled) = ahead {
+            match self.store(engine, &path, compiled) {
+                Ok(component) => return Ok(component),
+                Err(e) => {
+                    tracing::info!(
+                        "the plugin compiled at build time does not suit this engine, compiling: {e}"
+                    );
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
         let compiled = engine
             .precompile_component(bytes)
             .map_err(|e| format!("{e:#}"))?;
-        self.write(&path, &compiled)
+        self.store(engine, &path, &compiled)
+    }
+
+    /// Writes `compiled` as the entry `path` and maps it.
+    fn store(&self, engine: &Engine, path: &Path, compiled: &[u8]) -> Result<Component, String> {
+        self.write(path, compiled)
             .map_err(|e| format!("compile cache: cannot write {}: {e}", path.display()))?;
-        deserialize(engine, &path)
+        deserialize(engine, path)
     }
 
     /// Writes an entry whole under a temporary name, then renames it into place, so a
@@ -121,8 +143,9 @@ impl CompileCache {
 /// Maps the compiled component in `path`.
 fn deserialize(engine: &Engine, path: &Path) -> Result<Component, String> {
     // SAFETY: the file was written by `CompileCache::write` from `precompile_component` of
-    // this engine (the key includes its settings) into the daemon's private data dir, and
-    // entries are only ever replaced by rename, never changed in place while mapped.
+    // this engine (the key includes its settings), or of build.rs for an embedded plugin
+    // (wasmtime checks its settings against this engine's), into the daemon's private data
+    // dir, and entries are only ever replaced by rename, never changed in place while mapped.
     unsafe { Component::deserialize_file(engine, path) }.map_err(|e| format!("{e:#}"))
 }
 
@@ -146,6 +169,8 @@ fn key(engine: &Engine, bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::engine_config::engine_config;
+    use wasmtime::Strategy;
 
     /// `(component)`: the preamble of an empty component.
     const EMPTY: &[u8] = &[0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
@@ -166,7 +191,7 @@ mod tests {
         let cache = CompileCache::open(dir.path()).expect("open");
         let engine = engine();
         let bytes = EMPTY;
-        cache.load(&engine, bytes).expect("first load");
+        cache.load(&engine, bytes, None).expect("first load");
         let files: Vec<_> = std::fs::read_dir(dir.path())
             .expect("dir")
             .flatten()
@@ -177,7 +202,7 @@ mod tests {
             .expect("meta")
             .modified()
             .expect("mtime");
-        cache.load(&engine, bytes).expect("second load");
+        cache.load(&engine, bytes, None).expect("second load");
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &files[0].metadata().expect("meta").permissions(),
@@ -213,7 +238,7 @@ mod tests {
         std::fs::write(dir.path().join(".1.2.tmp"), b"half").expect("write");
         let cache = CompileCache::open(dir.path()).expect("open");
         assert!(!old.exists() && !dir.path().join(".1.2.tmp").exists());
-        cache.load(&engine, bytes).expect("compiled again");
+        cache.load(&engine, bytes, None).expect("compiled again");
         assert!(
             Engine::detect_precompiled_file(&path)
                 .expect("read")
@@ -230,5 +255,44 @@ mod tests {
         let bytes = EMPTY;
         assert_ne!(key(&a, bytes), key(&b, bytes));
         assert_ne!(key(&a, bytes), key(&a, WITH_SECTION));
+    }
+
+    /// The only file in the cache `dir`, read.
+    fn the_entry(dir: &Path) -> Vec<u8> {
+        let files: Vec<_> = std::fs::read_dir(dir).expect("dir").flatten().collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        std::fs::read(files[0].path()).expect("read entry")
+    }
+
+    #[test]
+    fn an_embedded_plugin_is_taken_as_compiled_at_build_time_not_compiled_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = CompileCache::open(dir.path()).expect("open");
+        let engine = Engine::new(&engine_config(Strategy::Cranelift)).expect("engine");
+        let bot = crate::runtime::embedded::get("bot").expect("embedded bot");
+        let ahead = crate::runtime::embedded::precompiled(bot).expect("compiled at build");
+        cache.load(&engine, bot, Some(ahead)).expect("load");
+        assert!(
+            the_entry(dir.path()) == ahead,
+            "the entry is not the build's code"
+        );
+    }
+
+    #[test]
+    fn code_compiled_at_build_time_for_other_settings_is_compiled_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = CompileCache::open(dir.path()).expect("open");
+        let mut other = engine_config(Strategy::Cranelift);
+        other.epoch_interruption(false);
+        let engine = Engine::new(&other).expect("engine");
+        let bot = crate::runtime::embedded::get("bot").expect("embedded bot");
+        let ahead = crate::runtime::embedded::precompiled(bot).expect("compiled at build");
+        cache
+            .load(&engine, bot, Some(ahead))
+            .expect("compiled instead");
+        let entry = the_entry(dir.path());
+        assert!(entry != ahead, "code for other settings was kept");
+        // SAFETY: the entry was just written by `precompile_component` of this engine.
+        unsafe { Component::deserialize(&engine, &entry) }.expect("the entry suits the engine");
     }
 }

@@ -12,12 +12,14 @@ use std::thread::Thread;
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, Strategy};
+use wasmtime::{Engine, Strategy};
 
 use super::RuntimeError;
 use super::bindings::PluginPre;
 use super::compile_cache::CompileCache;
 use super::component_kind::ComponentKind;
+use super::embedded;
+use super::engine_config::engine_config;
 use super::state::PluginState;
 
 /// How often the engine's epoch advances. Every tick a running plugin yields to the tokio
@@ -48,11 +50,7 @@ struct Compiler {
 
 impl Compiler {
     fn new(strategy: Strategy) -> Result<Self, RuntimeError> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        config.wasm_component_model(true);
-        config.strategy(strategy);
-        let engine = Engine::new(&config).map_err(RuntimeError::engine)?;
+        let engine = Engine::new(&engine_config(strategy)).map_err(RuntimeError::engine)?;
         let mut linker = Linker::new(&engine);
         crate::capabilities::add_to_linker(&mut linker).map_err(RuntimeError::engine)?;
         Ok(Self {
@@ -88,13 +86,13 @@ impl PluginEngine {
     /// Python one with Winch, any other with Cranelift. Blocking and CPU-heavy: call it
     /// from `spawn_blocking`. Stores for its instances are built on `pre.engine()`.
     pub fn prepare(&self, bytes: &[u8]) -> Result<PluginPre<PluginState>, String> {
-        let compiler = match ComponentKind::of(bytes) {
-            ComponentKind::Python => &self.quick,
-            ComponentKind::Native => &self.optimizing,
+        let (compiler, ahead) = match ComponentKind::of(bytes) {
+            ComponentKind::Python => (&self.quick, None),
+            ComponentKind::Native => (&self.optimizing, embedded::precompiled(bytes)),
         };
         let component = match &self.cache {
-            Some(cache) => cache.load(&compiler.engine, bytes)?,
-            None => Component::new(&compiler.engine, bytes).map_err(|e| format!("{e:#}"))?,
+            Some(cache) => cache.load(&compiler.engine, bytes, ahead)?,
+            None => compile_in_memory(&compiler.engine, bytes, ahead)?,
         };
         let pre = compiler
             .linker
@@ -102,6 +100,23 @@ impl PluginEngine {
             .map_err(|e| format!("{e:#}"))?;
         PluginPre::new(pre)
             .map_err(|e| format!("not a roost plugin (world roost:plugin/plugin): {e:#}"))
+    }
+}
+
+/// Compiles `bytes` for `engine` without a cache, or takes `ahead` (the same component
+/// compiled at build time) when `engine` accepts it.
+fn compile_in_memory(
+    engine: &Engine,
+    bytes: &[u8],
+    ahead: Option<&'static [u8]>,
+) -> Result<Component, String> {
+    // SAFETY: `ahead` is only ever bytes `build.rs` wrote with `precompile_component` and
+    // this binary embeds (`embedded::precompiled`); wasmtime checks its version and
+    // settings against `engine` and refuses a mismatch, which falls back to compiling.
+    let precompiled = ahead.and_then(|code| unsafe { Component::deserialize(engine, code) }.ok());
+    match precompiled {
+        Some(component) => Ok(component),
+        None => Component::new(engine, bytes).map_err(|e| format!("{e:#}")),
     }
 }
 

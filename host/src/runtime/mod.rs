@@ -8,6 +8,7 @@ pub mod compile_cache;
 pub mod component_kind;
 pub mod embedded;
 pub mod engine;
+pub mod engine_config;
 pub mod hot_reload;
 pub mod state;
 pub mod supervisor;
