@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONFIG ?= config/roost.toml
 
-.PHONY: setup test-deps run build test lint bench
+.PHONY: setup test-deps run build test lint bench bench-quick
 
 HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 
@@ -61,3 +61,12 @@ bench: setup
 	bash host/benches/store_sqlite_vs_postgres.sh
 	bash host/benches/many_plugins.sh
 	bash host/benches/failover.sh
+
+## The rows that allow smaller sizes, in under 5 minutes once the release build is there
+## (a first run builds it): quick figures to compare two commits, in target/bench/quick/.
+## `make bench` gives the figures BENCHMARKS.md carries.
+bench-quick: setup
+	cargo build -q --release -p roost -p roost-tests --bin roost --bin dns-fixture
+	BENCH_QUICK=1 bash host/benches/side_by_side.sh
+	BENCH_QUICK=1 LOOP_N=100 SCALE=10000 bash host/benches/alias_monitor_vs_dig.sh
+	BENCH_QUICK=1 N=20 IDLE_S=5 FILES=5000 bash host/benches/test_watcher_vs_ptw.sh

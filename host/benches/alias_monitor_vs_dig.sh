@@ -9,11 +9,19 @@
 # - `dig -f`: one dig process asking, per name, the four queries a hand check of an alias
 #   needs (SOA and CNAME at the name, A and AAAA of the target).
 # - a shell loop of one `dig` per name (CNAME only), the way a cron script would.
+# - at scale: roost alone on SCALE names (10,000 and 100,000 by default): seconds, names/s
+#   and peak RSS, to show how the cost grows.
 # Run from the repo root: `bash host/benches/alias_monitor_vs_dig.sh` (also part of `make bench`).
+# N sets the names of the side-by-side run, LOOP_N how many of them the one-dig-per-name
+# loop asks (its time is scaled to N), SCALE the sizes of the scale run ("" skips it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 N=${N:-1000}
+LOOP_N=${LOOP_N:-$N}
+SCALE=${SCALE-10000 100000}
+most=$N
+for n in $SCALE; do [ "$n" -gt "$most" ] && most=$n; done
 command -v dig >/dev/null && [ -x /usr/bin/time ] && command -v bc >/dev/null ||
   { apt-get update -qq && apt-get install -y -qq bind9-dnsutils time bc; }
 source host/benches/results.sh
@@ -22,14 +30,14 @@ cargo build -q --release -p roost -p roost-tests --bin roost --bin dns-fixture
 bin=$root/target/release/roost
 dir=$(mktemp -d)
 mkfifo "$dir/stdin"
-"$root/target/release/dns-fixture" --bench-names "$N" <"$dir/stdin" >"$dir/addr" &
+"$root/target/release/dns-fixture" --bench-names "$most" <"$dir/stdin" >"$dir/addr" &
 fixture=$!
 exec 3>"$dir/stdin" # the fixture serves until its stdin closes
 trap 'exec 3>&-; wait $fixture 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do [ -s "$dir/addr" ] && break; sleep 0.1; done
 addr=$(cat "$dir/addr")
 host=${addr%:*} port=${addr##*:}
-echo "== DNS fixture on $addr serving $N aliases"
+echo "== DNS fixture on $addr serving $most aliases"
 
 (cd "$dir" && "$bin" init >/dev/null)
 python3 - "$dir/config/roost.toml" "$addr" <<'PY'
@@ -49,6 +57,7 @@ servers = ["{addr}"]
 open(path, "w").write(text)
 PY
 seq 0 $((N - 1)) | sed 's/^/name/; s/$/.bench.test/' >"$dir/names"
+head -n "$LOOP_N" "$dir/names" >"$dir/loop.names"
 
 measure() { # label, command…: "seconds peak_kib", stdout kept in $dir/out.<label>
   local label=$1; shift
@@ -78,17 +87,17 @@ while read -r n; do
   t0=$(date +%s%N)
   dig @"$host" -p "$port" +norecurse +tries=1 +short "$n" CNAME >/dev/null
   echo $((($(date +%s%N) - t0) / 1000)) >>"$dir/loop.ms"
-done <"$dir/names"
-loop_sec=$(echo "scale=2; ($(date +%s%N) - $loop_start) / 1000000000" | bc)
+done <"$dir/loop.names"
+loop_sec=$(echo "scale=2; ($(date +%s%N) - $loop_start) * $N / $LOOP_N / 1000000000" | bc)
 sort -n "$dir/loop.ms" >"$dir/loop.sorted"
-loop_med=$(sed -n "$(((N + 1) / 2))p" "$dir/loop.sorted")
-loop_p99=$(sed -n "$(((N * 99 + 99) / 100))p" "$dir/loop.sorted")
+loop_med=$(sed -n "$(((LOOP_N + 1) / 2))p" "$dir/loop.sorted")
+loop_p99=$(sed -n "$(((LOOP_N * 99 + 99) / 100))p" "$dir/loop.sorted")
 
 echo
 echo "roost: $summary"
 echo "roost: ${r_sec} s wall for the invoke (startup included), peak RSS $((r_kib / 1024)) MiB ($((one_kib / 1024)) MiB for one name, ${one_sec} s)"
 echo "dig -f: ${d_sec} s for $((N * 4)) queries ($answered NOERROR), peak RSS $((d_kib / 1024)) MiB"
-echo "dig per name: ${loop_sec} s, per name median $((loop_med / 1000)).$(printf %03d $((loop_med % 1000))) ms, p99 $((loop_p99 / 1000)).$(printf %03d $((loop_p99 % 1000))) ms"
+echo "dig per name: ${loop_sec} s for $N names (timed on $LOOP_N), per name median $((loop_med / 1000)).$(printf %03d $((loop_med % 1000))) ms, p99 $((loop_p99 / 1000)).$(printf %03d $((loop_p99 % 1000))) ms"
 echo
 queries=$(sed -n 's/.*; \([0-9]*\) queries$/\1/p' <<<"$summary")
 qps() { echo "scale=0; $1 / $2" | bc; }
@@ -96,3 +105,16 @@ printf "%-34s %9s %9s %11s %10s\n" tool seconds queries "queries/s" "÷ roost"
 printf "%-34s %9s %9s %11s %10s\n" "roost check ($N names, one run)" "$r_sec" "$queries" "$(qps "$queries" "$r_sec")" 1
 printf "%-34s %9s %9s %11s %10s\n" "dig -f (4 queries per name)" "$d_sec" $((N * 4)) "$(qps $((N * 4)) "$d_sec")" "$(ratio "$d_sec" "$r_sec")"
 printf "%-34s %9s %9s %11s %10s\n" "dig, one process per name" "$loop_sec" "$N" "$(qps "$N" "$loop_sec")" "$(ratio "$loop_sec" "$r_sec")"
+
+[ -n "$SCALE" ] || exit 0
+echo
+echo "== roost alone at scale"
+printf "%-10s %9s %9s %12s %14s\n" names seconds "names/s" "peak RSS" "roost's line"
+for n in $SCALE; do
+  seq 0 $((n - 1)) | sed 's/^/name/; s/$/.bench.test/' >"$dir/scale.names"
+  # One invoke per 25,000 names keeps each command line under the kernel's limit.
+  read -r s_sec s_kib < <(cd "$dir" && measure scale xargs -n 25000 -a scale.names "$bin" invoke alias-monitor check)
+  checked=$(grep -c "^checked .* names" "$dir/out.scale" || true)
+  [ "$(grep -cE "^(error|warning):" "$dir/out.scale" || true)" = 0 ] || { echo "roost found problems at $n"; exit 1; }
+  printf "%-10s %9s %9s %9s MiB %14s\n" "$n" "$s_sec" "$(qps "$n" "$s_sec")" $((s_kib / 1024)) "$checked runs"
+done

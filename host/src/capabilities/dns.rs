@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,6 +28,11 @@ pub const QUERIES_PER_MINUTE: u32 = 600;
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Attempts per lookup over UDP (a flaky resolver gets a second chance).
 pub const ATTEMPTS: u32 = 2;
+/// Questions one `lookup-many` call may hold: the host keeps every answer of a batch
+/// until the last one is in.
+pub const MAX_BATCH: usize = 256;
+/// Queries of one batch in flight at once, so also the most one plugin has at one server.
+pub const IN_FLIGHT: usize = 32;
 /// Largest answer accepted over TCP.
 const MAX_TCP_MESSAGE: usize = 65_535;
 
@@ -138,6 +144,23 @@ pub struct DnsView<'a> {
     deadline: Instant,
 }
 
+impl DnsCtx {
+    /// The query for one question and the granted server to send it to, with the question
+    /// paid for out of the budget.
+    fn admit(
+        &mut self,
+        name: &str,
+        rtype: &str,
+        server: &str,
+        recurse: bool,
+    ) -> Result<(Message, SocketAddr), Failure> {
+        let query = build_query(name, rtype, recurse)?;
+        let addr = self.server(server)?;
+        self.spend()?;
+        Ok((query, addr))
+    }
+}
+
 impl dns::Host for DnsView<'_> {
     async fn lookup(
         &mut self,
@@ -146,18 +169,35 @@ impl dns::Host for DnsView<'_> {
         server: String,
         recurse: bool,
     ) -> wasmtime::Result<Result<Response, Failure>> {
-        let query = match build_query(&name, &rtype, recurse) {
-            Ok(q) => q,
-            Err(e) => return Ok(Err(e)),
-        };
-        let addr = match self.ctx.server(&server) {
-            Ok(a) => a,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = self.ctx.spend() {
-            return Ok(Err(e));
+        Ok(match self.ctx.admit(&name, &rtype, &server, recurse) {
+            Ok((query, addr)) => exchange(&query, addr, self.deadline).await,
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn lookup_many(
+        &mut self,
+        questions: Vec<dns::Question>,
+    ) -> wasmtime::Result<Vec<Result<Response, Failure>>> {
+        if questions.len() > MAX_BATCH {
+            return Err(wasmtime::Error::msg(format!(
+                "dns.lookup-many: {} questions in one call; at most {MAX_BATCH}",
+                questions.len()
+            )));
         }
-        Ok(exchange(&query, addr, self.deadline).await)
+        let admitted: Vec<_> = questions
+            .iter()
+            .map(|q| self.ctx.admit(&q.name, &q.rtype, &q.server, q.recurse))
+            .collect();
+        let deadline = self.deadline;
+        let asked = admitted.into_iter().map(|admitted| async move {
+            let (query, addr) = admitted?;
+            exchange(&query, addr, deadline).await
+        });
+        Ok(futures_util::stream::iter(asked)
+            .buffered(IN_FLIGHT)
+            .collect()
+            .await)
     }
 }
 
@@ -569,5 +609,110 @@ mod tests {
             matches!(&third, Err(Failure::AccessDenied(m)) if m.contains("budget of 2")),
             "{third:?}"
         );
+    }
+
+    fn question(name: &str, rtype: &str, server: &str) -> dns::Question {
+        dns::Question {
+            name: name.into(),
+            rtype: rtype.into(),
+            server: server.into(),
+            recurse: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_answers_in_order_each_question_within_the_grant_and_the_budget() {
+        let server = responder(false).await;
+        let mut ctx = DnsCtx::new(
+            "p",
+            DnsGrant {
+                servers: vec![server],
+                per_minute: 3,
+                ..DnsGrant::default()
+            },
+        );
+        let mut v = view(&mut ctx, Duration::from_secs(5));
+        let results = v
+            .lookup_many(vec![
+                question("a.test", "A", ""),
+                question("a.test", "A", "127.0.0.1:1"),
+                question("gone.test", "A", ""),
+                question("a.test", "NOPE", ""),
+                question("txt.test", "A", &server.to_string()),
+                question("a.test", "A", ""),
+            ])
+            .await
+            .expect("no trap");
+        let shape: Vec<String> = results
+            .iter()
+            .map(|r| match r {
+                Ok(r) => format!("{:?} {}", r.rcode, r.answer.len()),
+                Err(Failure::AccessDenied(m)) if m.contains("budget") => "budget".into(),
+                Err(Failure::AccessDenied(_)) => "denied".into(),
+                Err(f) => format!("{f:?}").split('(').next().unwrap_or("").into(),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "Rcode::NoError 1",
+                "denied",
+                "Rcode::NxDomain 0",
+                "Failure::InvalidArgument",
+                "Rcode::NoError 0",
+                "budget"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_asked_concurrently_never_more_than_the_cap_at_once() {
+        // Holds every query until none came for a while, then answers all it holds, and
+        // keeps the most it ever held: one query at a time would show 1.
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let addr = udp.local_addr().expect("addr");
+        let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = most.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let quiet = tokio::time::sleep(Duration::from_millis(100));
+                tokio::select! {
+                    got = udp.recv_from(&mut buf) => {
+                        let Ok((n, peer)) = got else { return };
+                        held.push((answer(&buf[..n]), peer));
+                        seen.fetch_max(held.len(), std::sync::atomic::Ordering::SeqCst);
+                    }
+                    _ = quiet => for (reply, peer) in held.drain(..) {
+                        let _ = udp.send_to(&reply.to_vec().expect("encode"), peer).await;
+                    },
+                }
+            }
+        });
+        let mut ctx = granted(&[addr]);
+        let mut v = view(&mut ctx, Duration::from_secs(30));
+        let asked = 2 * IN_FLIGHT + 3;
+        let results = v
+            .lookup_many((0..asked).map(|_| question("a.test", "A", "")).collect())
+            .await
+            .expect("no trap");
+        assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+        let most = most.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            most > 1 && most <= IN_FLIGHT,
+            "{most} queries were in flight at once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_over_the_limit_traps() {
+        let mut ctx = granted(&[]);
+        let mut v = view(&mut ctx, Duration::from_secs(5));
+        let too_many = (0..=MAX_BATCH)
+            .map(|_| question("a.test", "A", ""))
+            .collect();
+        let trap = v.lookup_many(too_many).await.expect_err("a trap");
+        assert!(trap.to_string().contains("at most 256"), "{trap}");
     }
 }

@@ -10,13 +10,16 @@ use roost_plugin::prelude::*;
 
 use crate::engine::watch::{self, Baseline, Notice};
 use crate::engine::{
-    self, Answer, Check, CheckSettings, Failure, Fqdn, Kind, Lookup, Record, Resolver, Severity,
-    report,
+    self, Answer, Check, CheckSettings, Failure, Fqdn, Kind, Lookup, Question, Record, Resolver,
+    Severity, report,
 };
 
 /// Work done in one timer call before the rest of the round is handed to the next call, so
 /// a long list of names neither holds the plugin's mailbox nor runs into the host's
 /// per-call time limit.
+/// Names whose first questions are asked at once (`engine::ask_ahead`) before they are
+/// checked one by one.
+const AHEAD: usize = 128;
 const SLICE: Duration = Duration::from_millis(800);
 /// Delay before the next slice of a round.
 const NEXT_SLICE: Duration = Duration::from_millis(10);
@@ -95,6 +98,8 @@ pub struct AliasMonitor {
     /// alias the same target) and a server that stopped answering is not waited for again
     /// in the same round; dropped when the round ends, so nothing is cached across rounds.
     resolver: Option<Resolver<HostLookup>>,
+    /// Names at the front of the round whose first questions the resolver has asked ahead.
+    asked_ahead: usize,
     /// Each watched name's stored state, mirrored from kv for `!dns` and `status`.
     states: BTreeMap<Fqdn, Stored>,
 }
@@ -105,24 +110,42 @@ struct HostLookup;
 
 impl Lookup for HostLookup {
     fn lookup(&mut self, name: &Fqdn, rtype: &str, server: &str) -> Result<Answer, Failure> {
-        let records = |rs: &[dns::Record]| -> Vec<Record> {
-            rs.iter()
-                .map(|r| Record::new(&r.name, &r.rtype, r.ttl, &r.data))
-                .collect()
-        };
-        match dns::lookup(name.as_str(), rtype, server, true) {
-            Ok(r) => Ok(Answer {
-                rcode: r.rcode,
-                authoritative: r.authoritative,
-                answer: records(&r.answer),
-                authority: records(&r.authority),
-                server: r.server,
-            }),
-            Err(dns::Failure::Timeout(m)) => Err(Failure::Timeout(m)),
-            Err(dns::Failure::Unreachable(m)) => Err(Failure::Unreachable(m)),
-            Err(dns::Failure::AccessDenied(m)) => Err(Failure::Denied(m)),
-            Err(dns::Failure::InvalidArgument(m)) => Err(Failure::Invalid(m)),
-        }
+        answer(dns::lookup(name.as_str(), rtype, server, true))
+    }
+
+    fn lookup_many(&mut self, questions: &[Question]) -> Vec<Result<Answer, Failure>> {
+        let wire: Vec<dns::Question> = questions
+            .iter()
+            .map(|q| dns::Question {
+                name: q.name.as_str().to_string(),
+                rtype: q.rtype.to_string(),
+                server: q.server.clone(),
+                recurse: true,
+            })
+            .collect();
+        dns::lookup_many(&wire).into_iter().map(answer).collect()
+    }
+}
+
+/// The engine's form of what the host answered.
+fn answer(got: Result<dns::Response, dns::Failure>) -> Result<Answer, Failure> {
+    let records = |rs: &[dns::Record]| -> Vec<Record> {
+        rs.iter()
+            .map(|r| Record::new(&r.name, &r.rtype, r.ttl, &r.data))
+            .collect()
+    };
+    match got {
+        Ok(r) => Ok(Answer {
+            rcode: r.rcode,
+            authoritative: r.authoritative,
+            answer: records(&r.answer),
+            authority: records(&r.authority),
+            server: r.server,
+        }),
+        Err(dns::Failure::Timeout(m)) => Err(Failure::Timeout(m)),
+        Err(dns::Failure::Unreachable(m)) => Err(Failure::Unreachable(m)),
+        Err(dns::Failure::AccessDenied(m)) => Err(Failure::Denied(m)),
+        Err(dns::Failure::InvalidArgument(m)) => Err(Failure::Invalid(m)),
     }
 }
 
@@ -211,7 +234,11 @@ impl AliasMonitor {
         let mut reply = Reply::new();
         let mut times = Vec::with_capacity(names.len());
         let started = Instant::now();
-        for name in &names {
+        for (i, name) in names.iter().enumerate() {
+            if i % AHEAD == 0 {
+                let next = &names[i..names.len().min(i + AHEAD)];
+                engine::ask_ahead(&mut res, next, &self.check);
+            }
             let one = Instant::now();
             let check = self.check_now(name, &mut res);
             problems |= check.worst() >= Some(Severity::Warning);
@@ -293,15 +320,20 @@ impl AliasMonitor {
     /// to the next call.
     fn work(&mut self) {
         let started = Instant::now();
-        let mut res = self
-            .resolver
-            .take()
-            .unwrap_or_else(|| Resolver::new(HostLookup));
+        let mut res = self.resolver.take().unwrap_or_else(|| {
+            self.asked_ahead = 0;
+            Resolver::new(HostLookup)
+        });
         while let Some(name) = self.round.front().cloned() {
             if started.elapsed() >= SLICE {
                 self.resolver = Some(res);
                 self.schedule(NEXT_SLICE);
                 return;
+            }
+            if self.asked_ahead == 0 {
+                let next: Vec<Fqdn> = self.round.iter().take(AHEAD).cloned().collect();
+                engine::ask_ahead(&mut res, &next, &self.check);
+                self.asked_ahead = next.len();
             }
             let check = self.check_now(&name, &mut res);
             if res.budget_exhausted() {
@@ -315,6 +347,7 @@ impl AliasMonitor {
                 return;
             }
             self.round.pop_front();
+            self.asked_ahead -= 1;
             self.record(&name, &check);
         }
     }

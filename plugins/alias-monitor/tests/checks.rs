@@ -512,3 +512,64 @@ fn one_run_asks_each_question_once() {
     );
     assert_eq!(res.sent(), 5);
 }
+
+/// Every owner name of the default world, and one that does not exist.
+fn every_name() -> Vec<Fqdn> {
+    let mut names: Vec<Fqdn> = Zones::world().servers[S1]
+        .records
+        .iter()
+        .map(|r| Fqdn::parse(&r.name).unwrap())
+        .collect();
+    names.push(Fqdn::parse("nowhere.example.test").unwrap());
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The reports of checking `names` one after another, after asking ahead or not; the
+/// queries the servers received in all, and those the checks themselves sent.
+fn check_all(
+    zones: Zones,
+    names: &[Fqdn],
+    s: &CheckSettings,
+    ahead: bool,
+) -> (Vec<String>, u32, u32) {
+    let mut res = Resolver::new(zones);
+    if ahead {
+        alias_monitor::engine::ask_ahead(&mut res, names, s);
+    }
+    let before = res.inner().total();
+    let reports = names
+        .iter()
+        .map(|n| report::render(&check(n, None, s, &mut res)))
+        .collect();
+    let total = res.inner().total();
+    (reports, total, total - before)
+}
+
+#[test]
+fn asking_ahead_changes_no_report_and_asks_no_more_questions() {
+    let names = every_name();
+    assert!(names.len() > 20, "{names:?}");
+    let s = settings(&[S1]);
+    let (plain, asked_plain, _) = check_all(Zones::world(), &names, &s, false);
+    let (ahead, asked_ahead, by_checks) = check_all(Zones::world(), &names, &s, true);
+    assert_eq!(plain, ahead);
+    assert!(asked_ahead <= asked_plain, "{asked_ahead} > {asked_plain}");
+    // Most questions were asked ahead: the checks were left with the rest.
+    assert!(
+        by_checks * 3 < asked_plain,
+        "{by_checks} of {asked_plain} left to the checks"
+    );
+}
+
+#[test]
+fn asking_ahead_of_two_servers_changes_no_report() {
+    let names = every_name();
+    let mut zones = Zones::world();
+    zones.add(S2, "", Behavior::NxdomainForAll);
+    let s = settings(&[S2, S1]);
+    let (plain, ..) = check_all(zones.clone(), &names, &s, false);
+    let (ahead, ..) = check_all(zones, &names, &s, true);
+    assert_eq!(plain, ahead);
+}

@@ -2,14 +2,16 @@
 //! `roost_tests::dns`), driven the way a user drives it: `roost invoke alias-monitor check`,
 //! `!dns` in chat, and the watch timer posting to a channel only when findings change.
 
-use roost_tests::dns::{DnsServer, test_zones};
+use roost_tests::dns::{DnsServer, bench_zone, test_zones};
 use roost_tests::{Daemon, roost_in, starter_dir};
 
-/// Config granting the fixture server and asking it for every lookup.
+/// Config granting the fixture server and asking it for every lookup, with room in the
+/// query budget for checking 150 names at once.
 fn monitor_config(server: &DnsServer, extra: &str) -> String {
     let addr = server.addr();
     format!(
         "[plugins.alias-monitor.grants]\ndns_servers = [\"{addr}\"]\nchannels = [\"announce\"]\n\
+         dns_queries_per_minute = 5000\n\
          [plugins.alias-monitor.limits]\ncall_timeout_ms = 30000\n\
          [plugins.alias-monitor.config]\nservers = [\"{addr}\"]\nchannel = \"announce\"\n{extra}"
     )
@@ -119,6 +121,48 @@ fn each_broken_alias_is_found_with_its_own_finding() {
             "{name} should report {needle:?}:\n{report}"
         );
     }
+}
+
+/// More names than the plugin asks ahead for at once (128), healthy and broken mixed: the
+/// questions of many checks go out as concurrent batches (`dns.lookup-many`), and each
+/// name's report must be what checking it alone gives.
+#[test]
+fn many_names_in_one_check_get_the_reports_each_gets_alone() {
+    let mut zones = test_zones();
+    zones.push(bench_zone(150));
+    let server = DnsServer::start(&zones);
+    let broken = [
+        "both.example.test",
+        "dangling.example.test",
+        "noaddr.example.test",
+        "blog.example.test",
+        "chain1.example.test",
+        "loop-a.example.test",
+        "aliased-targets.test",
+        "gone.example.test",
+    ];
+    let healthy: Vec<String> = (0..150).map(|i| format!("name{i}.bench.test")).collect();
+    let mut names: Vec<&str> = healthy.iter().map(String::as_str).collect();
+    for (i, name) in broken.iter().enumerate() {
+        names.insert(i * 20, name);
+    }
+    let (code, all) = invoke_check(&server, "", &names);
+    assert_eq!(code, Some(0), "{all}");
+    assert!(
+        all.contains(&format!("checked {} names", names.len())),
+        "{all}"
+    );
+    for name in broken
+        .iter()
+        .chain(["name0.bench.test", "name149.bench.test"].iter())
+    {
+        let alone = check(&server, name);
+        assert!(
+            all.contains(alone.trim_end()),
+            "{name} alone:\n{alone}\nis not in the run of all:\n{all}"
+        );
+    }
+    assert_eq!(all.matches("ok, no problems found").count(), 150, "{all}");
 }
 
 #[test]

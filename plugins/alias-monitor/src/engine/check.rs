@@ -24,6 +24,18 @@ pub struct CheckSettings {
     pub max_chain: usize,
 }
 
+impl CheckSettings {
+    /// The servers a check asks, in order: the configured ones, or the host's default
+    /// server ("").
+    pub fn servers_to_ask(&self) -> Vec<String> {
+        if self.servers.is_empty() {
+            vec![String::new()]
+        } else {
+            self.servers.clone()
+        }
+    }
+}
+
 impl Default for CheckSettings {
     fn default() -> Self {
         Self {
@@ -72,11 +84,7 @@ pub fn check<L: Lookup>(
     settings: &CheckSettings,
     res: &mut Resolver<L>,
 ) -> Check {
-    let servers = if settings.servers.is_empty() {
-        vec![String::new()]
-    } else {
-        settings.servers.clone()
-    };
+    let servers = settings.servers_to_ask();
     let before: Vec<u64> = servers.iter().map(|s| res.failures_at(s)).collect();
     let mut run = Run {
         res,

@@ -3,7 +3,7 @@
 //! (a run never asks the same question twice), retries of timeouts, and a server that
 //! stopped answering is not asked again in the same run.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use super::name::Fqdn;
@@ -191,12 +191,37 @@ impl fmt::Display for Failure {
 pub trait Lookup {
     /// Asks `server` for the `rtype` records at `name`.
     fn lookup(&mut self, name: &Fqdn, rtype: &str, server: &str) -> Result<Answer, Failure>;
+
+    /// Asks every question, results in order; one after another unless the lookup can do
+    /// better (the host's `lookup-many` asks them concurrently).
+    fn lookup_many(&mut self, questions: &[Question]) -> Vec<Result<Answer, Failure>> {
+        questions
+            .iter()
+            .map(|q| self.lookup(&q.name, q.rtype, &q.server))
+            .collect()
+    }
+}
+
+/// One question: `rtype` at `name`, asked of `server`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// The server, as in the check's settings ("" for the first granted one).
+    pub server: String,
+    /// The name asked about.
+    pub name: Fqdn,
+    /// The record type.
+    pub rtype: &'static str,
 }
 
 /// How often a timed-out or unreachable query is sent in all: once, and twice more.
 pub const ATTEMPTS: u32 = 3;
 
 type Key = (String, String, &'static str);
+
+/// The cache key of a question.
+fn key(q: &Question) -> Key {
+    (q.server.clone(), q.name.as_str().to_string(), q.rtype)
+}
 
 /// A [`Lookup`] with what one check run needs: each question is asked once (answers are
 /// kept for the run only — a new run starts with a new `Resolver`), a timeout or an
@@ -232,7 +257,7 @@ impl<L: Lookup> Resolver<L> {
         name: &Fqdn,
         rtype: &'static str,
     ) -> Result<Answer, Failure> {
-        let key = (server.to_string(), name.as_str().to_string(), rtype);
+        let key: Key = (server.to_string(), name.as_str().to_string(), rtype);
         if let Some(hit) = self.cache.get(&key) {
             return Ok(hit.clone());
         }
@@ -265,6 +290,38 @@ impl<L: Lookup> Resolver<L> {
         self.dead.insert(server.to_string(), failure.clone());
         self.count_failure(server);
         Err(failure)
+    }
+
+    /// Asks `questions` at once and keeps the answers, so the checks that follow find them
+    /// in the cache. Questions already answered, or for a server that stopped answering,
+    /// are not sent. A failure is not kept: the check asks that question again itself,
+    /// with its retries, and judges the failure then.
+    pub fn ask_ahead(&mut self, questions: &[Question]) {
+        let mut wanted: Vec<Question> = Vec::new();
+        let mut keys = HashSet::new();
+        for q in questions {
+            let k = key(q);
+            if !self.cache.contains_key(&k) && !self.dead.contains_key(&q.server) && keys.insert(k)
+            {
+                wanted.push(q.clone());
+            }
+        }
+        if wanted.is_empty() || self.budget_exhausted {
+            return;
+        }
+        self.sent += wanted.len() as u64;
+        let answers = self.inner.lookup_many(&wanted);
+        for (q, answer) in wanted.iter().zip(answers) {
+            if let Ok(answer) = answer {
+                self.cache.insert(key(q), answer);
+            }
+        }
+    }
+
+    /// The answer this run already has for `rtype` at `name` from `server`, if any.
+    pub fn cached(&self, server: &str, name: &Fqdn, rtype: &'static str) -> Option<&Answer> {
+        self.cache
+            .get(&(server.to_string(), name.as_str().to_string(), rtype))
     }
 
     fn count_failure(&mut self, server: &str) {
