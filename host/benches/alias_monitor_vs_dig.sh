@@ -20,8 +20,6 @@ root=$PWD
 N=${N:-1000}
 LOOP_N=${LOOP_N:-$N}
 SCALE=${SCALE-10000 100000}
-most=$N
-for n in $SCALE; do [ "$n" -gt "$most" ] && most=$n; done
 command -v dig >/dev/null && [ -x /usr/bin/time ] && command -v bc >/dev/null ||
   { apt-get update -qq && apt-get install -y -qq bind9-dnsutils time bc; }
 source host/benches/results.sh
@@ -29,22 +27,25 @@ bench_results alias_monitor_vs_dig "$(dig -v 2>&1 | head -1)"
 cargo build -q --release -p roost -p roost-tests --bin roost --bin dns-fixture
 bin=$root/target/release/roost
 dir=$(mktemp -d)
-mkfifo "$dir/stdin"
-"$root/target/release/dns-fixture" --bench-names "$most" <"$dir/stdin" >"$dir/addr" &
-fixture=$!
-exec 3>"$dir/stdin" # the fixture serves until its stdin closes
-trap 'exec 3>&-; wait $fixture 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do [ -s "$dir/addr" ] && break; sleep 0.1; done
-addr=$(cat "$dir/addr")
-host=${addr%:*} port=${addr##*:}
-echo "== DNS fixture on $addr serving $most aliases"
-
-(cd "$dir" && "$bin" init >/dev/null)
-python3 - "$dir/config/roost.toml" "$addr" <<'PY'
+fixture=
+stop_fixture() { if [ -n "$fixture" ]; then exec 3>&-; wait "$fixture" 2>/dev/null || true; fi; }
+trap 'stop_fixture; rm -rf "$dir"' EXIT
+start_fixture() { # COUNT: serve COUNT aliases (a fresh fixture), set $addr, $host, $port
+  stop_fixture
+  rm -f "$dir/stdin" "$dir/addr"
+  mkfifo "$dir/stdin"
+  "$root/target/release/dns-fixture" --bench-names "$1" <"$dir/stdin" >"$dir/addr" &
+  fixture=$!
+  exec 3>"$dir/stdin" # the fixture serves until its stdin closes
+  for _ in $(seq 100); do [ -s "$dir/addr" ] && break; sleep 0.1; done
+  addr=$(cat "$dir/addr")
+  host=${addr%:*} port=${addr##*:}
+  echo "== DNS fixture on $addr serving $1 aliases"
+  python3 - "$dir/config/roost.toml" "$addr" <<'PY'
 import sys
 path, addr = sys.argv[1], sys.argv[2]
 text = open(path).read()
-cut = text.index("[plugins.alias-monitor]")
+cut = text.index("[plugins.alias-monitor")
 text = text[:cut] + f"""[plugins.alias-monitor.grants]
 dns_servers = ["{addr}"]
 dns_queries_per_minute = 1000000
@@ -56,20 +57,23 @@ servers = ["{addr}"]
 """
 open(path, "w").write(text)
 PY
+}
+(cd "$dir" && "$bin" init >/dev/null)
+start_fixture "$N"
 seq 0 $((N - 1)) | sed 's/^/name/; s/$/.bench.test/' >"$dir/names"
 head -n "$LOOP_N" "$dir/names" >"$dir/loop.names"
 
-measure() { # label, command…: "seconds peak_kib", stdout kept in $dir/out.<label>
+measure() { # label, command…: "seconds peak_kib cpu_seconds", stdout kept in $dir/out.<label>
   local label=$1; shift
-  /usr/bin/time -f "%e %M" -o "$dir/time.$label" "$@" >"$dir/out.$label"
-  cat "$dir/time.$label"
+  /usr/bin/time -f "%e %M %U %S" -o "$dir/time.$label" "$@" >"$dir/out.$label"
+  awk '{print $1, $2, $3 + $4}' "$dir/time.$label"
 }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 
 # The first run compiles the plugin into this config's cache; it is not counted.
 (cd "$dir" && "$bin" invoke alias-monitor check name0.bench.test >/dev/null)
-read -r one_sec one_kib < <(cd "$dir" && measure roost-one "$bin" invoke alias-monitor check name0.bench.test)
-read -r r_sec r_kib < <(cd "$dir" && measure roost xargs -a names "$bin" invoke alias-monitor check)
+read -r one_sec one_kib _ < <(cd "$dir" && measure roost-one "$bin" invoke alias-monitor check name0.bench.test)
+read -r r_sec r_kib r_cpu < <(cd "$dir" && measure roost xargs -a names "$bin" invoke alias-monitor check)
 summary=$(tail -n 1 "$dir/out.roost")
 grep -q "^checked $N names" <<<"$summary" || { echo "unexpected roost output: $summary"; exit 1; }
 problems=$(grep -cE "^(error|warning):" "$dir/out.roost" || true)
@@ -78,7 +82,7 @@ problems=$(grep -cE "^(error|warning):" "$dir/out.roost" || true)
 while read -r n; do
   printf '%s SOA\n%s CNAME\napp.hosted.test A\napp.hosted.test AAAA\n' "$n" "$n"
 done <"$dir/names" >"$dir/queries"
-read -r d_sec d_kib < <(measure dig-f dig @"$host" -p "$port" +norecurse +tries=1 +time=2 -f "$dir/queries")
+read -r d_sec d_kib d_cpu < <(measure dig-f dig @"$host" -p "$port" +norecurse +tries=1 +time=2 -f "$dir/queries")
 answered=$(grep -c "status: NOERROR" "$dir/out.dig-f" || true)
 
 : >"$dir/loop.ms"
@@ -95,8 +99,8 @@ loop_p99=$(sed -n "$(((LOOP_N * 99 + 99) / 100))p" "$dir/loop.sorted")
 
 echo
 echo "roost: $summary"
-echo "roost: ${r_sec} s wall for the invoke (startup included), peak RSS $((r_kib / 1024)) MiB ($((one_kib / 1024)) MiB for one name, ${one_sec} s)"
-echo "dig -f: ${d_sec} s for $((N * 4)) queries ($answered NOERROR), peak RSS $((d_kib / 1024)) MiB"
+echo "roost: ${r_sec} s wall for the invoke (startup included), ${r_cpu} s CPU, peak RSS $((r_kib / 1024)) MiB ($((one_kib / 1024)) MiB for one name, ${one_sec} s)"
+echo "dig -f: ${d_sec} s for $((N * 4)) queries ($answered NOERROR), ${d_cpu} s CPU, peak RSS $((d_kib / 1024)) MiB"
 echo "dig per name: ${loop_sec} s for $N names (timed on $LOOP_N), per name median $((loop_med / 1000)).$(printf %03d $((loop_med % 1000))) ms, p99 $((loop_p99 / 1000)).$(printf %03d $((loop_p99 % 1000))) ms"
 echo
 queries=$(sed -n 's/.*; \([0-9]*\) queries$/\1/p' <<<"$summary")
@@ -108,13 +112,16 @@ printf "%-34s %9s %9s %11s %10s\n" "dig, one process per name" "$loop_sec" "$N" 
 
 [ -n "$SCALE" ] || exit 0
 echo
-echo "== roost alone at scale"
-printf "%-10s %9s %9s %12s %14s\n" names seconds "names/s" "peak RSS" "roost's line"
+echo "== roost alone at scale (a fixture serving the largest size)"
+most=0
+for n in $SCALE; do [ "$n" -gt "$most" ] && most=$n; done
+start_fixture "$most"
+(cd "$dir" && "$bin" invoke alias-monitor check name0.bench.test >/dev/null)
+printf "%-10s %9s %9s %12s\n" names seconds "names/s" "peak RSS"
 for n in $SCALE; do
   seq 0 $((n - 1)) | sed 's/^/name/; s/$/.bench.test/' >"$dir/scale.names"
   # One invoke per 25,000 names keeps each command line under the kernel's limit.
-  read -r s_sec s_kib < <(cd "$dir" && measure scale xargs -n 25000 -a scale.names "$bin" invoke alias-monitor check)
-  checked=$(grep -c "^checked .* names" "$dir/out.scale" || true)
+  read -r s_sec s_kib _ < <(cd "$dir" && measure scale xargs -n 25000 -a scale.names "$bin" invoke alias-monitor check)
   [ "$(grep -cE "^(error|warning):" "$dir/out.scale" || true)" = 0 ] || { echo "roost found problems at $n"; exit 1; }
-  printf "%-10s %9s %9s %9s MiB %14s\n" "$n" "$s_sec" "$(qps "$n" "$s_sec")" $((s_kib / 1024)) "$checked runs"
+  printf "%-10s %9s %9s %9s MiB\n" "$n" "$s_sec" "$(qps "$n" "$s_sec")" $((s_kib / 1024))
 done

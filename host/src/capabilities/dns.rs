@@ -4,6 +4,7 @@
 //! code, the AA flag, and all three sections with their TTLs. Timeouts and unreachable
 //! servers are failures of their own, never an empty answer.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -170,7 +171,7 @@ impl dns::Host for DnsView<'_> {
         recurse: bool,
     ) -> wasmtime::Result<Result<Response, Failure>> {
         Ok(match self.ctx.admit(&name, &rtype, &server, recurse) {
-            Ok((query, addr)) => exchange(&query, addr, self.deadline).await,
+            Ok((query, addr)) => exchange(&query, addr, self.deadline, &Sockets::default()).await,
             Err(e) => Err(e),
         })
     }
@@ -190,9 +191,11 @@ impl dns::Host for DnsView<'_> {
             .map(|q| self.ctx.admit(&q.name, &q.rtype, &q.server, q.recurse))
             .collect();
         let deadline = self.deadline;
+        let sockets = Sockets::default();
+        let sockets = &sockets;
         let asked = admitted.into_iter().map(|admitted| async move {
             let (query, addr) = admitted?;
-            exchange(&query, addr, deadline).await
+            exchange(&query, addr, deadline, sockets).await
         });
         Ok(futures_util::stream::iter(asked)
             .buffered(IN_FLIGHT)
@@ -225,29 +228,55 @@ fn query_id() -> u16 {
     (nanos as u16) ^ NEXT.fetch_add(0x9e37, Ordering::Relaxed)
 }
 
+/// Connected UDP sockets by server, for the queries of one batch to reuse one after another
+/// (a socket per query costs more than the query on loopback). A socket goes back only
+/// once it got its answer, so no error or late answer is left waiting on one.
+#[derive(Default)]
+struct Sockets(std::sync::Mutex<HashMap<SocketAddr, Vec<UdpSocket>>>);
+
+impl Sockets {
+    /// A socket connected to `server`: a returned one, or a new one.
+    async fn take(&self, server: SocketAddr) -> Result<UdpSocket, Failure> {
+        let kept = match self.0.lock() {
+            Ok(mut by_server) => by_server.get_mut(&server).and_then(Vec::pop),
+            Err(_) => None,
+        };
+        match kept {
+            Some(socket) => Ok(socket),
+            None => connect_udp(server).await,
+        }
+    }
+
+    fn give_back(&self, server: SocketAddr, socket: UdpSocket) {
+        if let Ok(mut by_server) = self.0.lock() {
+            by_server.entry(server).or_default().push(socket);
+        }
+    }
+}
+
 /// Sends `query` to `server` over UDP (retrying), then TCP if the answer was truncated.
 async fn exchange(
     query: &Message,
     server: SocketAddr,
     deadline: Instant,
+    sockets: &Sockets,
 ) -> Result<Response, Failure> {
     let bytes = query
         .to_vec()
         .map_err(|e| Failure::InvalidArgument(format!("cannot encode the query: {e}")))?;
     let started = Instant::now();
-    let mut answer = udp(&bytes, query.metadata.id, server, deadline).await?;
+    let socket = sockets.take(server).await?;
+    let mut answer = udp(&socket, &bytes, query.metadata.id, server, deadline).await?;
+    sockets.give_back(server, socket);
     if answer.metadata.truncation {
         answer = tcp(&bytes, query.metadata.id, server, deadline).await?;
     }
     Ok(response(&answer, server, started.elapsed()))
 }
 
-async fn udp(
-    bytes: &[u8],
-    id: u16,
-    server: SocketAddr,
-    deadline: Instant,
-) -> Result<Message, Failure> {
+/// A UDP socket connected to `server`: connected, so an ICMP "port unreachable" comes back
+/// as an error instead of silence.
+async fn connect_udp(server: SocketAddr) -> Result<UdpSocket, Failure> {
     let local: SocketAddr = if server.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {
@@ -255,8 +284,18 @@ async fn udp(
     };
     let unreachable = |e: std::io::Error| Failure::Unreachable(format!("{server}: {e}"));
     let socket = UdpSocket::bind(local).await.map_err(unreachable)?;
-    // Connected, so an ICMP "port unreachable" comes back as an error instead of silence.
     socket.connect(server).await.map_err(unreachable)?;
+    Ok(socket)
+}
+
+async fn udp(
+    socket: &UdpSocket,
+    bytes: &[u8],
+    id: u16,
+    server: SocketAddr,
+    deadline: Instant,
+) -> Result<Message, Failure> {
+    let unreachable = |e: std::io::Error| Failure::Unreachable(format!("{server}: {e}"));
     let mut buf = vec![0u8; 4096];
     for _ in 0..ATTEMPTS {
         let left = deadline.saturating_duration_since(Instant::now());
