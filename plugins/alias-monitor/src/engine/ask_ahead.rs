@@ -5,7 +5,9 @@
 //! the addresses at its end. A run over many names then waits for the server about once
 //! per step instead of once per question; the checks that follow find the answers in the
 //! [`Resolver`]'s cache and ask only what is left (targets of MX and NS, other servers'
-//! views, SRV), one at a time as before.
+//! views, SRV), one at a time as before. A server that does not answer the first name's
+//! question is not asked ahead at all: the checks find it dead as they always did, so a
+//! silent server costs one wait more, not one per batch.
 
 use super::check::CheckSettings;
 use super::lookup::{Lookup, Question, Rcode, Record, Resolver};
@@ -19,10 +21,21 @@ const AT_ALIAS: [&str; 2] = ["NS", "TXT"];
 
 /// Fills `res`'s cache with what checking each of `names` with `settings` asks first.
 pub fn ask_ahead<L: Lookup>(res: &mut Resolver<L>, names: &[Fqdn], settings: &CheckSettings) {
+    let Some(first) = names.first() else {
+        return;
+    };
     let servers = settings.servers_to_ask();
+    // A server that does not answer the first name is left to the checks (their retries
+    // and their memory of dead servers), so asking ahead never waits on it for a batch.
+    let probes: Vec<Question> = servers.iter().map(|s| question(s, first, "CNAME")).collect();
+    res.ask_ahead(&probes);
+    let answering: Vec<&String> = servers
+        .iter()
+        .filter(|s| res.cached(s, first, "CNAME").is_some())
+        .collect();
     let cnames: Vec<Question> = names
         .iter()
-        .flat_map(|name| servers.iter().map(|s| question(s, name, "CNAME")))
+        .flat_map(|name| answering.iter().map(|s| question(s, name, "CNAME")))
         .collect();
     res.ask_ahead(&cnames);
     let mut chains: Vec<(String, Fqdn)> = Vec::new();
