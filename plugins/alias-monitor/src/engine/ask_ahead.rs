@@ -27,7 +27,10 @@ pub fn ask_ahead<L: Lookup>(res: &mut Resolver<L>, names: &[Fqdn], settings: &Ch
     let servers = settings.servers_to_ask();
     // A server that does not answer the first name is left to the checks (their retries
     // and their memory of dead servers), so asking ahead never waits on it for a batch.
-    let probes: Vec<Question> = servers.iter().map(|s| question(s, first, "CNAME")).collect();
+    let probes: Vec<Question> = servers
+        .iter()
+        .map(|s| question(s, first, "CNAME"))
+        .collect();
     res.ask_ahead(&probes);
     let answering: Vec<&String> = servers
         .iter()
