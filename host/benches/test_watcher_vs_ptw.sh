@@ -23,7 +23,9 @@ WORK=$(mktemp -d /tmp/roost-twbench.XXXXXX)
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    # Only the tools started here: a bare `wait` would also wait for the results file's
+    # `tee` (results.sh), which ends only when this script does.
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
     [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
 }
 trap cleanup EXIT

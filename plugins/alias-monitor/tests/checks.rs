@@ -577,16 +577,14 @@ fn asking_ahead_of_two_servers_changes_no_report() {
 #[test]
 fn asking_ahead_asks_a_silent_server_once_and_leaves_it_to_the_checks() {
     let names = every_name();
+    let mut zones = Zones::world();
+    zones.add(S2, "", Behavior::Silent);
     let asked_ahead = |servers: &[&str]| {
-        let mut zones = Zones::world();
-        zones.add(S2, "", Behavior::Silent);
-        let mut res = Resolver::new(zones);
+        let mut res = Resolver::new(zones.clone());
         alias_monitor::engine::ask_ahead(&mut res, &names, &settings(servers));
         res.inner().total()
     };
     assert_eq!(asked_ahead(&[S2, S1]), asked_ahead(&[S1]) + 1);
-    let mut zones = Zones::world();
-    zones.add(S2, "", Behavior::Silent);
     let s = settings(&[S2, S1]);
     let (plain, ..) = check_all(zones.clone(), &names, &s, false);
     let (ahead, ..) = check_all(zones, &names, &s, true);
