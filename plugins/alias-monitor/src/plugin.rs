@@ -14,12 +14,12 @@ use crate::engine::{
     Severity, report,
 };
 
-/// Work done in one timer call before the rest of the round is handed to the next call, so
-/// a long list of names neither holds the plugin's mailbox nor runs into the host's
-/// per-call time limit.
 /// Names whose first questions are asked at once (`engine::ask_ahead`) before they are
 /// checked one by one.
 const AHEAD: usize = 128;
+/// Work done in one timer call before the rest of the round is handed to the next call, so
+/// a long list of names neither holds the plugin's mailbox nor runs into the host's
+/// per-call time limit.
 const SLICE: Duration = Duration::from_millis(800);
 /// Delay before the next slice of a round.
 const NEXT_SLICE: Duration = Duration::from_millis(10);
