@@ -508,12 +508,16 @@ mod tests {
     }
 
     fn granted(addrs: &[SocketAddr]) -> DnsCtx {
+        granted_with_budget(addrs, QUERIES_PER_MINUTE)
+    }
+
+    fn granted_with_budget(addrs: &[SocketAddr], per_minute: u32) -> DnsCtx {
         DnsCtx::new(
             "p",
             DnsGrant {
                 servers: addrs.to_vec(),
                 system: false,
-                per_minute: QUERIES_PER_MINUTE,
+                per_minute,
             },
         )
     }
@@ -632,14 +636,7 @@ mod tests {
     #[tokio::test]
     async fn the_grant_sets_the_budget() {
         let server = responder(false).await;
-        let mut ctx = DnsCtx::new(
-            "p",
-            DnsGrant {
-                servers: vec![server],
-                per_minute: 2,
-                ..DnsGrant::default()
-            },
-        );
+        let mut ctx = granted_with_budget(&[server], 2);
         let mut v = view(&mut ctx, Duration::from_secs(5));
         assert!(ask(&mut v, "a.test", "A", "").await.is_ok());
         assert!(ask(&mut v, "a.test", "A", "").await.is_ok());
@@ -662,14 +659,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_answers_in_order_each_question_within_the_grant_and_the_budget() {
         let server = responder(false).await;
-        let mut ctx = DnsCtx::new(
-            "p",
-            DnsGrant {
-                servers: vec![server],
-                per_minute: 3,
-                ..DnsGrant::default()
-            },
-        );
+        let mut ctx = granted_with_budget(&[server], 3);
         let mut v = view(&mut ctx, Duration::from_secs(5));
         let results = v
             .lookup_many(vec![

@@ -218,9 +218,9 @@ pub const ATTEMPTS: u32 = 3;
 
 type Key = (String, String, &'static str);
 
-/// The cache key of a question.
-fn key(q: &Question) -> Key {
-    (q.server.clone(), q.name.as_str().to_string(), q.rtype)
+/// The cache key of `rtype` at `name` asked of `server`.
+fn key(server: &str, name: &Fqdn, rtype: &'static str) -> Key {
+    (server.to_string(), name.as_str().to_string(), rtype)
 }
 
 /// A [`Lookup`] with what one check run needs: each question is asked once (answers are
@@ -257,7 +257,7 @@ impl<L: Lookup> Resolver<L> {
         name: &Fqdn,
         rtype: &'static str,
     ) -> Result<Answer, Failure> {
-        let key: Key = (server.to_string(), name.as_str().to_string(), rtype);
+        let key = key(server, name, rtype);
         if let Some(hit) = self.cache.get(&key) {
             return Ok(hit.clone());
         }
@@ -300,7 +300,7 @@ impl<L: Lookup> Resolver<L> {
         let mut wanted: Vec<Question> = Vec::new();
         let mut keys = HashSet::new();
         for q in questions {
-            let k = key(q);
+            let k = key(&q.server, &q.name, q.rtype);
             if !self.cache.contains_key(&k) && !self.dead.contains_key(&q.server) && keys.insert(k)
             {
                 wanted.push(q.clone());
@@ -313,15 +313,14 @@ impl<L: Lookup> Resolver<L> {
         let answers = self.inner.lookup_many(&wanted);
         for (q, answer) in wanted.iter().zip(answers) {
             if let Ok(answer) = answer {
-                self.cache.insert(key(q), answer);
+                self.cache.insert(key(&q.server, &q.name, q.rtype), answer);
             }
         }
     }
 
     /// The answer this run already has for `rtype` at `name` from `server`, if any.
     pub fn cached(&self, server: &str, name: &Fqdn, rtype: &'static str) -> Option<&Answer> {
-        self.cache
-            .get(&(server.to_string(), name.as_str().to_string(), rtype))
+        self.cache.get(&key(server, name, rtype))
     }
 
     fn count_failure(&mut self, server: &str) {
