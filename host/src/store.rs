@@ -529,8 +529,8 @@ fn begin_write(conn: &mut Connection) -> Result<Write<'_>, rusqlite::Error> {
 /// never lost. Messages queued and KV writes keep their fsync (`FULL`): those must survive
 /// even that. The next `FULL` commit syncs the WAL frames written here as well.
 fn without_fsync<T>(
-    conn: &Connection,
-    work: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+    conn: &mut Connection,
+    work: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>,
 ) -> Result<T, rusqlite::Error> {
     if !conn.is_autocommit() {
         // Inside a group (see `group_commit`): its one commit is fsynced for all, and
@@ -543,6 +543,25 @@ fn without_fsync<T>(
     let value = result?;
     restored?;
     Ok(value)
+}
+
+/// Up to `limit` messages waiting for `target`, oldest first.
+fn pending(conn: &Connection, target: &str, limit: usize) -> rusqlite::Result<Vec<OutboxItem>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, target, plugin, payload, attempts, created_at FROM outbox \
+         WHERE target = ?1 ORDER BY id LIMIT ?2",
+    )?;
+    stmt.query_map(params![target, limit_param(limit)], |row| {
+        Ok(OutboxItem {
+            id: row.get(0)?,
+            target: row.get(1)?,
+            plugin: row.get(2)?,
+            payload: row.get(3)?,
+            attempts: row.get(4)?,
+            created_at: row.get(5)?,
+        })
+    })
+    .and_then(Iterator::collect)
 }
 
 fn limit_param(limit: usize) -> i64 {
@@ -956,20 +975,6 @@ impl Store {
         .map_err(doing)
     }
 
-    /// Whether message `id` is still queued: a delivery worker asks before each attempt,
-    /// since a cap may have dropped the message it holds.
-    pub fn outbox_is_queued(&self, id: i64) -> Result<bool, StoreError> {
-        let conn = match self.db() {
-            Db::Sqlite(conn) => conn,
-            Db::Postgres(pg) => return pg.outbox_is_queued(id),
-        };
-        let doing = sql("reading the outbox");
-        let mut stmt = conn
-            .prepare_cached("SELECT 1 FROM outbox WHERE id = ?1")
-            .map_err(doing)?;
-        stmt.exists([id]).map_err(doing)
-    }
-
     /// Up to `limit` messages waiting for `target`, oldest first: what its gateway delivers
     /// next.
     pub fn outbox_pending(
@@ -981,25 +986,33 @@ impl Store {
             Db::Sqlite(conn) => conn,
             Db::Postgres(pg) => return pg.outbox_pending(target, limit),
         };
-        let doing = sql("reading the outbox");
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, target, plugin, payload, attempts, created_at FROM outbox \
-                 WHERE target = ?1 ORDER BY id LIMIT ?2",
-            )
-            .map_err(doing)?;
-        stmt.query_map(params![target, limit_param(limit)], |row| {
-            Ok(OutboxItem {
-                id: row.get(0)?,
-                target: row.get(1)?,
-                plugin: row.get(2)?,
-                payload: row.get(3)?,
-                attempts: row.get(4)?,
-                created_at: row.get(5)?,
-            })
+        pending(&conn, target, limit).map_err(sql("reading the outbox"))
+    }
+
+    /// The delivery worker's one store call before each try: removes message `sent` (the
+    /// one it delivered last), then, if message `id` is still queued (a cap may have
+    /// dropped it while it waited), counts an attempt for it before it is sent: if roost
+    /// dies between the platform taking it and its removal, the next run sees the attempt
+    /// and checks whether it went through instead of posting it again. Whether `id` is
+    /// still queued. One commit, without an fsync (see [`without_fsync`]).
+    pub fn outbox_attempt(&self, id: i64, sent: Option<i64>) -> Result<bool, StoreError> {
+        let mut conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.outbox_attempt(id, sent),
+        };
+        without_fsync(&mut conn, |conn| {
+            let tx = begin_write(conn)?;
+            if let Some(sent) = sent {
+                tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+                    .execute([sent])?;
+            }
+            let counted = tx
+                .prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1")?
+                .execute([id])?;
+            tx.commit()?;
+            Ok(counted > 0)
         })
-        .and_then(Iterator::collect)
-        .map_err(doing)
+        .map_err(sql("recording a delivery attempt"))
     }
 
     /// Every target with messages waiting, and how many, sorted by target: the delivery
@@ -1025,12 +1038,12 @@ impl Store {
     /// no longer there (already sent) is not an error. Committed without an fsync (see
     /// [`without_fsync`]): after an OS crash the message may be posted again, never lost.
     pub fn outbox_mark_sent(&self, id: i64) -> Result<(), StoreError> {
-        let conn = match self.db() {
+        let mut conn = match self.db() {
             Db::Sqlite(conn) => conn,
             Db::Postgres(pg) => return pg.outbox_mark_sent(id).map(|n| not_queued(n, id, "sent")),
         };
         let doing = sql("removing a delivered message");
-        let removed = without_fsync(&conn, |conn| {
+        let removed = without_fsync(&mut conn, |conn| {
             conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
                 .execute([id])
         })
@@ -1064,30 +1077,13 @@ impl Store {
         Ok(())
     }
 
-    /// Records that message `id` is about to be sent, before it is: if roost dies between
-    /// the platform taking it and [`Store::outbox_mark_sent`], the next run sees an attempt
-    /// and checks whether it went through instead of posting it again. Committed without an
-    /// fsync (see [`without_fsync`]): it survives roost being killed, which is what it is for.
-    pub fn outbox_mark_attempt(&self, id: i64) -> Result<(), StoreError> {
-        let conn = match self.db() {
-            Db::Sqlite(conn) => conn,
-            Db::Postgres(pg) => return pg.outbox_mark_attempt(id),
-        };
-        without_fsync(&conn, |conn| {
-            conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1")?
-                .execute([id])
-        })
-        .map_err(sql("recording a delivery attempt"))?;
-        Ok(())
-    }
-
     /// Keeps `error` as the last error of message `id`, which stays queued in place.
     pub fn outbox_note_error(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        let conn = match self.db() {
+        let mut conn = match self.db() {
             Db::Sqlite(conn) => conn,
             Db::Postgres(pg) => return pg.outbox_note_error(id, error),
         };
-        without_fsync(&conn, |conn| {
+        without_fsync(&mut conn, |conn| {
             conn.prepare_cached("UPDATE outbox SET last_error = ?2 WHERE id = ?1")?
                 .execute(params![id, error])
         })
@@ -1944,10 +1940,10 @@ mod tests {
     fn outbox_usage_follows_deliveries_and_forgets_empty_targets(s: Store) {
         let a = s.outbox_push("t", "p", "abc").expect("push");
         let b = s.outbox_push("t", "p", "de").expect("push");
-        assert!(s.outbox_is_queued(a).expect("queued"));
+        assert!(s.outbox_attempt(a, None).expect("attempt"), "queued");
         s.outbox_mark_failed(a, "down").expect("failed");
         s.outbox_mark_sent(a).expect("sent");
-        assert!(!s.outbox_is_queued(a).expect("queued"));
+        assert!(!s.outbox_attempt(a, None).expect("attempt"), "sent");
         assert_eq!(
             s.outbox_usage().expect("usage"),
             vec![TargetUsage {
@@ -2043,7 +2039,8 @@ mod tests {
                 .expect("synchronous")
         };
         let id = s.outbox_push("console", "p", "{}").expect("push");
-        s.outbox_mark_attempt(id).expect("attempt");
+        let next = s.outbox_push("console", "p", "{}").expect("push");
+        assert!(s.outbox_attempt(id, None).expect("attempt"));
         assert_eq!(sync(&s), 2, "FULL again after an attempt mark");
         s.outbox_note_error(id, "down").expect("note");
         assert_eq!(sync(&s), 2, "FULL again after an error note");
@@ -2051,9 +2048,17 @@ mod tests {
             s.outbox_pending("console", 1).expect("pending")[0].attempts,
             1
         );
-        s.outbox_mark_sent(id).expect("sent");
+        assert!(s.outbox_attempt(next, Some(id)).expect("attempt"));
+        assert_eq!(sync(&s), 2, "FULL again after a sent mark and an attempt");
+        let left = s.outbox_pending("console", 10).expect("pending");
+        assert_eq!(
+            left.iter().map(|i| (i.id, i.attempts)).collect::<Vec<_>>(),
+            [(next, 1)],
+            "the one sent removed, the next counted"
+        );
+        s.outbox_mark_sent(next).expect("sent");
         assert_eq!(sync(&s), 2, "FULL again after a sent mark");
-        assert!(!s.outbox_is_queued(id).expect("queued"));
+        assert!(!s.outbox_attempt(next, None).expect("attempt"), "sent");
     }
 
     fn reopening_keeps_data_and_does_not_migrate_again(fx: &Fixture) {

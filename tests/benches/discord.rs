@@ -4,7 +4,9 @@
 //!   persistent outbox → delivery worker) and for a bare serenity echo bot (handler →
 //!   `say`), both serenity clients against the same kind of fake;
 //! - the outbox drain rate after an outage: 10,000 messages queued on disk, daemon started,
-//!   time until the fake has all of them.
+//!   time until the fake has all of them; beside it the floor for in-order delivery: a
+//!   bare serenity client posting the same 10,000 one after another (each post waits for
+//!   the one before, as a queue kept in order must), nothing stored.
 //!
 //! Run: `cargo build --release -p roost -p roost-tests --benches --bins` then
 //! `cargo bench -p roost-tests --bench discord` (uses `target/release/roost`).
@@ -18,6 +20,7 @@ use serenity::all::{Context, EventHandler, GatewayIntents, Message};
 const CHANNEL: u64 = 111;
 const USER: u64 = 222;
 const DRAIN_CHANNEL: u64 = 777;
+const FLOOR_CHANNEL: u64 = 778;
 const WARMUP: usize = 50;
 const ROUNDS: usize = 500;
 const BURST: usize = 1000;
@@ -81,18 +84,37 @@ fn unlimited_fake() -> FakeDiscord {
     fake
 }
 
-fn bare_serenity() -> Figures {
+/// Messages per second a bare serenity client posts into one channel one after another:
+/// what ordered delivery costs on the wire alone, the ceiling for the drain row.
+async fn in_order_floor(http: &serenity::http::Http, fake: &FakeDiscord) -> f64 {
+    let channel = serenity::all::ChannelId::new(FLOOR_CHANNEL);
+    let start = Instant::now();
+    for i in 0..QUEUED {
+        channel
+            .say(http, format!("queued {i}"))
+            .await
+            .expect("post");
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    assert_eq!(fake.count_in(FLOOR_CHANNEL), QUEUED, "each posted once");
+    QUEUED as f64 / seconds
+}
+
+fn bare_serenity() -> (Figures, f64) {
     let fake = unlimited_fake();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let base = fake.api_base();
-    runtime.spawn(async move {
-        let http = serenity::http::HttpBuilder::new(TOKEN)
-            .proxy(base)
+    let http = || {
+        serenity::http::HttpBuilder::new(TOKEN)
+            .proxy(fake.api_base())
             .ratelimiter_disabled(true)
-            .build();
+            .build()
+    };
+    let client_http = http();
+    runtime.spawn(async move {
+        let http = client_http;
         let intents = GatewayIntents::GUILD_MESSAGES | GatewayIntents::MESSAGE_CONTENT;
         let mut client = serenity::client::ClientBuilder::new_with_http(http, intents)
             .event_handler(Echo)
@@ -102,8 +124,9 @@ fn bare_serenity() -> Figures {
     });
     fake.wait_connected();
     let figures = measure(&fake);
+    let floor = runtime.block_on(in_order_floor(&http(), &fake));
     runtime.shutdown_background();
-    figures
+    (figures, floor)
 }
 
 fn config(fake: &FakeDiscord) -> String {
@@ -160,7 +183,7 @@ fn us(d: Duration) -> String {
 }
 
 fn main() {
-    let bare = bare_serenity();
+    let (bare, floor) = bare_serenity();
     let fake = unlimited_fake();
     let (ours, daemon) = roost(&fake);
     println!("| what | roost | bare serenity echo bot | roost overhead |");
@@ -186,5 +209,8 @@ fn main() {
     println!(
         "outbox drain after an outage: {QUEUED} messages in {seconds:.2} s ({:.0} messages/s), in order, once each",
         QUEUED as f64 / seconds
+    );
+    println!(
+        "in-order floor: a bare serenity client posting {QUEUED} one after another: {floor:.0} messages/s"
     );
 }

@@ -409,14 +409,7 @@ async fn deliver_one(
 /// dropped it, oldest first, while it waited here), counting an attempt if it is. When
 /// the store cannot say, it is delivered.
 async fn still_queued_and_counted(store: &Store, target: &str, id: i64, done: Option<i64>) -> bool {
-    let checked = store.run(move |s| {
-        mark_sent(s, done)?;
-        let queued = s.outbox_is_queued(id)?;
-        if queued {
-            s.outbox_mark_attempt(id)?;
-        }
-        Ok::<_, StoreError>(queued)
-    });
+    let checked = store.run(move |s| s.outbox_attempt(id, done));
     match checked.await.and_then(|r| r) {
         Ok(queued) => {
             if !queued {

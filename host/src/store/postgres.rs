@@ -413,13 +413,6 @@ impl Postgres {
         })
     }
 
-    pub(super) fn outbox_is_queued(&self, id: i64) -> Result<bool, StoreError> {
-        self.query("reading the outbox", move |c| {
-            Ok(c.query_opt("SELECT 1 FROM outbox WHERE id = $1", &[&id])?
-                .is_some())
-        })
-    }
-
     pub(super) fn outbox_pending(
         &self,
         target: &str,
@@ -467,13 +460,18 @@ impl Postgres {
         })
     }
 
-    pub(super) fn outbox_mark_attempt(&self, id: i64) -> Result<(), StoreError> {
+    pub(super) fn outbox_attempt(&self, id: i64, sent: Option<i64>) -> Result<bool, StoreError> {
         self.query("recording a delivery attempt", move |c| {
-            c.execute(
-                "UPDATE outbox SET attempts = attempts + 1 WHERE id = $1",
-                &[&id],
-            )
-            .map(drop)
+            c.transaction(same, |c| {
+                if let Some(sent) = sent {
+                    c.execute("DELETE FROM outbox WHERE id = $1", &[&sent])?;
+                }
+                let counted = c.execute(
+                    "UPDATE outbox SET attempts = attempts + 1 WHERE id = $1",
+                    &[&id],
+                )?;
+                Ok(counted > 0)
+            })
         })
     }
 

@@ -31,8 +31,11 @@ use crate::verdict::Health;
 /// Most characters of output kept for `!tests log` (chat messages are short).
 const LOG_CHARS: usize = 1800;
 /// What the host gathers into one batch before the plugin hears of it: the events of one
-/// save (an editor's write, rename and chmod), so the run starts at once after a save.
-const HOST_GATHER_MS: u32 = 5;
+/// save (an editor's write, rename and chmod come within microseconds of each other), so
+/// the run starts at once after a save. Every millisecond here is one the save waits; a
+/// save whose events come further apart (an fsync between write and close) is a burst
+/// of two batches, and costs at most one cancelled run.
+const HOST_GATHER_MS: u32 = 2;
 /// Most changed paths remembered to say what started a run.
 const CAUSE_PATHS: usize = 3;
 /// The tag prefix of a project's pacing timer.

@@ -248,14 +248,7 @@ async fn run(
                 while let Ok(more) = raw.try_recv() {
                     batch.push(more);
                 }
-                let w = watched.clone();
-                let translated = tokio::task::spawn_blocking(move || {
-                    let (mut found, mut notices): (Vec<Found>, Vec<String>) = Default::default();
-                    let lost = lock(&w).translate(batch, &mut found, &mut notices);
-                    (found, notices, lost)
-                })
-                .await;
-                let Ok((found, notices, lost)) = translated else { break };
+                let Some((found, notices, lost)) = translate(&watched, batch).await else { break };
                 let now = tokio::time::Instant::now();
                 if lost {
                     pending.lost(now);
@@ -290,6 +283,29 @@ async fn run(
         }
     }
     tracing::debug!(plugin, subscription = id, "watch ended");
+}
+
+/// What raw events say, per path. A batch of content changes only (a save's write and
+/// close) is read here at once: it costs a `stat` per path. One that may bring new
+/// directories (creates, renames, errors) goes to the blocking pool, since watching a new
+/// tree walks it; the hop to another thread costs a save's latency, which is why the
+/// common case skips it. `None` if the blocking task died.
+async fn translate(
+    watched: &Arc<Mutex<Watched>>,
+    batch: Vec<RawEvent>,
+) -> Option<(Vec<Found>, Vec<String>, bool)> {
+    let run = |w: &Mutex<Watched>, batch| {
+        let (mut found, mut notices): (Vec<Found>, Vec<String>) = Default::default();
+        let lost = lock(w).translate(batch, &mut found, &mut notices);
+        (found, notices, lost)
+    };
+    if batch.iter().all(tree::only_content) {
+        return Some(run(watched, batch));
+    }
+    let w = watched.clone();
+    tokio::task::spawn_blocking(move || run(&w, batch))
+        .await
+        .ok()
 }
 
 async fn sleep_until(due: Option<tokio::time::Instant>) {

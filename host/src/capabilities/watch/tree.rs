@@ -47,6 +47,19 @@ const REMOTE_FS_MAGIC: &[(u64, &str)] = &[
 /// What notify's threads hand over: one event or one error.
 pub type RawEvent = notify::Result<notify::Event>;
 
+/// Whether `event` only says a file's content or metadata changed: translating it cannot
+/// add a directory to watch (see [`Watched::translate`]).
+pub fn only_content(event: &RawEvent) -> bool {
+    event.as_ref().is_ok_and(|e| {
+        !e.need_rescan()
+            && matches!(
+                e.kind,
+                EventKind::Access(_)
+                    | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Metadata(_))
+            )
+    })
+}
+
 /// One watched directory given by the plugin.
 pub struct Root {
     /// The path as the plugin wrote it; batches name it.
@@ -467,5 +480,36 @@ mod tests {
         w.translate(vec![Ok(ev)], &mut found, &mut notices);
         assert_eq!(w.counts(), (4, 4));
         assert_eq!(found, vec![(0, "c".to_string(), Seen::Created)]);
+    }
+
+    #[test]
+    fn only_content_changes_are_read_without_the_blocking_pool() {
+        use notify::event::{CreateKind, DataChange, Flag, MetadataKind};
+        let event = |kind| Ok(notify::Event::new(kind).add_path("/p/a.py".into()));
+        let content = [
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+        ];
+        for kind in content {
+            assert!(only_content(&event(kind)), "{kind:?}");
+        }
+        let may_add_directories = [
+            EventKind::Create(CreateKind::Folder),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Any),
+            EventKind::Remove(notify::event::RemoveKind::Folder),
+            EventKind::Any,
+        ];
+        for kind in may_add_directories {
+            assert!(!only_content(&event(kind)), "{kind:?}");
+        }
+        let rescan = notify::Event::new(EventKind::Modify(ModifyKind::Data(DataChange::Any)))
+            .set_flag(Flag::Rescan);
+        assert!(!only_content(&Ok(rescan)), "a rescan");
+        assert!(
+            !only_content(&Err(notify::Error::generic("lost"))),
+            "an error"
+        );
     }
 }
