@@ -44,8 +44,8 @@ fn main() {
         assert!(errors.is_empty(), "{errors:?}");
         tokio::time::sleep(Duration::from_secs(1)).await;
         let rss = rss_mb();
-        let router = Router::new(host.supervisor.clone());
-        let (median, p99) = time_round_trips(&router, "!ping", "pong", WARMUP, ROUNDS).await;
+        let router = std::sync::Arc::new(Router::new(host.supervisor.clone()));
+        let (median, p99) = time_round_trips(router, "!ping", "pong", WARMUP, ROUNDS).await;
         println!(
             "plugins={count} {}: load {:.3} s, RSS {rss:.1} MB, !ping median {:.2} us p99 {:.2} us",
             if cold { "cold" } else { "warm" },

@@ -65,8 +65,8 @@ async fn round_trip(dir: &Path) {
     let host = host(dir);
     let errors = host.supervisor.sync().await;
     assert!(errors.is_empty(), "{errors:?}");
-    let router = Router::new(host.supervisor.clone());
-    let (median, p99) = time_round_trips(&router, "!echo hi", "hi", WARMUP, ROUNDS).await;
+    let router = std::sync::Arc::new(Router::new(host.supervisor.clone()));
+    let (median, p99) = time_round_trips(router, "!echo hi", "hi", WARMUP, ROUNDS).await;
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!(
         "python echo: !echo round trip ({ROUNDS} rounds) median {:.1} us, p99 {:.1} us",

@@ -32,8 +32,8 @@ fn main() {
         let host = Host::build(config).expect("host");
         let errors = host.supervisor.sync().await;
         assert!(errors.is_empty(), "{errors:?}");
-        let router = Router::new(host.supervisor.clone());
-        let (median, p99) = time_round_trips(&router, "!ping", "pong", WARMUP, ROUNDS).await;
+        let router = std::sync::Arc::new(Router::new(host.supervisor.clone()));
+        let (median, p99) = time_round_trips(router, "!ping", "pong", WARMUP, ROUNDS).await;
         println!(
             "round_trip !ping ({ROUNDS} rounds): median {} us, p99 {} us",
             us(median),

@@ -1,13 +1,29 @@
 //! Times chat commands through the router in process, for the round-trip benches.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use roost::message::ChatMessage;
 use roost::router::Router;
 
 /// Median and p99 of `rounds` `text` commands from the console identity, after `warmup`
-/// untimed ones; every reply must read `want`.
+/// untimed ones; every reply must read `want`. Timed from a task on the runtime's workers,
+/// where a gateway's task runs in the daemon (the thread that called `block_on` is not one
+/// of them, and every call from it would cross threads twice).
 pub async fn time_round_trips(
+    router: Arc<Router>,
+    text: &str,
+    want: &str,
+    warmup: usize,
+    rounds: usize,
+) -> (Duration, Duration) {
+    let (text, want) = (text.to_string(), want.to_string());
+    tokio::spawn(async move { time_on_this_task(&router, &text, &want, warmup, rounds).await })
+        .await
+        .expect("the timing task")
+}
+
+async fn time_on_this_task(
     router: &Router,
     text: &str,
     want: &str,
