@@ -35,6 +35,8 @@ use crate::runtime::bindings::roost::plugin::watch;
 use crate::runtime::bindings::{Event, GuestError};
 use crate::runtime::state::PluginState;
 
+/// Most raw events translated without the blocking pool (see [`translate`]).
+const INLINE_EVENTS: usize = 64;
 /// Most live subscriptions per instance: each holds an inotify instance and a task.
 pub const MAX_SUBSCRIPTIONS: usize = 16;
 /// Most directories in one subscription.
@@ -285,11 +287,11 @@ async fn run(
     tracing::debug!(plugin, subscription = id, "watch ended");
 }
 
-/// What raw events say, per path. A batch of content changes only (a save's write and
-/// close) is read here at once: it costs a `stat` per path. One that may bring new
-/// directories (creates, renames, errors) goes to the blocking pool, since watching a new
-/// tree walks it; the hop to another thread costs a save's latency, which is why the
-/// common case skips it. `None` if the blocking task died.
+/// What raw events say, per path. A small batch of writes to files only (a save's write
+/// and close) is read here at once: it touches no disk. Any other batch (creates, renames,
+/// metadata changes, errors, or many events) goes to the blocking pool, since it stats
+/// paths and watching a new tree walks it; the hop to another thread costs a save's
+/// latency, which is why the common case skips it. `None` if the blocking task died.
 async fn translate(
     watched: &Arc<Mutex<Watched>>,
     batch: Vec<RawEvent>,
@@ -299,7 +301,7 @@ async fn translate(
         let lost = lock(w).translate(batch, &mut found, &mut notices);
         (found, notices, lost)
     };
-    if batch.iter().all(tree::only_content) {
+    if batch.len() <= INLINE_EVENTS && batch.iter().all(tree::only_content) {
         return Some(run(watched, batch));
     }
     let w = watched.clone();

@@ -47,17 +47,33 @@ const REMOTE_FS_MAGIC: &[(u64, &str)] = &[
 /// What notify's threads hand over: one event or one error.
 pub type RawEvent = notify::Result<notify::Event>;
 
-/// Whether `event` only says a file's content or metadata changed: translating it cannot
-/// add a directory to watch (see [`Watched::translate`]).
+/// Whether `event` only says a file was written (or read): translating it touches no disk
+/// (only files are written, so no `stat` needs to say whether the path is a directory)
+/// and cannot add a directory to watch (see [`Watched::translate`]). A write to an ignore
+/// file is not one: the rules are read again.
 pub fn only_content(event: &RawEvent) -> bool {
     event.as_ref().is_ok_and(|e| {
         !e.need_rescan()
             && matches!(
                 e.kind,
-                EventKind::Access(_)
-                    | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Metadata(_))
+                EventKind::Access(_) | EventKind::Modify(ModifyKind::Data(_))
             )
+            && !e.paths.iter().any(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(Rules::is_rules_file)
+            })
     })
+}
+
+/// Whether an event of `kind` can only be about a file (a write: directories are not
+/// written to).
+fn about_a_file(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | EventKind::Modify(ModifyKind::Data(_))
+    )
 }
 
 /// One watched directory given by the plugin.
@@ -177,18 +193,28 @@ impl Watched {
                 EventKind::Modify(_) => Seen::Modified,
                 EventKind::Remove(_) => Seen::Removed,
             };
+            let file = about_a_file(&event.kind);
             for path in &event.paths {
-                self.one(path, seen, found, notices);
+                self.one(path, seen, file, found, notices);
             }
         }
         lost
     }
 
-    fn one(&mut self, path: &Path, seen: Seen, found: &mut Vec<Found>, notices: &mut Vec<String>) {
+    /// One path an event named; `file` when the event can only be about a file.
+    fn one(
+        &mut self,
+        path: &Path,
+        seen: Seen,
+        file: bool,
+        found: &mut Vec<Found>,
+        notices: &mut Vec<String>,
+    ) {
         let Some(i) = self.root_of(path) else {
             return;
         };
         let is_dir = match seen {
+            _ if file => false,
             Seen::Removed => self.dirs.contains_key(path),
             _ => path.symlink_metadata().is_ok_and(|m| m.is_dir()),
         };
@@ -483,18 +509,21 @@ mod tests {
     }
 
     #[test]
-    fn only_content_changes_are_read_without_the_blocking_pool() {
+    fn only_writes_to_files_are_read_without_the_blocking_pool() {
         use notify::event::{CreateKind, DataChange, Flag, MetadataKind};
+        let rules = notify::Event::new(EventKind::Modify(ModifyKind::Data(DataChange::Any)))
+            .add_path("/p/.gitignore".into());
+        assert!(!only_content(&Ok(rules)), "the rules are read again");
         let event = |kind| Ok(notify::Event::new(kind).add_path("/p/a.py".into()));
         let content = [
             EventKind::Modify(ModifyKind::Data(DataChange::Any)),
-            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
             EventKind::Access(AccessKind::Close(AccessMode::Write)),
         ];
         for kind in content {
             assert!(only_content(&event(kind)), "{kind:?}");
         }
         let may_add_directories = [
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
             EventKind::Create(CreateKind::Folder),
             EventKind::Modify(ModifyKind::Name(RenameMode::To)),
             EventKind::Modify(ModifyKind::Any),
