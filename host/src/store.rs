@@ -545,25 +545,6 @@ fn without_fsync<T>(
     Ok(value)
 }
 
-/// Up to `limit` messages waiting for `target`, oldest first.
-fn pending(conn: &Connection, target: &str, limit: usize) -> rusqlite::Result<Vec<OutboxItem>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, target, plugin, payload, attempts, created_at FROM outbox \
-         WHERE target = ?1 ORDER BY id LIMIT ?2",
-    )?;
-    stmt.query_map(params![target, limit_param(limit)], |row| {
-        Ok(OutboxItem {
-            id: row.get(0)?,
-            target: row.get(1)?,
-            plugin: row.get(2)?,
-            payload: row.get(3)?,
-            attempts: row.get(4)?,
-            created_at: row.get(5)?,
-        })
-    })
-    .and_then(Iterator::collect)
-}
-
 fn limit_param(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
@@ -986,7 +967,25 @@ impl Store {
             Db::Sqlite(conn) => conn,
             Db::Postgres(pg) => return pg.outbox_pending(target, limit),
         };
-        pending(&conn, target, limit).map_err(sql("reading the outbox"))
+        let doing = sql("reading the outbox");
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, target, plugin, payload, attempts, created_at FROM outbox \
+                 WHERE target = ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(doing)?;
+        stmt.query_map(params![target, limit_param(limit)], |row| {
+            Ok(OutboxItem {
+                id: row.get(0)?,
+                target: row.get(1)?,
+                plugin: row.get(2)?,
+                payload: row.get(3)?,
+                attempts: row.get(4)?,
+                created_at: row.get(5)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(doing)
     }
 
     /// The delivery worker's one store call before each try: removes message `sent` (the
