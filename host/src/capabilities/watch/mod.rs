@@ -301,13 +301,20 @@ async fn translate(
         let lost = lock(w).translate(batch, &mut found, &mut notices);
         (found, notices, lost)
     };
-    if batch.len() <= INLINE_EVENTS && batch.iter().all(tree::only_content) {
+    if read_here(&batch) {
         return Some(run(watched, batch));
     }
     let w = watched.clone();
     tokio::task::spawn_blocking(move || run(&w, batch))
         .await
         .ok()
+}
+
+/// Whether `batch` is translated on the task that received it: at most
+/// [`INLINE_EVENTS`] events, each a write to a file (see [`tree::only_content`]). A flood
+/// of events, whoever causes it, goes to the blocking pool and cannot hold a worker.
+fn read_here(batch: &[RawEvent]) -> bool {
+    batch.len() <= INLINE_EVENTS && batch.iter().all(tree::only_content)
 }
 
 async fn sleep_until(due: Option<tokio::time::Instant>) {

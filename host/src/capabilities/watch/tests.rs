@@ -343,3 +343,21 @@ async fn bad_arguments_and_too_many_subscriptions_are_refused() {
         .expect("no trap");
     assert!(matches!(got, Err(GuestError::TooLarge(_))));
 }
+
+#[test]
+fn a_flood_of_writes_is_translated_on_the_blocking_pool_not_a_worker() {
+    use notify::event::{DataChange, ModifyKind};
+    let write = || {
+        Ok(
+            notify::Event::new(notify::EventKind::Modify(ModifyKind::Data(DataChange::Any)))
+                .add_path("/p/a.py".into()),
+        )
+    };
+    let save: Vec<RawEvent> = (0..2).map(|_| write()).collect();
+    assert!(
+        read_here(&save),
+        "a save's writes are read where they arrive"
+    );
+    let flood: Vec<RawEvent> = (0..=INLINE_EVENTS).map(|_| write()).collect();
+    assert!(!read_here(&flood), "a flood goes to the pool");
+}
