@@ -373,7 +373,7 @@ fn host_command(cli: Cli, config_path: PathBuf, config: Config) -> anyhow::Resul
             {
                 // Nothing to say (equal databases, a changeset written): print nothing.
                 Ok(reply) if reply.parts.is_empty() => Ok(ExitCode::SUCCESS),
-                Ok(reply) => match cli::terminal::print_line(&reply.render_plain()) {
+                Ok(reply) => match cli::terminal::print_reply(&reply) {
                     Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
                     _ => Ok(ExitCode::SUCCESS),
                 },

@@ -1,6 +1,8 @@
 //! The host's own message types: what gateways produce (incoming chat) and what they
 //! deliver (outgoing parts), independent of any platform and of the WIT types.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// One chat message as a gateway saw it, before routing.
@@ -73,20 +75,22 @@ impl Outgoing {
 
     /// Plain-text rendering for the console and logs: code blocks fenced, attachments named.
     pub fn render_plain(&self) -> String {
-        let mut out: Vec<String> = Vec::with_capacity(self.parts.len());
-        for part in &self.parts {
-            match part {
-                Part::Text { text } => out.push(text.clone()),
-                Part::Code { language, code } => out.push(format!(
-                    "```{language}\n{}\n```",
-                    code.trim_end_matches('\n')
-                )),
-                Part::Attachment { filename, data } => {
-                    out.push(attachment_line(filename, data.len()))
-                }
+        self.plain_parts().collect::<Vec<_>>().join("\n")
+    }
+
+    /// The parts of [`Outgoing::render_plain`], to be joined with newlines; a text part is
+    /// borrowed, so a large reply can be written out without a copy of it.
+    pub fn plain_parts(&self) -> impl Iterator<Item = Cow<'_, str>> {
+        self.parts.iter().map(|part| match part {
+            Part::Text { text } => Cow::Borrowed(text.as_str()),
+            Part::Code { language, code } => Cow::Owned(format!(
+                "```{language}\n{}\n```",
+                code.trim_end_matches('\n')
+            )),
+            Part::Attachment { filename, data } => {
+                Cow::Owned(attachment_line(filename, data.len()))
             }
-        }
-        out.join("\n")
+        })
     }
 }
 

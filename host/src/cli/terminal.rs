@@ -5,6 +5,8 @@
 use std::borrow::Cow;
 use std::io::Write;
 
+use crate::message::Outgoing;
+
 /// `text` with every control character except newline and tab made visible (`^[`, `^M`,
 /// `^?`, and `\u{9b}` for the C1 controls).
 pub fn visible(text: &str) -> Cow<'_, str> {
@@ -32,6 +34,20 @@ pub fn visible(text: &str) -> Cow<'_, str> {
 pub fn print_line(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", visible(text))?;
+    out.flush()
+}
+
+/// Prints a reply to stdout as [`Outgoing::render_plain`] shows it, made [`visible`], part
+/// by part: a large reply (a diff's SQL) is written from where it lies, never copied whole.
+pub fn print_reply(reply: &Outgoing) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for (i, part) in reply.plain_parts().enumerate() {
+        if i > 0 {
+            out.write_all(b"\n")?;
+        }
+        out.write_all(visible(&part).as_bytes())?;
+    }
+    out.write_all(b"\n")?;
     out.flush()
 }
 

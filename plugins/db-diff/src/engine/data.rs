@@ -376,6 +376,8 @@ impl TableData {
     /// The SQL that brings this table's rows from A to B, appended to `out`.
     pub fn emit(&self, db: &mut dyn Db, out: &mut String) -> Result<Counts, String> {
         let rows = self.row_sql(db, Target::Table)?;
+        // Exact: grown by doubling, a large diff's output would hold up to twice its size.
+        out.reserve_exact(rows.deletes.len() + rows.updates.len() + rows.inserts.len());
         out.push_str(&rows.deletes);
         out.push_str(&rows.updates);
         out.push_str(&rows.inserts);

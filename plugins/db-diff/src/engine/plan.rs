@@ -83,19 +83,34 @@ impl Sections {
         // Stable: each kind keeps the order it was planned in.
         self.drops.sort_by_key(|d| d.kind.rank());
         let drops: String = self.drops.iter().map(DropStmt::sql).collect();
-        let body = [drops, self.tables, self.data, self.creates, self.pragmas].concat();
-        if body.is_empty() {
+        if [
+            &drops,
+            &self.tables,
+            &self.data,
+            &self.creates,
+            &self.pragmas,
+        ]
+        .iter()
+        .all(|part| part.is_empty())
+        {
             return self.comments;
         }
-        let mut out = self.comments;
-        out.push_str("PRAGMA foreign_keys=OFF;\n");
+        let mut head = self.comments;
+        head.push_str("PRAGMA foreign_keys=OFF;\n");
         if opts.transaction {
-            out.push_str("BEGIN TRANSACTION;\n");
+            head.push_str("BEGIN TRANSACTION;\n");
         }
-        out.push_str(&body);
-        if opts.transaction {
-            out.push_str("COMMIT;\n");
-        }
+        head.push_str(&drops);
+        head.push_str(&self.tables);
+        let tail = [self.creates.as_str(), self.pragmas.as_str()];
+        let commit = if opts.transaction { "COMMIT;\n" } else { "" };
+        // The row changes are most of a large diff: the rest goes around them in place,
+        // so they are never copied (a copy would be the plugin's largest allocation).
+        let mut out = self.data;
+        out.reserve_exact(head.len() + tail.iter().map(|t| t.len()).sum::<usize>() + commit.len());
+        out.insert_str(0, &head);
+        out.extend(tail);
+        out.push_str(commit);
         out
     }
 }
