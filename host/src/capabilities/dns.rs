@@ -235,28 +235,60 @@ fn query_id() -> u16 {
 /// connecting, registering and closing one took a fifth of a 7,000-query check's system
 /// calls). A socket goes back only once it got its answer, so no error leaves one behind;
 /// a late answer to a query that timed out is skipped by its id on the next use. At most
-/// [`IN_FLIGHT`] are kept per server, the most one batch has open at once.
+/// [`IN_FLIGHT`] are kept per server, the most one batch has open at once, and each serves
+/// at most [`SOCKET_USES`] queries within [`SOCKET_LIFETIME`]: the source port is half of
+/// what a forger off the path must guess (the id is the other), so it must not stay put.
 #[derive(Default)]
-struct Sockets(std::sync::Mutex<HashMap<SocketAddr, Vec<UdpSocket>>>);
+struct Sockets(std::sync::Mutex<HashMap<SocketAddr, Vec<Kept>>>);
+
+/// Queries one UDP socket serves before it is closed and another opened.
+const SOCKET_USES: u32 = 100;
+/// How long after it was opened a UDP socket may still be reused.
+const SOCKET_LIFETIME: Duration = Duration::from_secs(10);
+
+/// A connected socket and how much it has served.
+struct Kept {
+    socket: UdpSocket,
+    opened: Instant,
+    uses: u32,
+}
+
+impl Kept {
+    fn reusable(&self) -> bool {
+        self.uses < SOCKET_USES && self.opened.elapsed() < SOCKET_LIFETIME
+    }
+}
 
 impl Sockets {
-    /// A socket connected to `server`: a returned one, or a new one.
-    async fn take(&self, server: SocketAddr) -> Result<UdpSocket, Failure> {
+    /// A socket connected to `server`: a returned one still reusable, or a new one.
+    async fn take(&self, server: SocketAddr) -> Result<Kept, Failure> {
         let kept = match self.0.lock() {
-            Ok(mut by_server) => by_server.get_mut(&server).and_then(Vec::pop),
+            Ok(mut by_server) => by_server.get_mut(&server).and_then(|kept| {
+                kept.retain(Kept::reusable);
+                kept.pop()
+            }),
             Err(_) => None,
         };
         match kept {
-            Some(socket) => Ok(socket),
-            None => connect_udp(server).await,
+            Some(kept) => Ok(kept),
+            None => Ok(Kept {
+                socket: connect_udp(server).await?,
+                opened: Instant::now(),
+                uses: 0,
+            }),
         }
     }
 
-    fn give_back(&self, server: SocketAddr, socket: UdpSocket) {
+    /// Keeps `kept`, which served one more query, unless it has served enough.
+    fn give_back(&self, server: SocketAddr, mut kept: Kept) {
+        kept.uses += 1;
+        if !kept.reusable() {
+            return;
+        }
         if let Ok(mut by_server) = self.0.lock() {
-            let kept = by_server.entry(server).or_default();
-            if kept.len() < IN_FLIGHT {
-                kept.push(socket);
+            let sockets = by_server.entry(server).or_default();
+            if sockets.len() < IN_FLIGHT {
+                sockets.push(kept);
             }
         }
     }
@@ -273,9 +305,9 @@ async fn exchange(
         .to_vec()
         .map_err(|e| Failure::InvalidArgument(format!("cannot encode the query: {e}")))?;
     let started = Instant::now();
-    let socket = sockets.take(server).await?;
-    let mut answer = udp(&socket, &bytes, query.metadata.id, server, deadline).await?;
-    sockets.give_back(server, socket);
+    let kept = sockets.take(server).await?;
+    let mut answer = udp(&kept.socket, &bytes, query.metadata.id, server, deadline).await?;
+    sockets.give_back(server, kept);
     if answer.metadata.truncation {
         answer = tcp(&bytes, query.metadata.id, server, deadline).await?;
     }
@@ -451,6 +483,7 @@ mod tests {
     use hickory_proto::rr::{RData, rdata::A};
     use std::collections::HashSet;
     use std::net::Ipv4Addr;
+    use std::sync::{Arc, Mutex};
 
     /// A tiny authoritative responder for the tests: `a.test.` has an A record, `txt.test.`
     /// exists without one (NODATA), anything else is NXDOMAIN. With `truncate`, UDP answers
@@ -743,13 +776,12 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn sockets_are_kept_between_calls_never_more_than_the_cap_per_server() {
-        // Answers at once and keeps every source address it was asked from: each is a
-        // socket the host opened.
+    /// A responder that answers at once and keeps every source address it was asked
+    /// from: each is a socket the host opened.
+    async fn counting_responder() -> (SocketAddr, Arc<Mutex<HashSet<SocketAddr>>>) {
         let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let addr = udp.local_addr().expect("addr");
-        let peers = std::sync::Arc::new(std::sync::Mutex::new(HashSet::new()));
+        let peers = Arc::new(Mutex::new(HashSet::new()));
         let seen = peers.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
@@ -759,6 +791,12 @@ mod tests {
                 let _ = udp.send_to(&reply, peer).await;
             }
         });
+        (addr, peers)
+    }
+
+    #[tokio::test]
+    async fn sockets_are_kept_between_calls_never_more_than_the_cap_per_server() {
+        let (addr, peers) = counting_responder().await;
         let mut ctx = granted(&[addr]);
         for _ in 0..3 {
             let mut v = view(&mut ctx, Duration::from_secs(30));
@@ -772,6 +810,18 @@ mod tests {
             (1..=IN_FLIGHT).contains(&opened),
             "{opened} sockets for three batches and three lookups"
         );
+    }
+
+    #[tokio::test]
+    async fn a_socket_serves_a_bounded_number_of_queries() {
+        let (addr, peers) = counting_responder().await;
+        let mut ctx = granted_with_budget(&[addr], SOCKET_USES + 1);
+        let mut v = view(&mut ctx, Duration::from_secs(30));
+        for _ in 0..=SOCKET_USES {
+            ask(&mut v, "a.test", "A", "").await.expect("an answer");
+        }
+        let opened = peers.lock().expect("peers").len();
+        assert_eq!(opened, 2, "one after another, {} queries", SOCKET_USES + 1);
     }
 
     #[tokio::test]
