@@ -70,3 +70,4 @@ bench-quick: setup
 	BENCH_QUICK=1 bash host/benches/side_by_side.sh
 	BENCH_QUICK=1 LOOP_N=100 SCALE=10000 bash host/benches/alias_monitor_vs_dig.sh
 	BENCH_QUICK=1 N=20 IDLE_S=5 FILES=5000 bash host/benches/test_watcher_vs_ptw.sh
+	BENCH_QUICK=1 SIZES=1000000 bash host/benches/db_diff_vs_sqldiff.sh

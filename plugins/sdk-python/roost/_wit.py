@@ -111,6 +111,19 @@ def _records(records: list) -> list:
     return [dns.Record(r.name, r.rtype, r.ttl, r.data) for r in records]
 
 
+def _dns_response(r) -> dns.Response:
+    return dns.Response(
+        rcode=_RCODES.get(r.rcode, "OTHER"), authoritative=r.authoritative,
+        answer=_records(r.answer), authority=_records(r.authority),
+        additional=_records(r.additional), server=r.server, elapsed_ms=r.elapsed_ms,
+    )
+
+
+def _dns_failure(failure) -> Exception:
+    """The `HostError` for a WIT dns `failure`."""
+    return _DNS_FAILURES.get(type(failure), Other)(getattr(failure, "value", str(failure)))
+
+
 def files_changed(batch: Any) -> watch.FilesChanged:
     """A WIT `files-changed` record as the SDK's `roost.watch.FilesChanged`."""
     return watch.FilesChanged(
@@ -210,15 +223,15 @@ class WitHost:
 
     def dns_lookup(self, name, rtype, server, recurse):
         try:
-            r = wit_dns.lookup(name, rtype, server, recurse)
+            return _dns_response(wit_dns.lookup(name, rtype, server, recurse))
         except Err as e:
-            failure = e.value
-            raise _DNS_FAILURES.get(type(failure), Other)(getattr(failure, "value", str(failure))) from None
-        return dns.Response(
-            rcode=_RCODES.get(r.rcode, "OTHER"), authoritative=r.authoritative,
-            answer=_records(r.answer), authority=_records(r.authority),
-            additional=_records(r.additional), server=r.server, elapsed_ms=r.elapsed_ms,
-        )
+            raise _dns_failure(e.value) from None
+
+    def dns_lookup_many(self, questions):
+        wire = [wit_dns.Question(name, rtype, server, recurse)
+                for name, rtype, server, recurse in questions]
+        return [_dns_response(r.value) if isinstance(r, Ok) else _dns_failure(r.value)
+                for r in wit_dns.lookup_many(wire)]
 
     def watch_subscribe(self, paths, ignore, debounce_ms, max_wait_ms):
         return _host_call(wit_watch.subscribe, paths, ignore, debounce_ms, max_wait_ms)

@@ -12,13 +12,20 @@ needs and a caching resolver hides (the response code, the AA flag, all three se
 their TTLs). A server that did not answer raises `Timeout` or `Unreachable` (both
 `transient`), never an empty answer; a server not granted, or a used-up query budget,
 raises `AccessDenied`; a bad name, type or server raises `InvalidArgument`.
+
+`lookup_many` asks a list of questions at once, for a checker of many names:
+
+    for q, r in zip(questions, dns.lookup_many(questions)):
+        if isinstance(r, Exception): ...   # what `lookup` would have raised, not raised
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable, Union
 
 from . import _host
+from .errors import HostError
 
 #: The response codes, as `dig` prints them.
 RCODES = ("NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "OTHER")
@@ -83,3 +90,37 @@ def lookup(name: str, rtype: str = "A", server: str = "", recurse: bool = True) 
     and an authoritative server ignores. The host retries a lost UDP query once and falls
     back to TCP for a truncated answer."""
     return _host.current().dns_lookup(name, rtype.upper(), server, bool(recurse))
+
+
+#: Questions one host call carries; `lookup_many` splits longer lists.
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question for `lookup_many`: the arguments of `lookup`."""
+
+    name: str
+    rtype: str = "A"
+    server: str = ""
+    """"ip:port" from the grant; "" for the first granted server."""
+    recurse: bool = True
+
+
+def lookup_many(
+    questions: Iterable[Union[Question, tuple]],
+) -> list[Union[Response, HostError]]:
+    """Asks every question as `lookup` would, but several at a time: the host keeps up to
+    32 in flight, so checking a thousand names waits for the server about once per 32
+    instead of once per question. Each question is a `Question` or a tuple of its fields
+    (`("www.example.org", "CNAME")`). The results come in the questions' order, each a
+    `Response` or, where `lookup` would have raised, the exception itself (not raised,
+    like `asyncio.gather(..., return_exceptions=True)`); each question is checked against
+    the grant and paid for out of the query budget like a `lookup`."""
+    asked = [q if isinstance(q, Question) else Question(*q) for q in questions]
+    results: list[Union[Response, HostError]] = []
+    for start in range(0, len(asked), MAX_BATCH):
+        wire = [(q.name, q.rtype.upper(), q.server, bool(q.recurse))
+                for q in asked[start:start + MAX_BATCH]]
+        results.extend(_host.current().dns_lookup_many(wire))
+    return results

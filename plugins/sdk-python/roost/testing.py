@@ -43,7 +43,7 @@ from . import _host, webhook
 from ._fake_http import FakeHttp, HttpCall, HttpRoute
 from ._runtime import CommandFailed, Manifest, Runtime, usage_line
 from .admin import PluginInfo
-from .dns import Record, Response
+from .dns import MAX_BATCH, Record, Response
 from .errors import AccessDenied, HostError, InvalidArgument, NotFound, Other, TooLarge
 from .plugin import ROLES, Context, Plugin
 from .process import JobEnded, JobSpec, ReadBack
@@ -367,6 +367,20 @@ class FakeHost(FakeHttp):
             return Response("NXDOMAIN", True, server=server)
         answer = list(self.dns_records.get((owner, rtype), []))
         return Response("NOERROR", True, answer, server=server)
+
+    def dns_lookup_many(self, questions: list[tuple[str, str, str, bool]]) -> list:
+        """As the host: each question asked as `dns_lookup` would, what it would raise
+        returned in its place; more than 256 in one call is a trap."""
+        if len(questions) > MAX_BATCH:
+            raise RuntimeError(f"dns.lookup-many: {len(questions)} questions in one call; "
+                               f"at most {MAX_BATCH}")
+        results: list = []
+        for question in questions:
+            try:
+                results.append(self.dns_lookup(*question))
+            except HostError as e:
+                results.append(e)
+        return results
 
     # -- watch, recorded --
     def watch_subscribe(self, paths: list[str], ignore: list[str], debounce_ms: int,

@@ -161,6 +161,30 @@ def test_dns_failures_and_refusals_are_exceptions_with_the_hosts_message():
             dns.lookup("x.org")
 
 
+def test_dns_lookup_many_answers_in_order_with_failures_in_place_in_host_sized_calls():
+    host = FakeHost(dns_servers=["127.0.0.1:53"])
+    host.dns_add("www.example.org", "CNAME", "web.example.org.")
+    host.dns_failures["slow.example.org."] = Timeout("127.0.0.1:53: no answer after 2 tries")
+    calls = []
+    asked_by_host = host.dns_lookup_many
+    host.dns_lookup_many = lambda questions: calls.append(len(questions)) or asked_by_host(questions)
+    with PluginTest(Plugin, host=host, name="checker"):
+        results = dns.lookup_many([
+            ("www.example.org", "cname"),
+            dns.Question("slow.example.org"),
+            dns.Question("x.org", server="9.9.9.9:53"),
+            ("gone.example.org", "A", "", False),
+        ])
+        assert [type(r).__name__ for r in results] == ["Response", "Timeout", "AccessDenied", "Response"]
+        assert results[0].answer[0].data == "web.example.org." and results[3].is_nxdomain
+        assert str(results[1]) == "timeout: 127.0.0.1:53: no answer after 2 tries"
+        many = dns.lookup_many([(f"n{i}.example.org", "A") for i in range(dns.MAX_BATCH + 1)])
+        assert len(many) == dns.MAX_BATCH + 1 and all(r.is_nxdomain for r in many)
+    assert calls == [4, dns.MAX_BATCH, 1]
+    assert host.dns_queries[0] == ("www.example.org", "CNAME", "", True)
+    assert host.dns_queries[3] == ("gone.example.org", "A", "", False)
+
+
 # -- watch and on_files_changed --
 
 class Watcher(Plugin):

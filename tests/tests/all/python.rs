@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use roost_tests::dns::{DnsServer, test_zones};
 use roost_tests::{BASE_CONFIG, Daemon, FAULTY_WASM, StartOptions, roost_in};
 
 /// A Python component is 18 MB; its first compile in a debug host takes tens of seconds.
@@ -119,9 +120,9 @@ fn a_syntax_error_is_reported_by_roost_build_with_file_and_line() {
 
 /// A Python plugin using capabilities beyond kv: `secrets` (uncaught refusals answer the
 /// host's message), `sqlite` (every storage class back, a blob parameter) and memory.
-const PYCAP: &str = r#"# Secrets, sqlite and memory, end to end.
+const PYCAP: &str = r#"# Secrets, sqlite, DNS and memory, end to end.
 
-from roost import Plugin, command, secrets, sqlite
+from roost import Plugin, command, dns, secrets, sqlite
 
 
 class Pycap(Plugin):
@@ -137,6 +138,17 @@ class Pycap(Plugin):
             lines += [" ".join(f"{sqlite.type_name(v)}:{v!r}" for v in row) for row in cursor]
         return "\n".join(lines)
 
+    @command(help="ask each NAME/TYPE at once; a line per answer or failure")
+    def pydns(self, ctx, server: str, *asks: str):
+        questions = [dns.Question(*a.split("/", 1), server=server) for a in asks]
+        lines = []
+        for q, r in zip(questions, dns.lookup_many(questions)):
+            if isinstance(r, Exception):
+                lines.append(f"{q.name} {q.rtype}: {type(r).__name__}: {r}")
+            else:
+                lines.append(" ".join([f"{q.name} {q.rtype}:", r.rcode] + [x.data for x in r.answer]))
+        return "\n".join(lines)
+
     @command(help="hold MiB of memory")
     def hold(self, ctx, mib: int):
         self.held = None
@@ -145,7 +157,7 @@ class Pycap(Plugin):
 "#;
 
 #[test]
-fn a_python_plugin_is_refused_like_a_rust_one_reads_granted_secrets_and_sqlite_and_gets_python_memory()
+fn a_python_plugin_is_refused_like_a_rust_one_reads_granted_secrets_sqlite_and_dns_and_gets_python_memory()
  {
     const SECRET: &str = "RGAPI-python-plugin-test-key";
     let work = tempfile::tempdir().expect("tempdir");
@@ -158,11 +170,14 @@ fn a_python_plugin_is_refused_like_a_rust_one_reads_granted_secrets_and_sqlite_a
         )
         .expect("fill db");
     }
+    let dns_server = DnsServer::start(&test_zones());
     // The Rust fixture plugin and the Python plugin are granted the same secret.
     let config = format!(
         "{BASE_CONFIG}\n[plugins.faulty.grants]\nsecrets = [\"riot_api_key\"]\n\n\
-         [plugins.pycap.grants]\nsecrets = [\"riot_api_key\"]\nsqlite_read = [{:?}]\n",
-        db.display().to_string()
+         [plugins.pycap.grants]\nsecrets = [\"riot_api_key\"]\nsqlite_read = [{:?}]\n\
+         dns_servers = [{:?}]\n",
+        db.display().to_string(),
+        dns_server.addr()
     );
     let d = Daemon::start_with(
         &config,
@@ -229,6 +244,21 @@ fn a_python_plugin_is_refused_like_a_rust_one_reads_granted_secrets_and_sqlite_a
     assert!(
         !ok && refused.contains("access denied: statement refused"),
         "{refused}"
+    );
+
+    // DNS, several questions in one host call: answers in order, a failure in its place.
+    let answers = d.chat(&format!(
+        "!pydns {0} www.example.test/CNAME gone.example.test/A app.hosted.test/AAAA \
+         www.example.test/NOPE",
+        dns_server.addr()
+    ));
+    assert_eq!(
+        answers.trim(),
+        "www.example.test CNAME: NOERROR app.hosted.test.\n\
+         gone.example.test A: NXDOMAIN\n\
+         app.hosted.test AAAA: NOERROR 2001:db8::80\n\
+         www.example.test NOPE: InvalidArgument: invalid argument: record type `NOPE`",
+        "{answers}"
     );
 
     // Memory: 100 MiB is more than the default memory_mb (64) and fits python_memory_mb
