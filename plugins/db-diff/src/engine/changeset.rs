@@ -163,6 +163,8 @@ fn table_changes(
         Ok(())
     })?;
     if counts.changed() {
+        // Exact: grown by doubling, a large changeset would hold up to twice its size.
+        out.reserve_exact(64 + td.b_name.len() + deletes.len() + updates.len() + inserts.len());
         put_table(out, &td.b_name, pk);
         out.extend_from_slice(&deletes);
         out.extend_from_slice(&updates);
