@@ -263,10 +263,11 @@ impl Sockets {
     /// A socket connected to `server`: a returned one still reusable, or a new one.
     async fn take(&self, server: SocketAddr) -> Result<Kept, Failure> {
         let kept = match self.0.lock() {
-            Ok(mut by_server) => by_server.get_mut(&server).and_then(|kept| {
-                kept.retain(Kept::reusable);
-                kept.pop()
-            }),
+            // Only the sockets taken are checked (one clock read a query, not one per kept
+            // socket); one past its time is closed as it comes off.
+            Ok(mut by_server) => by_server
+                .get_mut(&server)
+                .and_then(|kept| std::iter::from_fn(|| kept.pop()).find(Kept::reusable)),
             Err(_) => None,
         };
         match kept {
