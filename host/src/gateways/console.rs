@@ -119,8 +119,10 @@ impl ConsoleHub {
             plugin: plugin.to_string(),
             text,
         };
+        // Kept and broadcast under the backlog's lock, so a client that starts watching
+        // meanwhile gets it once: in its backlog or from the broadcast, never both.
+        let mut unseen = self.lock_unseen();
         if self.watchers.load(Ordering::SeqCst) == 0 {
-            let mut unseen = self.unseen.lock().unwrap_or_else(|p| p.into_inner());
             unseen.push_back(frame.clone());
             while unseen.len() > self.backlog {
                 unseen.pop_front();
@@ -129,18 +131,28 @@ impl ConsoleHub {
         let _ = self.tx.send(frame);
     }
 
-    /// Registers a watching client; returns the messages it missed (oldest first) and a
-    /// guard that unregisters it when dropped.
-    fn watch(&self) -> (Vec<ServerFrame>, WatchGuard) {
+    /// Registers a watching client; returns the messages it missed (oldest first), the
+    /// messages from now on, and a guard that unregisters it when dropped.
+    fn watch(&self) -> Watching {
+        let mut unseen = self.lock_unseen();
         self.watchers.fetch_add(1, Ordering::SeqCst);
-        let missed = self
-            .unseen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect();
-        (missed, WatchGuard(self.watchers.clone()))
+        Watching {
+            missed: unseen.drain(..).collect(),
+            broadcasts: self.tx.subscribe(),
+            _guard: WatchGuard(self.watchers.clone()),
+        }
     }
+
+    fn lock_unseen(&self) -> std::sync::MutexGuard<'_, VecDeque<ServerFrame>> {
+        self.unseen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A client's view once it watches: what it missed, then every message after.
+struct Watching {
+    missed: Vec<ServerFrame>,
+    broadcasts: broadcast::Receiver<ServerFrame>,
+    _guard: WatchGuard,
 }
 
 /// Counts one watching client while it lives.
@@ -207,8 +219,8 @@ pub async fn serve(listener: UnixListener, router: Arc<Router>, hub: ConsoleHub)
 }
 
 async fn client(stream: UnixStream, router: Arc<Router>, hub: ConsoleHub) -> std::io::Result<()> {
-    let mut broadcasts = hub.tx.subscribe();
-    let mut _watching = None;
+    // Only a watching client is shown messages; it subscribes as it asks to watch.
+    let mut watching: Option<Watching> = None;
     let (read, mut write) = stream.into_split();
     let mut lines = FramedRead::new(read, LinesCodec::new_with_max_length(MAX_LINE_BYTES));
     loop {
@@ -249,8 +261,9 @@ async fn client(stream: UnixStream, router: Arc<Router>, hub: ConsoleHub) -> std
                         frames
                     }
                     Ok(ClientFrame::Watch) => {
-                        let (missed, guard) = hub.watch();
-                        _watching = Some(guard);
+                        let mut now = hub.watch();
+                        let missed = std::mem::take(&mut now.missed);
+                        watching = Some(now);
                         missed
                     }
                     Err(e) => {
@@ -262,7 +275,7 @@ async fn client(stream: UnixStream, router: Arc<Router>, hub: ConsoleHub) -> std
                     send(&mut write, &frame).await?;
                 }
             }
-            frame = broadcasts.recv() => match frame {
+            frame = next_message(&mut watching) => match frame {
                 Ok(frame) => send(&mut write, &frame).await?,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!("console client fell {n} messages behind");
@@ -273,6 +286,16 @@ async fn client(stream: UnixStream, router: Arc<Router>, hub: ConsoleHub) -> std
     }
 }
 
+/// The next message for a watching client; never, for one that does not watch.
+async fn next_message(
+    watching: &mut Option<Watching>,
+) -> Result<ServerFrame, broadcast::error::RecvError> {
+    match watching {
+        Some(w) => w.broadcasts.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn send(
     write: &mut tokio::net::unix::OwnedWriteHalf,
     frame: &ServerFrame,
@@ -280,4 +303,65 @@ async fn send(
     let mut line = serde_json::to_string(frame).map_err(std::io::Error::other)?;
     line.push('\n');
     write.write_all(line.as_bytes()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(frame: &ServerFrame) -> String {
+        match frame {
+            ServerFrame::Message { text, .. } => text.clone(),
+            other => panic!("not a message: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_message_reaches_a_client_that_starts_watching_exactly_once_in_order() {
+        // Watching starts while the sender is (most likely) still sending; what is sent
+        // after fits in the broadcast's buffer, so nothing is dropped for lag.
+        const N: usize = 2_000;
+        let hub = ConsoleHub::new(N);
+        let sender = {
+            let hub = hub.clone();
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    hub.deliver("p", &i.to_string());
+                    std::thread::yield_now();
+                }
+            })
+        };
+        while hub.lock_unseen().len() < N / 2 {
+            std::thread::yield_now();
+        }
+        let mut watching = hub.watch();
+        sender.join().expect("sender");
+        let mut seen: Vec<String> = watching.missed.iter().map(text).collect();
+        while let Ok(frame) = watching.broadcasts.try_recv() {
+            seen.push(text(&frame));
+        }
+        let expected: Vec<String> = (0..N).map(|i| i.to_string()).collect();
+        assert_eq!(seen.len(), N, "lost or repeated messages");
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn messages_are_kept_only_while_no_client_watches_and_the_backlog_is_bounded() {
+        let hub = ConsoleHub::new(2);
+        for i in 0..3 {
+            hub.deliver("p", &i.to_string());
+        }
+        let watching = hub.watch();
+        assert_eq!(
+            watching.missed.iter().map(text).collect::<Vec<_>>(),
+            ["1", "2"]
+        );
+        hub.deliver("p", "seen live");
+        drop(watching);
+        hub.deliver("p", "kept");
+        assert_eq!(
+            hub.watch().missed.iter().map(text).collect::<Vec<_>>(),
+            ["kept"]
+        );
+    }
 }
