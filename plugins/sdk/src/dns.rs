@@ -263,7 +263,7 @@ pub struct Question {
 }
 
 /// Asks every question as [`lookup`] would, but several at a time: the host keeps up to 32
-/// in flight, so checking a thousand names waits for the server about once per 32
+/// in flight at each server, so checking a thousand names waits for the server about once per 32
 /// questions instead of once per question. The results come back in the order of the
 /// questions; each question counts against the query budget as one lookup.
 pub fn lookup_many(questions: &[Question]) -> Vec<Result<Response, Failure>> {

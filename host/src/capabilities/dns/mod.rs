@@ -9,17 +9,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 use wasmtime::component::{HasData, Linker};
 
 use super::registry::{Capability, InstanceEnv};
 use crate::config::Config;
 use crate::runtime::bindings::roost::plugin::dns::{self, Failure, Rcode, Response};
 use crate::runtime::state::PluginState;
+
+mod udp;
+use udp::Sockets;
 
 /// Queries one instance may send per minute unless its grant says otherwise
 /// (`dns_queries_per_minute`): a checker asks a handful of queries per name, and a runaway
@@ -173,10 +175,11 @@ impl dns::Host for DnsView<'_> {
         server: String,
         recurse: bool,
     ) -> wasmtime::Result<Result<Response, Failure>> {
-        Ok(match self.ctx.admit(&name, &rtype, &server, recurse) {
-            Ok((query, addr)) => exchange(&query, addr, self.deadline, &self.ctx.sockets).await,
-            Err(e) => Err(e),
-        })
+        let admitted = vec![self.ctx.admit(&name, &rtype, &server, recurse)];
+        let mut results = ask(admitted, self.deadline, &self.ctx.sockets).await;
+        Ok(results
+            .pop()
+            .unwrap_or_else(|| Err(Failure::Timeout("no answer in time".into()))))
     }
 
     async fn lookup_many(
@@ -189,20 +192,11 @@ impl dns::Host for DnsView<'_> {
                 questions.len()
             )));
         }
-        let admitted: Vec<_> = questions
+        let admitted = questions
             .iter()
             .map(|q| self.ctx.admit(&q.name, &q.rtype, &q.server, q.recurse))
             .collect();
-        let deadline = self.deadline;
-        let sockets = &self.ctx.sockets;
-        let asked = admitted.into_iter().map(|admitted| async move {
-            let (query, addr) = admitted?;
-            exchange(&query, addr, deadline, sockets).await
-        });
-        Ok(futures_util::stream::iter(asked)
-            .buffered(IN_FLIGHT)
-            .collect()
-            .await)
+        Ok(ask(admitted, self.deadline, &self.ctx.sockets).await)
     }
 }
 
@@ -230,146 +224,57 @@ fn query_id() -> u16 {
     (nanos as u16) ^ NEXT.fetch_add(0x9e37, Ordering::Relaxed)
 }
 
-/// Connected UDP sockets by server, for one instance's queries to reuse one after another
-/// (a socket per query costs more than the query on loopback: opening, binding,
-/// connecting, registering and closing one took a fifth of a 7,000-query check's system
-/// calls). A socket goes back only once it got its answer, so no error leaves one behind;
-/// a late answer to a query that timed out is skipped by its id on the next use. At most
-/// [`IN_FLIGHT`] are kept per server, the most one batch has open at once, and each serves
-/// at most [`SOCKET_USES`] queries within [`SOCKET_LIFETIME`]: the source port is half of
-/// what a forger off the path must guess (the id is the other), so it must not stay put.
-#[derive(Default)]
-struct Sockets(std::sync::Mutex<HashMap<SocketAddr, Vec<Kept>>>);
-
-/// Queries one UDP socket serves before it is closed and another opened.
-const SOCKET_USES: u32 = 100;
-/// How long after it was opened a UDP socket may still be reused.
-const SOCKET_LIFETIME: Duration = Duration::from_secs(10);
-
-/// A connected socket and how much it has served.
-struct Kept {
-    socket: UdpSocket,
-    opened: Instant,
-    uses: u32,
-}
-
-impl Kept {
-    fn reusable(&self) -> bool {
-        self.uses < SOCKET_USES && self.opened.elapsed() < SOCKET_LIFETIME
-    }
-}
-
-impl Sockets {
-    /// A socket connected to `server`: a returned one still reusable, or a new one.
-    async fn take(&self, server: SocketAddr) -> Result<Kept, Failure> {
-        let kept = match self.0.lock() {
-            // Only the sockets taken are checked (one clock read a query, not one per kept
-            // socket); one past its time is closed as it comes off.
-            Ok(mut by_server) => by_server
-                .get_mut(&server)
-                .and_then(|kept| std::iter::from_fn(|| kept.pop()).find(Kept::reusable)),
-            Err(_) => None,
-        };
-        match kept {
-            Some(kept) => Ok(kept),
-            None => Ok(Kept {
-                socket: connect_udp(server).await?,
-                opened: Instant::now(),
-                uses: 0,
-            }),
-        }
-    }
-
-    /// Keeps `kept`, which served one more query, unless it has served enough.
-    fn give_back(&self, server: SocketAddr, mut kept: Kept) {
-        kept.uses += 1;
-        if !kept.reusable() {
-            return;
-        }
-        if let Ok(mut by_server) = self.0.lock() {
-            let sockets = by_server.entry(server).or_default();
-            if sockets.len() < IN_FLIGHT {
-                sockets.push(kept);
-            }
-        }
-    }
-}
-
-/// Sends `query` to `server` over UDP (retrying), then TCP if the answer was truncated.
-async fn exchange(
-    query: &Message,
-    server: SocketAddr,
+/// Asks every admitted question, each server's share over one socket ([`udp::ask_all`]),
+/// the servers at once; an answer that came back truncated is asked again over TCP.
+/// Results are in the order of `admitted`.
+async fn ask(
+    admitted: Vec<Result<(Message, SocketAddr), Failure>>,
     deadline: Instant,
     sockets: &Sockets,
-) -> Result<Response, Failure> {
+) -> Vec<Result<Response, Failure>> {
+    let started = Instant::now();
+    let mut results: Vec<Result<Response, Failure>> = Vec::with_capacity(admitted.len());
+    let mut by_server: HashMap<SocketAddr, Vec<udp::Job>> = HashMap::new();
+    for (index, admitted) in admitted.into_iter().enumerate() {
+        // A placeholder until the answer is in; every admitted question gets one.
+        results.push(Err(Failure::Timeout(String::new())));
+        match admitted {
+            Ok((query, server)) => by_server
+                .entry(server)
+                .or_default()
+                .push(udp::Job { index, query }),
+            Err(e) => results[index] = Err(e),
+        }
+    }
+    let asked = by_server.into_iter().map(|(server, jobs)| async move {
+        let outcomes = udp::ask_all(server, jobs, deadline, sockets).await;
+        let answered = outcomes.into_iter().map(|(job, answer)| async move {
+            let answer = match answer {
+                Ok(m) if m.metadata.truncation => tcp(&job.query, server, deadline).await,
+                other => other,
+            };
+            (
+                job.index,
+                answer.map(|m| response(&m, server, started.elapsed())),
+            )
+        });
+        futures_util::future::join_all(answered).await
+    });
+    for (index, result) in futures_util::future::join_all(asked)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        results[index] = result;
+    }
+    results
+}
+
+async fn tcp(query: &Message, server: SocketAddr, deadline: Instant) -> Result<Message, Failure> {
     let bytes = query
         .to_vec()
         .map_err(|e| Failure::InvalidArgument(format!("cannot encode the query: {e}")))?;
-    let started = Instant::now();
-    let kept = sockets.take(server).await?;
-    let mut answer = udp(&kept.socket, &bytes, query.metadata.id, server, deadline).await?;
-    sockets.give_back(server, kept);
-    if answer.metadata.truncation {
-        answer = tcp(&bytes, query.metadata.id, server, deadline).await?;
-    }
-    Ok(response(&answer, server, started.elapsed()))
-}
-
-/// A UDP socket connected to `server`: connected, so an ICMP "port unreachable" comes back
-/// as an error instead of silence.
-async fn connect_udp(server: SocketAddr) -> Result<UdpSocket, Failure> {
-    let local: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        ([0u16; 8], 0).into()
-    };
-    let unreachable = |e: std::io::Error| Failure::Unreachable(format!("{server}: {e}"));
-    let socket = UdpSocket::bind(local).await.map_err(unreachable)?;
-    socket.connect(server).await.map_err(unreachable)?;
-    Ok(socket)
-}
-
-async fn udp(
-    socket: &UdpSocket,
-    bytes: &[u8],
-    id: u16,
-    server: SocketAddr,
-    deadline: Instant,
-) -> Result<Message, Failure> {
-    let unreachable = |e: std::io::Error| Failure::Unreachable(format!("{server}: {e}"));
-    let mut buf = vec![0u8; 4096];
-    for _ in 0..ATTEMPTS {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        socket.send(bytes).await.map_err(unreachable)?;
-        let wait = tokio::time::sleep(ATTEMPT_TIMEOUT.min(left));
-        tokio::pin!(wait);
-        loop {
-            tokio::select! {
-                _ = &mut wait => break,
-                got = socket.recv(&mut buf) => {
-                    let n = got.map_err(unreachable)?;
-                    match Message::from_vec(&buf[..n]) {
-                        Ok(m) if m.metadata.id == id && m.metadata.message_type == MessageType::Response => return Ok(m),
-                        _ => continue, // a stray or stale datagram: keep waiting
-                    }
-                }
-            }
-        }
-    }
-    Err(Failure::Timeout(format!(
-        "{server}: no answer after {ATTEMPTS} tries"
-    )))
-}
-
-async fn tcp(
-    bytes: &[u8],
-    id: u16,
-    server: SocketAddr,
-    deadline: Instant,
-) -> Result<Message, Failure> {
+    let id = query.metadata.id;
     let left = deadline.saturating_duration_since(Instant::now());
     let work = async {
         let unreachable = |e: std::io::Error| Failure::Unreachable(format!("{server} (tcp): {e}"));
@@ -380,7 +285,7 @@ async fn tcp(
             .write_all(&len.to_be_bytes())
             .await
             .map_err(unreachable)?;
-        stream.write_all(bytes).await.map_err(unreachable)?;
+        stream.write_all(&bytes).await.map_err(unreachable)?;
         let mut len = [0u8; 2];
         stream.read_exact(&mut len).await.map_err(unreachable)?;
         let len = usize::from(u16::from_be_bytes(len)).min(MAX_TCP_MESSAGE);
@@ -485,6 +390,8 @@ mod tests {
     use std::collections::HashSet;
     use std::net::Ipv4Addr;
     use std::sync::{Arc, Mutex};
+    use tokio::net::UdpSocket;
+    use udp::SOCKET_USES;
 
     /// A tiny authoritative responder for the tests: `a.test.` has an A record, `txt.test.`
     /// exists without one (NODATA), anything else is NXDOMAIN. With `truncate`, UDP answers
@@ -796,21 +703,98 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sockets_are_kept_between_calls_never_more_than_the_cap_per_server() {
+    async fn a_servers_queries_share_one_socket_kept_between_calls_until_it_served_its_share() {
         let (addr, peers) = counting_responder().await;
         let mut ctx = granted(&[addr]);
+        let mut asked = 0;
         for _ in 0..3 {
             let mut v = view(&mut ctx, Duration::from_secs(30));
             let batch = (0..2 * IN_FLIGHT).map(|_| question("a.test", "A", ""));
             let results = v.lookup_many(batch.collect()).await.expect("no trap");
             assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
             ask(&mut v, "a.test", "A", "").await.expect("an answer");
+            asked += 2 * IN_FLIGHT + 1;
         }
         let opened = peers.lock().expect("peers").len();
-        assert!(
-            (1..=IN_FLIGHT).contains(&opened),
-            "{opened} sockets for three batches and three lookups"
+        assert_eq!(
+            opened,
+            asked.div_ceil(SOCKET_USES as usize),
+            "sockets for {asked} queries in three batches and three lookups"
         );
+    }
+
+    /// A responder that answers each query only when it comes the second time, and says
+    /// how many it dropped.
+    async fn forgetful_responder() -> (SocketAddr, Arc<Mutex<HashSet<Vec<u8>>>>) {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let addr = udp.local_addr().expect("addr");
+        let dropped = Arc::new(Mutex::new(HashSet::new()));
+        let seen = dropped.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
+                if seen.lock().expect("seen").insert(buf[..n].to_vec()) {
+                    continue;
+                }
+                let reply = answer(&buf[..n]).to_vec().expect("encode");
+                let _ = udp.send_to(&reply, peer).await;
+            }
+        });
+        (addr, dropped)
+    }
+
+    #[tokio::test]
+    async fn a_lost_query_is_sent_again() {
+        let (addr, dropped) = forgetful_responder().await;
+        let mut ctx = granted(&[addr]);
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let batch = vec![
+            question("a.test", "A", ""),
+            question("gone.test", "A", ""),
+            question("txt.test", "A", ""),
+        ];
+        let results = v.lookup_many(batch).await.expect("no trap");
+        let rcodes: Vec<_> = results
+            .iter()
+            .map(|r| r.as_ref().map(|r| r.rcode))
+            .collect();
+        assert_eq!(
+            rcodes,
+            [Ok(Rcode::NoError), Ok(Rcode::NxDomain), Ok(Rcode::NoError)]
+        );
+        assert_eq!(dropped.lock().expect("dropped").len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_answer_with_the_right_id_to_another_question_is_not_taken() {
+        // Sends, before each true answer, a forged one: the query's id, another name's
+        // question and an address of the forger's.
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let addr = udp.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
+                let query = Message::from_vec(&buf[..n]).expect("a query");
+                let mut forged =
+                    Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+                let evil = Name::from_utf8("evil.test.").expect("name");
+                forged
+                    .queries
+                    .push(Query::query(evil.clone(), RecordType::A));
+                let at = RData::A(A(Ipv4Addr::new(203, 0, 113, 66)));
+                forged
+                    .answers
+                    .push(Record::from_rdata(query.queries[0].name().clone(), 300, at));
+                let _ = udp.send_to(&forged.to_vec().expect("encode"), peer).await;
+                let reply = answer(&buf[..n]).to_vec().expect("encode");
+                let _ = udp.send_to(&reply, peer).await;
+            }
+        });
+        let mut ctx = granted(&[addr]);
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let ok = ask(&mut v, "a.test", "A", "").await.expect("an answer");
+        let data: Vec<&str> = ok.answer.iter().map(|r| r.data.as_str()).collect();
+        assert_eq!(data, ["192.0.2.1"]);
     }
 
     #[tokio::test]
