@@ -73,7 +73,7 @@ ratio() { echo "scale=2; $1 / $2" | bc; }
 # cores the client and the server share the machine, so their sum bounds the wall time.
 tick=$(getconf CLK_TCK)
 server_cpu() { awk -v t="$tick" '{printf "%.2f", ($14 + $15) / t}' "/proc/$fixture/stat"; }
-minus() { echo "scale=2; $1 - $2" | bc; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a - b}'; }
 
 # The first run compiles the plugin into this config's cache; it is not counted.
 (cd "$dir" && "$bin" invoke alias-monitor check name0.bench.test >/dev/null)

@@ -75,7 +75,7 @@ impl Outbox {
         message: &Outgoing,
     ) -> Result<(), StoreError> {
         let write = self.prepare(targets, plugin, message);
-        self.store.run(write).await.and_then(|r| r)?;
+        self.store.try_run(write).await?;
         self.woken();
         Ok(())
     }

@@ -673,11 +673,42 @@ impl Store {
         &self,
         work: impl FnOnce(&Store) -> T + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.run_then(work, drop).await
+    }
+
+    /// [`Store::run`] for work that can fail, with one error for both. A failure nobody
+    /// waits for any more (its caller, a plugin call, timed out meanwhile) is logged, not
+    /// lost.
+    pub async fn try_run<T, E>(
+        &self,
+        work: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + std::fmt::Display + Send + 'static,
+    {
+        let unheard = |result: Result<T, E>| {
+            if let Err(e) = result {
+                tracing::warn!("a store operation failed after its caller had gone: {e}");
+            }
+        };
+        self.run_then(work, unheard).await?
+    }
+
+    /// [`Store::run`], handing the result to `unheard` when the caller has gone.
+    async fn run_then<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> T + Send + 'static,
+        unheard: impl FnOnce(T) + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.hand_over(Box::new(move |store| {
             let value = work(store);
             Some(Box::new(move |committed: Result<(), String>| {
-                let _ = tx.send(committed.map(|()| value));
+                // A group that failed to commit is logged by the store's thread.
+                if let Err(Ok(value)) = tx.send(committed.map(|()| value)) {
+                    unheard(value);
+                }
             }))
         }));
         rx.await

@@ -60,9 +60,8 @@ impl KvCtx {
         let (plugin, limits) = (self.plugin.clone(), self.limits);
         let written = self
             .store
-            .run(move |s| s.kv_batch(&plugin, &ops, &limits))
-            .await
-            .unwrap_or_else(|e| Err(KvWriteError::Store(e)));
+            .try_run(move |s| s.kv_batch(&plugin, &ops, &limits))
+            .await;
         match written {
             Ok(()) => Ok(()),
             Err(KvWriteError::Store(e)) => Err(host_failure(&self.plugin, what, e)),
@@ -82,10 +81,8 @@ impl kv::Host for KvCtx {
             return Ok(Err(e));
         }
         let plugin = self.plugin.clone();
-        let found = self.store.run(move |s| s.kv_get(&plugin, &key)).await;
-        Ok(found
-            .and_then(|r| r)
-            .map_err(|e| host_failure(&self.plugin, "kv get", e)))
+        let found = self.store.try_run(move |s| s.kv_get(&plugin, &key)).await;
+        Ok(found.map_err(|e| host_failure(&self.plugin, "kv get", e)))
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> KvResult<()> {
@@ -100,9 +97,11 @@ impl kv::Host for KvCtx {
             return Ok(Err(e));
         }
         let plugin = self.plugin.clone();
-        let deleted = self.store.run(move |s| s.kv_delete(&plugin, &key)).await;
+        let deleted = self
+            .store
+            .try_run(move |s| s.kv_delete(&plugin, &key))
+            .await;
         Ok(deleted
-            .and_then(|r| r)
             .map(|_| ())
             .map_err(|e| host_failure(&self.plugin, "kv delete", e)))
     }
@@ -114,11 +113,9 @@ impl kv::Host for KvCtx {
         let plugin = self.plugin.clone();
         let keys = self
             .store
-            .run(move |s| s.kv_list(&plugin, &prefix, MAX_LIST_KEYS))
+            .try_run(move |s| s.kv_list(&plugin, &prefix, MAX_LIST_KEYS))
             .await;
-        Ok(keys
-            .and_then(|r| r)
-            .map_err(|e| host_failure(&self.plugin, "kv list", e)))
+        Ok(keys.map_err(|e| host_failure(&self.plugin, "kv list", e)))
     }
 
     async fn batch(&mut self, ops: Vec<Op>) -> KvResult<()> {

@@ -94,8 +94,7 @@ impl Delivery {
             return;
         }
         let store = self.outbox.store();
-        let targets = store.run(|s| s.outbox_targets()).await;
-        let targets = match targets.and_then(|r| r) {
+        let targets = match store.try_run(|s| s.outbox_targets()).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!("outbox: {e}");
@@ -138,8 +137,7 @@ impl Delivery {
     /// One line per target with messages waiting: how many, and why they wait; and a
     /// warning line for each queue at [`WARN_PERCENT`] or more of an `[outbox]` cap.
     pub async fn status_lines(&self) -> Vec<String> {
-        let usage = self.outbox.store().run(|s| s.outbox_usage()).await;
-        let usage = match usage.and_then(|r| r) {
+        let usage = match self.outbox.store().try_run(|s| s.outbox_usage()).await {
             Ok(usage) => usage,
             Err(e) => {
                 tracing::error!("outbox status: {e}");
@@ -251,12 +249,12 @@ async fn drain(outbox: Outbox, target: String, route: Route, progress: Arc<Mutex
         let wanted = target.clone();
         let done = sent.take();
         let pending = store
-            .run(move |s| {
+            .try_run(move |s| {
                 mark_sent(s, done)?;
                 s.outbox_pending(&wanted, BATCH)
             })
             .await;
-        let items = match pending.and_then(|r| r) {
+        let items = match pending {
             Ok(items) => items,
             Err(e) => {
                 tracing::error!("outbox {target}: {e}");
@@ -409,8 +407,7 @@ async fn deliver_one(
 /// dropped it, oldest first, while it waited here), counting an attempt if it is. When
 /// the store cannot say, it is delivered.
 async fn still_queued_and_counted(store: &Store, target: &str, id: i64, done: Option<i64>) -> bool {
-    let checked = store.run(move |s| s.outbox_attempt(id, done));
-    match checked.await.and_then(|r| r) {
+    match store.try_run(move |s| s.outbox_attempt(id, done)).await {
         Ok(queued) => {
             if !queued {
                 tracing::debug!(

@@ -31,8 +31,8 @@ pub async fn remember(
 ) -> Result<(), StoreError> {
     let (key, value) = (key(target, original), ids.join(","));
     store
-        .run(move |s| s.kv_set(NAMESPACE, &key, value.as_bytes()))
-        .await?
+        .try_run(move |s| s.kv_set(NAMESPACE, &key, value.as_bytes()))
+        .await
 }
 
 /// The ids of the copies of `original` on `target`; empty when it was never copied there.
@@ -42,7 +42,7 @@ pub async fn copies(
     original: &str,
 ) -> Result<Vec<String>, StoreError> {
     let key = key(target, original);
-    let value = store.run(move |s| s.kv_get(NAMESPACE, &key)).await??;
+    let value = store.try_run(move |s| s.kv_get(NAMESPACE, &key)).await?;
     Ok(value
         .map(|v| {
             String::from_utf8_lossy(&v)
@@ -58,8 +58,8 @@ pub async fn copies(
 pub async fn forget(store: &Store, target: &str, original: &str) -> Result<(), StoreError> {
     let key = key(target, original);
     store
-        .run(move |s| s.kv_delete(NAMESPACE, &key).map(|_| ()))
-        .await?
+        .try_run(move |s| s.kv_delete(NAMESPACE, &key).map(|_| ()))
+        .await
 }
 
 /// The platform calls of a gateway's outgoing half, which [`deliver`] makes. Each answers

@@ -671,7 +671,7 @@ impl Supervisor {
             lines.extend(provider().await);
         }
         let store = &self.services.store;
-        let targets = store.run(|s| s.outbox_targets()).await.and_then(|r| r);
+        let targets = store.try_run(|s| s.outbox_targets()).await;
         if let Ok(targets) = log_store_error(targets) {
             let pending: u64 = targets.iter().map(|(_, n)| n).sum();
             lines.push(format!("outbox: {pending} pending"));
@@ -683,8 +683,8 @@ impl Supervisor {
         if let Ok(Some(e)) = self.config_error.lock().map(|e| e.clone()) {
             lines.push(format!("config: last edit rejected, old config kept: {e}"));
         }
-        let recent = store.run(|s| s.history_recent(RECENT_EVENTS)).await;
-        if let Ok(recent) = log_store_error(recent.and_then(|r| r)) {
+        let recent = store.try_run(|s| s.history_recent(RECENT_EVENTS)).await;
+        if let Ok(recent) = log_store_error(recent) {
             let now = unix_ms();
             for event in recent {
                 let ago = human_duration(u64::try_from(now - event.at).unwrap_or(0) / 1000);

@@ -236,4 +236,32 @@ mod tests {
         );
         assert!(store.kv_get("p", "c").expect("get").is_some());
     }
+
+    #[tokio::test]
+    async fn a_result_whose_caller_has_gone_is_handed_to_the_unheard_hook() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = file_store(&dir);
+        let (heard, unheard) = channel();
+        let release = hold(&store);
+        let limits = KvLimits {
+            max_bytes: 1,
+            max_value_bytes: 1,
+        };
+        let too_big = vec![KvOp::Set("k".into(), vec![b'x'; 2])];
+        let gone = handed_over(store.run_then(
+            move |s| s.kv_batch("p", &too_big, &limits),
+            move |result| {
+                let _ = heard.send(result);
+            },
+        ));
+        drop(gone);
+        drop(release);
+        let result = unheard
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the hook got the result");
+        assert!(
+            matches!(result, Err(KvWriteError::ValueTooLarge { .. })),
+            "{result:?}"
+        );
+    }
 }

@@ -121,7 +121,7 @@ impl Snapshot {
         let stored = supervisor
             .services()
             .store
-            .run(move |s| -> Result<Stored, StoreError> {
+            .try_run(move |s| -> Result<Stored, StoreError> {
                 let mut kv_bytes = BTreeMap::new();
                 for name in names {
                     let n = s.kv_bytes(&name)?;
@@ -133,8 +133,7 @@ impl Snapshot {
                     events: s.history_recent(RECENT_EVENTS)?,
                 })
             })
-            .await
-            .and_then(|r| r);
+            .await;
         let (stored, store_error) = match stored {
             Ok(s) => (s, None),
             Err(e) => {
