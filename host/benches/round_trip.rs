@@ -5,7 +5,9 @@
 //!
 //! Run: `cargo bench -p roost --bench round_trip` (or `make bench` for the side-by-side).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
 
 use roost::config::Config;
 use roost::daemon::Host;
@@ -39,6 +41,12 @@ fn main() {
             us(median),
             us(p99)
         );
+        let (floor_median, floor_p99) = channel_floor(ROUNDS).await;
+        println!(
+            "  floor on this machine (a task answering over the same channels, no plugin): median {} us, p99 {} us",
+            us(floor_median),
+            us(floor_p99)
+        );
         for (what, ours, var) in [
             ("median", median, "ERRBOT_MEDIAN_MS"),
             ("p99", p99, "ERRBOT_P99_MS"),
@@ -53,6 +61,33 @@ fn main() {
         }
         host.supervisor.unload_all();
     });
+}
+
+/// The floor under any round trip through a plugin's actor here: a task that answers each
+/// request over the same kind of channels (`mpsc` in, `oneshot` back) and does nothing
+/// else, timed the same way from another task. Its p99 is the machine's scheduling noise.
+async fn channel_floor(rounds: usize) -> (Duration, Duration) {
+    let (tx, mut rx) = mpsc::channel::<oneshot::Sender<()>>(16);
+    tokio::spawn(async move {
+        while let Some(reply) = rx.recv().await {
+            let _ = reply.send(());
+        }
+    });
+    let timing = tokio::spawn(async move {
+        let mut samples = Vec::with_capacity(rounds);
+        for i in 0..WARMUP + rounds {
+            let t = Instant::now();
+            let (reply, answer) = oneshot::channel();
+            tx.try_send(reply).expect("the echo task");
+            answer.await.expect("an echo");
+            if i >= WARMUP {
+                samples.push(t.elapsed());
+            }
+        }
+        samples.sort();
+        (samples[rounds / 2], samples[rounds * 99 / 100])
+    });
+    timing.await.expect("the timing task")
 }
 
 fn us(d: Duration) -> String {

@@ -40,7 +40,9 @@ pub fn print_line(text: &str) -> std::io::Result<()> {
 /// Prints a reply to stdout as [`Outgoing::render_plain`] shows it, made [`visible`], part
 /// by part: a large reply (a diff's SQL) is written from where it lies, never copied whole.
 pub fn print_reply(reply: &Outgoing) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout alone writes each line as it ends (a report of a thousand names
+    // was two thousand system calls).
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     for (i, part) in reply.plain_parts().enumerate() {
         if i > 0 {
             out.write_all(b"\n")?;
