@@ -32,10 +32,7 @@ fn main() {
     let hello = std::env::var("HELLO_WASM").expect("HELLO_WASM: the hello example's component");
     let config = setup(&dir, count, Path::new(&hello));
     let cold = !dir.join("data/cache").exists();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = roost::async_runtime::build().expect("runtime");
     runtime.block_on(async {
         let started = Instant::now();
         let host = Host::build(config).expect("host");

@@ -26,10 +26,7 @@ fn main() {
     let plugins = dir.path().join("data/plugins");
     std::fs::create_dir_all(&plugins).expect("plugins dir");
     std::fs::copy(&wasm, plugins.join("echo.wasm")).expect("copy the plugin");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = roost::async_runtime::build().expect("runtime");
     runtime.block_on(async {
         let first = load(dir.path()).await;
         println!(

@@ -26,10 +26,7 @@ fn main() {
     let text = "[host]\ndata_dir = \"data\"\n[rate_limit]\nper_minute = 0\n[plugins.bot.grants]\nadmin = true\n";
     std::fs::write(&config_path, text).expect("write config");
     let config = Config::load(&config_path).expect("config");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = roost::async_runtime::build().expect("runtime");
     runtime.block_on(async {
         let host = Host::build(config).expect("host");
         let errors = host.supervisor.sync().await;

@@ -32,10 +32,7 @@ fn main() {
     let pg = cluster.server();
     let postgres = Store::open_postgres(&pg.url, pg.password.as_deref()).expect("postgres");
     println!("{:<34} {:>14} {:>14}", "store", "SQLite", "Postgres");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = roost::async_runtime::build().expect("runtime");
     let rows: Vec<(&str, [String; 2])> = vec![
         (
             "kv set, median / p99",

@@ -21,6 +21,7 @@
 //! - [`cli`]: the other subcommands (`check`, `chat`, `invoke`, `init`).
 
 pub mod abort_on_drop;
+pub mod async_runtime;
 pub mod capabilities;
 pub mod cli;
 pub mod config;

@@ -417,15 +417,12 @@ fn chat_exit(talked: Result<bool, cli::chat::ChatError>) -> anyhow::Result<ExitC
 /// a file read) before the process exits anyway.
 const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Runs `work` on a fresh multi-threaded tokio runtime; exits without waiting long for
-/// blocking tasks still running.
+/// Runs `work` on a fresh runtime ([`roost::async_runtime`]); exits without waiting long
+/// for blocking tasks still running.
 fn run_async(
     work: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
 ) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = roost::async_runtime::build().context("starting the async runtime")?;
     let result = runtime.block_on(work);
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
     result
