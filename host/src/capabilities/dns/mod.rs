@@ -684,27 +684,44 @@ mod tests {
         );
     }
 
-    /// A responder that answers at once and keeps every source address it was asked
-    /// from: each is a socket the host opened.
-    async fn counting_responder() -> (SocketAddr, Arc<Mutex<HashSet<SocketAddr>>>) {
+    /// What a [`recording_responder`] saw: each source address it was asked from (each a
+    /// socket the host opened), and each query it dropped.
+    #[derive(Default, Clone)]
+    struct Seen {
+        peers: Arc<Mutex<HashSet<SocketAddr>>>,
+        dropped: Arc<Mutex<HashSet<Vec<u8>>>>,
+    }
+
+    /// A responder that answers at once, or with `forgetful` only when a query comes the
+    /// second time, and keeps what it saw.
+    async fn recording_responder(forgetful: bool) -> (SocketAddr, Seen) {
         let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let addr = udp.local_addr().expect("addr");
-        let peers = Arc::new(Mutex::new(HashSet::new()));
-        let seen = peers.clone();
+        let seen = Seen::default();
+        let record = seen.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
-                seen.lock().expect("peers").insert(peer);
+                record.peers.lock().expect("peers").insert(peer);
+                if forgetful
+                    && record
+                        .dropped
+                        .lock()
+                        .expect("dropped")
+                        .insert(buf[..n].to_vec())
+                {
+                    continue;
+                }
                 let reply = answer(&buf[..n]).to_vec().expect("encode");
                 let _ = udp.send_to(&reply, peer).await;
             }
         });
-        (addr, peers)
+        (addr, seen)
     }
 
     #[tokio::test]
     async fn a_servers_queries_share_one_socket_kept_between_calls_until_it_served_its_share() {
-        let (addr, peers) = counting_responder().await;
+        let (addr, seen) = recording_responder(false).await;
         let mut ctx = granted(&[addr]);
         let mut asked = 0;
         for _ in 0..3 {
@@ -715,7 +732,7 @@ mod tests {
             ask(&mut v, "a.test", "A", "").await.expect("an answer");
             asked += 2 * IN_FLIGHT + 1;
         }
-        let opened = peers.lock().expect("peers").len();
+        let opened = seen.peers.lock().expect("peers").len();
         assert_eq!(
             opened,
             asked.div_ceil(SOCKET_USES as usize),
@@ -723,29 +740,9 @@ mod tests {
         );
     }
 
-    /// A responder that answers each query only when it comes the second time, and says
-    /// how many it dropped.
-    async fn forgetful_responder() -> (SocketAddr, Arc<Mutex<HashSet<Vec<u8>>>>) {
-        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-        let addr = udp.local_addr().expect("addr");
-        let dropped = Arc::new(Mutex::new(HashSet::new()));
-        let seen = dropped.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
-                if seen.lock().expect("seen").insert(buf[..n].to_vec()) {
-                    continue;
-                }
-                let reply = answer(&buf[..n]).to_vec().expect("encode");
-                let _ = udp.send_to(&reply, peer).await;
-            }
-        });
-        (addr, dropped)
-    }
-
     #[tokio::test]
     async fn a_lost_query_is_sent_again() {
-        let (addr, dropped) = forgetful_responder().await;
+        let (addr, seen) = recording_responder(true).await;
         let mut ctx = granted(&[addr]);
         let mut v = view(&mut ctx, Duration::from_secs(10));
         let batch = vec![
@@ -762,7 +759,7 @@ mod tests {
             rcodes,
             [Ok(Rcode::NoError), Ok(Rcode::NxDomain), Ok(Rcode::NoError)]
         );
-        assert_eq!(dropped.lock().expect("dropped").len(), 3);
+        assert_eq!(seen.dropped.lock().expect("dropped").len(), 3);
     }
 
     #[tokio::test]
@@ -799,13 +796,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_socket_serves_a_bounded_number_of_queries() {
-        let (addr, peers) = counting_responder().await;
+        let (addr, seen) = recording_responder(false).await;
         let mut ctx = granted_with_budget(&[addr], SOCKET_USES + 1);
         let mut v = view(&mut ctx, Duration::from_secs(30));
         for _ in 0..=SOCKET_USES {
             ask(&mut v, "a.test", "A", "").await.expect("an answer");
         }
-        let opened = peers.lock().expect("peers").len();
+        let opened = seen.peers.lock().expect("peers").len();
         assert_eq!(opened, 2, "one after another, {} queries", SOCKET_USES + 1);
     }
 
