@@ -98,16 +98,20 @@ impl DnsCtx {
         }
     }
 
-    /// The server to ask: the named one if granted, else the first granted one.
-    fn server(&self, wanted: &str) -> Result<SocketAddr, Failure> {
-        let system = if self.grant.system {
-            system_servers()
-        } else {
-            Vec::new()
-        };
-        let allowed = || self.grant.servers.iter().chain(system.iter());
+    /// The servers the grant allows, read once per host call: the system's resolvers come
+    /// from /etc/resolv.conf, which is not read again for each question of a batch.
+    fn allowed(&self) -> Vec<SocketAddr> {
+        let mut allowed = self.grant.servers.clone();
+        if self.grant.system {
+            allowed.extend(system_servers());
+        }
+        allowed
+    }
+
+    /// The server to ask out of `allowed`: the named one if granted, else the first one.
+    fn server(&self, wanted: &str, allowed: &[SocketAddr]) -> Result<SocketAddr, Failure> {
         if wanted.is_empty() {
-            return allowed().next().copied().ok_or_else(|| {
+            return allowed.first().copied().ok_or_else(|| {
                 Failure::AccessDenied(format!(
                     "no DNS server is granted to plugin `{0}` (set dns_servers or dns_system in [plugins.{0}.grants])",
                     self.plugin
@@ -117,7 +121,7 @@ impl DnsCtx {
         let addr = parse_server(wanted).ok_or_else(|| {
             Failure::InvalidArgument(format!("server `{wanted}`: expected ip:port"))
         })?;
-        if allowed().any(|a| *a == addr) {
+        if allowed.contains(&addr) {
             Ok(addr)
         } else {
             tracing::info!(plugin = %self.plugin, blame = "guest", "denied: DNS server {addr}");
@@ -151,17 +155,15 @@ pub struct DnsView<'a> {
 }
 
 impl DnsCtx {
-    /// The query for one question and the granted server to send it to, with the question
-    /// paid for out of the budget.
+    /// The query for one question and the server out of `allowed` to send it to, with the
+    /// question paid for out of the budget.
     fn admit(
         &mut self,
-        name: &str,
-        rtype: &str,
-        server: &str,
-        recurse: bool,
+        q: &dns::Question,
+        allowed: &[SocketAddr],
     ) -> Result<(Message, SocketAddr), Failure> {
-        let query = build_query(name, rtype, recurse)?;
-        let addr = self.server(server)?;
+        let query = build_query(&q.name, &q.rtype, q.recurse)?;
+        let addr = self.server(&q.server, allowed)?;
         self.spend()?;
         Ok((query, addr))
     }
@@ -175,7 +177,13 @@ impl dns::Host for DnsView<'_> {
         server: String,
         recurse: bool,
     ) -> wasmtime::Result<Result<Response, Failure>> {
-        let admitted = vec![self.ctx.admit(&name, &rtype, &server, recurse)];
+        let question = dns::Question {
+            name,
+            rtype,
+            server,
+            recurse,
+        };
+        let admitted = vec![self.ctx.admit(&question, &self.ctx.allowed())];
         let mut results = ask(admitted, self.deadline, &self.ctx.sockets).await;
         Ok(results
             .pop()
@@ -192,9 +200,10 @@ impl dns::Host for DnsView<'_> {
                 questions.len()
             )));
         }
+        let allowed = self.ctx.allowed();
         let admitted = questions
             .iter()
-            .map(|q| self.ctx.admit(&q.name, &q.rtype, &q.server, q.recurse))
+            .map(|q| self.ctx.admit(q, &allowed))
             .collect();
         Ok(ask(admitted, self.deadline, &self.ctx.sockets).await)
     }
