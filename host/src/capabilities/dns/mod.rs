@@ -34,7 +34,7 @@ pub const ATTEMPTS: u32 = 2;
 /// Questions one `lookup-many` call may hold: the host keeps every answer of a batch
 /// until the last one is in.
 pub const MAX_BATCH: usize = 256;
-/// Queries of one batch in flight at once, so also the most one plugin has at one server.
+/// Queries one instance has out at one server at once.
 pub const IN_FLIGHT: usize = 32;
 /// Largest answer accepted over TCP.
 const MAX_TCP_MESSAGE: usize = 65_535;
@@ -241,17 +241,17 @@ async fn ask(
     deadline: Instant,
     sockets: &Sockets,
 ) -> Vec<Result<Response, Failure>> {
-    let started = Instant::now();
     let mut results: Vec<Result<Response, Failure>> = Vec::with_capacity(admitted.len());
     let mut by_server: HashMap<SocketAddr, Vec<udp::Job>> = HashMap::new();
     for (index, admitted) in admitted.into_iter().enumerate() {
         // A placeholder until the answer is in; every admitted question gets one.
         results.push(Err(Failure::Timeout(String::new())));
         match admitted {
-            Ok((query, server)) => by_server
-                .entry(server)
-                .or_default()
-                .push(udp::Job { index, query }),
+            Ok((query, server)) => by_server.entry(server).or_default().push(udp::Job {
+                index,
+                query,
+                sent: None,
+            }),
             Err(e) => results[index] = Err(e),
         }
     }
@@ -262,10 +262,8 @@ async fn ask(
                 Ok(m) if m.metadata.truncation => tcp(&job.query, server, deadline).await,
                 other => other,
             };
-            (
-                job.index,
-                answer.map(|m| response(&m, server, started.elapsed())),
-            )
+            let round_trip = job.sent.map_or(Duration::ZERO, |sent| sent.elapsed());
+            (job.index, answer.map(|m| response(&m, server, round_trip)))
         });
         futures_util::future::join_all(answered).await
     });
@@ -579,6 +577,24 @@ mod tests {
             "{refused:?}"
         );
         drop(silent);
+    }
+
+    #[tokio::test]
+    async fn every_question_of_a_batch_to_a_closed_port_is_unreachable() {
+        // The ICMP error of the first query fails the next send on the socket: the query
+        // being sent then fails like the rest, none is left without an answer.
+        let closed_addr = {
+            let s = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+            s.local_addr().expect("addr")
+        };
+        let mut ctx = granted(&[closed_addr]);
+        let mut v = view(&mut ctx, Duration::from_secs(10));
+        let batch = (0..3).map(|_| question("a.test", "A", "")).collect();
+        let results = v.lookup_many(batch).await.expect("no trap");
+        assert_eq!(results.len(), 3);
+        for r in &results {
+            assert!(matches!(r, Err(Failure::Unreachable(_))), "{results:?}");
+        }
     }
 
     #[tokio::test]

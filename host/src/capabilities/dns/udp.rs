@@ -25,10 +25,12 @@ const TICK: Duration = Duration::from_millis(50);
 /// Largest UDP answer read.
 const MAX_UDP_MESSAGE: usize = 4096;
 
-/// One question of the call: its place in the call's list and its query.
+/// One question of the call: its place in the call's list, its query, and when the query
+/// first went out (its answer's round trip is timed from then).
 pub(super) struct Job {
     pub index: usize,
     pub query: Message,
+    pub sent: Option<Instant>,
 }
 
 /// What became of a job: its answer (maybe truncated) or why there is none.
@@ -112,6 +114,11 @@ pub(super) async fn ask_all(
     let mut waiting: VecDeque<Job> = jobs.into();
     let mut outcomes = Vec::with_capacity(waiting.len());
     while !waiting.is_empty() {
+        if Instant::now() >= deadline {
+            let timeout = Failure::Timeout(format!("{server}: no answer in time"));
+            outcomes.extend(waiting.drain(..).map(|j| (j, Err(timeout.clone()))));
+            break;
+        }
         let mut kept = match sockets.take(server).await {
             Ok(kept) => kept,
             Err(e) => {
@@ -216,15 +223,18 @@ impl<'s> Pipeline<'s> {
                     continue;
                 }
             };
-            self.socket
-                .send(&bytes)
-                .await
-                .map_err(unreachable(self.server))?;
+            if let Err(e) = self.socket.send(&bytes).await {
+                // Back in the queue, so it fails with the others.
+                queue.push_front(job);
+                return Err(unreachable(self.server)(e));
+            }
             let id = job.query.metadata.id;
+            let now = Instant::now();
+            job.sent.get_or_insert(now);
             let flying = Flying {
                 job,
                 bytes,
-                sent: Instant::now(),
+                sent: now,
                 attempts: 1,
             };
             self.flying.insert(id, flying);
