@@ -36,11 +36,12 @@ build: setup
 
 ## Every test: the plugins' own tests (native), the Python SDK's and the Python example's
 ## (plain CPython, no wasm), then the host's unit tests and the end-to-end tests that drive
-## the real binary.
+## the real binary (built with the `unify_features` example, so the tests reuse its crates:
+## tests/examples/unify_features.rs says why).
 test: setup test-deps
 	cd plugins && $(CARGO) test --locked --target $(HOST_TRIPLE) --no-fail-fast
 	pytest -q -p no:cacheprovider plugins/sdk-python plugins/examples/python
-	$(CARGO) build --locked -p roost --bin roost
+	$(CARGO) build --locked --workspace --bin roost --example unify_features
 	$(CARGO) test --locked --workspace --doc
 	$(CARGO) test --locked --workspace --lib --bins --tests --no-fail-fast
 

@@ -174,13 +174,17 @@ pub fn roost_bin() -> PathBuf {
     bin
 }
 
-/// `cargo build -p roost --bin roost` into the profile directory `dir` the tests run from.
+/// Builds the `roost` binary into the profile directory `dir` the tests run from: in
+/// release as the bench scripts do (`-p roost`), in debug as `make test` does, with the
+/// `unify_features` example so that its dependencies are the tests' own builds.
 fn build_roost(dir: &Path) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
-    command.args(["build", "--quiet", "-p", "roost", "--bin", "roost"]);
+    command.args(["build", "--quiet", "--bin", "roost"]);
     if dir.file_name().is_some_and(|p| p == "release") {
-        command.arg("--release");
+        command.args(["-p", "roost", "--release"]);
+    } else {
+        command.args(["--workspace", "--example", "unify_features"]);
     }
     if let Some(target) = dir.parent() {
         command.arg("--target-dir").arg(target);
