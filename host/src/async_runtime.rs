@@ -5,8 +5,11 @@
 //! command and the plugin answering it on one thread, which takes the `!ping` p99 from
 //! 34–39 µs to 12–16 µs (BENCHMARKS.md), but it is not the default: with one worker, any
 //! call that blocks a worker stalls the whole hub, and the end-to-end test of a leader
-//! paused and fenced off on Postgres showed the bot's host calls timing out over and over
-//! until that is ruled out.
+//! paused and fenced off on Postgres showed the bot's host calls timing out over and over.
+//! A cause found since holds for any number of workers: a leader stopped inside a Postgres
+//! transaction kept its row locks against the hub that took over until it woke (now ended
+//! by the server, `store::postgres::IDLE_IN_TRANSACTION`). One worker stays off the default
+//! until a full test run with it passes.
 
 /// A runtime with every driver and tokio's default number of workers.
 pub fn build() -> std::io::Result<tokio::runtime::Runtime> {

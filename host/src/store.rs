@@ -2216,6 +2216,44 @@ mod tests {
     }
 
     #[test]
+    fn a_hub_stopped_mid_transaction_holds_its_postgres_locks_no_longer_than_the_idle_limit() {
+        let url = test_pg::fresh_url();
+        let password = test_pg::server().password.clone();
+        let sleeper = Store::open_postgres(&url, password.as_deref()).expect("open");
+        let id = sleeper.outbox_push("t", "p", "x").expect("push");
+        // What a hub stopped between two statements leaves: its transaction open, holding
+        // the row lock of the message it was marking.
+        let Db::Postgres(pg) = sleeper.db() else {
+            unreachable!()
+        };
+        pg.execute_raw("BEGIN; UPDATE outbox SET attempts = attempts")
+            .expect("lock the row");
+
+        let other = Store::open_postgres(&url, password.as_deref()).expect("open");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(other.outbox_attempt(id, None));
+        });
+        let patience = postgres::IDLE_IN_TRANSACTION * 4;
+        let counted = rx
+            .recv_timeout(patience)
+            .expect("the other hub is still waiting on the stopped one's lock")
+            .expect("attempt");
+        assert!(counted, "the message is still there to be tried");
+
+        // Woken, the sleeper's next call meets its ended session; the one after connects
+        // again.
+        let woke = sleeper.kv_set("p", "k", b"v");
+        if let Err(e) = woke {
+            assert!(matches!(e, StoreError::Postgres { .. }), "{e}");
+            sleeper
+                .kv_set("p", "k", b"v")
+                .expect("set after reconnecting");
+        }
+        assert_eq!(sleeper.kv_get("p", "k").expect("get"), Some(b"v".to_vec()));
+    }
+
+    #[test]
     fn a_wrong_postgres_password_is_a_connect_error_without_the_password() {
         let url = &test_pg::server().url;
         match Store::open_postgres(url, Some("not-the-password-x9")) {

@@ -7,6 +7,9 @@
 //!   A connection found closed is opened again before the next call.
 //! - Durability: every write commits before the call returns, with
 //!   `synchronous_commit = on` set for the session whatever the server's default.
+//! - A session left idle inside a transaction for [`IDLE_IN_TRANSACTION`] is ended by the
+//!   server, so a hub stopped mid-write cannot hold its locks against the one that took
+//!   over from it.
 //! - Quotas stay exact when two connections write at once: a KV write first locks its
 //!   plugin's `kv_usage` row and a queued message its target's `outbox_usage` row, so
 //!   checks and writes of one namespace or one queue run one after another. Triggers keep
@@ -151,6 +154,15 @@ const MIGRATION_LOCK: i64 = 0x726f_6f73_7400_0001;
 /// How long connecting may take before the hub gives up (a host that drops packets would
 /// otherwise hold the start for minutes).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the server lets a store connection sit idle inside a transaction before it
+/// ends the session (rolling the transaction back). Every transaction here runs from
+/// `BEGIN` to `COMMIT` on the store's thread without waiting on anything else, so only a
+/// hub that stopped mid-transaction (SIGSTOP, a frozen VM) stays idle in one; without the
+/// limit its row locks would stall the hub that took over from it until it woke. A bit
+/// over the leadership lease, so they are let go about when the lead passes on; the
+/// sleeper's next call fails and the one after connects again.
+pub(super) const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
 
 /// A handle to the Postgres store's thread. Dropping it ends the thread and closes the
 /// connection.
@@ -670,7 +682,10 @@ fn connect(config: &postgres::Config) -> Result<Client, postgres::Error> {
     let mut client = config.clone().ssl_mode(mode).connect(tls)?;
     // The server's default may trade durability for speed; a queued message or a KV write
     // that returned Ok must be on disk.
-    client.batch_execute("SET synchronous_commit = on")?;
+    client.batch_execute(&format!(
+        "SET synchronous_commit = on; SET idle_in_transaction_session_timeout = {}",
+        IDLE_IN_TRANSACTION.as_millis()
+    ))?;
     Ok(client)
 }
 
