@@ -65,7 +65,6 @@ bench: setup
 	bash host/benches/store_sqlite_vs_postgres.sh
 	bash host/benches/many_plugins.sh
 	bash host/benches/failover.sh
-	bash host/benches/idle_cost.sh
 
 ## The rows that allow smaller sizes, in under 5 minutes once the release build is there
 ## (a first run builds it): quick figures to compare two commits, in target/bench/quick/.

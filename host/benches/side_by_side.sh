@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks of roost against Errbot 6.2.1, both measured in this run:
 #   command round trip in process (median, p99), startup to ready (cold and warm compile
-#   cache), idle resident memory. Run from the repo root: `make bench`.
+#   cache), idle resident memory; and roost's idle cost, CPU time (utime + stime from
+#   /proc/PID/stat) and thread wake-ups (its threads' voluntary context switches) over
+#   IDLE_S seconds (60; 10 in `make bench-quick`). Run from the repo root: `make bench`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -43,8 +45,16 @@ start_once; cold=$secs; kill "$pid"; wait "$pid" || true
 start_once; warm=$secs
 sleep 2
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+idle_s=${IDLE_S:-60}
+[ "${BENCH_QUICK:-0}" = 1 ] && idle_s=${IDLE_S:-10}
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+wakeups() { cat /proc/"$pid"/task/*/status | awk '/^voluntary_ctxt_switches/ {s += $2} END {print s}'; }
+t0=$(ticks) w0=$(wakeups)
+sleep "$idle_s"
+t1=$(ticks) w1=$(wakeups)
 kill "$pid"; wait "$pid" || true
 rss_mb=$(echo "scale=1; $rss_kb/1024" | bc)
 echo "roost: startup cold ${cold} s, warm ${warm} s; idle RSS ${rss_mb} MB"
+echo "roost idle over ${idle_s} s: $(( (t1 - t0) * 1000 / $(getconf CLK_TCK) )) ms of CPU, $(( w1 - w0 )) thread wake-ups"
 echo "  startup vs errbot ${ERRBOT_STARTUP_S} s: $(echo "scale=1; $ERRBOT_STARTUP_S/$warm" | bc)x (warm)"
 echo "  idle RSS vs errbot ${ERRBOT_RSS_MB} MB: $(echo "scale=2; $rss_mb/$ERRBOT_RSS_MB" | bc)x the memory"
