@@ -6,7 +6,8 @@
 //! target's queue to `[outbox] max_messages` and `max_mb`, past which its oldest messages
 //! are dropped first (logged, and counted in the history `!status` shows).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
@@ -22,8 +23,19 @@ pub struct Outbox {
     store: Store,
     config: LiveConfig,
     wake: Arc<Notify>,
+    /// What was queued since the delivery loop last looked ([`Outbox::take_news`]).
+    news: Arc<Mutex<News>>,
     /// Like `wake`, for telling the hubs sharing the store (`hub_calls.rs`).
     pushed: Arc<Notify>,
+}
+
+/// The targets this hub queued for since the delivery loop last looked, or that it must
+/// look at every target (`everything`): what it wakes for then decides whether it needs
+/// to read the outbox's targets from the store at all.
+#[derive(Default)]
+struct News {
+    targets: HashSet<String>,
+    everything: bool,
 }
 
 /// `[outbox]` in the units the store checks.
@@ -61,6 +73,7 @@ impl Outbox {
             store,
             config,
             wake: Arc::new(Notify::new()),
+            news: Arc::default(),
             pushed: Arc::new(Notify::new()),
         }
     }
@@ -76,7 +89,7 @@ impl Outbox {
     ) -> Result<(), StoreError> {
         let write = self.prepare(targets, plugin, message);
         self.store.try_run(write).await?;
-        self.woken();
+        self.woken(targets);
         Ok(())
     }
 
@@ -91,7 +104,7 @@ impl Outbox {
                 tracing::error!(plugin, "outbox: cannot queue a message: {e}");
             }
         });
-        self.woken();
+        self.woken(targets);
     }
 
     /// The store write that queues `message` for `targets` under the config in force now.
@@ -153,15 +166,31 @@ impl Outbox {
         self.wake.notified().await;
     }
 
-    /// Wakes the delivery loop, and whoever waits on [`Outbox::pushed`].
-    fn woken(&self) {
+    /// Wakes the delivery loop for what was queued for `targets`, and whoever waits on
+    /// [`Outbox::pushed`].
+    fn woken(&self, targets: &[String]) {
+        self.lock_news().targets.extend(targets.iter().cloned());
         self.wake.notify_one();
         self.pushed.notify_one();
     }
 
-    /// Wakes the delivery loop for what another hub sharing the store queued.
+    /// Wakes the delivery loop to look at every target: for what another hub sharing the
+    /// store queued, or when a worker found its queue empty and stopped (something queued
+    /// for its target meanwhile needs a new one).
     pub fn wake(&self) {
+        self.lock_news().everything = true;
         self.wake.notify_one();
+    }
+
+    /// The targets queued for since the last call, or `None` when every target must be
+    /// looked at.
+    pub fn take_news(&self) -> Option<HashSet<String>> {
+        let news = std::mem::take(&mut *self.lock_news());
+        (!news.everything).then_some(news.targets)
+    }
+
+    fn lock_news(&self) -> std::sync::MutexGuard<'_, News> {
+        self.news.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Resolves when this hub queued something since the last call.

@@ -1045,6 +1045,22 @@ impl Store {
         .map_err(sql("recording a delivery attempt"))
     }
 
+    /// Takes back an attempt [`Store::outbox_attempt`] counted for message `id` that was
+    /// not made after all (its worker stopped before the try), so the next run does not
+    /// take it for one that may have gone out.
+    pub fn outbox_attempt_not_made(&self, id: i64) -> Result<(), StoreError> {
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.outbox_attempt_not_made(id),
+        };
+        conn.prepare_cached(
+            "UPDATE outbox SET attempts = attempts - 1 WHERE id = ?1 AND attempts > 0",
+        )
+        .and_then(|mut stmt| stmt.execute([id]))
+        .map(drop)
+        .map_err(sql("taking back an attempt not made"))
+    }
+
     /// Every target with messages waiting, and how many, sorted by target: the delivery
     /// loop's work list and the queue depth `!status` shows.
     pub fn outbox_targets(&self) -> Result<Vec<(String, u64)>, StoreError> {
@@ -1527,6 +1543,7 @@ mod tests {
         drops_are_recorded_once_per_run_with_their_count,
         outbox_usage_follows_deliveries_and_forgets_empty_targets,
         the_outbox_delivers_per_target_in_order_and_keeps_failures,
+        an_attempt_not_made_is_taken_back_and_never_below_zero,
         history_keeps_the_newest_thousand_newest_first,
         history_details_are_capped_at_a_character_boundary,
         clones_share_one_database,
@@ -1984,6 +2001,18 @@ mod tests {
         );
         s.outbox_mark_sent(b).expect("sent");
         assert!(s.outbox_usage().expect("usage").is_empty());
+    }
+
+    fn an_attempt_not_made_is_taken_back_and_never_below_zero(s: Store) {
+        let id = s.outbox_push("discord:9", "bot", "{}").expect("push");
+        let attempts = |s: &Store| s.outbox_pending("discord:9", 1).expect("pending")[0].attempts;
+        assert!(s.outbox_attempt(id, None).expect("attempt"));
+        assert!(s.outbox_attempt(id, None).expect("attempt"));
+        s.outbox_attempt_not_made(id).expect("taken back");
+        assert_eq!(attempts(&s), 1, "the one made stays counted");
+        s.outbox_attempt_not_made(id).expect("taken back");
+        s.outbox_attempt_not_made(id).expect("taken back");
+        assert_eq!(attempts(&s), 0);
     }
 
     fn the_outbox_delivers_per_target_in_order_and_keeps_failures(s: Store) {

@@ -76,12 +76,13 @@ impl Delivery {
     /// Runs forever: starts a worker for each target with messages waiting and a gateway to
     /// take them, whenever something is queued and every few seconds.
     pub async fn run(self: Arc<Self>) {
+        let mut look_at_all = true;
         loop {
-            self.start_workers().await;
-            tokio::select! {
-                _ = self.outbox.queued() => {}
-                _ = tokio::time::sleep(RETRY_EVERY) => {}
-            }
+            self.start_workers(look_at_all).await;
+            look_at_all = tokio::select! {
+                _ = self.outbox.queued() => false,
+                _ = tokio::time::sleep(RETRY_EVERY) => true,
+            };
         }
     }
 
@@ -89,8 +90,16 @@ impl Delivery {
         self.workers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn start_workers(&self) {
+    /// Starts the workers missing. Unless `look_at_all`, a wake for messages queued only
+    /// for targets whose workers run reads nothing: those workers take them (one that
+    /// stops on an empty queue wakes this loop to look again), and a burst of replies
+    /// does not cost a read of every target per reply.
+    async fn start_workers(&self, look_at_all: bool) {
+        let news = self.outbox.take_news();
         if !(self.may_send)() {
+            return;
+        }
+        if !look_at_all && news.is_some_and(|targets| self.all_running(&targets)) {
             return;
         }
         let store = self.outbox.store();
@@ -132,6 +141,14 @@ impl Delivery {
             ));
             workers.insert(target, Worker { task, progress });
         }
+    }
+
+    /// Whether each of `targets` has a worker running.
+    fn all_running(&self, targets: &std::collections::HashSet<String>) -> bool {
+        let workers = self.workers();
+        targets
+            .iter()
+            .all(|t| workers.get(t).is_some_and(|w| !w.task.is_finished()))
     }
 
     /// One line per target with messages waiting: how many, and why they wait; and a
@@ -238,41 +255,252 @@ impl Drop for Delivery {
     }
 }
 
+/// Whether a message's attempt was counted already, during the try of the message before
+/// it, and if so whether it was still queued then.
+type CountedAhead = Option<bool>;
+
+/// What a worker does after one message.
+enum Next {
+    /// The next message, with its attempt counted ahead if it was.
+    GoOn(CountedAhead),
+    /// The gateway refused its token or this hub may no longer send: the queue waits.
+    Stop,
+}
+
+/// One target's worker while it drains the target's queue.
+///
+/// Its store work runs beside the posts rather than between them: the attempt of the
+/// next message is counted (and the sent mark of the last one written) while the
+/// platform is taking this one, so each message costs one round trip to the platform,
+/// not one to the store and then one to the platform. Counting one ahead keeps what an
+/// attempt means on disk (the message may have gone out): a crash in the middle of a
+/// try leaves at most the message after it counted but not tried, which the next run
+/// then checks for before posting, as it does for the one being tried. A worker that
+/// stops cleanly takes that count back.
+struct Drainer {
+    store: Store,
+    target: String,
+    route: Route,
+    progress: Arc<Mutex<Progress>>,
+    /// The last message delivered, not yet marked sent: the mark rides along with the
+    /// next store call, so each delivery costs one piece of store work, committed alone
+    /// and without an fsync (two pieces would be grouped and fsynced).
+    sent: Option<i64>,
+    /// The message whose attempt is counted but not made yet, if any.
+    untried: Option<i64>,
+}
+
 /// Delivers `target`'s queue until it is empty.
 async fn drain(outbox: Outbox, target: String, route: Route, progress: Arc<Mutex<Progress>>) {
-    let store = outbox.store().clone();
-    // The last message delivered, not yet marked sent: the mark rides along with the next
-    // store call, so each delivery costs one piece of store work, committed alone and
-    // without an fsync (two pieces would be grouped and fsynced).
-    let mut sent: Option<i64> = None;
+    let mut worker = Drainer {
+        store: outbox.store().clone(),
+        target,
+        route,
+        progress,
+        sent: None,
+        untried: None,
+    };
     loop {
-        let wanted = target.clone();
-        let done = sent.take();
-        let pending = store
+        let Some(items) = worker.next_batch().await else {
+            tokio::time::sleep(MAX_BACKOFF).await;
+            continue;
+        };
+        if items.is_empty() {
+            outbox.wake();
+            return;
+        }
+        let mut counted = None;
+        let mut queue = items.into_iter().peekable();
+        while let Some(item) = queue.next() {
+            let next = queue.peek().map(|n| n.id);
+            match worker.deliver_one(item, counted, next).await {
+                Next::GoOn(ahead) => counted = ahead,
+                Next::Stop => return worker.stop(),
+            }
+        }
+    }
+}
+
+impl Drainer {
+    /// The next messages of the queue, oldest first, after writing the last sent mark;
+    /// `None` (logged) when the store cannot say.
+    async fn next_batch(&mut self) -> Option<Vec<OutboxItem>> {
+        let wanted = self.target.clone();
+        let done = self.sent.take();
+        let pending = self
+            .store
             .try_run(move |s| {
                 mark_sent(s, done)?;
                 s.outbox_pending(&wanted, BATCH)
             })
             .await;
-        let items = match pending {
-            Ok(items) => items,
-            Err(e) => {
-                tracing::error!("outbox {target}: {e}");
-                tokio::time::sleep(MAX_BACKOFF).await;
-                continue;
+        pending
+            .inspect_err(|e| tracing::error!("outbox {}: {e}", self.target))
+            .ok()
+    }
+
+    /// Writes what a stopping worker leaves: the last sent mark, and the attempt counted
+    /// for a message it did not try taken back.
+    fn stop(self) {
+        let (sent, untried) = (self.sent, self.untried);
+        write(&self.store, &self.target, move |s| {
+            mark_sent(s, sent)?;
+            untried.map_or(Ok(()), |id| s.outbox_attempt_not_made(id))
+        });
+    }
+
+    /// Retries one message until its gateway takes it (or rejects it for good), counting
+    /// each attempt before it is made: `counted` when the count of its first ran ahead,
+    /// and during that first try the attempt of message `next` is counted.
+    async fn deliver_one(
+        &mut self,
+        mut item: OutboxItem,
+        mut counted: CountedAhead,
+        mut next: Option<i64>,
+    ) -> Next {
+        let mut backoff = FIRST_BACKOFF;
+        let mut next_counted = None;
+        loop {
+            let queued = match counted.take() {
+                Some(queued) => queued,
+                None => {
+                    let queued = self.count(item.id).await;
+                    if queued && self.untried.is_none() {
+                        self.untried = Some(item.id);
+                    }
+                    queued
+                }
+            };
+            if !queued {
+                tracing::debug!(target = %self.target, id = item.id, "outbox: message dropped while waiting; not sent");
+                return Next::GoOn(next_counted);
             }
-        };
-        if items.is_empty() {
-            return;
-        }
-        for item in items {
-            let go_on = deliver_one(&store, &target, &item, &route, &progress, &mut sent).await;
-            if !go_on {
-                write(&store, &target, move |s| mark_sent(s, sent));
-                return;
+            if !(self.route.may_send)() {
+                tracing::info!(target = %self.target, "outbox: this hub no longer leads; delivery stops");
+                return Next::Stop;
+            }
+            if self.untried == Some(item.id) {
+                self.untried = None;
+            }
+            let channel = split_target(&self.target).1;
+            let result = match next.take() {
+                Some(next) => {
+                    let done = self.sent.take();
+                    let (result, ahead) = tokio::join!(
+                        self.route.deliver.deliver(channel, &item),
+                        count(&self.store, &self.target, next, done),
+                    );
+                    self.untried = ahead.then_some(next);
+                    next_counted = Some(ahead);
+                    result
+                }
+                None => {
+                    // Nothing to count ahead (the batch ends here): the sent mark of the
+                    // message before goes alone, as `settle` makes this one the last sent.
+                    if let Some(done) = self.sent.take() {
+                        write(&self.store, &self.target, move |s| s.outbox_mark_sent(done));
+                    }
+                    self.route.deliver.deliver(channel, &item).await
+                }
+            };
+            // Counted here as well as in the store: a gateway checks `attempts` to know
+            // whether an earlier try may have gone through.
+            item.attempts = item.attempts.saturating_add(1);
+            match self.settle(&item, result, &mut backoff).await {
+                Some(Settled::Done) => return Next::GoOn(next_counted),
+                Some(Settled::Stop) => return Next::Stop,
+                None => {}
             }
         }
     }
+
+    /// Counts an attempt at message `id` before it is tried, carrying the last sent
+    /// mark; whether it is still queued.
+    async fn count(&mut self, id: i64) -> bool {
+        count(&self.store, &self.target, id, self.sent.take()).await
+    }
+
+    /// Acts on the gateway's verdict on one try of `item`: `Some` when the message is
+    /// settled (delivered, or set aside for good) or the worker must stop; `None` after
+    /// waiting out a failure that is worth another try.
+    async fn settle(
+        &mut self,
+        item: &OutboxItem,
+        result: Result<(), DeliveryError>,
+        backoff: &mut Duration,
+    ) -> Option<Settled> {
+        let (target, id) = (self.target.as_str(), item.id);
+        match result {
+            Ok(()) => {
+                self.set_error(None);
+                self.sent = Some(id);
+                Some(Settled::Done)
+            }
+            Err(DeliveryError::Rejected(why)) => {
+                set_aside(&self.store, target, item, "message-rejected", &why);
+                self.set_error(None);
+                Some(Settled::Done)
+            }
+            Err(DeliveryError::Parked(why)) => {
+                set_aside(&self.store, target, item, "message-parked", &why);
+                let mut p = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+                p.last_error = None;
+                p.parked += 1;
+                p.parked_why = Some(why);
+                Some(Settled::Done)
+            }
+            Err(DeliveryError::Unauthorized(why)) => {
+                tracing::error!(target, "outbox: {why}; the queue waits");
+                self.route.status.failed(&why);
+                self.set_error(Some(why));
+                Some(Settled::Stop)
+            }
+            Err(DeliveryError::RetryAfter(wait, why)) => {
+                tracing::info!(target, id, "outbox: rate-limited, waiting {wait:?}: {why}");
+                self.set_error(Some(format!("rate-limited: {why}")));
+                let noted = why.clone();
+                write(&self.store, target, move |s| {
+                    s.outbox_note_error(id, &noted)
+                });
+                tokio::time::sleep(wait).await;
+                None
+            }
+            Err(DeliveryError::Transient(why)) => {
+                tracing::warn!(
+                    target,
+                    id,
+                    "outbox: delivery failed, retrying in {backoff:?}: {why}"
+                );
+                self.set_error(Some(why.clone()));
+                let noted = why.clone();
+                write(&self.store, target, move |s| {
+                    s.outbox_note_error(id, &noted)
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(*backoff) => {}
+                    _ = self.route.status.back() => {}
+                }
+                *backoff = (*backoff * 2).min(MAX_BACKOFF);
+                None
+            }
+        }
+    }
+
+    /// The last error `!status` shows for this target.
+    fn set_error(&self, error: Option<String>) {
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_error = error;
+    }
+}
+
+/// How one message ended for its worker.
+enum Settled {
+    /// Delivered, or set aside for good: on to the next.
+    Done,
+    /// The worker stops; the queue waits.
+    Stop,
 }
 
 fn mark_sent(store: &Store, id: Option<i64>) -> Result<(), StoreError> {
@@ -312,117 +540,15 @@ fn write(
     });
 }
 
-/// Retries one message until its gateway takes it (or rejects it for good). `false` when
-/// the gateway refused its token or this hub may no longer send: the worker stops and
-/// the queue waits.
-async fn deliver_one(
-    store: &Store,
-    target: &str,
-    item: &OutboxItem,
-    route: &Route,
-    progress: &Mutex<Progress>,
-    sent: &mut Option<i64>,
-) -> bool {
-    let (_, channel) = split_target(target);
-    let mut backoff = FIRST_BACKOFF;
-    // Counted here as well as in the store: a gateway checks `attempts` to know whether an
-    // earlier try may have gone through.
-    let mut item = item.clone();
-    loop {
-        // Counted (and on disk) before the try: a crash after the platform took it must
-        // not look like a message never tried (the gateway would post it again without
-        // checking).
-        if !still_queued_and_counted(store, target, item.id, sent.take()).await {
-            return true;
-        }
-        if !(route.may_send)() {
-            tracing::info!(target, "outbox: this hub no longer leads; delivery stops");
-            return false;
-        }
-        let id = item.id;
-        let result = route.deliver.deliver(channel, &item).await;
-        item.attempts = item.attempts.saturating_add(1);
-        let set_error = |e: Option<String>| {
-            progress
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .last_error = e;
-        };
-        match result {
-            Ok(()) => {
-                set_error(None);
-                *sent = Some(id);
-                return true;
-            }
-            Err(DeliveryError::Rejected(why)) => {
-                set_aside(store, target, &item, "message-rejected", &why);
-                set_error(None);
-                return true;
-            }
-            Err(DeliveryError::Parked(why)) => {
-                set_aside(store, target, &item, "message-parked", &why);
-                let mut p = progress.lock().unwrap_or_else(|p| p.into_inner());
-                p.last_error = None;
-                p.parked += 1;
-                p.parked_why = Some(why);
-                return true;
-            }
-            Err(DeliveryError::Unauthorized(why)) => {
-                tracing::error!(target, "outbox: {why}; the queue waits");
-                route.status.failed(&why);
-                set_error(Some(why));
-                return false;
-            }
-            Err(DeliveryError::RetryAfter(wait, why)) => {
-                tracing::info!(
-                    target,
-                    id = item.id,
-                    "outbox: rate-limited, waiting {wait:?}: {why}"
-                );
-                set_error(Some(format!("rate-limited: {why}")));
-                let noted = why.clone();
-                write(store, target, move |s| s.outbox_note_error(id, &noted));
-                tokio::time::sleep(wait).await;
-            }
-            Err(DeliveryError::Transient(why)) => {
-                tracing::warn!(
-                    target,
-                    id = item.id,
-                    "outbox: delivery failed, retrying in {backoff:?}: {why}"
-                );
-                set_error(Some(why.clone()));
-                let noted = why.clone();
-                write(store, target, move |s| s.outbox_note_error(id, &noted));
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = route.status.back() => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
-    }
-}
-
 /// Marks `done` sent, then whether message `id` is still in the outbox (a cap may have
-/// dropped it, oldest first, while it waited here), counting an attempt if it is. When
-/// the store cannot say, it is delivered.
-async fn still_queued_and_counted(store: &Store, target: &str, id: i64, done: Option<i64>) -> bool {
-    match store.try_run(move |s| s.outbox_attempt(id, done)).await {
-        Ok(queued) => {
-            if !queued {
-                tracing::debug!(
-                    target,
-                    id,
-                    "outbox: message dropped while waiting; not sent"
-                );
-            }
-            queued
-        }
-        Err(e) => {
-            tracing::error!("outbox {target}: {e}");
-            true
-        }
-    }
+/// dropped it, oldest first, while it waited), counting an attempt if it is. When the
+/// store cannot say, it is delivered.
+async fn count(store: &Store, target: &str, id: i64, done: Option<i64>) -> bool {
+    store
+        .try_run(move |s| s.outbox_attempt(id, done))
+        .await
+        .inspect_err(|e| tracing::error!("outbox {target}: {e}"))
+        .unwrap_or(true)
 }
 
 #[cfg(test)]
@@ -519,6 +645,62 @@ mod tests {
         task.abort();
     }
 
+    /// Records what it delivers, and holds the store's thread for a moment after each
+    /// delivery, so the worker's next read of the queue waits behind it.
+    struct Holding {
+        store: Store,
+        got: Mutex<Vec<String>>,
+    }
+
+    impl Deliver for Holding {
+        fn deliver<'a>(
+            &'a self,
+            _channel: &'a str,
+            item: &'a OutboxItem,
+        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+            self.got.lock().expect("lock").push(item.payload.clone());
+            self.store
+                .submit(|_| std::thread::sleep(Duration::from_millis(100)));
+            Box::pin(std::future::ready(Ok(())))
+        }
+    }
+
+    // Each message is queued while the worker before it reads an empty queue (behind the
+    // held store), so the loop's wake finds that worker still running: only the worker's
+    // own wake when it stops gets the message a new one before the periodic look, seconds
+    // later.
+    #[tokio::test]
+    async fn a_message_queued_as_a_worker_stops_is_delivered_on_the_wake() {
+        let store = Store::open_in_memory().expect("store");
+        let outbox = Outbox::new(
+            store.clone(),
+            crate::live_config::LiveConfig::new(crate::config::Config::default()),
+        );
+        let registry = Registry::new();
+        let holding = Arc::new(Holding {
+            store: store.clone(),
+            got: Mutex::default(),
+        });
+        registry.insert("x", GatewayStatus::new("x", "test"), Some(holding.clone()));
+        let delivery = Delivery::new(outbox.clone(), registry, Arc::new(|| true));
+        let task = tokio::spawn(delivery.run());
+        let to = ["x:c".to_string()];
+        for i in 0..4 {
+            outbox.queue(&to, "p", &Outgoing::text(format!("m{i}")));
+            let delivered = async {
+                while holding.got.lock().expect("lock").len() <= i {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            tokio::time::timeout(RETRY_EVERY / 2, delivered)
+                .await
+                .unwrap_or_else(|_| panic!("message {i} waited for the periodic look"));
+            // The worker reads the queue now, behind the held store.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        task.abort();
+    }
+
     /// Delivers everything, and closes `fence` after its second message.
     struct Fenced {
         fence: Arc<std::sync::atomic::AtomicBool>,
@@ -565,13 +747,17 @@ mod tests {
             registry,
             Arc::new(move || open.load(std::sync::atomic::Ordering::SeqCst)),
         );
-        delivery.start_workers().await;
+        delivery.start_workers(true).await;
         let task = delivery.workers().remove("x:c").expect("a worker").task;
         task.await.expect("the worker ends");
         assert_eq!(fenced.got.lock().expect("lock").len(), 2);
         let left = store.run(|s| s.outbox_pending("x:c", 10)).await;
         let left = left.expect("store").expect("pending");
         assert_eq!(left.len(), 3, "the rest stays queued for the next leader");
+        assert!(
+            left.iter().all(|m| m.attempts == 0),
+            "the attempt counted ahead for the third is taken back: {left:?}"
+        );
     }
 
     #[test]

@@ -143,14 +143,14 @@ impl DiscordSender {
         request: Request<'_>,
     ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, String), DeliveryError> {
         self.wait_global().await;
-        let response = request
+        let mut response = request
             .build(&self.client, &self.authorization, self.proxy.as_deref())
             .map_err(|e| DeliveryError::Rejected(format!("cannot build the request: {e}")))?
             .send()
             .await
             .map_err(|e| DeliveryError::Transient(error_chain(&e)))?;
         let status = response.status();
-        let headers = response.headers().clone();
+        let headers = std::mem::take(response.headers_mut());
         let body = response.text().await.unwrap_or_default();
         Ok((status, headers, body))
     }
@@ -284,6 +284,12 @@ impl DiscordSender {
     }
 }
 
+/// The part of a created message the sender keeps.
+#[derive(serde::Deserialize)]
+struct Created {
+    id: String,
+}
+
 impl super::relay::Platform for DiscordSender {
     type Channel = ChannelId;
 
@@ -323,10 +329,7 @@ impl super::relay::Platform for DiscordSender {
                     Some(body),
                 )
                 .await?;
-            if let Some(id) = serde_json::from_str::<serde_json::Value>(&created)
-                .ok()
-                .and_then(|v| v["id"].as_str().map(str::to_string))
-            {
+            if let Ok(Created { id }) = serde_json::from_str(&created) {
                 ids.push(id);
             }
         }

@@ -487,6 +487,16 @@ impl Postgres {
         })
     }
 
+    pub(super) fn outbox_attempt_not_made(&self, id: i64) -> Result<(), StoreError> {
+        self.query("taking back an attempt not made", move |c| {
+            c.execute(
+                "UPDATE outbox SET attempts = attempts - 1 WHERE id = $1 AND attempts > 0",
+                &[&id],
+            )
+            .map(drop)
+        })
+    }
+
     pub(super) fn outbox_note_error(&self, id: i64, error: &str) -> Result<(), StoreError> {
         let error = error.replace('\0', "\u{FFFD}");
         self.query("recording a failed delivery", move |c| {
