@@ -163,7 +163,7 @@ struct Shared {
     backend: Backend,
     /// The store thread's queue; the thread ends when the last handle (and so this sender)
     /// is gone.
-    jobs: std::sync::mpsc::Sender<group_commit::Job>,
+    jobs: std::sync::mpsc::Sender<group_commit::Handed>,
 }
 
 /// Where the data lives: a SQLite file (the default, in the data dir) or a Postgres
@@ -549,6 +549,14 @@ fn limit_param(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
+/// Logs a failure nobody waits for any more (its caller, a plugin call, timed out
+/// meanwhile), so that it is not lost.
+fn log_unheard<T, E: std::fmt::Display>(result: Result<T, E>) {
+    if let Err(e) = result {
+        tracing::warn!("a store operation failed after its caller had gone: {e}");
+    }
+}
+
 /// Now, in Unix milliseconds (0 if the clock is before 1970).
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -655,7 +663,7 @@ impl Store {
 
     /// Starts the store's thread over an open, migrated backend.
     fn start(backend: Backend) -> Result<Store, StoreError> {
-        let (jobs, queue) = std::sync::mpsc::channel::<group_commit::Job>();
+        let (jobs, queue) = std::sync::mpsc::channel::<group_commit::Handed>();
         let inner = Arc::new(Shared { backend, jobs });
         // The thread holds the store weakly, so dropping the last handle ends it.
         let weak = Arc::downgrade(&inner);
@@ -673,7 +681,7 @@ impl Store {
         &self,
         work: impl FnOnce(&Store) -> T + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.run_then(work, drop).await
+        self.run_then(work, drop, false).await
     }
 
     /// [`Store::run`] for work that can fail, with one error for both. A failure nobody
@@ -687,22 +695,35 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + std::fmt::Display + Send + 'static,
     {
-        let unheard = |result: Result<T, E>| {
-            if let Err(e) = result {
-                tracing::warn!("a store operation failed after its caller had gone: {e}");
-            }
-        };
-        self.run_then(work, unheard).await?
+        self.run_then(work, log_unheard, false).await?
     }
 
-    /// [`Store::run`], handing the result to `unheard` when the caller has gone.
+    /// [`Store::try_run`] for work that commits itself without an fsync (see
+    /// [`without_fsync`]) and may run before writes handed over just before it: it is not
+    /// grouped with them, so it does not wait for their fsync. The delivery worker's count
+    /// of an attempt is such work; during a burst of replies, each queued with an fsync,
+    /// it would otherwise wait for one fsync per message delivered.
+    pub async fn try_run_ahead<T, E>(
+        &self,
+        work: impl FnOnce(&Store) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + std::fmt::Display + Send + 'static,
+    {
+        self.run_then(work, log_unheard, true).await?
+    }
+
+    /// [`Store::run`], handing the result to `unheard` when the caller has gone, run
+    /// `ahead` of its group or in it.
     async fn run_then<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Store) -> T + Send + 'static,
         unheard: impl FnOnce(T) + Send + 'static,
+        ahead: bool,
     ) -> Result<T, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.hand_over(Box::new(move |store| {
+        let job: group_commit::Job = Box::new(move |store| {
             let value = work(store);
             Some(Box::new(move |committed: Result<(), String>| {
                 // A group that failed to commit is logged by the store's thread.
@@ -710,7 +731,8 @@ impl Store {
                     unheard(value);
                 }
             }))
-        }));
+        });
+        self.hand_over(group_commit::Handed { job, ahead });
         rx.await
             .map_err(|_| StoreError::ThreadGone)?
             .map_err(|reason| StoreError::NotCommitted { reason })
@@ -719,13 +741,14 @@ impl Store {
     /// Hands `work` to the store's thread and returns at once (a history record, whose
     /// failure `work` logs itself; a group that fails to commit is logged by the thread).
     pub fn submit(&self, work: impl FnOnce(&Store) + Send + 'static) {
-        self.hand_over(Box::new(move |store| {
+        let job: group_commit::Job = Box::new(move |store| {
             work(store);
             None
-        }));
+        });
+        self.hand_over(group_commit::Handed { job, ahead: false });
     }
 
-    fn hand_over(&self, job: group_commit::Job) {
+    fn hand_over(&self, job: group_commit::Handed) {
         if self.inner.jobs.send(job).is_err() {
             tracing::error!("the store's thread is gone; a write was not made");
         }

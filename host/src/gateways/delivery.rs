@@ -545,7 +545,7 @@ fn write(
 /// store cannot say, it is delivered.
 async fn count(store: &Store, target: &str, id: i64, done: Option<i64>) -> bool {
     store
-        .try_run(move |s| s.outbox_attempt(id, done))
+        .try_run_ahead(move |s| s.outbox_attempt(id, done))
         .await
         .inspect_err(|e| tracing::error!("outbox {target}: {e}"))
         .unwrap_or(true)

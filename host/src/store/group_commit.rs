@@ -25,8 +25,17 @@ pub(super) type Job = Box<dyn FnOnce(&Store) -> Option<Reply> + Send>;
 /// committed, so its writes are gone.
 pub(super) type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 
+/// A piece of work as handed over: `ahead` when it commits itself without an fsync
+/// (the delivery worker's bookkeeping) and its order against the writes handed over
+/// just before it does not matter. It then runs before the group it arrived with, in
+/// its own commit, instead of waiting inside the group for the group's fsync.
+pub(super) struct Handed {
+    pub(super) job: Job,
+    pub(super) ahead: bool,
+}
+
 /// Serves `queue` until the last handle to the store (`shared`) is gone.
-pub(super) fn serve(shared: Weak<Shared>, queue: Receiver<Job>) {
+pub(super) fn serve(shared: Weak<Shared>, queue: Receiver<Handed>) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -36,7 +45,14 @@ pub(super) fn serve(shared: Weak<Shared>, queue: Receiver<Job>) {
             }
         }
         let Some(inner) = shared.upgrade() else { break };
-        run_group(&Store { inner }, group);
+        let store = Store { inner };
+        let (ahead, group): (Vec<Handed>, Vec<Handed>) = group.into_iter().partition(|h| h.ahead);
+        for handed in ahead {
+            if let Some(reply) = (handed.job)(&store) {
+                reply(Ok(()));
+            }
+        }
+        run_group(&store, group.into_iter().map(|h| h.job).collect());
     }
 }
 
@@ -208,6 +224,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn work_run_ahead_is_committed_and_answered_before_the_group_it_came_with() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = file_store(&dir);
+        let queued = store.outbox_push("console", "p", "queued").expect("push");
+        let release = hold(&store);
+        let push = handed_over(store.run(|s| s.outbox_push("console", "p", "grouped")));
+        let count = handed_over(store.try_run_ahead(move |s| s.outbox_attempt(queued, None)));
+        // The group it arrived with waits on this until told.
+        let (finish, group_waits) = channel::<()>();
+        store.submit(move |_| {
+            let _ = group_waits.recv_timeout(Duration::from_secs(10));
+        });
+        drop(release);
+        assert!(count.await.expect("still queued"), "counted");
+        let other = rusqlite::Connection::open(dir.path().join("roost.db")).expect("open");
+        let seen = |sql: &str| -> i64 { other.query_row(sql, [], |r| r.get(0)).expect("query") };
+        assert_eq!(
+            seen("SELECT attempts FROM outbox WHERE payload = 'queued'"),
+            1,
+            "its own commit, seen by another connection"
+        );
+        assert_eq!(
+            seen("SELECT COUNT(*) FROM outbox"),
+            1,
+            "the group's push is not committed yet"
+        );
+        drop(finish);
+        push.await.expect("run").expect("push");
+        assert_eq!(seen("SELECT COUNT(*) FROM outbox"), 2);
+    }
+
+    #[tokio::test]
     async fn a_failing_piece_of_a_group_rolls_back_alone() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = file_store(&dir);
@@ -253,6 +301,7 @@ mod tests {
             move |result| {
                 let _ = heard.send(result);
             },
+            false,
         ));
         drop(gone);
         drop(release);
