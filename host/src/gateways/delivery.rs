@@ -558,6 +558,12 @@ mod tests {
     use crate::message::Outgoing;
     use crate::store::Store;
 
+    /// An outbox on `store` under the default config.
+    fn default_outbox(store: &Store) -> Outbox {
+        let config = crate::live_config::LiveConfig::new(crate::config::Config::default());
+        Outbox::new(store.clone(), config)
+    }
+
     /// Fails each target's first `fail_first` attempts, records what it delivered.
     struct Flaky {
         fail_first: usize,
@@ -591,10 +597,7 @@ mod tests {
     #[tokio::test]
     async fn a_target_that_is_down_does_not_delay_the_others_and_order_is_kept() {
         let store = Store::open_in_memory().expect("store");
-        let outbox = Outbox::new(
-            store.clone(),
-            crate::live_config::LiveConfig::new(crate::config::Config::default()),
-        );
+        let outbox = default_outbox(&store);
         let registry = Registry::new();
         let flaky = Arc::new(Flaky {
             fail_first: 2,
@@ -672,10 +675,7 @@ mod tests {
     #[tokio::test]
     async fn a_message_queued_as_a_worker_stops_is_delivered_on_the_wake() {
         let store = Store::open_in_memory().expect("store");
-        let outbox = Outbox::new(
-            store.clone(),
-            crate::live_config::LiveConfig::new(crate::config::Config::default()),
-        );
+        let outbox = default_outbox(&store);
         let registry = Registry::new();
         let holding = Arc::new(Holding {
             store: store.clone(),
@@ -725,10 +725,7 @@ mod tests {
     #[tokio::test]
     async fn a_hub_that_may_no_longer_send_stops_before_its_next_message() {
         let store = Store::open_in_memory().expect("store");
-        let outbox = Outbox::new(
-            store.clone(),
-            crate::live_config::LiveConfig::new(crate::config::Config::default()),
-        );
+        let outbox = default_outbox(&store);
         let fence = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let fenced = Arc::new(Fenced {
             fence: fence.clone(),
