@@ -364,7 +364,7 @@ impl Drainer {
             let queued = match counted.take() {
                 Some(queued) => queued,
                 None => {
-                    let queued = self.count(item.id).await;
+                    let queued = count(&self.store, &self.target, item.id, self.sent.take()).await;
                     if queued && self.untried.is_none() {
                         self.untried = Some(item.id);
                     }
@@ -412,12 +412,6 @@ impl Drainer {
                 None => {}
             }
         }
-    }
-
-    /// Counts an attempt at message `id` before it is tried, carrying the last sent
-    /// mark; whether it is still queued.
-    async fn count(&mut self, id: i64) -> bool {
-        count(&self.store, &self.target, id, self.sent.take()).await
     }
 
     /// Acts on the gateway's verdict on one try of `item`: `Some` when the message is
