@@ -139,7 +139,10 @@ pub async fn run(
     // A standby compiles its plugins while it waits, so taking over only loads them.
     let _precompile = leadership.leading().is_none().then(|| {
         let supervisor = supervisor.clone();
-        AbortOnDrop(tokio::spawn(async move { supervisor.precompile().await }))
+        AbortOnDrop(tokio::spawn(async move {
+            supervisor.precompile().await;
+            crate::startup_pages::hand_back_soon();
+        }))
     });
     let mut reloads = Reloads::start(config_path, &plugins_dir, &host)?;
     // The gateways a lead starts are listed here, and the status page shows them; it
@@ -262,6 +265,12 @@ fn log_errors(errors: Vec<String>) {
     }
 }
 
+/// After a reload: logs its load errors and hands back the pages loading used.
+fn reloaded(errors: Vec<String>) {
+    log_errors(errors);
+    crate::startup_pages::hand_back_soon();
+}
+
 /// This hub's leadership: sole leader on SQLite, a contender for the lease on Postgres.
 async fn start_leadership(host: &Host) -> Result<Leadership, DaemonError> {
     let config = host.config.get();
@@ -366,6 +375,7 @@ async fn serve(
         socket = %socket.display(),
         "roost ready"
     );
+    crate::startup_pages::hand_back_soon();
     let ended = loop {
         tokio::select! {
             _ = &mut *shutdown => break Ended::Shutdown,
@@ -415,7 +425,7 @@ impl Reloads {
                 Some(Change::Config) => spawn_reload(&self.config_path, &self.host),
                 Some(Change::Plugins) => {
                     let supervisor = self.host.supervisor.clone();
-                    tokio::spawn(async move { log_errors(supervisor.sync().await) });
+                    tokio::spawn(async move { reloaded(supervisor.sync().await) });
                 }
                 None => return false,
             },
@@ -470,7 +480,7 @@ async fn reload_config(path: &Path, host: &Host) {
             host.supervisor.set_config_error(None);
             host.supervisor.clear_overrides();
             tracing::info!("config reloaded from {}", path.display());
-            log_errors(host.supervisor.sync().await);
+            reloaded(host.supervisor.sync().await);
         }
         Err(e) => {
             tracing::error!("config edit rejected, keeping the running config: {e}");

@@ -38,6 +38,7 @@ pub mod pg_connect;
 pub mod private_files;
 pub mod router;
 pub mod runtime;
+pub mod startup_pages;
 pub mod store;
 pub mod store_config;
 pub mod web;

@@ -228,6 +228,8 @@ pub struct Daemon {
     env: Vec<(String, String)>,
     /// The user the daemon runs as, when not the test's own (tests running as root).
     uid: Option<u32>,
+    /// Runs a copy of the binary of its own (see [`StartOptions::own_binary`]).
+    own_binary: bool,
     /// What "started" means: `roost ready` logged, or only the console socket bound.
     until: Ready,
     /// What plugins posted to the console, once a test asks for it.
@@ -253,6 +255,9 @@ pub struct StartOptions<'a> {
     pub uid: Option<u32>,
     /// Return once the socket listens, without waiting for every plugin.
     pub listening_only: bool,
+    /// Run a copy of the binary in the daemon's directory, so the pages it maps are its
+    /// alone (other test daemons share the build tree's binary's pages).
+    pub own_binary: bool,
 }
 
 impl Daemon {
@@ -298,6 +303,7 @@ impl Daemon {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             uid: options.uid,
+            own_binary: options.own_binary,
             until: if options.listening_only {
                 Ready::Listening
             } else {
@@ -318,15 +324,21 @@ impl Daemon {
     }
 
     /// The binary to run: as another user, a copy inside the daemon's own directory, since
-    /// the build tree may not be open to that user.
-    fn binary(&self) -> PathBuf {
-        let Some(uid) = self.uid else {
+    /// the build tree may not be open to that user; a copy too when asked for one.
+    pub fn binary(&self) -> PathBuf {
+        if self.uid.is_none() && !self.own_binary {
             return roost_bin();
-        };
+        }
         let copy = self.dir().join("roost-bin");
         if !copy.is_file() {
             std::fs::copy(roost_bin(), &copy).expect("copy the roost binary");
-            std::os::unix::fs::chown(&copy, Some(uid), Some(uid)).expect("chown the copy");
+            // Written back, so its pages are clean ones the kernel may drop and read again.
+            std::fs::File::open(&copy)
+                .and_then(|f| f.sync_all())
+                .expect("sync the copy");
+            if let Some(uid) = self.uid {
+                std::os::unix::fs::chown(&copy, Some(uid), Some(uid)).expect("chown the copy");
+            }
         }
         copy
     }

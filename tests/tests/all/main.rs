@@ -13,6 +13,7 @@ mod faults;
 mod hardening;
 mod hot_reload;
 mod http_out;
+mod idle_memory;
 mod isolation;
 mod postgres_store;
 mod python;
