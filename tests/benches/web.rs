@@ -190,20 +190,22 @@ fn rss_mb(d: &Daemon) -> f64 {
 }
 
 /// Idle RSS of a daemon on the starter plugins, with and without the HTTP server; each
-/// read after the page was fetched once (so the server's code is paged in) and 2 s idle.
+/// read 4 s after start (past the hand-back of the pages only starting used), with the
+/// page fetched once first (so the server's code is paged in).
 fn idle_rss() {
     let off = Daemon::start("");
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(4));
     let without = rss_mb(&off);
     drop(off);
     let on = Daemon::start("[http]\nlisten = \"127.0.0.1:0\"\n");
+    std::thread::sleep(Duration::from_secs(4));
     let addr = on.http_addr();
     let page = roost_tests::http_raw(
         &addr,
         format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
     );
     assert_eq!(page.status, 200);
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(1));
     let with = rss_mb(&on);
     println!(
         "idle RSS: {without:.1} MB without [http], {with:.1} MB with it (+{:.1} MB)",
