@@ -24,10 +24,11 @@ const SETTLE: Duration = Duration::from_secs(2);
 pub fn hand_back_soon() {
     tokio::spawn(async {
         tokio::time::sleep(SETTLE).await;
-        let handed = tokio::task::spawn_blocking(hand_back).await;
+        let handed = tokio::task::spawn_blocking(hand_back)
+            .await
+            .unwrap_or_else(|joined| Err(std::io::Error::other(joined)));
         match handed {
-            Ok(Ok(bytes)) => tracing::debug!(bytes, "start-up pages handed back"),
-            Ok(Err(e)) => tracing::debug!("start-up pages kept: {e}"),
+            Ok(bytes) => tracing::debug!(bytes, "start-up pages handed back"),
             Err(e) => tracing::debug!("start-up pages kept: {e}"),
         }
     });
