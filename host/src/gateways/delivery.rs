@@ -14,8 +14,9 @@ use super::{DeliveryError, Registry, split_target};
 use crate::outbox::Outbox;
 use crate::store::{OutboxCaps, OutboxItem, Store, StoreError, TargetUsage};
 
-/// How often targets are looked at again even when nothing new was queued (a gateway may
-/// have been registered since).
+/// How soon targets are looked at again after the store could not list them. Otherwise
+/// the loop sleeps until something is queued: every gateway is registered before it starts,
+/// and an idle hub should not read its store every few seconds for nothing.
 const RETRY_EVERY: Duration = Duration::from_secs(5);
 /// Messages taken from one target's queue per read.
 const BATCH: usize = 100;
@@ -74,14 +75,24 @@ impl Delivery {
     }
 
     /// Runs forever: starts a worker for each target with messages waiting and a gateway to
-    /// take them, whenever something is queued and every few seconds.
+    /// take them, whenever something is queued (and a few seconds after the store failed).
     pub async fn run(self: Arc<Self>) {
         let mut look_at_all = true;
         loop {
-            self.start_workers(look_at_all).await;
-            look_at_all = tokio::select! {
-                _ = self.outbox.queued() => false,
-                _ = tokio::time::sleep(RETRY_EVERY) => true,
+            let listed = self.start_workers(look_at_all).await;
+            look_at_all = match listed {
+                Ok(()) => {
+                    self.outbox.queued().await;
+                    false
+                }
+                Err(e) => {
+                    tracing::error!("outbox: {e}");
+                    tokio::select! {
+                        () = self.outbox.queued() => {},
+                        () = tokio::time::sleep(RETRY_EVERY) => {},
+                    }
+                    true
+                }
             };
         }
     }
@@ -94,22 +105,17 @@ impl Delivery {
     /// for targets whose workers run reads nothing: those workers take them (one that
     /// stops on an empty queue wakes this loop to look again), and a burst of replies
     /// does not cost a read of every target per reply.
-    async fn start_workers(&self, look_at_all: bool) {
+    /// `Err` when the store could not list the targets: then all are looked at again soon.
+    async fn start_workers(&self, look_at_all: bool) -> Result<(), StoreError> {
         let news = self.outbox.take_news();
         if !(self.may_send)() {
-            return;
+            return Ok(());
         }
         if !look_at_all && news.is_some_and(|targets| self.all_running(&targets)) {
-            return;
+            return Ok(());
         }
         let store = self.outbox.store();
-        let targets = match store.try_run(|s| s.outbox_targets()).await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!("outbox: {e}");
-                return;
-            }
-        };
+        let targets = store.try_run(|s| s.outbox_targets()).await?;
         let mut workers = self.workers();
         for (target, _) in targets {
             if workers.get(&target).is_some_and(|w| !w.task.is_finished()) {
@@ -141,6 +147,7 @@ impl Delivery {
             ));
             workers.insert(target, Worker { task, progress });
         }
+        Ok(())
     }
 
     /// Whether each of `targets` has a worker running.
