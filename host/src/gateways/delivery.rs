@@ -745,7 +745,7 @@ mod tests {
             registry,
             Arc::new(move || open.load(std::sync::atomic::Ordering::SeqCst)),
         );
-        delivery.start_workers(true).await;
+        delivery.start_workers(true).await.expect("targets listed");
         let task = delivery.workers().remove("x:c").expect("a worker").task;
         task.await.expect("the worker ends");
         assert_eq!(fenced.got.lock().expect("lock").len(), 2);
