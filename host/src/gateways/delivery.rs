@@ -105,6 +105,7 @@ impl Delivery {
     /// for targets whose workers run reads nothing: those workers take them (one that
     /// stops on an empty queue wakes this loop to look again), and a burst of replies
     /// does not cost a read of every target per reply.
+    ///
     /// `Err` when the store could not list the targets: then all are looked at again soon.
     async fn start_workers(&self, look_at_all: bool) -> Result<(), StoreError> {
         let news = self.outbox.take_news();

@@ -9,7 +9,8 @@ use roost_tests::{BASE_CONFIG, Daemon, PATIENCE, StartOptions};
 /// Resident KiB of `binary`'s read-only data in process `pid` (its mappings neither
 /// written nor executed: the built-in plugins' bytes and the constants), as read from the
 /// file: `Rss` less `Anonymous` (relocated data, copied on write, is not the file's).
-/// Code is left out: an idle hub runs some of it every few seconds, more in a debug build.
+/// Code is left out: whatever runs after the hand-back (a plugin's timer, the first
+/// command) touches some of it again, more of it in a debug build.
 fn read_only_data_resident_kib(pid: u32, binary: &Path) -> i64 {
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).expect("read smaps");
     let binary = binary.to_str().expect("utf-8 path");
