@@ -2,7 +2,8 @@
 # db-diff side by side with SQLite's sqldiff (Debian sqlite3-tools), both measured in this
 # run: a 1,000,000-row rowid table plus a 100,000-row WITHOUT ROWID table with about 1% of
 # rows updated, deleted or inserted. Full SQL, --summary, --schema and --changeset modes:
-# wall time and peak resident memory (GNU time), ratios roost/sqldiff. roost's SQL is then
+# wall time and peak resident memory (GNU time), ratios roost/sqldiff; each mode runs
+# $RUNS times (default 3), the two tools alternately, and the median run of each is shown. roost's SQL is then
 # applied with the sqlite3 shell and checked against B with sqldiff (must print nothing), and
 # its changeset must hold as many bytes as sqldiff's (the same changes; the tests compare
 # them change by change and apply them).
@@ -27,6 +28,7 @@ measure() {  # label, command…: prints "seconds peak_kib" and keeps stdout in 
   /usr/bin/time -f "%e %M" -o "$dir/time.$label" "$@" >"$dir/out.$label"
   cat "$dir/time.$label"
 }
+median() { sort -n | sed -n "$(( (${RUNS:-3} + 1) / 2 ))p"; }  # of $RUNS "seconds peak_kib" lines
 ratio() { if [ "$(echo "$2 > 0" | bc)" = 1 ]; then echo "scale=2; $1 / $2" | bc; else echo "n/a"; fi; }
 
 # The first run compiles db-diff.wasm into this config's compile cache (data/cache), once;
@@ -72,8 +74,13 @@ compare() {  # rows: every mode, both tools, then roost's output checked
       schema) s_flags=(--schema) r_flags=(--schema) ;;
       changeset) s_flags=(--changeset "$dir/cs.sqldiff.bin") r_flags=(--changeset cs.roost.bin) ;;
     esac
-    read -r s_sec s_kib < <(measure "sqldiff-$mode" sqldiff "${s_flags[@]}" "$dir/a.db" "$dir/b.db")
-    read -r r_sec r_kib < <(cd "$dir" && measure "roost-$mode" "$bin" invoke db-diff diff a.db b.db "${r_flags[@]}")
+    : >"$dir/runs.sqldiff"; : >"$dir/runs.roost"
+    for _ in $(seq "${RUNS:-3}"); do
+      measure "sqldiff-$mode" sqldiff "${s_flags[@]}" "$dir/a.db" "$dir/b.db" >>"$dir/runs.sqldiff"
+      (cd "$dir" && measure "roost-$mode" "$bin" invoke db-diff diff a.db b.db "${r_flags[@]}") >>"$dir/runs.roost"
+    done
+    read -r s_sec s_kib < <(median <"$dir/runs.sqldiff")
+    read -r r_sec r_kib < <(median <"$dir/runs.roost")
     printf "%-10s %-10s %-8s %10s %10s %8s %8s\n" "$1" "$mode" sqldiff "$s_sec" "$((s_kib / 1024))" "$(size "$mode" sqldiff)" 1
     printf "%-10s %-10s %-8s %10s %10s %8s %8s\n" "$1" "$mode" roost "$r_sec" "$((r_kib / 1024))" "$(size "$mode" roost)" \
       "$(ratio "$r_sec" "$s_sec")"

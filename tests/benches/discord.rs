@@ -8,6 +8,11 @@
 //!   bare serenity client posting the same 10,000 one after another (each post waits for
 //!   the one before, as a queue kept in order must), nothing stored.
 //!
+//! This machine's speed moves from minute to minute (the in-order floor has measured
+//! 3,700–8,400 posts/s in runs an hour apart), so the burst and the drain are each taken
+//! [`ROUNDS_OF_THROUGHPUT`] times, roost's right after its peer's (the bare bot's burst, the
+//! floor's posts), and the bench prints every round and the median.
+//!
 //! Run: `cargo build --release -p roost -p roost-tests --benches --bins` then
 //! `cargo bench -p roost-tests --bench discord` (uses `target/release/roost`).
 
@@ -19,21 +24,23 @@ use serenity::all::{Context, EventHandler, GatewayIntents, Message};
 
 const CHANNEL: u64 = 111;
 const USER: u64 = 222;
-const DRAIN_CHANNEL: u64 = 777;
-const FLOOR_CHANNEL: u64 = 778;
+/// Round `r` of the drain posts into `DRAIN_CHANNEL + r`, of the floor into
+/// `FLOOR_CHANNEL + r`: each round counts its own channel from zero.
+const DRAIN_CHANNEL: u64 = 7_000;
+const FLOOR_CHANNEL: u64 = 8_000;
+const ROUNDS_OF_THROUGHPUT: u64 = 3;
 const WARMUP: usize = 50;
 const ROUNDS: usize = 500;
 const BURST: usize = 1000;
 const QUEUED: usize = 10_000;
 
-struct Figures {
+struct Latency {
     median: Duration,
     p99: Duration,
-    per_second: f64,
 }
 
-/// Latency one message at a time, then throughput for a burst.
-fn measure(fake: &FakeDiscord) -> Figures {
+/// Latency one message at a time: `!ping` in on the gateway → `pong` at REST.
+fn latency(fake: &FakeDiscord) -> Latency {
     let mut samples = Vec::with_capacity(ROUNDS);
     for round in 0..(WARMUP + ROUNDS) {
         let before = fake.count_in(CHANNEL);
@@ -47,17 +54,21 @@ fn measure(fake: &FakeDiscord) -> Figures {
         }
     }
     samples.sort();
+    Latency {
+        median: samples[ROUNDS / 2],
+        p99: samples[ROUNDS * 99 / 100],
+    }
+}
+
+/// Replies a second for a burst of [`BURST`] `!ping`s sent at once.
+fn burst(fake: &FakeDiscord) -> f64 {
     let before = fake.count_in(CHANNEL);
     let start = Instant::now();
     for _ in 0..BURST {
         fake.user_says(CHANNEL, USER, "!ping");
     }
     let last = last_of(fake, CHANNEL, before + BURST, "the burst's replies");
-    Figures {
-        median: samples[ROUNDS / 2],
-        p99: samples[ROUNDS * 99 / 100],
-        per_second: BURST as f64 / last.duration_since(start).as_secs_f64(),
-    }
+    BURST as f64 / last.duration_since(start).as_secs_f64()
 }
 
 /// When the `n`th message arrived in `channel`, once it has. Polls by count: copying every
@@ -87,11 +98,11 @@ fn unlimited_fake() -> FakeDiscord {
     fake
 }
 
-/// Seconds a bare serenity client takes to post [`QUEUED`] messages into one channel one
+/// Seconds a bare serenity client takes to post [`QUEUED`] messages into `channel` one
 /// after another: what ordered delivery costs on the wire alone, the ceiling for the drain
 /// row. Run as a task on the runtime's workers, as roost's delivery worker runs.
-async fn in_order_floor(http: serenity::http::Http) -> f64 {
-    let channel = serenity::all::ChannelId::new(FLOOR_CHANNEL);
+async fn post_in_order(http: serenity::http::Http, channel: u64) -> f64 {
+    let channel = serenity::all::ChannelId::new(channel);
     let start = Instant::now();
     for i in 0..QUEUED {
         channel
@@ -102,35 +113,50 @@ async fn in_order_floor(http: serenity::http::Http) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-fn bare_serenity() -> (Figures, f64) {
-    let fake = unlimited_fake();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let http = || {
+/// The peer: a bare serenity echo bot on a fake of its own, and the runtime it runs on.
+struct BareBot {
+    fake: FakeDiscord,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl BareBot {
+    fn start() -> Self {
+        let fake = unlimited_fake();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let bot = Self { fake, runtime };
+        let client_http = bot.http();
+        bot.runtime.spawn(async move {
+            let intents = GatewayIntents::GUILD_MESSAGES | GatewayIntents::MESSAGE_CONTENT;
+            let mut client = serenity::client::ClientBuilder::new_with_http(client_http, intents)
+                .event_handler(Echo)
+                .await
+                .expect("client");
+            let _ = client.start().await;
+        });
+        bot.fake.wait_connected();
+        bot
+    }
+
+    fn http(&self) -> serenity::http::Http {
         serenity::http::HttpBuilder::new(TOKEN)
-            .proxy(fake.api_base())
+            .proxy(self.fake.api_base())
             .ratelimiter_disabled(true)
             .build()
-    };
-    let client_http = http();
-    runtime.spawn(async move {
-        let intents = GatewayIntents::GUILD_MESSAGES | GatewayIntents::MESSAGE_CONTENT;
-        let mut client = serenity::client::ClientBuilder::new_with_http(client_http, intents)
-            .event_handler(Echo)
-            .await
-            .expect("client");
-        let _ = client.start().await;
-    });
-    fake.wait_connected();
-    let figures = measure(&fake);
-    let seconds = runtime
-        .block_on(runtime.spawn(in_order_floor(http())))
-        .expect("the floor's task");
-    assert_eq!(fake.count_in(FLOOR_CHANNEL), QUEUED, "each posted once");
-    runtime.shutdown_background();
-    (figures, QUEUED as f64 / seconds)
+    }
+
+    /// Posts a second for [`QUEUED`] posts in order, into the floor's channel of `round`.
+    fn in_order_floor(&self, round: u64) -> f64 {
+        let channel = FLOOR_CHANNEL + round;
+        let seconds = self
+            .runtime
+            .block_on(self.runtime.spawn(post_in_order(self.http(), channel)))
+            .expect("the floor's task");
+        assert_eq!(self.fake.count_in(channel), QUEUED, "each posted once");
+        QUEUED as f64 / seconds
+    }
 }
 
 fn config(fake: &FakeDiscord) -> String {
@@ -141,14 +167,17 @@ fn config(fake: &FakeDiscord) -> String {
     .replace("log = \"info,roost=debug\"", "log = \"warn,roost=info\"")
 }
 
-fn roost(fake: &FakeDiscord) -> (Figures, Daemon) {
+fn roost(fake: &FakeDiscord) -> Daemon {
     let d = Daemon::start_full(&config(fake), &[], &[("ROOST_DISCORD_TOKEN", TOKEN)]);
     fake.wait_connected();
-    (measure(fake), d)
+    d
 }
 
-/// Seconds to deliver [`QUEUED`] messages queued on disk while the daemon was down.
-fn drain(fake: &FakeDiscord, mut d: Daemon) -> f64 {
+/// Messages a second to deliver [`QUEUED`] messages queued on disk while the daemon was
+/// down, into the drain's channel of `round`; from the daemon's start (its start-up and
+/// gateway connect included) to the last post.
+fn drain(fake: &FakeDiscord, d: &mut Daemon, round: u64) -> f64 {
+    let channel = DRAIN_CHANNEL + round;
     d.kill9();
     let db = rusqlite::Connection::open(d.db_path()).expect("db");
     db.execute_batch("BEGIN").expect("begin");
@@ -156,7 +185,7 @@ fn drain(fake: &FakeDiscord, mut d: Daemon) -> f64 {
         db.execute(
             "INSERT INTO outbox (target, plugin, payload, created_at) VALUES (?1, 'bench', ?2, 0)",
             rusqlite::params![
-                format!("discord:{DRAIN_CHANNEL}"),
+                format!("discord:{channel}"),
                 format!(r#"{{"parts":[{{"kind":"text","text":"queued {i}"}}]}}"#)
             ],
         )
@@ -166,8 +195,8 @@ fn drain(fake: &FakeDiscord, mut d: Daemon) -> f64 {
     drop(db);
     let start = Instant::now();
     d.restart();
-    let last = last_of(fake, DRAIN_CHANNEL, QUEUED, "the drained queue");
-    let posted = fake.posted_in(DRAIN_CHANNEL);
+    let last = last_of(fake, channel, QUEUED, "the drained queue");
+    let posted = fake.posted_in(channel);
     assert_eq!(posted.len(), QUEUED, "each queued message once");
     assert!(
         posted
@@ -176,22 +205,53 @@ fn drain(fake: &FakeDiscord, mut d: Daemon) -> f64 {
             .all(|(i, p)| p.content == format!("queued {i}")),
         "in order"
     );
-    last.duration_since(start).as_secs_f64()
+    QUEUED as f64 / last.duration_since(start).as_secs_f64()
 }
 
 fn us(d: Duration) -> String {
     format!("{:.0} µs", d.as_secs_f64() * 1e6)
 }
 
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Each round's figure, roost's first and its peer's after the slash.
+fn rounds(pairs: &[(f64, f64)]) -> String {
+    let each: Vec<String> = pairs
+        .iter()
+        .map(|(ours, theirs)| format!("{ours:.0}/{theirs:.0}"))
+        .collect();
+    each.join(", ")
+}
+
 fn main() {
-    let (bare, floor) = bare_serenity();
+    let bare = BareBot::start();
     let fake = unlimited_fake();
-    let (ours, daemon) = roost(&fake);
+    let mut daemon = roost(&fake);
+    let (ours, theirs) = (latency(&fake), latency(&bare.fake));
+    let bursts: Vec<(f64, f64)> = (0..ROUNDS_OF_THROUGHPUT)
+        .map(|_| {
+            let theirs = burst(&bare.fake);
+            (burst(&fake), theirs)
+        })
+        .collect();
+    let drains: Vec<(f64, f64)> = (0..ROUNDS_OF_THROUGHPUT)
+        .map(|round| {
+            let floor = bare.in_order_floor(round);
+            (drain(&fake, &mut daemon, round), floor)
+        })
+        .collect();
     println!("| what | roost | bare serenity echo bot | roost overhead |");
     println!("| --- | --- | --- | --- |");
     for (what, r, b) in [
-        ("median, !ping in → pong at REST", ours.median, bare.median),
-        ("p99", ours.p99, bare.p99),
+        (
+            "median, !ping in → pong at REST",
+            ours.median,
+            theirs.median,
+        ),
+        ("p99", ours.p99, theirs.p99),
     ] {
         println!(
             "| {what} | {} | {} | {} |",
@@ -200,18 +260,30 @@ fn main() {
             us(r.saturating_sub(b))
         );
     }
-    println!(
-        "| burst of {BURST}, replies/s | {:.0} | {:.0} | {:.2}× the time |",
-        ours.per_second,
-        bare.per_second,
-        bare.per_second / ours.per_second
-    );
-    let seconds = drain(&fake, daemon);
-    println!(
-        "outbox drain after an outage: {QUEUED} messages in {seconds:.2} s ({:.0} messages/s), in order, once each",
-        QUEUED as f64 / seconds
+    let (ours_burst, bare_burst) = (
+        median(bursts.iter().map(|b| b.0).collect()),
+        median(bursts.iter().map(|b| b.1).collect()),
     );
     println!(
-        "in-order floor: a bare serenity client posting {QUEUED} one after another: {floor:.0} messages/s"
+        "| burst of {BURST}, replies/s, median of {ROUNDS_OF_THROUGHPUT} | {ours_burst:.0} | {bare_burst:.0} | {:.2}× the time |",
+        bare_burst / ours_burst
+    );
+    println!(
+        "bursts, roost/bare bot replies/s, round by round: {}",
+        rounds(&bursts)
+    );
+    let (ours_drain, floor) = (
+        median(drains.iter().map(|d| d.0).collect()),
+        median(drains.iter().map(|d| d.1).collect()),
+    );
+    println!(
+        "outbox drain after an outage, {QUEUED} messages, in order, once each: median of {ROUNDS_OF_THROUGHPUT} {ours_drain:.0} messages/s"
+    );
+    println!(
+        "in-order floor (a bare serenity client posting {QUEUED} one after another), each taken just before a drain: median {floor:.0} messages/s"
+    );
+    println!(
+        "drains, roost/floor messages/s, round by round: {}",
+        rounds(&drains)
     );
 }

@@ -12,10 +12,21 @@
 //! at once (either releases SQLite's read lock), a plugin holds at most `sqlite_cursors`
 //! cursors, and a row or a batch of rows may be at most a quarter of its `memory_mb`
 //! (SQLite's own length limit is set to the same figure, so no single value grows past it).
+//!
+//! Between calls a connection thread reads ahead: once it has handed over a batch it steps
+//! the statement on for the next one (as many rows as the last `next` asked for), so
+//! SQLite works while the plugin handles the rows it has, and two cursors on two
+//! connections run at once. What is read ahead counts against the same budget: each
+//! connection holds at most [`MAX_BATCH_BYTES`]`/`[`MAX_CONNECTIONS`] (and at most the
+//! batch cap over the connection limit) ahead, or a single row up to the row cap, as a row
+//! carried over from a full batch always could; a read-ahead the plugin has not asked for
+//! within `sqlite_cursor_idle_ms` is stopped and the cursor reset, as an unread one is; a
+//! dropped cursor, or any other call on its connection, stops its read-ahead at once.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -61,6 +72,7 @@ pub struct SqliteGrant {
 pub struct SqliteConnection {
     jobs: Sender<Job>,
     interrupt: Arc<InterruptHandle>,
+    ahead: Arc<AheadClock>,
     /// Bumped by every query, so an older cursor knows it has been ended.
     generation: u64,
     has_attached: bool,
@@ -90,6 +102,9 @@ struct Caps {
     row_bytes: usize,
     /// Bytes a batch of several rows stops at (a single row may reach `row_bytes`).
     batch_bytes: usize,
+    /// Bytes a read-ahead of several rows stops at: the batch cap shared by every
+    /// connection an instance may open.
+    ahead_bytes: usize,
 }
 
 impl Caps {
@@ -97,10 +112,12 @@ impl Caps {
         let memory = limits.memory_mb.saturating_mul(1024 * 1024);
         let row = (memory / ROW_SHARE_OF_MEMORY).clamp(64 * 1024, i32::MAX as u64);
         let row_bytes = usize::try_from(row).unwrap_or(i32::MAX as usize);
+        let batch_bytes = row_bytes.min(MAX_BATCH_BYTES);
         Self {
             idle: Duration::from_millis(limits.sqlite_cursor_idle_ms),
             row_bytes,
-            batch_bytes: row_bytes.min(MAX_BATCH_BYTES),
+            batch_bytes,
+            ahead_bytes: batch_bytes / MAX_CONNECTIONS,
         }
     }
 }
@@ -267,6 +284,59 @@ struct Guard {
     refused_transaction: AtomicBool,
 }
 
+/// What stops a read-ahead, shared by the connection thread (whose SQLite progress handler
+/// reads it) and the host calls (which set it).
+struct AheadClock {
+    started: Instant,
+    /// Milliseconds after `started` at which a read-ahead nobody asked for stops; 0 while
+    /// no read-ahead runs.
+    until_ms: AtomicU64,
+    /// A `next` has been sent and not yet taken: the rows being read are wanted, and the
+    /// call's own deadline bounds them.
+    asked: AtomicBool,
+    /// The live cursor was dropped: stop stepping it.
+    cancelled: AtomicBool,
+    /// The last read-ahead was stopped by `until_ms`.
+    expired: AtomicBool,
+}
+
+/// SQLite VM steps between two looks at the [`AheadClock`].
+const AHEAD_CHECK_EVERY: i32 = 10_000;
+
+impl AheadClock {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            until_ms: AtomicU64::new(0),
+            asked: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
+            expired: AtomicBool::new(false),
+        }
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.started).as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// The progress handler's answer: true interrupts the running statement.
+    fn should_stop(&self) -> bool {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return true;
+        }
+        let until = self.until_ms.load(Ordering::Relaxed);
+        if until == 0 || self.asked.load(Ordering::Relaxed) {
+            return false;
+        }
+        let over = self.millis(Instant::now()) >= until;
+        if over {
+            self.expired.store(true, Ordering::Relaxed);
+        }
+        over
+    }
+}
+
 fn authorize(ctx: AuthContext<'_>, guard: &Guard) -> Authorization {
     match ctx.action {
         AuthAction::Select | AuthAction::Read { .. } | AuthAction::Recursive => {
@@ -313,13 +383,13 @@ fn authorize(ctx: AuthContext<'_>, guard: &Guard) -> Authorization {
     }
 }
 
-/// Opens `path` read-only on a new thread bounded by `caps`, serving `plugin`; the channel
-/// to it and its interrupt handle.
+/// Opens `path` read-only on a new thread bounded by `caps`, serving `plugin`; the host's
+/// side of the connection: the channel to that thread and what stops its statements.
 fn spawn_connection(
     path: &Path,
     caps: Caps,
     plugin: String,
-) -> Result<(Sender<Job>, Arc<InterruptHandle>), GuestError> {
+) -> Result<SqliteConnection, GuestError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| GuestError::InvalidArgument(format!("{}: {e}", path.display())))?;
@@ -336,18 +406,28 @@ fn spawn_connection(
     let flags = guard.clone();
     conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(ctx, &flags)));
     let interrupt = Arc::new(conn.get_interrupt_handle());
+    let ahead = Arc::new(AheadClock::new());
+    let clock = ahead.clone();
+    conn.progress_handler(AHEAD_CHECK_EVERY, Some(move || clock.should_stop()));
     let (tx, rx) = std::sync::mpsc::channel();
     let worker = Worker {
         conn,
         guard,
         caps,
         plugin,
+        ahead: ahead.clone(),
     };
     std::thread::Builder::new()
         .name("roost-sqlite".into())
         .spawn(move || worker.serve(rx))
         .map_err(|e| GuestError::Other(format!("cannot start a connection thread: {e}")))?;
-    Ok((tx, interrupt))
+    Ok(SqliteConnection {
+        jobs: tx,
+        interrupt,
+        ahead,
+        generation: 0,
+        has_attached: false,
+    })
 }
 
 /// How a cursor's statement ended, for a later `next` on it.
@@ -382,6 +462,7 @@ struct Worker {
     caps: Caps,
     /// Whose connection it is, for the log.
     plugin: String,
+    ahead: Arc<AheadClock>,
 }
 
 impl Worker {
@@ -398,6 +479,8 @@ impl Worker {
                     Err(_) => return,
                 },
             };
+            // Set by dropping a cursor, whose Close came before this job.
+            self.ahead.cancelled.store(false, Ordering::Relaxed);
             match job {
                 Job::Attach {
                     path,
@@ -517,7 +600,7 @@ impl Worker {
     }
 
     /// Serves `next` on the live cursor until it is read to the end, fails, is dropped, is
-    /// left unread for the idle limit, or another job arrives.
+    /// left unread for the idle limit, or another job arrives; reads ahead between calls.
     fn serve_cursor(
         &self,
         rows: &mut rusqlite::Rows<'_>,
@@ -527,12 +610,16 @@ impl Worker {
     ) -> Flow {
         let mut idle_until = Instant::now() + self.caps.idle;
         loop {
+            if self.read_ahead(rows, reader, idle_until) {
+                return self.idle_reset(generation);
+            }
             match jobs.recv_timeout(idle_until.saturating_duration_since(Instant::now())) {
                 Ok(Job::Next {
                     max,
                     generation: g,
                     reply,
                 }) if g == generation => {
+                    self.ahead.asked.store(false, Ordering::Relaxed);
                     let batch = reader.batch(rows, max);
                     let failed = batch.is_err();
                     let _ = reply.send(batch);
@@ -545,6 +632,7 @@ impl Worker {
                     idle_until = Instant::now() + self.caps.idle;
                 }
                 Ok(Job::Next { reply, .. }) => {
+                    self.ahead.asked.store(false, Ordering::Relaxed);
                     let _ = reply.send(Err(ended_elsewhere()));
                 }
                 Ok(Job::Close { generation: g }) if g == generation => {
@@ -552,18 +640,41 @@ impl Worker {
                 }
                 Ok(Job::Close { .. }) => {}
                 Ok(other) => return Flow::Other(other),
-                Err(RecvTimeoutError::Timeout) => {
-                    tracing::debug!(
-                        plugin = %self.plugin,
-                        generation,
-                        idle_ms = self.caps.idle.as_millis() as u64,
-                        "sqlite cursor reset: not read within sqlite_cursor_idle_ms"
-                    );
-                    return Flow::Ended(Ended::Idle);
-                }
+                Err(RecvTimeoutError::Timeout) => return self.idle_reset(generation),
                 Err(RecvTimeoutError::Disconnected) => return Flow::Disconnected,
             }
         }
+    }
+
+    /// Steps the statement on for the next batch, unless rows are already waiting; past
+    /// `idle_until` with no `next` sent, SQLite is stopped. True when it was.
+    fn read_ahead(
+        &self,
+        rows: &mut rusqlite::Rows<'_>,
+        reader: &mut Reader,
+        idle_until: Instant,
+    ) -> bool {
+        if !reader.wants_ahead() {
+            return false;
+        }
+        let clock = &self.ahead;
+        clock.expired.store(false, Ordering::Relaxed);
+        clock
+            .until_ms
+            .store(clock.millis(idle_until), Ordering::Relaxed);
+        reader.read_ahead(rows);
+        clock.until_ms.store(0, Ordering::Relaxed);
+        clock.expired.load(Ordering::Relaxed)
+    }
+
+    fn idle_reset(&self, generation: u64) -> Flow {
+        tracing::debug!(
+            plugin = %self.plugin,
+            generation,
+            idle_ms = self.caps.idle.as_millis() as u64,
+            "sqlite cursor reset: not read within sqlite_cursor_idle_ms"
+        );
+        Flow::Ended(Ended::Idle)
     }
 }
 
@@ -572,12 +683,18 @@ fn ended_elsewhere() -> GuestError {
     GuestError::NotFound("cursor ended: a newer query or call ran on its connection".into())
 }
 
-/// Reads batches from one statement within the row and batch caps.
+/// Reads batches from one statement within the row and batch caps, and between batches
+/// reads ahead within the read-ahead cap.
 struct Reader {
     width: usize,
     caps: Caps,
-    /// A row read but left out of the last batch because it would have overflowed it.
-    carry: Option<(Vec<Value>, usize)>,
+    /// Rows read but not yet handed out, each with its size: read ahead, or left out of
+    /// the last batch because they would have overflowed it.
+    waiting: VecDeque<(Vec<Value>, usize)>,
+    /// An error met while reading ahead, for the `next` that reaches it.
+    failed: Option<GuestError>,
+    /// How many rows the last `next` asked for: what a read-ahead reads.
+    ahead_rows: usize,
     /// The statement has returned its last row.
     done: bool,
 }
@@ -587,39 +704,87 @@ impl Reader {
         Self {
             width,
             caps,
-            carry: None,
+            waiting: VecDeque::new(),
+            failed: None,
+            ahead_rows: 1,
             done: false,
         }
     }
 
     /// Every row has been handed out.
     fn finished(&self) -> bool {
-        self.done && self.carry.is_none()
+        self.done && self.waiting.is_empty() && self.failed.is_none()
     }
 
-    /// Up to `max` rows (at most [`MAX_BATCH_ROWS`]). Rows are added while the batch stays
-    /// within the batch cap; a single row may fill a batch alone up to the row cap, so no
-    /// batch exceeds the row cap.
+    /// Nothing is waiting and the statement has more to give.
+    fn wants_ahead(&self) -> bool {
+        self.waiting.is_empty() && self.failed.is_none() && !self.done
+    }
+
+    /// The next row from SQLite with its size; `None` at the end.
+    fn step(
+        &mut self,
+        rows: &mut rusqlite::Rows<'_>,
+    ) -> Result<Option<(Vec<Value>, usize)>, GuestError> {
+        match rows.next().map_err(|e| sql_error(&e))? {
+            Some(row) => read_row(row, self.width, self.caps.row_bytes).map(Some),
+            None => {
+                self.done = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads up to the last batch's row count ahead, stopping at the read-ahead cap (a
+    /// single row may exceed it) or an error, kept for the `next` that reaches it.
+    fn read_ahead(&mut self, rows: &mut rusqlite::Rows<'_>) {
+        let mut bytes = 0usize;
+        while self.waiting.len() < self.ahead_rows && bytes < self.caps.ahead_bytes {
+            match self.step(rows) {
+                Ok(Some((values, size))) => {
+                    bytes = bytes.saturating_add(size);
+                    self.waiting.push_back((values, size));
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    self.failed = Some(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Up to `max` rows (at most [`MAX_BATCH_ROWS`]): those waiting first, then from
+    /// SQLite. Rows are added while the batch stays within the batch cap; a single row may
+    /// fill a batch alone up to the row cap, so no batch exceeds the row cap.
     fn batch(
         &mut self,
         rows: &mut rusqlite::Rows<'_>,
         max: u32,
     ) -> Result<Vec<Vec<Value>>, GuestError> {
         let max = max.clamp(1, MAX_BATCH_ROWS) as usize;
+        self.ahead_rows = max;
         let mut out = Vec::new();
         let mut bytes = 0usize;
-        if let Some((row, size)) = self.carry.take() {
-            bytes = size;
-            out.push(row);
-        }
-        while out.len() < max && !self.done {
-            let Some(row) = rows.next().map_err(|e| sql_error(&e))? else {
-                self.done = true;
-                break;
+        while out.len() < max {
+            let next = match self.waiting.pop_front() {
+                Some(row) => row,
+                None if self.done => break,
+                None => match self.failed.take() {
+                    Some(e) if out.is_empty() => return Err(e),
+                    Some(e) => {
+                        self.failed = Some(e);
+                        break;
+                    }
+                    None => match self.step(rows)? {
+                        Some(row) => row,
+                        None => break,
+                    },
+                },
             };
-            let (values, size) = read_row(row, self.width, self.caps.row_bytes)?;
+            let (values, size) = next;
             if !out.is_empty() && bytes.saturating_add(size) > self.caps.batch_bytes {
-                self.carry = Some((values, size));
+                self.waiting.push_front((values, size));
                 break;
             }
             bytes = bytes.saturating_add(size);
@@ -733,9 +898,13 @@ impl SqliteView<'_> {
             .map_err(|_| GuestError::NotFound("connection closed".into()))
     }
 
-    /// Sends `job` to the thread of connection `id`; the handle to interrupt it.
+    /// Sends `job` to the thread of connection `id`; the handle to interrupt it. Any job
+    /// but `next` ends the live cursor, so its read-ahead is stopped.
     fn submit(&self, id: u32, job: Job) -> Result<Arc<InterruptHandle>, GuestError> {
         let conn = self.connection(id)?;
+        if !matches!(job, Job::Next { .. }) {
+            conn.ahead.cancelled.store(true, Ordering::Relaxed);
+        }
         conn.jobs
             .send(job)
             .map_err(|_| GuestError::Other("connection thread ended".into()))?;
@@ -784,20 +953,12 @@ impl sqlite::HostConnection for SqliteView<'_> {
         };
         let caps = self.ctx.caps;
         let plugin = self.ctx.plugin.clone();
-        let (jobs, interrupt) = match tokio::task::spawn_blocking(move || {
-            spawn_connection(&real, caps, plugin)
-        })
-        .await
+        let conn = match tokio::task::spawn_blocking(move || spawn_connection(&real, caps, plugin))
+            .await
         {
-            Ok(Ok(pair)) => pair,
+            Ok(Ok(conn)) => conn,
             Ok(Err(e)) => return Ok(Err(e)),
             Err(e) => return Ok(Err(GuestError::Other(format!("open: {e}")))),
-        };
-        let conn = SqliteConnection {
-            jobs,
-            interrupt,
-            generation: 0,
-            has_attached: false,
         };
         match self.ctx.table.push(conn) {
             Ok(r) => {
@@ -955,7 +1116,8 @@ impl sqlite::HostCursor for SqliteView<'_> {
                     "cursor ended: a newer query ran on its connection".into(),
                 )));
             }
-            Ok(_) => {}
+            // Asked for: a read-ahead running now goes on under this call's deadline.
+            Ok(c) => c.ahead.asked.store(true, Ordering::Relaxed),
             Err(e) => return Ok(Err(e)),
         }
         let (reply, answer) = oneshot::channel();
@@ -979,6 +1141,10 @@ impl sqlite::HostCursor for SqliteView<'_> {
         // Reset its statement now, releasing the read lock; the thread answers nothing, so
         // the drop never waits. A connection already gone has nothing to reset.
         if let Ok(conn) = self.connection(cursor.connection) {
+            if conn.generation == cursor.generation {
+                // Its statement may be reading ahead: stop it between two steps.
+                conn.ahead.cancelled.store(true, Ordering::Relaxed);
+            }
             let _ = conn.jobs.send(Job::Close {
                 generation: cursor.generation,
             });
@@ -1472,6 +1638,118 @@ mod tests {
             .await
             .unwrap();
         owner_insert(&f, Duration::from_secs(10)).expect("owner writes after the drop");
+    }
+
+    /// A statement on `t` that never returns a row: its first step runs until it is stopped,
+    /// holding the file's read lock.
+    const RUNAWAY: &str = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) \
+         SELECT v FROM c, t WHERE n < 0";
+
+    /// Starts [`RUNAWAY`] on a new connection to `granted/a.db`, asking for no row; the
+    /// connection and cursor ids.
+    async fn runaway(v: &mut SqliteView<'_>, f: &Fixture) -> (u32, u32) {
+        let conn = v
+            .open(f.path("granted/a.db"))
+            .await
+            .unwrap()
+            .expect("open")
+            .rep();
+        let cursor = v
+            .query(Resource::new_borrow(conn), RUNAWAY.into(), vec![])
+            .await
+            .unwrap()
+            .expect("query")
+            .rep();
+        (conn, cursor)
+    }
+
+    #[tokio::test]
+    async fn a_read_ahead_nobody_asks_for_stops_at_the_idle_limit() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursor_idle_ms = 50));
+        let mut v = view(&mut ctx, Duration::from_secs(20));
+        let (_conn, cursor) = runaway(&mut v, &f).await;
+        // The owner's write goes through once the read-ahead is stopped and reset.
+        owner_insert(&f, Duration::from_secs(10)).expect("owner writes");
+        let err = v.next(Resource::new_borrow(cursor), 1).await.unwrap().err();
+        assert!(
+            matches!(err, Some(GuestError::NotFound(ref m)) if m.contains("sqlite_cursor_idle_ms")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_a_cursor_stops_its_read_ahead_at_once() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursor_idle_ms = 600_000));
+        let mut v = view(&mut ctx, Duration::from_secs(20));
+        let (conn, cursor) = runaway(&mut v, &f).await;
+        sqlite::HostCursor::drop(&mut v, Resource::new_own(cursor))
+            .await
+            .unwrap();
+        // Well before the ten-minute idle limit.
+        owner_insert(&f, Duration::from_secs(10)).expect("owner writes after the drop");
+        let rows = all_rows(&mut v, conn, "SELECT v FROM t")
+            .await
+            .expect("rows");
+        assert_eq!(rows.len(), 4, "the owner's row among them");
+    }
+
+    #[tokio::test]
+    async fn a_new_query_stops_the_read_ahead_of_the_cursor_it_ends() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursor_idle_ms = 600_000));
+        let mut v = view(&mut ctx, Duration::from_secs(20));
+        let (conn, _cursor) = runaway(&mut v, &f).await;
+        let rows = all_rows(&mut v, conn, "SELECT v FROM t")
+            .await
+            .expect("rows");
+        assert_eq!(rows.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn rows_read_ahead_come_in_order_once_whatever_the_batch_sizes() {
+        let f = Fixture::new();
+        let db = f.dir.path().join("granted/many.db");
+        let conn = Connection::open(&db).expect("create");
+        conn.execute_batch(
+            "CREATE TABLE n(i INTEGER PRIMARY KEY);
+             WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < 1000)
+             INSERT INTO n SELECT k FROM c;",
+        )
+        .expect("rows");
+        drop(conn);
+        let mut ctx = f.ctx();
+        let mut v = view(&mut ctx, Duration::from_secs(20));
+        let conn = v
+            .open(f.path("granted/many.db"))
+            .await
+            .unwrap()
+            .expect("open");
+        let cursor = v
+            .query(conn, "SELECT i FROM n ORDER BY i".into(), vec![])
+            .await
+            .unwrap()
+            .expect("query")
+            .rep();
+        let mut seen = Vec::new();
+        // Asks for more, then fewer than the read-ahead holds (it reads what was last asked).
+        for max in [1, 7, 300, 2, 50, 1, 10_000].into_iter().cycle() {
+            let batch = v
+                .next(Resource::new_borrow(cursor), max)
+                .await
+                .unwrap()
+                .expect("batch");
+            assert!(batch.len() <= max as usize);
+            if batch.is_empty() {
+                break;
+            }
+            seen.extend(batch.into_iter().map(|row| match row.as_slice() {
+                [Value::Integer(i)] => *i,
+                other => panic!("{other:?}"),
+            }));
+        }
+        assert_eq!(seen, (1..=1000).collect::<Vec<i64>>());
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use roost_plugin::prelude::*;
 use roost_plugin::sqlite::{Connection, Value as SdkValue};
 
 use crate::cli::{self, Output};
-use crate::engine::{self, Db, Mode, Options, Value};
+use crate::engine::{self, Db, Mode, Options, Pass, Value};
 
 /// Rows fetched per host call. Only rows that differ cross (SQLite compares the rest), so
 /// even a 10M-row table's 1% of changes takes a few hundred calls; a small batch keeps
@@ -41,6 +41,36 @@ pub struct DbDiff {
 /// The engine's connection over the host's `sqlite` capability.
 struct HostDb {
     conn: Connection,
+    /// The files, for a second connection when two queries run at once.
+    paths: (String, String),
+    /// A second connection to the same pair, opened for the first [`Db::query_both`];
+    /// `None` inside when it could not be (the queries then run one after the other).
+    second: Option<Option<Connection>>,
+}
+
+/// Opens `a` with `b` attached as `aux`, as every query of the engine expects.
+fn open_pair(a: &str, b: &str) -> Result<Connection, String> {
+    let mut conn = Connection::open(a).map_err(|e| format!("cannot open `{a}`: {e}"))?;
+    conn.attach(b, "aux")
+        .map_err(|e| format!("cannot open `{b}`: {e}"))?;
+    Ok(conn)
+}
+
+/// Hands the next batch of `cursor` to `row` as rows of `pass`; false at the end.
+fn pass_batch(
+    cursor: &mut roost_plugin::sqlite::Cursor,
+    pass: Pass,
+    row: &mut dyn FnMut(Pass, Vec<Value>) -> Result<(), String>,
+) -> Result<bool, String> {
+    match cursor.next_batch(BATCH).map_err(|e| e.to_string())? {
+        Some(batch) => {
+            for r in batch {
+                row(pass, r)?;
+            }
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 impl Db for HostDb {
@@ -55,6 +85,34 @@ impl Db for HostDb {
         while let Some(batch) = cursor.next_batch(BATCH).map_err(|e| e.to_string())? {
             for r in batch {
                 row(r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Both queries at once, on two connections: the host reads each cursor's next batch
+    /// ahead while the plugin takes the other's, so the two joins run side by side.
+    fn query_both(
+        &mut self,
+        first: &str,
+        second: &str,
+        row: &mut dyn FnMut(Pass, Vec<Value>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let (a, b) = &self.paths;
+        let other = self.second.get_or_insert_with(|| open_pair(a, b).ok());
+        let Some(other) = other else {
+            self.query(first, &[], &mut |r| row(Pass::First, r))?;
+            return self.query(second, &[], &mut |r| row(Pass::Second, r));
+        };
+        let mut firsts = self.conn.query(first, &[]).map_err(|e| e.to_string())?;
+        let mut seconds = other.query(second, &[]).map_err(|e| e.to_string())?;
+        let (mut first_open, mut second_open) = (true, true);
+        while first_open || second_open {
+            if first_open {
+                first_open = pass_batch(&mut firsts, Pass::First, row)?;
+            }
+            if second_open {
+                second_open = pass_batch(&mut seconds, Pass::Second, row)?;
             }
         }
         Ok(())
@@ -138,10 +196,11 @@ impl DbDiff {
     }
 
     fn open(&self, a: &str, b: &str) -> Result<HostDb, String> {
-        let mut conn = Connection::open(a).map_err(|e| format!("cannot open `{a}`: {e}"))?;
-        conn.attach(b, "aux")
-            .map_err(|e| format!("cannot open `{b}`: {e}"))?;
-        Ok(HostDb { conn })
+        Ok(HostDb {
+            conn: open_pair(a, b)?,
+            paths: (a.to_string(), b.to_string()),
+            second: None,
+        })
     }
 
     /// Opens the databases `args` names (as typed: `a`, `b`); when one cannot be opened and

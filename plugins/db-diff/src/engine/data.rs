@@ -1,7 +1,7 @@
 //! The row diff of one table, run as set queries inside SQLite.
 
 use super::literal::{ident, literal};
-use super::{Db, Value, query_all, query_count};
+use super::{Db, Pass, Value, query_all, query_count};
 
 /// How the rows of a key-matched table are matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +147,28 @@ struct RowSql {
     updates: String,
     inserts: String,
     counts: Counts,
+}
+
+/// How a row of the first keyed pass is laid out, and what it is compared on.
+struct APassLayout {
+    /// Indexes of the compared columns, in the order of the row's flags.
+    compared: Vec<usize>,
+    /// How many columns the table has (B's values).
+    columns: usize,
+    /// How many values the key takes.
+    key: usize,
+    /// How many of A's values the row carries (0 when not fetched).
+    old: usize,
+    /// Compared columns whose REAL zeros are told apart by their bits.
+    signs: Vec<usize>,
+    /// A's values go into the changes.
+    with_old: bool,
+}
+
+impl APassLayout {
+    fn fetch_old(&self) -> bool {
+        self.old > 0
+    }
 }
 
 /// The most multiset groups a rebuild deletes one by one from A's renamed table: each
@@ -427,32 +449,55 @@ impl TableData {
         Ok(rows)
     }
 
-    /// Every row of a keyed table that differs, in two passes SQLite runs as outer joins:
-    /// A's rows against B's (rows only in A, and rows whose values differ), then B's rows
-    /// against A's (rows only in B). `with_old` asks for A's values too (changesets carry
-    /// them). Returns the counts.
+    /// Every row of a keyed table that differs, in two passes SQLite runs as outer joins,
+    /// at once where the connection can: A's rows against B's (rows only in A, and rows
+    /// whose values differ), and B's rows against A's (rows only in B). Each pass's
+    /// changes come in its order, the two passes' interleaved. `with_old` asks for A's
+    /// values too (changesets carry them). Returns the counts.
     pub fn scan_keyed(
         &self,
         db: &mut dyn Db,
         with_old: bool,
         found: &mut dyn FnMut(RowChange) -> Result<(), String>,
     ) -> Result<Counts, String> {
-        let mut counts = self.scan_a_rows(db, with_old, found)?;
+        let layout = self.a_pass_layout(with_old);
+        let a_sql = self.a_pass_sql(layout.fetch_old());
+        let mut counts = Counts::default();
+        let mut on_row = |pass: Pass, row: Vec<Value>| {
+            let change = match pass {
+                Pass::First => match self.a_pass_change(&layout, row) {
+                    Some(change) => change,
+                    None => return Ok(()),
+                },
+                Pass::Second => RowChange::Insert { new: row },
+            };
+            match &change {
+                RowChange::Delete { .. } => counts.deletes += 1,
+                RowChange::Update { .. } => counts.updates += 1,
+                RowChange::Insert { .. } => counts.inserts += 1,
+            }
+            found(change)
+        };
+        match self.b_pass_sql() {
+            Some(b_sql) => db.query_both(&a_sql, &b_sql, &mut on_row)?,
+            None => db.query(&a_sql, &[], &mut |row| on_row(Pass::First, row))?,
+        }
+        Ok(counts)
+    }
+
+    /// The query of the second pass: B's rows that A lacks, as INSERTs take them; none
+    /// when B's table has no column an INSERT names.
+    fn b_pass_sql(&self) -> Option<String> {
         let (names, select) = self.insert_columns();
-        if !names.is_empty() {
-            let sql = format!(
+        (!names.is_empty()).then(|| {
+            format!(
                 "SELECT {select} FROM {} AS b LEFT JOIN {} AS a ON {} WHERE {}",
                 self.b_tab(),
                 self.a_tab(),
                 self.key_match("a", "b"),
                 self.missing("a")
-            );
-            db.query(&sql, &[], &mut |new| {
-                counts.inserts += 1;
-                found(RowChange::Insert { new })
-            })?;
-        }
-        Ok(counts)
+            )
+        })
     }
 
     /// The query of the first pass: per row of A that B lacks or holds otherwise, its
@@ -481,56 +526,53 @@ impl TableData {
         )
     }
 
-    /// The first pass of [`TableData::scan_keyed`]: deletes and updates.
-    fn scan_a_rows(
-        &self,
-        db: &mut dyn Db,
-        with_old: bool,
-        found: &mut dyn FnMut(RowChange) -> Result<(), String>,
-    ) -> Result<Counts, String> {
-        let mut counts = Counts::default();
-        let compared = self.compared();
-        let nc = self.columns.len();
-        let nk = self.key_select("a").len();
+    fn a_pass_layout(&self, with_old: bool) -> APassLayout {
         let signs = self.sign_checked();
         // A's values are needed to compare the bits of zeros, even when not asked for.
         let fetch_old = with_old || !signs.is_empty();
-        let n_old = if fetch_old { nc } else { 0 };
-        db.query(&self.a_pass_sql(fetch_old), &[], &mut |mut row| {
-            let mut rest = row.split_off(nk.min(row.len()));
-            let key = row;
-            let mut values = rest.split_off(1.min(rest.len()));
-            let only_in_a = rest.first().and_then(Value::as_i64).unwrap_or(0) != 0;
-            let mut new = values.split_off(n_old.min(values.len()));
-            let old = values;
-            let flag_values = new.split_off(nc.min(new.len()));
-            if only_in_a {
-                counts.deletes += 1;
-                return found(RowChange::Delete { key, old });
-            }
-            let changed: Vec<usize> = compared
-                .iter()
-                .enumerate()
-                .filter(|&(j, &i)| {
-                    flag_values.get(j).and_then(Value::as_i64).unwrap_or(1) != 0
-                        || (signs.contains(&i) && !same_bits(old.get(i), new.get(i)))
-                })
-                .map(|(_, &i)| i)
-                .collect();
-            if changed.is_empty() {
-                // Fetched for its zeros, which turned out to have the same sign.
-                return Ok(());
-            }
-            counts.updates += 1;
-            let old = if with_old { old } else { Vec::new() };
-            found(RowChange::Update {
-                key,
-                old,
-                new,
-                changed,
+        APassLayout {
+            compared: self.compared(),
+            columns: self.columns.len(),
+            key: self.key_select("a").len(),
+            old: if fetch_old { self.columns.len() } else { 0 },
+            signs,
+            with_old,
+        }
+    }
+
+    /// The change one row of the first pass stands for: a delete, an update, or none (a
+    /// row fetched for its zeros, which turned out to have the same sign).
+    fn a_pass_change(&self, layout: &APassLayout, mut row: Vec<Value>) -> Option<RowChange> {
+        let mut rest = row.split_off(layout.key.min(row.len()));
+        let key = row;
+        let mut values = rest.split_off(1.min(rest.len()));
+        let only_in_a = rest.first().and_then(Value::as_i64).unwrap_or(0) != 0;
+        let mut new = values.split_off(layout.old.min(values.len()));
+        let old = values;
+        let flag_values = new.split_off(layout.columns.min(new.len()));
+        if only_in_a {
+            return Some(RowChange::Delete { key, old });
+        }
+        let changed: Vec<usize> = layout
+            .compared
+            .iter()
+            .enumerate()
+            .filter(|&(j, &i)| {
+                flag_values.get(j).and_then(Value::as_i64).unwrap_or(1) != 0
+                    || (layout.signs.contains(&i) && !same_bits(old.get(i), new.get(i)))
             })
-        })?;
-        Ok(counts)
+            .map(|(_, &i)| i)
+            .collect();
+        if changed.is_empty() {
+            return None;
+        }
+        let old = if layout.with_old { old } else { Vec::new() };
+        Some(RowChange::Update {
+            key,
+            old,
+            new,
+            changed,
+        })
     }
 
     /// `UPDATE … SET` of the `changed` columns to their `new` values, in the row `wh` finds.
@@ -893,7 +935,8 @@ impl TableData {
 
     /// A keyed table's counts in three counting queries: A's rows filtered like the SQL
     /// scan (so the comparison runs once per row) give the deletes and updates, A's count
-    /// less those the unchanged rows, and B's rows without a match the inserts.
+    /// less those the unchanged rows, and B's rows without a match the inserts. The two
+    /// joins run at once where the connection can.
     fn count_keyed(&self, db: &mut dyn Db) -> Result<Counts, String> {
         let (a_tab, b_tab) = (self.a_tab(), self.b_tab());
         let flags = self.flags();
@@ -903,23 +946,30 @@ impl TableData {
             flags.join(" OR ")
         };
         let gone = self.missing("b");
-        let [differ, deletes, _] = counts_row(
-            db,
-            &format!(
-                "SELECT count(*), coalesce(sum({gone}), 0), 0 FROM {a_tab} AS a LEFT JOIN {b_tab} AS b ON {} WHERE {gone} OR {any}",
-                self.key_match("b", "a")
-            ),
-        )?;
+        let differ_sql = format!(
+            "SELECT count(*), coalesce(sum({gone}), 0) FROM {a_tab} AS a LEFT JOIN {b_tab} AS b ON {} WHERE {gone} OR {any}",
+            self.key_match("b", "a")
+        );
+        let inserts_sql = format!(
+            "SELECT count(*) FROM {b_tab} AS b LEFT JOIN {a_tab} AS a ON {} WHERE {}",
+            self.key_match("a", "b"),
+            self.missing("a")
+        );
+        let [mut differ, mut deletes, mut inserts] = [0u64; 3];
+        let count = |row: &[Value], k: usize| {
+            row.get(k)
+                .and_then(Value::as_i64)
+                .map_or(0, |n| n.max(0) as u64)
+        };
+        db.query_both(&differ_sql, &inserts_sql, &mut |pass, row| {
+            match pass {
+                Pass::First => (differ, deletes) = (count(&row, 0), count(&row, 1)),
+                Pass::Second => inserts = count(&row, 0),
+            }
+            Ok(())
+        })?;
         let updates = differ.saturating_sub(deletes);
         let a_rows = query_count(db, &format!("SELECT count(*) FROM {a_tab}"))?;
-        let inserts = query_count(
-            db,
-            &format!(
-                "SELECT count(*) FROM {b_tab} AS b LEFT JOIN {a_tab} AS a ON {} WHERE {}",
-                self.key_match("a", "b"),
-                self.missing("a")
-            ),
-        )?;
         Ok(Counts {
             inserts,
             deletes,

@@ -45,6 +45,27 @@ pub trait Db {
         params: &[Value],
         row: &mut dyn FnMut(Vec<Value>) -> Result<(), String>,
     ) -> Result<(), String>;
+
+    /// Runs `first` and `second` (no parameters) and calls `row` with each result row and
+    /// the query it came from: each query's rows in its order, the two interleaved. The
+    /// plugin's connection runs the two at once on two connections (SQLite works on both
+    /// while the plugin handles rows); this default runs them one after the other.
+    fn query_both(
+        &mut self,
+        first: &str,
+        second: &str,
+        row: &mut dyn FnMut(Pass, Vec<Value>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        self.query(first, &[], &mut |r| row(Pass::First, r))?;
+        self.query(second, &[], &mut |r| row(Pass::Second, r))
+    }
+}
+
+/// Which of the two queries of [`Db::query_both`] a row came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    First,
+    Second,
 }
 
 /// Every row of a (small) query, e.g. schema reads.

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use db_diff::engine::{self, Db, Options, Value};
+use db_diff::engine::{self, Db, Options, Pass, Value};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
@@ -66,6 +66,13 @@ fn from_ref(v: ValueRef<'_>) -> Value {
     }
 }
 
+/// One row's values, as the host hands them over.
+fn values(r: &rusqlite::Row<'_>, n: usize) -> Result<Vec<Value>, String> {
+    (0..n)
+        .map(|i| r.get_ref(i).map(from_ref).map_err(|e| e.to_string()))
+        .collect()
+}
+
 impl Db for RusqliteDb {
     fn query(
         &mut self,
@@ -79,11 +86,44 @@ impl Db for RusqliteDb {
             .query(rusqlite::params_from_iter(params.iter().map(Param)))
             .map_err(|e| e.to_string())?;
         while let Some(r) = rows.next().map_err(|e| e.to_string())? {
-            let mut vals = Vec::with_capacity(n);
-            for i in 0..n {
-                vals.push(from_ref(r.get_ref(i).map_err(|e| e.to_string())?));
+            row(values(r, n)?)?;
+        }
+        Ok(())
+    }
+
+    /// Interleaved a row at a time, so the engine is tested against the mixed order the
+    /// plugin's two connections can give.
+    fn query_both(
+        &mut self,
+        first: &str,
+        second: &str,
+        row: &mut dyn FnMut(Pass, Vec<Value>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut one = self
+            .conn
+            .prepare(first)
+            .map_err(|e| format!("{e}: {first}"))?;
+        let mut two = self
+            .conn
+            .prepare(second)
+            .map_err(|e| format!("{e}: {second}"))?;
+        let (n1, n2) = (one.column_count(), two.column_count());
+        let mut ones = one.query([]).map_err(|e| e.to_string())?;
+        let mut twos = two.query([]).map_err(|e| e.to_string())?;
+        let (mut more_one, mut more_two) = (true, true);
+        while more_one || more_two {
+            if more_one {
+                match ones.next().map_err(|e| e.to_string())? {
+                    Some(r) => row(Pass::First, values(r, n1)?)?,
+                    None => more_one = false,
+                }
             }
-            row(vals)?;
+            if more_two {
+                match twos.next().map_err(|e| e.to_string())? {
+                    Some(r) => row(Pass::Second, values(r, n2)?)?,
+                    None => more_two = false,
+                }
+            }
         }
         Ok(())
     }
