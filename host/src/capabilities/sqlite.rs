@@ -22,11 +22,14 @@
 //! carried over from a full batch always could; a read-ahead the plugin has not asked for
 //! within `sqlite_cursor_idle_ms` is stopped and the cursor reset, as an unread one is; a
 //! dropped cursor, or any other call on its connection, stops its read-ahead at once.
+//! "Not asked for" counts only while none of the plugin's `sqlite` calls is in flight: a
+//! plugin reading one cursor is busy, not parking the other, and each of its calls is
+//! bounded by its own deadline.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -133,6 +136,25 @@ pub struct SqliteCtx {
     cursors: usize,
     max_cursors: usize,
     caps: Caps,
+    /// This instance's `sqlite` calls now in flight: while one waits, the plugin is busy
+    /// reading, and no other cursor of it counts as left unread.
+    busy: Arc<AtomicUsize>,
+}
+
+/// One call in flight, counted in [`SqliteCtx::busy`] until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(busy: &Arc<AtomicUsize>) -> Self {
+        busy.fetch_add(1, Ordering::Relaxed);
+        Self(busy.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl SqliteCtx {
@@ -147,6 +169,7 @@ impl SqliteCtx {
             cursors: 0,
             max_cursors: usize::try_from(limits.sqlite_cursors).unwrap_or(usize::MAX),
             caps: Caps::from_limits(limits),
+            busy: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -298,20 +321,31 @@ struct AheadClock {
     cancelled: AtomicBool,
     /// The last read-ahead was stopped by `until_ms`.
     expired: AtomicBool,
+    /// The instance's calls in flight ([`SqliteCtx::busy`]): while any waits, the plugin
+    /// is reading another cursor, and the idle limit starts again from when it is done.
+    instance_busy: Arc<AtomicUsize>,
+    idle: Duration,
 }
 
 /// SQLite VM steps between two looks at the [`AheadClock`].
 const AHEAD_CHECK_EVERY: i32 = 10_000;
 
 impl AheadClock {
-    fn new() -> Self {
+    fn new(instance_busy: Arc<AtomicUsize>, idle: Duration) -> Self {
         Self {
             started: Instant::now(),
             until_ms: AtomicU64::new(0),
             asked: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
             expired: AtomicBool::new(false),
+            instance_busy,
+            idle,
         }
+    }
+
+    /// The plugin waits in a call on another cursor (or this one).
+    fn plugin_busy(&self) -> bool {
+        self.asked.load(Ordering::Relaxed) || self.instance_busy.load(Ordering::Relaxed) > 0
     }
 
     fn millis(&self, at: Instant) -> u64 {
@@ -326,10 +360,17 @@ impl AheadClock {
             return true;
         }
         let until = self.until_ms.load(Ordering::Relaxed);
-        if until == 0 || self.asked.load(Ordering::Relaxed) {
+        if until == 0 {
             return false;
         }
-        let over = self.millis(Instant::now()) >= until;
+        let now = Instant::now();
+        if self.plugin_busy() {
+            // Unread only from when the plugin is done with its call.
+            let later = self.millis(now + self.idle);
+            self.until_ms.store(later, Ordering::Relaxed);
+            return false;
+        }
+        let over = self.millis(now) >= until;
         if over {
             self.expired.store(true, Ordering::Relaxed);
         }
@@ -389,6 +430,7 @@ fn spawn_connection(
     path: &Path,
     caps: Caps,
     plugin: String,
+    busy: Arc<AtomicUsize>,
 ) -> Result<SqliteConnection, GuestError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
@@ -406,7 +448,7 @@ fn spawn_connection(
     let flags = guard.clone();
     conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(ctx, &flags)));
     let interrupt = Arc::new(conn.get_interrupt_handle());
-    let ahead = Arc::new(AheadClock::new());
+    let ahead = Arc::new(AheadClock::new(busy, caps.idle));
     let clock = ahead.clone();
     conn.progress_handler(AHEAD_CHECK_EVERY, Some(move || clock.should_stop()));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -640,6 +682,11 @@ impl Worker {
                 }
                 Ok(Job::Close { .. }) => {}
                 Ok(other) => return Flow::Other(other),
+                // Finished (its lock released) or waiting while the plugin reads another
+                // cursor: not left unread.
+                Err(RecvTimeoutError::Timeout) if reader.done || self.ahead.plugin_busy() => {
+                    idle_until = Instant::now() + self.caps.idle;
+                }
                 Err(RecvTimeoutError::Timeout) => return self.idle_reset(generation),
                 Err(RecvTimeoutError::Disconnected) => return Flow::Disconnected,
             }
@@ -934,7 +981,10 @@ async fn wait<T>(
 macro_rules! ask {
     ($view:expr, $id:expr, $job:expr, $rx:expr) => {
         match $view.submit($id, $job) {
-            Ok(interrupt) => wait($rx, interrupt, $view.deadline).await,
+            Ok(interrupt) => {
+                let _in_flight = InFlight::enter(&$view.ctx.busy);
+                wait($rx, interrupt, $view.deadline).await
+            }
             Err(e) => Err(e),
         }
     };
@@ -953,13 +1003,15 @@ impl sqlite::HostConnection for SqliteView<'_> {
         };
         let caps = self.ctx.caps;
         let plugin = self.ctx.plugin.clone();
-        let conn = match tokio::task::spawn_blocking(move || spawn_connection(&real, caps, plugin))
-            .await
-        {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Ok(Err(e)),
-            Err(e) => return Ok(Err(GuestError::Other(format!("open: {e}")))),
-        };
+        let busy = self.ctx.busy.clone();
+        let conn =
+            match tokio::task::spawn_blocking(move || spawn_connection(&real, caps, plugin, busy))
+                .await
+            {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => return Ok(Err(e)),
+                Err(e) => return Ok(Err(GuestError::Other(format!("open: {e}")))),
+            };
         match self.ctx.table.push(conn) {
             Ok(r) => {
                 self.ctx.open += 1;
@@ -1693,6 +1745,25 @@ mod tests {
             .await
             .expect("rows");
         assert_eq!(rows.len(), 4, "the owner's row among them");
+    }
+
+    #[tokio::test]
+    async fn a_cursor_is_not_left_unread_while_the_plugin_waits_on_another() {
+        let f = Fixture::new();
+        let mut ctx = f.ctx_with(&limits(|l| l.sqlite_cursor_idle_ms = 50));
+        let busy = ctx.busy.clone();
+        let mut v = view(&mut ctx, Duration::from_secs(20));
+        let (_conn, cursor) = parked(&mut v, &f).await;
+        // Another of the plugin's calls in flight for four idle limits (as db-diff's other
+        // join does): the parked cursor waits for it.
+        let other_call = InFlight::enter(&busy);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(other_call);
+        let rest = v.next(Resource::new_borrow(cursor), 10).await.unwrap();
+        assert_eq!(rest.expect("the rest, not a reset").len(), 2);
+        // With nothing in flight the limit holds again: a parked cursor is reset.
+        let (_conn, _cursor) = parked(&mut v, &f).await;
+        owner_insert(&f, Duration::from_secs(10)).expect("owner writes after the reset");
     }
 
     #[tokio::test]
