@@ -101,8 +101,7 @@ impl Db for HostDb {
         let (a, b) = &self.paths;
         let other = self.second.get_or_insert_with(|| open_pair(a, b).ok());
         let Some(other) = other else {
-            self.query(first, &[], &mut |r| row(Pass::First, r))?;
-            return self.query(second, &[], &mut |r| row(Pass::Second, r));
+            return engine::one_after_other(self, first, second, row);
         };
         let mut firsts = self.conn.query(first, &[]).map_err(|e| e.to_string())?;
         let mut seconds = other.query(second, &[]).map_err(|e| e.to_string())?;

@@ -56,9 +56,19 @@ pub trait Db {
         second: &str,
         row: &mut dyn FnMut(Pass, Vec<Value>) -> Result<(), String>,
     ) -> Result<(), String> {
-        self.query(first, &[], &mut |r| row(Pass::First, r))?;
-        self.query(second, &[], &mut |r| row(Pass::Second, r))
+        one_after_other(self, first, second, row)
     }
+}
+
+/// [`Db::query_both`] on one connection: `first` to its end, then `second`.
+pub fn one_after_other<D: Db + ?Sized>(
+    db: &mut D,
+    first: &str,
+    second: &str,
+    row: &mut dyn FnMut(Pass, Vec<Value>) -> Result<(), String>,
+) -> Result<(), String> {
+    db.query(first, &[], &mut |r| row(Pass::First, r))?;
+    db.query(second, &[], &mut |r| row(Pass::Second, r))
 }
 
 /// Which of the two queries of [`Db::query_both`] a row came from.
