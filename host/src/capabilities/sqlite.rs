@@ -17,9 +17,9 @@
 //! the statement on for the next one (as many rows as the last `next` asked for), so
 //! SQLite works while the plugin handles the rows it has, and two cursors on two
 //! connections run at once. What is read ahead counts against the same budget: each
-//! connection holds at most [`MAX_BATCH_BYTES`]`/`[`MAX_CONNECTIONS`] (and at most the
-//! batch cap over the connection limit) ahead, or a single row up to the row cap, as a row
-//! carried over from a full batch always could; a read-ahead the plugin has not asked for
+//! connection holds at most the batch cap divided by [`MAX_CONNECTIONS`] ahead (so all of
+//! an instance's read-ahead together stays within one batch), or a single row up to the
+//! row cap, as a row carried over from a full batch always could; a read-ahead the plugin has not asked for
 //! within `sqlite_cursor_idle_ms` is stopped and the cursor reset, as an unread one is; a
 //! dropped cursor, or any other call on its connection, stops its read-ahead at once.
 //! "Not asked for" counts only while none of the plugin's `sqlite` calls is in flight: a
