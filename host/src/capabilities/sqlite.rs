@@ -314,15 +314,13 @@ struct AheadClock {
     /// Milliseconds after `started` at which a read-ahead nobody asked for stops; 0 while
     /// no read-ahead runs.
     until_ms: AtomicU64,
-    /// A `next` has been sent and not yet taken: the rows being read are wanted, and the
-    /// call's own deadline bounds them.
-    asked: AtomicBool,
     /// The live cursor was dropped: stop stepping it.
     cancelled: AtomicBool,
     /// The last read-ahead was stopped by `until_ms`.
     expired: AtomicBool,
-    /// The instance's calls in flight ([`SqliteCtx::busy`]): while any waits, the plugin
-    /// is reading another cursor, and the idle limit starts again from when it is done.
+    /// The instance's calls in flight ([`SqliteCtx::busy`]): while any waits (a `next` on
+    /// this cursor, whose deadline then bounds the rows, or a call on another), the idle
+    /// limit starts again from when it is done.
     instance_busy: Arc<AtomicUsize>,
     idle: Duration,
 }
@@ -335,7 +333,6 @@ impl AheadClock {
         Self {
             started: Instant::now(),
             until_ms: AtomicU64::new(0),
-            asked: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
             expired: AtomicBool::new(false),
             instance_busy,
@@ -343,9 +340,9 @@ impl AheadClock {
         }
     }
 
-    /// The plugin waits in a call on another cursor (or this one).
+    /// The plugin waits in a call on this cursor or another.
     fn plugin_busy(&self) -> bool {
-        self.asked.load(Ordering::Relaxed) || self.instance_busy.load(Ordering::Relaxed) > 0
+        self.instance_busy.load(Ordering::Relaxed) > 0
     }
 
     fn millis(&self, at: Instant) -> u64 {
@@ -661,7 +658,6 @@ impl Worker {
                     generation: g,
                     reply,
                 }) if g == generation => {
-                    self.ahead.asked.store(false, Ordering::Relaxed);
                     let batch = reader.batch(rows, max);
                     let failed = batch.is_err();
                     let _ = reply.send(batch);
@@ -674,7 +670,6 @@ impl Worker {
                     idle_until = Instant::now() + self.caps.idle;
                 }
                 Ok(Job::Next { reply, .. }) => {
-                    self.ahead.asked.store(false, Ordering::Relaxed);
                     let _ = reply.send(Err(ended_elsewhere()));
                 }
                 Ok(Job::Close { generation: g }) if g == generation => {
@@ -979,15 +974,14 @@ async fn wait<T>(
 
 /// Submits `job` to connection `id` and waits for the answer `rx`.
 macro_rules! ask {
-    ($view:expr, $id:expr, $job:expr, $rx:expr) => {
+    ($view:expr, $id:expr, $job:expr, $rx:expr) => {{
+        // Counted from before the job is sent, so its read-ahead never sees it unasked.
+        let _in_flight = InFlight::enter(&$view.ctx.busy);
         match $view.submit($id, $job) {
-            Ok(interrupt) => {
-                let _in_flight = InFlight::enter(&$view.ctx.busy);
-                wait($rx, interrupt, $view.deadline).await
-            }
+            Ok(interrupt) => wait($rx, interrupt, $view.deadline).await,
             Err(e) => Err(e),
         }
-    };
+    }};
 }
 
 impl sqlite::HostConnection for SqliteView<'_> {
@@ -1168,8 +1162,7 @@ impl sqlite::HostCursor for SqliteView<'_> {
                     "cursor ended: a newer query ran on its connection".into(),
                 )));
             }
-            // Asked for: a read-ahead running now goes on under this call's deadline.
-            Ok(c) => c.ahead.asked.store(true, Ordering::Relaxed),
+            Ok(_) => {}
             Err(e) => return Ok(Err(e)),
         }
         let (reply, answer) = oneshot::channel();
@@ -1590,18 +1583,7 @@ mod tests {
     /// Opens `granted/a.db`, starts `SELECT v FROM t` and reads one row, so the statement
     /// holds SQLite's read lock; the connection and cursor ids.
     async fn parked(v: &mut SqliteView<'_>, f: &Fixture) -> (u32, u32) {
-        let conn = v
-            .open(f.path("granted/a.db"))
-            .await
-            .unwrap()
-            .expect("open")
-            .rep();
-        let cursor = v
-            .query(Resource::new_borrow(conn), "SELECT v FROM t".into(), vec![])
-            .await
-            .unwrap()
-            .expect("query")
-            .rep();
+        let (conn, cursor) = started(v, f, "SELECT v FROM t").await;
         let first = v.next(Resource::new_borrow(cursor), 1).await.unwrap();
         assert_eq!(first.expect("row").len(), 1);
         (conn, cursor)
@@ -1705,6 +1687,11 @@ mod tests {
     /// Starts [`RUNAWAY`] on a new connection to `granted/a.db`, asking for no row; the
     /// connection and cursor ids.
     async fn runaway(v: &mut SqliteView<'_>, f: &Fixture) -> (u32, u32) {
+        started(v, f, RUNAWAY).await
+    }
+
+    /// Opens `granted/a.db` and starts `sql`, reading nothing; the connection and cursor ids.
+    async fn started(v: &mut SqliteView<'_>, f: &Fixture, sql: &str) -> (u32, u32) {
         let conn = v
             .open(f.path("granted/a.db"))
             .await
@@ -1712,7 +1699,7 @@ mod tests {
             .expect("open")
             .rep();
         let cursor = v
-            .query(Resource::new_borrow(conn), RUNAWAY.into(), vec![])
+            .query(Resource::new_borrow(conn), sql.into(), vec![])
             .await
             .unwrap()
             .expect("query")

@@ -82,11 +82,7 @@ impl Db for HostDb {
     ) -> Result<(), String> {
         let params: Vec<SdkValue> = params.to_vec();
         let mut cursor = self.conn.query(sql, &params).map_err(|e| e.to_string())?;
-        while let Some(batch) = cursor.next_batch(BATCH).map_err(|e| e.to_string())? {
-            for r in batch {
-                row(r)?;
-            }
-        }
+        while pass_batch(&mut cursor, Pass::First, &mut |_, r| row(r))? {}
         Ok(())
     }
 

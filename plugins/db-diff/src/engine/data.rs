@@ -956,15 +956,10 @@ impl TableData {
             self.missing("a")
         );
         let [mut differ, mut deletes, mut inserts] = [0u64; 3];
-        let count = |row: &[Value], k: usize| {
-            row.get(k)
-                .and_then(Value::as_i64)
-                .map_or(0, |n| n.max(0) as u64)
-        };
         db.query_both(&differ_sql, &inserts_sql, &mut |pass, row| {
             match pass {
-                Pass::First => (differ, deletes) = (count(&row, 0), count(&row, 1)),
-                Pass::Second => inserts = count(&row, 0),
+                Pass::First => (differ, deletes) = (count_at(&row, 0), count_at(&row, 1)),
+                Pass::Second => inserts = count_at(&row, 0),
             }
             Ok(())
         })?;
@@ -982,13 +977,15 @@ impl TableData {
 /// The first row of a query of three counts (0 for what is missing or negative).
 fn counts_row(db: &mut dyn Db, sql: &str) -> Result<[u64; 3], String> {
     let rows = query_all(db, sql, &[])?;
-    let get = |k: usize| {
-        rows.first()
-            .and_then(|r| r.get(k))
-            .and_then(Value::as_i64)
-            .map_or(0, |n| n.max(0) as u64)
-    };
-    Ok([get(0), get(1), get(2)])
+    let row = rows.first().map_or(&[][..], Vec::as_slice);
+    Ok([count_at(row, 0), count_at(row, 1), count_at(row, 2)])
+}
+
+/// The count in column `k` of a counting row (0 for what is missing or negative).
+fn count_at(row: &[Value], k: usize) -> u64 {
+    row.get(k)
+        .and_then(Value::as_i64)
+        .map_or(0, |n| n.max(0) as u64)
 }
 
 /// Whether A's and B's value of a sign-checked column are the same: anything but two
