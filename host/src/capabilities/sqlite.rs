@@ -1679,15 +1679,20 @@ mod tests {
         owner_insert(&f, Duration::from_secs(10)).expect("owner writes after the drop");
     }
 
-    /// A statement on `t` that never returns a row: its first step runs until it is stopped,
-    /// holding the file's read lock.
+    /// A statement on `t` that returns one row, then never another: stepping for its second
+    /// runs until it is stopped, holding the file's read lock.
     const RUNAWAY: &str = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) \
-         SELECT v FROM c, t WHERE n < 0";
+         SELECT 0 UNION ALL SELECT v FROM c, t WHERE n < 0";
 
-    /// Starts [`RUNAWAY`] on a new connection to `granted/a.db`, asking for no row; the
+    /// Starts [`RUNAWAY`] on a new connection to `granted/a.db` and reads its one row, so
+    /// the statement holds the read lock and the read-ahead steps on for the next row
+    /// before the test goes on (a test racing the read-ahead's start proves nothing); the
     /// connection and cursor ids.
     async fn runaway(v: &mut SqliteView<'_>, f: &Fixture) -> (u32, u32) {
-        started(v, f, RUNAWAY).await
+        let (conn, cursor) = started(v, f, RUNAWAY).await;
+        let first = v.next(Resource::new_borrow(cursor), 1).await.unwrap();
+        assert_eq!(first.expect("the one row").len(), 1);
+        (conn, cursor)
     }
 
     /// Opens `granted/a.db` and starts `sql`, reading nothing; the connection and cursor ids.
