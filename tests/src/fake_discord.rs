@@ -156,6 +156,8 @@ struct Inner {
     message_content_off: bool,
     /// Per-channel buckets switched off: benches measure roost, not Discord's 5-a-second.
     buckets_off: bool,
+    /// How long each message creation takes before it is made.
+    post_delay: Duration,
 }
 
 struct Shared {
@@ -284,6 +286,12 @@ impl FakeDiscord {
     /// how fast roost can go, not how fast Discord lets a channel go.
     pub fn set_rate_limits(&self, on: bool) {
         self.shared.lock().buckets_off = !on;
+    }
+
+    /// Makes each message creation take `delay` before it is made: a burst then lasts long
+    /// enough at any speed of roost's for a test to stop a hub in the middle of it.
+    pub fn set_post_delay(&self, delay: Duration) {
+        self.shared.lock().post_delay = delay;
     }
 
     /// Queues a fault for the next message creation.
@@ -656,6 +664,10 @@ async fn create_message(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let delay = s.lock().post_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let stall = matches!(s.lock().faults.front(), Some(Fault::CreateThenStall));
     let response = create_message_now(&s, channel, &method, &uri, &headers, &body);
     if stall {

@@ -54,6 +54,8 @@ fn killing_the_leader_mid_burst_hands_over_and_every_message_arrives_once_in_ord
         pi.chat(&format!("!sendmany both {BURST} burst")).trim(),
         format!("sent {BURST}")
     );
+    // Let go at a pace any roost keeps up with (each post takes 2 ms at the fake).
+    fake.set_post_delay(std::time::Duration::from_millis(2));
     fake.set_rate_limits(false);
     fake.wait_posted(CHANNEL, 100);
     pi.kill9();
@@ -77,6 +79,8 @@ fn killing_the_leader_mid_burst_hands_over_and_every_message_arrives_once_in_ord
 fn a_paused_leader_wakes_fenced_off_and_stands_by_without_posting_on() {
     let fake = FakeDiscord::start();
     fake.set_rate_limits(false);
+    // Each post takes 2 ms at the fake: the pause lands mid-burst however fast roost is.
+    fake.set_post_delay(std::time::Duration::from_millis(2));
     let url = test_pg::fresh_url();
     let pi = hub(&fake, &url, "pi", false);
     fake.wait_connected();
@@ -101,9 +105,11 @@ fn a_paused_leader_wakes_fenced_off_and_stands_by_without_posting_on() {
     let contents: Vec<String> = posted.iter().map(|p| p.content.clone()).collect();
     let expected: Vec<String> = (0..BURST).map(|i| format!("held-{i}")).collect();
     assert_eq!(contents, expected, "every message once, in order");
-    // Only what was in flight at the pause may be tried twice: the message being posted
-    // and the one before it (its "sent" mark not yet written). A leader that went on after
-    // waking would have posted on through its batch.
+    // Only what was in flight at the pause may be posted twice: the message being posted,
+    // and one the new leader found in doubt (delivered, its "sent" mark not yet written)
+    // whose check raced its echo. The rest in doubt the new leader finds at Discord rather
+    // than posting again; a leader that went on after waking would have posted on through
+    // its batch.
     let mut tries = std::collections::HashMap::<String, usize>::new();
     for r in fake.requests() {
         if r.method == "POST" && r.path.ends_with(&format!("/channels/{CHANNEL}/messages")) {
