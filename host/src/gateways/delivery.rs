@@ -18,8 +18,7 @@ use crate::store::{OutboxCaps, OutboxItem, Store, StoreError, TargetUsage};
 /// the loop sleeps until something is queued: every gateway is registered before it starts,
 /// and an idle hub should not read its store every few seconds for nothing.
 const RETRY_EVERY: Duration = Duration::from_secs(5);
-/// Most messages one store call takes from a target's queue, counting their attempts:
-/// after a crash up to this many are checked for on the platform before being posted.
+/// Messages taken from one target's queue per read.
 const BATCH: usize = 100;
 /// First wait after a transient failure; doubled each time up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -264,51 +263,50 @@ impl Drop for Delivery {
     }
 }
 
+/// Whether a message's attempt was counted already, during the try of the message before
+/// it, and if so whether it was still queued then.
+type CountedAhead = Option<bool>;
+
 /// What a worker does after one message.
 enum Next {
-    /// On to the next message.
-    GoOn,
+    /// The next message, with its attempt counted ahead if it was.
+    GoOn(CountedAhead),
     /// The gateway refused its token or this hub may no longer send: the queue waits.
     Stop,
 }
 
 /// One target's worker while it drains the target's queue.
 ///
-/// Its store work is one call per batch of messages, not one per message: the call that
-/// takes a batch counts an attempt for each of its messages before any is tried, and
-/// removes the messages delivered since the call before. So a message's attempt is on disk
-/// before it may go out (after a crash each message that may have been posted has one,
-/// and the next run checks for it on the platform before posting it again, as after any
-/// ambiguous failure), and draining a queue costs a round trip to the platform per message
-/// but to the store per batch. Batches start at one message and double up to [`BATCH`]
-/// while messages go through, so a gateway that fails holds one message counted, not a
-/// batch. A worker that stops cleanly takes back the counts of the messages it did not try.
+/// Its store work runs beside the posts rather than between them: the attempt of the
+/// next message is counted (and the sent mark of the last one written) while the
+/// platform is taking this one, so each message costs one round trip to the platform,
+/// not one to the store and then one to the platform. Counting one ahead keeps what an
+/// attempt means on disk (the message may have gone out): a crash in the middle of a
+/// try leaves at most the message after it counted but not tried, which the next run
+/// then checks for before posting, as it does for the one being tried. A worker that
+/// stops cleanly takes that count back.
 struct Drainer {
-    outbox: Outbox,
+    store: Store,
     target: String,
     route: Route,
     progress: Arc<Mutex<Progress>>,
-    /// Messages delivered and not removed yet: the next batch's call removes them.
-    delivered: Vec<i64>,
-    /// Messages whose attempt is counted but not made yet.
-    untried: Vec<i64>,
-    /// How many messages the next batch takes.
-    batch: usize,
-    /// [`Outbox::drops`] when the batch was taken.
-    drops_at_take: u64,
+    /// The last message delivered, not yet marked sent: the mark rides along with the
+    /// next store call, so each delivery costs one piece of store work, committed alone
+    /// and without an fsync (two pieces would be grouped and fsynced).
+    sent: Option<i64>,
+    /// The message whose attempt is counted but not made yet, if any.
+    untried: Option<i64>,
 }
 
 /// Delivers `target`'s queue until it is empty.
 async fn drain(outbox: Outbox, target: String, route: Route, progress: Arc<Mutex<Progress>>) {
     let mut worker = Drainer {
-        outbox: outbox.clone(),
+        store: outbox.store().clone(),
         target,
         route,
         progress,
-        delivered: Vec::new(),
-        untried: Vec::new(),
-        batch: 1,
-        drops_at_take: 0,
+        sent: None,
+        untried: None,
     };
     loop {
         let Some(items) = worker.next_batch().await else {
@@ -319,86 +317,108 @@ async fn drain(outbox: Outbox, target: String, route: Route, progress: Arc<Mutex
             outbox.wake();
             return;
         }
-        worker.untried = items.iter().map(|item| item.id).collect();
-        for item in items {
-            if let Next::Stop = worker.deliver_one(item).await {
-                return worker.stop();
+        let mut counted = None;
+        let mut queue = items.into_iter().peekable();
+        while let Some(item) = queue.next() {
+            let next = queue.peek().map(|n| n.id);
+            match worker.deliver_one(item, counted, next).await {
+                Next::GoOn(ahead) => counted = ahead,
+                Next::Stop => return worker.stop(),
             }
         }
     }
 }
 
 impl Drainer {
-    /// The next batch of the queue, oldest first, each message's attempt counted, after
-    /// removing the messages delivered; `None` (logged) when the store cannot say.
+    /// The next messages of the queue, oldest first, after writing the last sent mark;
+    /// `None` (logged) when the store cannot say.
     async fn next_batch(&mut self) -> Option<Vec<OutboxItem>> {
-        let (wanted, size, done) = (self.target.clone(), self.batch, self.delivered.clone());
-        self.drops_at_take = self.outbox.drops();
-        let taken = self
-            .outbox
-            .store()
-            .try_run(move |s| s.outbox_take(&wanted, &done, size))
+        let wanted = self.target.clone();
+        let done = self.sent.take();
+        let pending = self
+            .store
+            .try_run(move |s| {
+                mark_sent(s, done)?;
+                s.outbox_pending(&wanted, BATCH)
+            })
             .await;
-        match taken {
-            Ok(items) => {
-                self.delivered.clear();
-                self.batch = (size * 2).min(BATCH);
-                Some(items)
-            }
-            Err(e) => {
-                tracing::error!("outbox {}: {e}", self.target);
-                None
-            }
-        }
+        pending
+            .inspect_err(|e| tracing::error!("outbox {}: {e}", self.target))
+            .ok()
     }
 
-    /// Writes what a stopping worker leaves: the messages it delivered removed, and the
-    /// attempts counted for messages it did not try taken back.
+    /// Writes what a stopping worker leaves: the last sent mark, and the attempt counted
+    /// for a message it did not try taken back.
     fn stop(self) {
-        let (delivered, untried) = (self.delivered, self.untried);
-        write(self.outbox.store(), &self.target, move |s| {
-            for id in delivered {
-                s.outbox_mark_sent(id)?;
-            }
-            for id in untried {
-                s.outbox_attempt_not_made(id)?;
-            }
-            Ok(())
+        let (sent, untried) = (self.sent, self.untried);
+        write(&self.store, &self.target, move |s| {
+            mark_sent(s, sent)?;
+            untried.map_or(Ok(()), |id| s.outbox_attempt_not_made(id))
         });
     }
 
-    /// Tries one message, its attempt counted, until its gateway takes it (or rejects it
-    /// for good). Each retry, and a first try after a cap may have dropped messages since
-    /// the batch was taken, is counted again and made only if the message is still queued.
-    async fn deliver_one(&mut self, mut item: OutboxItem) -> Next {
+    /// Retries one message until its gateway takes it (or rejects it for good), counting
+    /// each attempt before it is made: `counted` when the count of its first ran ahead,
+    /// and during that first try the attempt of message `next` is counted.
+    async fn deliver_one(
+        &mut self,
+        mut item: OutboxItem,
+        mut counted: CountedAhead,
+        mut next: Option<i64>,
+    ) -> Next {
         let mut backoff = FIRST_BACKOFF;
-        let mut check = self.outbox.drops() != self.drops_at_take;
+        let mut next_counted = None;
         loop {
-            if check {
-                if !count(self.outbox.store(), &self.target, item.id).await {
-                    tracing::debug!(target = %self.target, id = item.id, "outbox: message dropped while waiting; not sent");
-                    self.untried.retain(|id| *id != item.id);
-                    return Next::GoOn;
+            let queued = match counted.take() {
+                Some(queued) => queued,
+                None => {
+                    let queued = count(&self.store, &self.target, item.id, self.sent.take()).await;
+                    if queued && self.untried.is_none() {
+                        self.untried = Some(item.id);
+                    }
+                    queued
                 }
-                self.untried.push(item.id);
+            };
+            if !queued {
+                tracing::debug!(target = %self.target, id = item.id, "outbox: message dropped while waiting; not sent");
+                return Next::GoOn(next_counted);
             }
             if !(self.route.may_send)() {
                 tracing::info!(target = %self.target, "outbox: this hub no longer leads; delivery stops");
                 return Next::Stop;
             }
-            self.untried.retain(|id| *id != item.id);
+            if self.untried == Some(item.id) {
+                self.untried = None;
+            }
             let channel = split_target(&self.target).1;
-            let result = self.route.deliver.deliver(channel, &item).await;
+            let result = match next.take() {
+                Some(next) => {
+                    let done = self.sent.take();
+                    let (result, ahead) = tokio::join!(
+                        self.route.deliver.deliver(channel, &item),
+                        count(&self.store, &self.target, next, done),
+                    );
+                    self.untried = ahead.then_some(next);
+                    next_counted = Some(ahead);
+                    result
+                }
+                None => {
+                    // Nothing to count ahead (the batch ends here): the sent mark of the
+                    // message before goes alone, as `settle` makes this one the last sent.
+                    if let Some(done) = self.sent.take() {
+                        write(&self.store, &self.target, move |s| s.outbox_mark_sent(done));
+                    }
+                    self.route.deliver.deliver(channel, &item).await
+                }
+            };
             // Counted here as well as in the store: a gateway checks `attempts` to know
             // whether an earlier try may have gone through.
             item.attempts = item.attempts.saturating_add(1);
             match self.settle(&item, result, &mut backoff).await {
-                Some(Settled::Done) => return Next::GoOn,
+                Some(Settled::Done) => return Next::GoOn(next_counted),
                 Some(Settled::Stop) => return Next::Stop,
                 None => {}
             }
-            self.batch = 1;
-            check = true;
         }
     }
 
@@ -415,16 +435,16 @@ impl Drainer {
         match result {
             Ok(()) => {
                 self.set_error(None);
-                self.delivered.push(id);
+                self.sent = Some(id);
                 Some(Settled::Done)
             }
             Err(DeliveryError::Rejected(why)) => {
-                set_aside(self.outbox.store(), target, item, "message-rejected", &why);
+                set_aside(&self.store, target, item, "message-rejected", &why);
                 self.set_error(None);
                 Some(Settled::Done)
             }
             Err(DeliveryError::Parked(why)) => {
-                set_aside(self.outbox.store(), target, item, "message-parked", &why);
+                set_aside(&self.store, target, item, "message-parked", &why);
                 let mut p = self.progress.lock().unwrap_or_else(|p| p.into_inner());
                 p.last_error = None;
                 p.parked += 1;
@@ -441,7 +461,7 @@ impl Drainer {
                 tracing::info!(target, id, "outbox: rate-limited, waiting {wait:?}: {why}");
                 self.set_error(Some(format!("rate-limited: {why}")));
                 let noted = why.clone();
-                write(self.outbox.store(), target, move |s| {
+                write(&self.store, target, move |s| {
                     s.outbox_note_error(id, &noted)
                 });
                 tokio::time::sleep(wait).await;
@@ -455,7 +475,7 @@ impl Drainer {
                 );
                 self.set_error(Some(why.clone()));
                 let noted = why.clone();
-                write(self.outbox.store(), target, move |s| {
+                write(&self.store, target, move |s| {
                     s.outbox_note_error(id, &noted)
                 });
                 tokio::select! {
@@ -483,6 +503,10 @@ enum Settled {
     Done,
     /// The worker stops; the queue waits.
     Stop,
+}
+
+fn mark_sent(store: &Store, id: Option<i64>) -> Result<(), StoreError> {
+    id.map_or(Ok(()), |id| store.outbox_mark_sent(id))
 }
 
 /// Sets message `item` aside for good with a history entry naming why: the messages
@@ -518,12 +542,12 @@ fn write(
     });
 }
 
-/// Whether message `id` is still in the outbox (a cap may have dropped it, oldest first,
-/// while it waited), counting an attempt if it is. When the store cannot say, it is
-/// delivered.
-async fn count(store: &Store, target: &str, id: i64) -> bool {
+/// Marks `done` sent, then whether message `id` is still in the outbox (a cap may have
+/// dropped it, oldest first, while it waited), counting an attempt if it is. When the
+/// store cannot say, it is delivered.
+async fn count(store: &Store, target: &str, id: i64, done: Option<i64>) -> bool {
     store
-        .try_run_ahead(move |s| s.outbox_attempt(id))
+        .try_run_ahead(move |s| s.outbox_attempt(id, done))
         .await
         .inspect_err(|e| tracing::error!("outbox {target}: {e}"))
         .unwrap_or(true)
@@ -732,78 +756,6 @@ mod tests {
         assert!(
             left.iter().all(|m| m.attempts == 0),
             "the attempt counted ahead for the third is taken back: {left:?}"
-        );
-    }
-
-    /// Delivers everything, holding the message whose text is `m1` until `gate` opens
-    /// (`reached` says it got there).
-    struct Gated {
-        reached: tokio::sync::Notify,
-        gate: tokio::sync::Notify,
-        got: Mutex<Vec<String>>,
-    }
-
-    impl Deliver for Gated {
-        fn deliver<'a>(
-            &'a self,
-            _channel: &'a str,
-            item: &'a OutboxItem,
-        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
-            Box::pin(async move {
-                let text = serde_json::from_str::<Outgoing>(&item.payload)
-                    .expect("payload")
-                    .render_plain();
-                if text == "m1" {
-                    self.reached.notify_one();
-                    self.gate.notified().await;
-                }
-                self.got.lock().expect("lock").push(text);
-                Ok(())
-            })
-        }
-    }
-
-    #[tokio::test]
-    async fn a_message_a_cap_drops_after_its_batch_was_taken_is_not_posted() {
-        let store = Store::open_in_memory().expect("store");
-        let config: crate::config::Config =
-            toml::from_str("[outbox]\nmax_messages = 3\n").expect("config");
-        let outbox = Outbox::new(store.clone(), crate::live_config::LiveConfig::new(config));
-        let gated = Arc::new(Gated {
-            reached: tokio::sync::Notify::new(),
-            gate: tokio::sync::Notify::new(),
-            got: Mutex::default(),
-        });
-        let registry = Registry::new();
-        registry.insert("x", GatewayStatus::new("x", "test"), Some(gated.clone()));
-        let to = ["x:c".to_string()];
-        let message = |i: usize| Outgoing::text(format!("m{i}"));
-        for i in 0..3 {
-            outbox.push(&to, "p", &message(i)).await.expect("push");
-        }
-        let delivery = Delivery::new(outbox.clone(), registry, Arc::new(|| true));
-        delivery.start_workers(true).await.expect("targets listed");
-        // m0 went alone; m1 and m2 are the batch taken next, m1 held at the platform.
-        gated.reached.notified().await;
-        for i in 3..6 {
-            outbox.push(&to, "p", &message(i)).await.expect("push");
-        }
-        // Three queued at most: m1 and m2, the oldest, were dropped meanwhile.
-        gated.gate.notify_one();
-        let task = delivery.workers().remove("x:c").expect("a worker").task;
-        task.await.expect("the worker ends");
-        let got = gated.got.lock().expect("lock").clone();
-        assert_eq!(
-            got,
-            ["m0", "m1", "m3", "m4", "m5"],
-            "m2 was dropped before its try"
-        );
-        let history = store.history_recent(10).expect("history");
-        assert!(
-            history
-                .iter()
-                .any(|h| h.detail.starts_with("x:c: 2 oldest")),
-            "{history:?}"
         );
     }
 

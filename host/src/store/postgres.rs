@@ -472,43 +472,18 @@ impl Postgres {
         })
     }
 
-    pub(super) fn outbox_take(
-        &self,
-        target: &str,
-        sent: &[i64],
-        limit: usize,
-    ) -> Result<Vec<OutboxItem>, StoreError> {
-        let (target, sent) = (target.to_owned(), sent.to_vec());
-        let limit = big(u64::try_from(limit).unwrap_or(u64::MAX));
-        self.query("taking messages to deliver", move |c| {
-            c.transaction(same, |c| {
-                c.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&sent])?;
-                let items = c
-                    .query(
-                        "SELECT id, target, plugin, payload, attempts, created_at FROM outbox \
-                         WHERE target = $1 ORDER BY id LIMIT $2",
-                        &[&target, &limit],
-                    )?
-                    .iter()
-                    .map(outbox_item)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let taken: Vec<i64> = items.iter().map(|i| i.id).collect();
-                c.execute(
-                    "UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1)",
-                    &[&taken],
-                )?;
-                Ok(items)
-            })
-        })
-    }
-
-    pub(super) fn outbox_attempt(&self, id: i64) -> Result<bool, StoreError> {
+    pub(super) fn outbox_attempt(&self, id: i64, sent: Option<i64>) -> Result<bool, StoreError> {
         self.query("recording a delivery attempt", move |c| {
-            c.execute(
-                "UPDATE outbox SET attempts = attempts + 1 WHERE id = $1",
-                &[&id],
-            )
-            .map(|counted| counted > 0)
+            c.transaction(same, |c| {
+                if let Some(sent) = sent {
+                    c.execute("DELETE FROM outbox WHERE id = $1", &[&sent])?;
+                }
+                let counted = c.execute(
+                    "UPDATE outbox SET attempts = attempts + 1 WHERE id = $1",
+                    &[&id],
+                )?;
+                Ok(counted > 0)
+            })
         })
     }
 
