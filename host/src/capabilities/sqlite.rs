@@ -19,9 +19,10 @@
 //! connections run at once. What is read ahead counts against the same budget: each
 //! connection holds at most the batch cap divided by [`MAX_CONNECTIONS`] ahead (so all of
 //! an instance's read-ahead together stays within one batch), or a single row up to the
-//! row cap, as a row carried over from a full batch always could; a read-ahead the plugin has not asked for
-//! within `sqlite_cursor_idle_ms` is stopped and the cursor reset, as an unread one is; a
-//! dropped cursor, or any other call on its connection, stops its read-ahead at once.
+//! row cap, as a row carried over from a full batch always could; a read-ahead the plugin
+//! has not asked for within `sqlite_cursor_idle_ms` is stopped and the cursor reset, as an
+//! unread one is; a dropped cursor, or any other call on its connection, stops its
+//! read-ahead at once.
 //! "Not asked for" counts only while none of the plugin's `sqlite` calls is in flight: a
 //! plugin reading one cursor is busy, not parking the other, and each of its calls is
 //! bounded by its own deadline.
@@ -1156,14 +1157,14 @@ impl sqlite::HostCursor for SqliteView<'_> {
             Ok(c) => (c.connection, c.generation),
             Err(_) => return Ok(Err(GuestError::NotFound("cursor closed".into()))),
         };
-        match self.connection(connection) {
-            Ok(c) if c.generation != generation => {
-                return Ok(Err(GuestError::NotFound(
-                    "cursor ended: a newer query ran on its connection".into(),
-                )));
-            }
-            Ok(_) => {}
+        let current = match self.connection(connection) {
+            Ok(c) => c.generation,
             Err(e) => return Ok(Err(e)),
+        };
+        if current != generation {
+            return Ok(Err(GuestError::NotFound(
+                "cursor ended: a newer query ran on its connection".into(),
+            )));
         }
         let (reply, answer) = oneshot::channel();
         Ok(ask!(
