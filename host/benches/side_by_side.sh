@@ -49,13 +49,23 @@ rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 idle_s=${IDLE_S:-60}
 [ "${BENCH_QUICK:-0}" = 1 ] && idle_s=${IDLE_S:-10}
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
-wakeups() { cat /proc/"$pid"/task/*/status | awk '/^voluntary_ctxt_switches/ {s += $2} END {print s}'; }
+# One line per thread alive: its id and its voluntary context switches so far. Summed per
+# thread id, so a thread that ends within the window takes nothing off the count (its
+# switches in the window are then not counted) and one born in it counts from zero.
+wakeups() {
+  local status
+  for status in /proc/"$pid"/task/*/status; do
+    awk '/^Pid:/ {id = $2} /^voluntary_ctxt_switches/ {print id, $2}' "$status" 2>/dev/null || true
+  done
+}
 t0=$(ticks) w0=$(wakeups)
 sleep "$idle_s"
 t1=$(ticks) w1=$(wakeups)
+woken=$(printf '%s\n--\n%s\n' "$w0" "$w1" |
+  awk '$1 == "--" {after = 1; next} !after {before[$1] = $2; next} {s += $2 - before[$1]} END {print s + 0}')
 kill "$pid"; wait "$pid" || true
 rss_mb=$(echo "scale=1; $rss_kb/1024" | bc)
 echo "roost: startup cold ${cold} s, warm ${warm} s; idle RSS ${rss_mb} MB"
-echo "roost idle over ${idle_s} s: $(( (t1 - t0) * 1000 / $(getconf CLK_TCK) )) ms of CPU, $(( w1 - w0 )) thread wake-ups"
+echo "roost idle over ${idle_s} s: $(( (t1 - t0) * 1000 / $(getconf CLK_TCK) )) ms of CPU, ${woken} thread wake-ups"
 echo "  startup vs errbot ${ERRBOT_STARTUP_S} s: $(echo "scale=1; $ERRBOT_STARTUP_S/$warm" | bc)x (warm)"
 echo "  idle RSS vs errbot ${ERRBOT_RSS_MB} MB: $(echo "scale=2; $rss_mb/$ERRBOT_RSS_MB" | bc)x the memory"

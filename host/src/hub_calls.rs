@@ -299,7 +299,7 @@ impl HubCalls {
                     () = outbox.pushed() => if !leading() {
                         calls.announce_queued().await;
                     },
-                    () = calls.inner.queued_elsewhere.notified() => outbox.wake(),
+                    () = calls.inner.queued_elsewhere.notified() => outbox.queued_elsewhere(),
                 }
             }
         }))

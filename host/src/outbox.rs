@@ -7,6 +7,7 @@
 //! are dropped first (logged, and counted in the history `!status` shows).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -27,6 +28,8 @@ pub struct Outbox {
     news: Arc<Mutex<News>>,
     /// Like `wake`, for telling the hubs sharing the store (`hub_calls.rs`).
     pushed: Arc<Notify>,
+    /// See [`Outbox::drops`].
+    drops: Arc<AtomicU64>,
 }
 
 /// The targets this hub queued for since the delivery loop last looked, or that it must
@@ -75,6 +78,7 @@ impl Outbox {
             wake: Arc::new(Notify::new()),
             news: Arc::default(),
             pushed: Arc::new(Notify::new()),
+            drops: Arc::default(),
         }
     }
 
@@ -118,6 +122,7 @@ impl Outbox {
         let caps = caps(&config.outbox);
         let (max_messages, max_mb) = (config.outbox.max_messages, config.outbox.max_mb);
         let plugin = plugin.to_string();
+        let drops = self.drops.clone();
         let payloads: Vec<(String, String)> = targets
             .iter()
             .map(|target| {
@@ -138,6 +143,7 @@ impl Outbox {
             for (target, payload) in payloads {
                 let pushed = store.outbox_push_capped(&target, &plugin, &payload, &caps)?;
                 if pushed.dropped > 0 {
+                    drops.fetch_add(1, Ordering::SeqCst);
                     tracing::warn!(
                         target = %target,
                         dropped = pushed.dropped,
@@ -180,6 +186,20 @@ impl Outbox {
     pub fn wake(&self) {
         self.lock_news().everything = true;
         self.wake.notify_one();
+    }
+
+    /// Wakes the delivery loop for what another hub sharing the store queued. Its pushes
+    /// may have dropped messages past a cap, so they count as drops (see [`Outbox::drops`]).
+    pub fn queued_elsewhere(&self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Goes up whenever messages may have been dropped past a cap: when a push of this hub
+    /// dropped some, and when another hub queued. A delivery worker holding messages it took
+    /// before the number moved checks that each is still queued before posting it.
+    pub fn drops(&self) -> u64 {
+        self.drops.load(Ordering::SeqCst)
     }
 
     /// The targets queued for since the last call, or `None` when every target must be

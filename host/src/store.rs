@@ -126,6 +126,15 @@ const MIGRATIONS: &[&str] = &[
         DELETE FROM outbox_usage WHERE target = OLD.target AND messages <= 0;
     END;
     "#,
+    // 3: the platform id of the last message delivered to each target, written with the
+    // removal of the messages delivered: after a crash, a post roost is not sure it made
+    // can only be after it (`gateways/discord.rs`).
+    r#"
+    CREATE TABLE outbox_posted (
+        target TEXT PRIMARY KEY,
+        post   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// How many history rows are kept; older ones are trimmed on every push. `!status` shows a
@@ -522,8 +531,8 @@ fn begin_write(conn: &mut Connection) -> Result<Write<'_>, rusqlite::Error> {
 }
 
 /// Runs `work` with `synchronous = NORMAL`, then puts `FULL` back: for the delivery
-/// worker's bookkeeping (attempt counts, sent marks, last errors), one or two commits per
-/// message delivered. In WAL mode such a commit is written to the WAL before it returns, so
+/// worker's bookkeeping (attempt counts, sent marks, last errors), a commit per batch of
+/// messages delivered and per retry. In WAL mode such a commit is written to the WAL before it returns, so
 /// it survives roost being killed (`kill -9`, a panic, the OOM killer); only an OS crash or
 /// power loss can undo it, and undoing one of these means a message may be posted twice,
 /// never lost. Messages queued and KV writes keep their fsync (`FULL`): those must survive
@@ -543,6 +552,29 @@ fn without_fsync<T>(
     let value = result?;
     restored?;
     Ok(value)
+}
+
+/// Up to `limit` messages waiting for `target` on `conn`, oldest first.
+fn pending(
+    conn: &Connection,
+    target: &str,
+    limit: usize,
+) -> Result<Vec<OutboxItem>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, target, plugin, payload, attempts, created_at FROM outbox \
+         WHERE target = ?1 ORDER BY id LIMIT ?2",
+    )?;
+    stmt.query_map(params![target, limit_param(limit)], |row| {
+        Ok(OutboxItem {
+            id: row.get(0)?,
+            target: row.get(1)?,
+            plugin: row.get(2)?,
+            payload: row.get(3)?,
+            attempts: row.get(4)?,
+            created_at: row.get(5)?,
+        })
+    })
+    .and_then(Iterator::collect)
 }
 
 fn limit_param(limit: usize) -> i64 {
@@ -1017,60 +1049,95 @@ impl Store {
         target: &str,
         limit: usize,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let conn = match self.db() {
-            Db::Sqlite(conn) => conn,
-            Db::Postgres(pg) => return pg.outbox_pending(target, limit),
-        };
-        let doing = sql("reading the outbox");
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, target, plugin, payload, attempts, created_at FROM outbox \
-                 WHERE target = ?1 ORDER BY id LIMIT ?2",
-            )
-            .map_err(doing)?;
-        stmt.query_map(params![target, limit_param(limit)], |row| {
-            Ok(OutboxItem {
-                id: row.get(0)?,
-                target: row.get(1)?,
-                plugin: row.get(2)?,
-                payload: row.get(3)?,
-                attempts: row.get(4)?,
-                created_at: row.get(5)?,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(doing)
+        match self.db() {
+            Db::Sqlite(conn) => pending(&conn, target, limit).map_err(sql("reading the outbox")),
+            Db::Postgres(pg) => pg.outbox_pending(target, limit),
+        }
     }
 
-    /// The delivery worker's one store call before each try: removes message `sent` (the
-    /// one it delivered last), then, if message `id` is still queued (a cap may have
-    /// dropped it while it waited), counts an attempt for it before it is sent: if roost
-    /// dies between the platform taking it and its removal, the next run sees the attempt
-    /// and checks whether it went through instead of posting it again. Whether `id` is
-    /// still queued. One commit, without an fsync (see [`without_fsync`]).
-    pub fn outbox_attempt(&self, id: i64, sent: Option<i64>) -> Result<bool, StoreError> {
+    /// The delivery worker's one store call per batch: removes the messages in `sent` (the
+    /// ones it delivered since its last call) and keeps `last_post`, the platform id of the
+    /// last of them, as [`Store::outbox_last_post`] unless a later one is kept already (a
+    /// hub fenced off mid-post writes after the new leader; ids compare as numbers: Discord
+    /// snowflakes, Slack timestamps); then takes the next `limit` messages
+    /// queued for `target`, oldest first, counting an attempt for each before any is tried:
+    /// if roost dies between a platform taking one and its removal, the next run sees the
+    /// attempt and checks whether it went through instead of posting it again. The messages
+    /// come as they were before this count. One commit, without an fsync (see
+    /// [`without_fsync`]).
+    pub fn outbox_take(
+        &self,
+        target: &str,
+        sent: &[i64],
+        last_post: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         let mut conn = match self.db() {
             Db::Sqlite(conn) => conn,
-            Db::Postgres(pg) => return pg.outbox_attempt(id, sent),
+            Db::Postgres(pg) => return pg.outbox_take(target, sent, last_post, limit),
         };
         without_fsync(&mut conn, |conn| {
             let tx = begin_write(conn)?;
-            if let Some(sent) = sent {
-                tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
-                    .execute([sent])?;
+            let mut remove = tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?;
+            for id in sent {
+                remove.execute([id])?;
             }
-            let counted = tx
-                .prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1")?
-                .execute([id])?;
+            drop(remove);
+            if let Some(post) = last_post {
+                tx.prepare_cached(
+                    "INSERT INTO outbox_posted (target, post) VALUES (?1, ?2) \
+                     ON CONFLICT (target) DO UPDATE SET post = excluded.post \
+                     WHERE (length(excluded.post), excluded.post) \
+                         > (length(outbox_posted.post), outbox_posted.post)",
+                )?
+                .execute(params![target, post])?;
+            }
+            let items = pending(&tx, target, limit)?;
+            if let Some(last) = items.last() {
+                // Under the write lock the target's messages up to the last taken are
+                // exactly those taken.
+                tx.prepare_cached(
+                    "UPDATE outbox SET attempts = attempts + 1 WHERE target = ?1 AND id <= ?2",
+                )?
+                .execute(params![target, last.id])?;
+            }
             tx.commit()?;
-            Ok(counted > 0)
+            Ok(items)
         })
+        .map_err(sql("taking messages to deliver"))
+    }
+
+    /// The platform id of the last message delivered to `target` whose removal is on disk:
+    /// a message still queued with an attempt counted can only have been posted after it.
+    pub fn outbox_last_post(&self, target: &str) -> Result<Option<String>, StoreError> {
+        let conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.outbox_last_post(target),
+        };
+        conn.prepare_cached("SELECT post FROM outbox_posted WHERE target = ?1")
+            .and_then(|mut stmt| stmt.query_row([target], |row| row.get(0)).optional())
+            .map_err(sql("reading the last post"))
+    }
+
+    /// Before the retry of message `id`: whether it is still queued (a cap may have dropped
+    /// it while it waited), counting an attempt if it is, as [`Store::outbox_take`] did for
+    /// its first. One commit, without an fsync (see [`without_fsync`]).
+    pub fn outbox_attempt(&self, id: i64) -> Result<bool, StoreError> {
+        let mut conn = match self.db() {
+            Db::Sqlite(conn) => conn,
+            Db::Postgres(pg) => return pg.outbox_attempt(id),
+        };
+        without_fsync(&mut conn, |conn| {
+            conn.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1")?
+                .execute([id])
+        })
+        .map(|counted| counted > 0)
         .map_err(sql("recording a delivery attempt"))
     }
 
-    /// Takes back an attempt [`Store::outbox_attempt`] counted for message `id` that was
-    /// not made after all (its worker stopped before the try), so the next run does not
-    /// take it for one that may have gone out.
+    /// Takes back an attempt [`Store::outbox_take`] or [`Store::outbox_attempt`] counted for
+    /// message `id` that was not made after all (its worker stopped before the try), so the
+    /// next run does not take it for one that may have gone out.
     pub fn outbox_attempt_not_made(&self, id: i64) -> Result<(), StoreError> {
         let conn = match self.db() {
             Db::Sqlite(conn) => conn,
@@ -1567,6 +1634,7 @@ mod tests {
         outbox_usage_follows_deliveries_and_forgets_empty_targets,
         the_outbox_delivers_per_target_in_order_and_keeps_failures,
         an_attempt_not_made_is_taken_back_and_never_below_zero,
+        a_batch_taken_counts_its_own_messages_once_and_removes_those_sent,
         history_keeps_the_newest_thousand_newest_first,
         history_details_are_capped_at_a_character_boundary,
         clones_share_one_database,
@@ -2010,10 +2078,10 @@ mod tests {
     fn outbox_usage_follows_deliveries_and_forgets_empty_targets(s: Store) {
         let a = s.outbox_push("t", "p", "abc").expect("push");
         let b = s.outbox_push("t", "p", "de").expect("push");
-        assert!(s.outbox_attempt(a, None).expect("attempt"), "queued");
+        assert!(s.outbox_attempt(a).expect("attempt"), "queued");
         s.outbox_mark_failed(a, "down").expect("failed");
         s.outbox_mark_sent(a).expect("sent");
-        assert!(!s.outbox_attempt(a, None).expect("attempt"), "sent");
+        assert!(!s.outbox_attempt(a).expect("attempt"), "sent");
         assert_eq!(
             s.outbox_usage().expect("usage"),
             vec![TargetUsage {
@@ -2026,11 +2094,78 @@ mod tests {
         assert!(s.outbox_usage().expect("usage").is_empty());
     }
 
+    fn a_batch_taken_counts_its_own_messages_once_and_removes_those_sent(s: Store) {
+        let ids: Vec<i64> = (0..4)
+            .map(|i| s.outbox_push("a", "p", &i.to_string()).expect("push"))
+            .collect();
+        let other = s.outbox_push("b", "p", "x").expect("push");
+        let counts = |s: &Store, target: &str| -> Vec<(i64, u32)> {
+            let left = s.outbox_pending(target, 10).expect("pending");
+            left.iter().map(|i| (i.id, i.attempts)).collect()
+        };
+        let first = s.outbox_take("a", &[], None, 2).expect("take");
+        assert_eq!(
+            first.iter().map(|i| (i.id, i.attempts)).collect::<Vec<_>>(),
+            [(ids[0], 0), (ids[1], 0)]
+        );
+        assert_eq!(first[1].payload, "1");
+        assert_eq!(
+            counts(&s, "a"),
+            [(ids[0], 1), (ids[1], 1), (ids[2], 0), (ids[3], 0)],
+            "the two taken counted, the rest not"
+        );
+        assert_eq!(s.outbox_last_post("a").expect("last post"), None);
+        let second = s.outbox_take("a", &ids[..2], Some("p1"), 10).expect("take");
+        assert_eq!(second.iter().map(|i| i.id).collect::<Vec<_>>(), ids[2..]);
+        assert_eq!(
+            counts(&s, "a"),
+            [(ids[2], 1), (ids[3], 1)],
+            "the sent removed"
+        );
+        assert_eq!(counts(&s, "b"), [(other, 0)], "another target untouched");
+        assert_eq!(
+            s.outbox_last_post("a").expect("last post").as_deref(),
+            Some("p1")
+        );
+        assert_eq!(s.outbox_last_post("b").expect("last post"), None);
+        assert!(
+            s.outbox_take("a", &ids[2..], Some("p3"), 10)
+                .expect("take")
+                .is_empty()
+        );
+        assert_eq!(
+            s.outbox_last_post("a").expect("last post").as_deref(),
+            Some("p3")
+        );
+        assert!(
+            s.outbox_take("a", &[], Some("p2"), 10)
+                .expect("take")
+                .is_empty()
+        );
+        assert_eq!(
+            s.outbox_last_post("a").expect("last post").as_deref(),
+            Some("p3"),
+            "an older post never replaces a later one"
+        );
+        assert!(s.outbox_take("a", &[], None, 10).expect("take").is_empty());
+        assert_eq!(
+            s.outbox_last_post("a").expect("last post").as_deref(),
+            Some("p3"),
+            "kept when a batch delivered nothing that posted"
+        );
+        assert!(
+            s.outbox_usage()
+                .expect("usage")
+                .iter()
+                .all(|u| u.target == "b")
+        );
+    }
+
     fn an_attempt_not_made_is_taken_back_and_never_below_zero(s: Store) {
         let id = s.outbox_push("discord:9", "bot", "{}").expect("push");
         let attempts = |s: &Store| s.outbox_pending("discord:9", 1).expect("pending")[0].attempts;
-        assert!(s.outbox_attempt(id, None).expect("attempt"));
-        assert!(s.outbox_attempt(id, None).expect("attempt"));
+        assert!(s.outbox_attempt(id).expect("attempt"));
+        assert!(s.outbox_attempt(id).expect("attempt"));
         s.outbox_attempt_not_made(id).expect("taken back");
         assert_eq!(attempts(&s), 1, "the one made stays counted");
         s.outbox_attempt_not_made(id).expect("taken back");
@@ -2122,7 +2257,7 @@ mod tests {
         };
         let id = s.outbox_push("console", "p", "{}").expect("push");
         let next = s.outbox_push("console", "p", "{}").expect("push");
-        assert!(s.outbox_attempt(id, None).expect("attempt"));
+        assert!(s.outbox_attempt(id).expect("attempt"));
         assert_eq!(sync(&s), 2, "FULL again after an attempt mark");
         s.outbox_note_error(id, "down").expect("note");
         assert_eq!(sync(&s), 2, "FULL again after an error note");
@@ -2130,17 +2265,28 @@ mod tests {
             s.outbox_pending("console", 1).expect("pending")[0].attempts,
             1
         );
-        assert!(s.outbox_attempt(next, Some(id)).expect("attempt"));
-        assert_eq!(sync(&s), 2, "FULL again after a sent mark and an attempt");
+        let taken = s
+            .outbox_take("console", &[id], Some("1"), 10)
+            .expect("take");
+        assert_eq!(
+            sync(&s),
+            2,
+            "FULL again after a sent mark and a batch taken"
+        );
+        assert_eq!(
+            taken.iter().map(|i| (i.id, i.attempts)).collect::<Vec<_>>(),
+            [(next, 0)],
+            "the one sent removed, the next as it was before its count"
+        );
         let left = s.outbox_pending("console", 10).expect("pending");
         assert_eq!(
             left.iter().map(|i| (i.id, i.attempts)).collect::<Vec<_>>(),
             [(next, 1)],
-            "the one sent removed, the next counted"
+            "the next counted"
         );
         s.outbox_mark_sent(next).expect("sent");
         assert_eq!(sync(&s), 2, "FULL again after a sent mark");
-        assert!(!s.outbox_attempt(next, None).expect("attempt"), "sent");
+        assert!(!s.outbox_attempt(next).expect("attempt"), "sent");
     }
 
     fn reopening_keeps_data_and_does_not_migrate_again(fx: &Fixture) {
@@ -2284,7 +2430,7 @@ mod tests {
         let other = Store::open_postgres(&url, password.as_deref()).expect("open");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let _ = tx.send(other.outbox_attempt(id, None));
+            let _ = tx.send(other.outbox_attempt(id));
         });
         let patience = postgres::IDLE_IN_TRANSACTION * 4;
         let counted = rx

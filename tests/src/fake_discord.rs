@@ -87,6 +87,9 @@ pub enum Fault {
     GlobalRateLimit { retry_after: f64 },
     /// Create the message, then answer only after a long time (a test kills roost meanwhile).
     CreateThenStall,
+    /// Answer only after a long time, without creating the message: a post cut off before
+    /// Discord took it (a test kills roost meanwhile).
+    Stall,
 }
 
 /// Messages one channel's bucket takes per [`BUCKET_WINDOW`]; past it a 429 (scope `user`).
@@ -668,6 +671,12 @@ async fn create_message(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    if matches!(s.lock().faults.front(), Some(Fault::Stall)) {
+        record(&s, &method, &uri, &body);
+        s.lock().faults.pop_front();
+        tokio::time::sleep(PATIENCE).await;
+        return StatusCode::GATEWAY_TIMEOUT.into_response();
+    }
     let stall = matches!(s.lock().faults.front(), Some(Fault::CreateThenStall));
     let response = create_message_now(&s, channel, &method, &uri, &headers, &body);
     if stall {
@@ -676,7 +685,8 @@ async fn create_message(
     response
 }
 
-/// `GET /channels/{id}/messages?after=&limit=`: the channel's messages, newest first.
+/// `GET /channels/{id}/messages?after=&limit=`: as Discord answers it, the `limit` oldest
+/// messages after `after` (the newest `limit` when there is no `after`), newest first.
 async fn list_messages(
     State(s): State<Arc<Shared>>,
     Path(channel): Path<String>,
@@ -689,18 +699,27 @@ async fn list_messages(
     if !authorized(&headers) {
         return unauthorized();
     }
-    let after: u64 = query.get("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+    let after: Option<u64> = query.get("after").and_then(|a| a.parse().ok());
     let limit: usize = query
         .get("limit")
         .and_then(|l| l.parse().ok())
         .map_or(50, |l: usize| l.clamp(1, 100));
     let inner = s.lock();
-    let out: Vec<Value> = inner
+    let in_channel: Vec<&Posted> = inner
         .posted
         .iter()
-        .rev()
-        .filter(|p| p.channel_id == channel && p.id.parse::<u64>().unwrap_or(0) > after)
+        .filter(|p| p.channel_id == channel)
+        .filter(|p| after.is_none_or(|a| p.id.parse::<u64>().unwrap_or(0) > a))
+        .collect();
+    let skip = if after.is_some() {
+        0
+    } else {
+        in_channel.len().saturating_sub(limit)
+    };
+    let out: Vec<Value> = in_channel[skip..]
+        .iter()
         .take(limit)
+        .rev()
         .map(|p| message_json(&p.id, &p.channel_id, BOT_ID, "roost-bot", true, &p.content))
         .collect();
     axum::Json(Value::Array(out)).into_response()

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use super::{DeliveryError, Registry, split_target};
+use super::{DeliveryError, Posted, Registry, split_target};
 use crate::outbox::Outbox;
 use crate::store::{OutboxCaps, OutboxItem, Store, StoreError, TargetUsage};
 
@@ -18,7 +18,8 @@ use crate::store::{OutboxCaps, OutboxItem, Store, StoreError, TargetUsage};
 /// the loop sleeps until something is queued: every gateway is registered before it starts,
 /// and an idle hub should not read its store every few seconds for nothing.
 const RETRY_EVERY: Duration = Duration::from_secs(5);
-/// Messages taken from one target's queue per read.
+/// Most messages one store call takes from a target's queue, counting their attempts:
+/// after a crash up to this many are checked for on the platform before being posted.
 const BATCH: usize = 100;
 /// First wait after a transient failure; doubled each time up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -263,50 +264,55 @@ impl Drop for Delivery {
     }
 }
 
-/// Whether a message's attempt was counted already, during the try of the message before
-/// it, and if so whether it was still queued then.
-type CountedAhead = Option<bool>;
-
 /// What a worker does after one message.
 enum Next {
-    /// The next message, with its attempt counted ahead if it was.
-    GoOn(CountedAhead),
+    /// On to the next message.
+    GoOn,
     /// The gateway refused its token or this hub may no longer send: the queue waits.
     Stop,
 }
 
 /// One target's worker while it drains the target's queue.
 ///
-/// Its store work runs beside the posts rather than between them: the attempt of the
-/// next message is counted (and the sent mark of the last one written) while the
-/// platform is taking this one, so each message costs one round trip to the platform,
-/// not one to the store and then one to the platform. Counting one ahead keeps what an
-/// attempt means on disk (the message may have gone out): a crash in the middle of a
-/// try leaves at most the message after it counted but not tried, which the next run
-/// then checks for before posting, as it does for the one being tried. A worker that
-/// stops cleanly takes that count back.
+/// Its store work is one call per batch of messages, not one per message: the call that
+/// takes a batch counts an attempt for each of its messages before any is tried, and
+/// removes the messages delivered since the call before. So a message's attempt is on disk
+/// before it may go out (after a crash each message that may have been posted has one,
+/// and the next run checks for it on the platform before posting it again, as after any
+/// ambiguous failure: on Discord by its text, in queue order and only after the last post
+/// whose removal is on disk, which this call keeps with the removals), and draining a queue costs a round trip to the platform per message
+/// but to the store per batch. Batches start at one message and double up to [`BATCH`]
+/// while messages go through, so a gateway that fails holds one message counted, not a
+/// batch. A worker that stops cleanly takes back the counts of the messages it did not try.
 struct Drainer {
-    store: Store,
+    outbox: Outbox,
     target: String,
     route: Route,
     progress: Arc<Mutex<Progress>>,
-    /// The last message delivered, not yet marked sent: the mark rides along with the
-    /// next store call, so each delivery costs one piece of store work, committed alone
-    /// and without an fsync (two pieces would be grouped and fsynced).
-    sent: Option<i64>,
-    /// The message whose attempt is counted but not made yet, if any.
-    untried: Option<i64>,
+    /// Messages delivered and not removed yet: the next batch's call removes them.
+    delivered: Vec<i64>,
+    /// The platform id of the last post among `delivered`, kept by the same call.
+    last_post: Posted,
+    /// Messages whose attempt is counted but not made yet.
+    untried: Vec<i64>,
+    /// How many messages the next batch takes.
+    batch: usize,
+    /// [`Outbox::drops`] when the batch was taken.
+    drops_at_take: u64,
 }
 
 /// Delivers `target`'s queue until it is empty.
 async fn drain(outbox: Outbox, target: String, route: Route, progress: Arc<Mutex<Progress>>) {
     let mut worker = Drainer {
-        store: outbox.store().clone(),
+        outbox: outbox.clone(),
         target,
         route,
         progress,
-        sent: None,
-        untried: None,
+        delivered: Vec::new(),
+        last_post: None,
+        untried: Vec::new(),
+        batch: 1,
+        drops_at_take: 0,
     };
     loop {
         let Some(items) = worker.next_batch().await else {
@@ -317,108 +323,87 @@ async fn drain(outbox: Outbox, target: String, route: Route, progress: Arc<Mutex
             outbox.wake();
             return;
         }
-        let mut counted = None;
-        let mut queue = items.into_iter().peekable();
-        while let Some(item) = queue.next() {
-            let next = queue.peek().map(|n| n.id);
-            match worker.deliver_one(item, counted, next).await {
-                Next::GoOn(ahead) => counted = ahead,
-                Next::Stop => return worker.stop(),
+        worker.untried = items.iter().map(|item| item.id).collect();
+        for item in items {
+            if let Next::Stop = worker.deliver_one(item).await {
+                return worker.stop();
             }
         }
     }
 }
 
 impl Drainer {
-    /// The next messages of the queue, oldest first, after writing the last sent mark;
-    /// `None` (logged) when the store cannot say.
+    /// The next batch of the queue, oldest first, each message's attempt counted, after
+    /// removing the messages delivered; `None` (logged) when the store cannot say.
     async fn next_batch(&mut self) -> Option<Vec<OutboxItem>> {
-        let wanted = self.target.clone();
-        let done = self.sent.take();
-        let pending = self
-            .store
-            .try_run(move |s| {
-                mark_sent(s, done)?;
-                s.outbox_pending(&wanted, BATCH)
-            })
+        let (wanted, size, done) = (self.target.clone(), self.batch, self.delivered.clone());
+        let last_post = self.last_post.clone();
+        self.drops_at_take = self.outbox.drops();
+        let taken = self
+            .outbox
+            .store()
+            .try_run(move |s| s.outbox_take(&wanted, &done, last_post.as_deref(), size))
             .await;
-        pending
-            .inspect_err(|e| tracing::error!("outbox {}: {e}", self.target))
-            .ok()
+        match taken {
+            Ok(items) => {
+                self.delivered.clear();
+                self.last_post = None;
+                self.batch = (size * 2).min(BATCH);
+                Some(items)
+            }
+            Err(e) => {
+                tracing::error!("outbox {}: {e}", self.target);
+                None
+            }
+        }
     }
 
-    /// Writes what a stopping worker leaves: the last sent mark, and the attempt counted
-    /// for a message it did not try taken back.
+    /// Writes what a stopping worker leaves: the messages it delivered removed (with the
+    /// last post), and the attempts counted for messages it did not try taken back.
     fn stop(self) {
-        let (sent, untried) = (self.sent, self.untried);
-        write(&self.store, &self.target, move |s| {
-            mark_sent(s, sent)?;
-            untried.map_or(Ok(()), |id| s.outbox_attempt_not_made(id))
+        let (delivered, last_post, untried) = (self.delivered, self.last_post, self.untried);
+        let target = self.target.clone();
+        write(self.outbox.store(), &self.target, move |s| {
+            s.outbox_take(&target, &delivered, last_post.as_deref(), 0)?;
+            for id in untried {
+                s.outbox_attempt_not_made(id)?;
+            }
+            Ok(())
         });
     }
 
-    /// Retries one message until its gateway takes it (or rejects it for good), counting
-    /// each attempt before it is made: `counted` when the count of its first ran ahead,
-    /// and during that first try the attempt of message `next` is counted.
-    async fn deliver_one(
-        &mut self,
-        mut item: OutboxItem,
-        mut counted: CountedAhead,
-        mut next: Option<i64>,
-    ) -> Next {
+    /// Tries one message, its attempt counted, until its gateway takes it (or rejects it
+    /// for good). Each retry, and a first try after a cap may have dropped messages since
+    /// the batch was taken, is counted again and made only if the message is still queued.
+    async fn deliver_one(&mut self, mut item: OutboxItem) -> Next {
         let mut backoff = FIRST_BACKOFF;
-        let mut next_counted = None;
+        let mut check = self.outbox.drops() != self.drops_at_take;
         loop {
-            let queued = match counted.take() {
-                Some(queued) => queued,
-                None => {
-                    let queued = count(&self.store, &self.target, item.id, self.sent.take()).await;
-                    if queued && self.untried.is_none() {
-                        self.untried = Some(item.id);
-                    }
-                    queued
+            if check {
+                if !count(self.outbox.store(), &self.target, item.id).await {
+                    tracing::debug!(target = %self.target, id = item.id, "outbox: message dropped while waiting; not sent");
+                    self.untried.retain(|id| *id != item.id);
+                    return Next::GoOn;
                 }
-            };
-            if !queued {
-                tracing::debug!(target = %self.target, id = item.id, "outbox: message dropped while waiting; not sent");
-                return Next::GoOn(next_counted);
+                self.untried.push(item.id);
             }
             if !(self.route.may_send)() {
                 tracing::info!(target = %self.target, "outbox: this hub no longer leads; delivery stops");
                 return Next::Stop;
             }
-            if self.untried == Some(item.id) {
-                self.untried = None;
-            }
+            self.untried.retain(|id| *id != item.id);
             let channel = split_target(&self.target).1;
-            let result = match next.take() {
-                Some(next) => {
-                    let done = self.sent.take();
-                    let (result, ahead) = tokio::join!(
-                        self.route.deliver.deliver(channel, &item),
-                        count(&self.store, &self.target, next, done),
-                    );
-                    self.untried = ahead.then_some(next);
-                    next_counted = Some(ahead);
-                    result
-                }
-                None => {
-                    // Nothing to count ahead (the batch ends here): the sent mark of the
-                    // message before goes alone, as `settle` makes this one the last sent.
-                    if let Some(done) = self.sent.take() {
-                        write(&self.store, &self.target, move |s| s.outbox_mark_sent(done));
-                    }
-                    self.route.deliver.deliver(channel, &item).await
-                }
-            };
+            let result = self.route.deliver.deliver(channel, &item).await;
             // Counted here as well as in the store: a gateway checks `attempts` to know
             // whether an earlier try may have gone through.
             item.attempts = item.attempts.saturating_add(1);
             match self.settle(&item, result, &mut backoff).await {
-                Some(Settled::Done) => return Next::GoOn(next_counted),
+                Some(Settled::Done) => return Next::GoOn,
                 Some(Settled::Stop) => return Next::Stop,
                 None => {}
             }
+            self.batch = 1;
+            check = true;
         }
     }
 
@@ -428,23 +413,26 @@ impl Drainer {
     async fn settle(
         &mut self,
         item: &OutboxItem,
-        result: Result<(), DeliveryError>,
+        result: Result<Posted, DeliveryError>,
         backoff: &mut Duration,
     ) -> Option<Settled> {
         let (target, id) = (self.target.as_str(), item.id);
         match result {
-            Ok(()) => {
+            Ok(posted) => {
                 self.set_error(None);
-                self.sent = Some(id);
+                self.delivered.push(id);
+                if posted.is_some() {
+                    self.last_post = posted;
+                }
                 Some(Settled::Done)
             }
             Err(DeliveryError::Rejected(why)) => {
-                set_aside(&self.store, target, item, "message-rejected", &why);
+                set_aside(self.outbox.store(), target, item, "message-rejected", &why);
                 self.set_error(None);
                 Some(Settled::Done)
             }
             Err(DeliveryError::Parked(why)) => {
-                set_aside(&self.store, target, item, "message-parked", &why);
+                set_aside(self.outbox.store(), target, item, "message-parked", &why);
                 let mut p = self.progress.lock().unwrap_or_else(|p| p.into_inner());
                 p.last_error = None;
                 p.parked += 1;
@@ -461,7 +449,7 @@ impl Drainer {
                 tracing::info!(target, id, "outbox: rate-limited, waiting {wait:?}: {why}");
                 self.set_error(Some(format!("rate-limited: {why}")));
                 let noted = why.clone();
-                write(&self.store, target, move |s| {
+                write(self.outbox.store(), target, move |s| {
                     s.outbox_note_error(id, &noted)
                 });
                 tokio::time::sleep(wait).await;
@@ -475,7 +463,7 @@ impl Drainer {
                 );
                 self.set_error(Some(why.clone()));
                 let noted = why.clone();
-                write(&self.store, target, move |s| {
+                write(self.outbox.store(), target, move |s| {
                     s.outbox_note_error(id, &noted)
                 });
                 tokio::select! {
@@ -503,10 +491,6 @@ enum Settled {
     Done,
     /// The worker stops; the queue waits.
     Stop,
-}
-
-fn mark_sent(store: &Store, id: Option<i64>) -> Result<(), StoreError> {
-    id.map_or(Ok(()), |id| store.outbox_mark_sent(id))
 }
 
 /// Sets message `item` aside for good with a history entry naming why: the messages
@@ -542,12 +526,12 @@ fn write(
     });
 }
 
-/// Marks `done` sent, then whether message `id` is still in the outbox (a cap may have
-/// dropped it, oldest first, while it waited), counting an attempt if it is. When the
-/// store cannot say, it is delivered.
-async fn count(store: &Store, target: &str, id: i64, done: Option<i64>) -> bool {
+/// Whether message `id` is still in the outbox (a cap may have dropped it, oldest first,
+/// while it waited), counting an attempt if it is. When the store cannot say, it is
+/// delivered.
+async fn count(store: &Store, target: &str, id: i64) -> bool {
     store
-        .try_run_ahead(move |s| s.outbox_attempt(id, done))
+        .try_run_ahead(move |s| s.outbox_attempt(id))
         .await
         .inspect_err(|e| tracing::error!("outbox {target}: {e}"))
         .unwrap_or(true)
@@ -578,7 +562,7 @@ mod tests {
             &'a self,
             channel: &'a str,
             item: &'a OutboxItem,
-        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        ) -> BoxFuture<'a, Result<crate::gateways::Posted, DeliveryError>> {
             let mut attempts = self.attempts.lock().expect("lock");
             let n = attempts.entry(channel.to_string()).or_default();
             *n += 1;
@@ -589,7 +573,7 @@ mod tests {
                     .lock()
                     .expect("lock")
                     .push((channel.to_string(), item.payload.clone()));
-                Ok(())
+                Ok(None)
             };
             Box::pin(std::future::ready(result))
         }
@@ -662,11 +646,11 @@ mod tests {
             &'a self,
             _channel: &'a str,
             item: &'a OutboxItem,
-        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        ) -> BoxFuture<'a, Result<crate::gateways::Posted, DeliveryError>> {
             self.got.lock().expect("lock").push(item.payload.clone());
             self.store
                 .submit(|_| std::thread::sleep(Duration::from_millis(100)));
-            Box::pin(std::future::ready(Ok(())))
+            Box::pin(std::future::ready(Ok(None)))
         }
     }
 
@@ -714,13 +698,13 @@ mod tests {
             &'a self,
             _channel: &'a str,
             item: &'a OutboxItem,
-        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        ) -> BoxFuture<'a, Result<crate::gateways::Posted, DeliveryError>> {
             let mut got = self.got.lock().expect("lock");
             got.push(item.payload.clone());
             if got.len() == 2 {
                 self.fence.store(false, std::sync::atomic::Ordering::SeqCst);
             }
-            Box::pin(std::future::ready(Ok(())))
+            Box::pin(std::future::ready(Ok(None)))
         }
     }
 
@@ -756,6 +740,78 @@ mod tests {
         assert!(
             left.iter().all(|m| m.attempts == 0),
             "the attempt counted ahead for the third is taken back: {left:?}"
+        );
+    }
+
+    /// Delivers everything, holding the message whose text is `m1` until `gate` opens
+    /// (`reached` says it got there).
+    struct Gated {
+        reached: tokio::sync::Notify,
+        gate: tokio::sync::Notify,
+        got: Mutex<Vec<String>>,
+    }
+
+    impl Deliver for Gated {
+        fn deliver<'a>(
+            &'a self,
+            _channel: &'a str,
+            item: &'a OutboxItem,
+        ) -> BoxFuture<'a, Result<crate::gateways::Posted, DeliveryError>> {
+            Box::pin(async move {
+                let text = serde_json::from_str::<Outgoing>(&item.payload)
+                    .expect("payload")
+                    .render_plain();
+                if text == "m1" {
+                    self.reached.notify_one();
+                    self.gate.notified().await;
+                }
+                self.got.lock().expect("lock").push(text);
+                Ok(None)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_a_cap_drops_after_its_batch_was_taken_is_not_posted() {
+        let store = Store::open_in_memory().expect("store");
+        let config: crate::config::Config =
+            toml::from_str("[outbox]\nmax_messages = 3\n").expect("config");
+        let outbox = Outbox::new(store.clone(), crate::live_config::LiveConfig::new(config));
+        let gated = Arc::new(Gated {
+            reached: tokio::sync::Notify::new(),
+            gate: tokio::sync::Notify::new(),
+            got: Mutex::default(),
+        });
+        let registry = Registry::new();
+        registry.insert("x", GatewayStatus::new("x", "test"), Some(gated.clone()));
+        let to = ["x:c".to_string()];
+        let message = |i: usize| Outgoing::text(format!("m{i}"));
+        for i in 0..3 {
+            outbox.push(&to, "p", &message(i)).await.expect("push");
+        }
+        let delivery = Delivery::new(outbox.clone(), registry, Arc::new(|| true));
+        delivery.start_workers(true).await.expect("targets listed");
+        // m0 went alone; m1 and m2 are the batch taken next, m1 held at the platform.
+        gated.reached.notified().await;
+        for i in 3..6 {
+            outbox.push(&to, "p", &message(i)).await.expect("push");
+        }
+        // Three queued at most: m1 and m2, the oldest, were dropped meanwhile.
+        gated.gate.notify_one();
+        let task = delivery.workers().remove("x:c").expect("a worker").task;
+        task.await.expect("the worker ends");
+        let got = gated.got.lock().expect("lock").clone();
+        assert_eq!(
+            got,
+            ["m0", "m1", "m3", "m4", "m5"],
+            "m2 was dropped before its try"
+        );
+        let history = store.history_recent(10).expect("history");
+        assert!(
+            history
+                .iter()
+                .any(|h| h.detail.starts_with("x:c: 2 oldest")),
+            "{history:?}"
         );
     }
 

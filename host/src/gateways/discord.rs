@@ -64,6 +64,8 @@ const DEFER_AFTER: Duration = Duration::from_secs(1);
 /// How long after a first attempt a retry trusts its nonce alone: Discord enforces
 /// `enforce_nonce` for "a few minutes"; past this a retry looks for its own earlier post.
 const NONCE_TRUSTED: Duration = Duration::from_secs(60);
+/// Pages of 100 messages a check for an earlier post reads before it gives up and posts.
+const CHECK_PAGES: usize = 10;
 
 /// Starts gateway `name`: reads its token, spawns its connection, and returns its outgoing
 /// half for the delivery workers. Must be called inside the daemon's tokio runtime.
@@ -86,6 +88,7 @@ pub fn start(
         paused_until: Mutex::new(None),
         bot_id: bot_id.clone(),
         first_tried: Mutex::new(HashMap::new()),
+        last_known: Mutex::new(HashMap::new()),
     });
     let handler = Arc::new(Handler {
         name: name.to_string(),
@@ -123,6 +126,10 @@ pub struct DiscordSender {
     bot_id: Arc<OnceLock<u64>>,
     /// When this run first tried each outbox row not yet delivered.
     first_tried: Mutex<HashMap<i64, SystemTime>>,
+    /// The newest post of this bot that this run knows in each channel: one it made or one
+    /// a check found. Messages go out in queue order, so one not known to be posted can
+    /// only have been posted after it.
+    last_known: Mutex<HashMap<ChannelId, u64>>,
 }
 
 /// The idempotency key of piece `piece` of outbox row `item`: stable across retries and
@@ -219,39 +226,80 @@ impl DiscordSender {
         Some(item.created_at)
     }
 
-    /// The id of a message the bot posted in `channel` since `since_ms` with exactly
-    /// `content`, if any: an earlier attempt that went through.
-    async fn already_posted(
+    /// The id after which the posts of an earlier attempt at `item` would be: the newest
+    /// of the last post to its target whose removal from the outbox is on disk, the last
+    /// post this run knows in `channel`, and a second before `since_ms` (clocks disagree).
+    /// Every message before `item` in the queue went out before it was tried, so a post
+    /// with its text before that point is another message's, however alike the two are.
+    async fn check_from(
         &self,
+        item: &OutboxItem,
         channel: ChannelId,
         since_ms: i64,
-        content: &str,
-    ) -> Result<Option<String>, DeliveryError> {
-        let bot = self.bot_id().await?.to_string();
-        let after = snowflake_at(since_ms.saturating_sub(1000));
-        let params = vec![("after", after.to_string()), ("limit", "100".to_string())];
-        let body = match self
-            .call_with_params(
-                Route::ChannelMessages {
-                    channel_id: channel,
-                },
-                params,
-            )
+    ) -> Result<u64, DeliveryError> {
+        let target = item.target.clone();
+        let stored = self
+            .store
+            .try_run(move |s| s.outbox_last_post(&target))
             .await
-        {
-            Ok(body) => body,
-            // No Read Message History here: cannot tell, so post (the nonce may still hold).
-            Err(DeliveryError::Parked(why) | DeliveryError::Rejected(why)) => {
-                tracing::warn!(gateway = %self.name, %channel, "cannot read the channel to check for an earlier post: {why}");
-                return Ok(None);
+            .map_err(|e| DeliveryError::Transient(e.to_string()))?;
+        let known = self.known_in(channel);
+        let by_time = snowflake_at(since_ms.saturating_sub(1000));
+        Ok([stored.and_then(|p| p.parse().ok()), known]
+            .into_iter()
+            .flatten()
+            .fold(by_time, u64::max))
+    }
+
+    /// The first post of the bot in `channel` after post `after` with exactly `content`, if
+    /// any: an earlier attempt that went through. Reads the channel oldest first, a page of
+    /// 100 at a time, up to [`CHECK_PAGES`].
+    async fn posted_after(
+        &self,
+        channel: ChannelId,
+        mut after: u64,
+        content: &str,
+    ) -> Result<Option<u64>, DeliveryError> {
+        let bot = self.bot_id().await?.to_string();
+        for _ in 0..CHECK_PAGES {
+            let params = vec![("after", after.to_string()), ("limit", "100".to_string())];
+            let route = Route::ChannelMessages {
+                channel_id: channel,
+            };
+            let body = match self.call_with_params(route, params).await {
+                Ok(body) => body,
+                // No Read Message History here: cannot tell, so post (the nonce may still hold).
+                Err(DeliveryError::Parked(why) | DeliveryError::Rejected(why)) => {
+                    tracing::warn!(gateway = %self.name, %channel, "cannot read the channel to check for an earlier post: {why}");
+                    return Ok(None);
+                }
+                Err(other) => return Err(other),
+            };
+            let page = oldest_first(&body);
+            let found = page.iter().find(|(_, m)| {
+                m["author"]["id"].as_str() == Some(bot.as_str()) && m["content"] == content
+            });
+            match (found, page.last()) {
+                (Some((id, _)), _) => return Ok(Some(*id)),
+                (None, Some((newest, _))) if page.len() == 100 => after = *newest,
+                _ => return Ok(None),
             }
-            Err(other) => return Err(other),
-        };
-        let messages: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
-        Ok(messages
-            .iter()
-            .find(|m| m["author"]["id"].as_str() == Some(bot.as_str()) && m["content"] == content)
-            .and_then(|m| m["id"].as_str().map(str::to_string)))
+        }
+        tracing::warn!(gateway = %self.name, %channel, "more messages since the last post than roost reads to check for an earlier one; posting");
+        Ok(None)
+    }
+
+    /// The newest post this run knows in `channel`.
+    fn known_in(&self, channel: ChannelId) -> Option<u64> {
+        let known = self.last_known.lock().unwrap_or_else(|p| p.into_inner());
+        known.get(&channel).copied()
+    }
+
+    /// Notes post `id` in `channel` as the newest this run knows there, if it is.
+    fn note_posted(&self, channel: ChannelId, id: u64) {
+        let mut known = self.last_known.lock().unwrap_or_else(|p| p.into_inner());
+        let newest = known.entry(channel).or_insert(id);
+        *newest = (*newest).max(id);
     }
 
     /// The bot's user id: from READY, or (when a retry comes before the gateway is ready)
@@ -302,17 +350,24 @@ impl super::relay::Platform for DiscordSender {
     ) -> Result<Vec<String>, DeliveryError> {
         let channel = *channel;
         let mut ids = Vec::new();
-        let doubt = self.in_doubt_since(item);
+        // Where the next piece of an earlier attempt would be, while it may have posted
+        // pieces beyond what their nonces cover. That attempt posted them in order, so
+        // once one is missing none after it is there.
+        let mut check_after = match self.in_doubt_since(item) {
+            Some(since) => Some(self.check_from(item, channel, since).await?),
+            None => None,
+        };
         for (i, piece) in text::split(&render(message), MESSAGE_LIMIT)
             .into_iter()
             .enumerate()
         {
-            if let Some(since) = doubt
-                && let Some(id) = self.already_posted(channel, since, &piece).await?
-            {
-                tracing::info!(gateway = %self.name, %channel, "piece already posted before; not posting it again");
-                ids.push(id);
-                continue;
+            if let Some(after) = check_after {
+                check_after = self.posted_after(channel, after, &piece).await?;
+                if let Some(id) = check_after {
+                    tracing::info!(gateway = %self.name, %channel, "piece already posted before; not posting it again");
+                    ids.push(id.to_string());
+                    continue;
+                }
             }
             let body = json!({
                 "content": piece,
@@ -337,6 +392,9 @@ impl super::relay::Platform for DiscordSender {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&item.id);
+        if let Some(last) = ids.last().and_then(|id| id.parse().ok()) {
+            self.note_posted(channel, last);
+        }
         Ok(ids)
     }
 
@@ -387,7 +445,7 @@ impl Deliver for DiscordSender {
         &'a self,
         channel: &'a str,
         item: &'a OutboxItem,
-    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+    ) -> BoxFuture<'a, Result<super::Posted, DeliveryError>> {
         Box::pin(async move {
             let Some(channel_id) = channel.parse::<u64>().ok().filter(|c| *c != 0) else {
                 return Err(DeliveryError::Rejected(format!(
@@ -453,6 +511,18 @@ fn is_global(headers: &reqwest::header::HeaderMap, body: &str) -> bool {
 
 /// The smallest Discord id of a message created at Unix time `ms` (ids are timestamps
 /// since 2015 shifted left 22 bits), for `after=` queries.
+/// The messages of a `GET /channels/{id}/messages` answer (newest first) with their ids,
+/// oldest first.
+fn oldest_first(body: &str) -> Vec<(u64, serde_json::Value)> {
+    let messages: Vec<serde_json::Value> = serde_json::from_str(body).unwrap_or_default();
+    let mut page: Vec<(u64, serde_json::Value)> = messages
+        .into_iter()
+        .filter_map(|m| Some((m["id"].as_str()?.parse().ok()?, m)))
+        .collect();
+    page.sort_by_key(|(id, _)| *id);
+    page
+}
+
 fn snowflake_at(ms: i64) -> u64 {
     const DISCORD_EPOCH_MS: i64 = 1_420_070_400_000;
     (ms.saturating_sub(DISCORD_EPOCH_MS).max(0) as u64) << 22

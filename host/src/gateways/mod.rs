@@ -152,6 +152,12 @@ impl std::fmt::Display for DeliveryError {
     }
 }
 
+/// What one delivery leaves: the platform id of the last message it posted, if it posted
+/// any and the platform has ids. The delivery worker stores it in the same write that
+/// removes the message from the outbox (`Store::outbox_take`), so after a crash a gateway
+/// knows that whatever it is not sure it posted came after that message.
+pub type Posted = Option<String>;
+
 /// The outgoing half of a gateway: posts one queued message to one channel. Called by the
 /// delivery worker of that target, one message at a time, in queue order.
 pub trait Deliver: Send + Sync {
@@ -162,7 +168,7 @@ pub trait Deliver: Send + Sync {
         &'a self,
         channel: &'a str,
         item: &'a OutboxItem,
-    ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+    ) -> BoxFuture<'a, Result<Posted, DeliveryError>>;
 }
 
 impl Deliver for console::ConsoleHub {
@@ -170,7 +176,7 @@ impl Deliver for console::ConsoleHub {
         &'a self,
         _channel: &'a str,
         item: &'a OutboxItem,
-    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+    ) -> BoxFuture<'a, Result<Posted, DeliveryError>> {
         // A mirrored delete has nothing to show; a mirrored edit says it is one.
         let relayed = serde_json::from_str::<crate::message::Outgoing>(&item.payload).ok();
         match relayed
@@ -186,7 +192,7 @@ impl Deliver for console::ConsoleHub {
             }
             _ => console::ConsoleHub::deliver(self, &item.plugin, &item.payload),
         }
-        Box::pin(std::future::ready(Ok(())))
+        Box::pin(std::future::ready(Ok(None)))
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::future::Future;
 
-use super::DeliveryError;
+use super::{DeliveryError, Posted};
 use crate::message::{Outgoing, Relay, RelayAction};
 use crate::store::{OutboxItem, Store, StoreError};
 
@@ -101,19 +101,21 @@ pub trait Platform: Sync {
 /// `platform`: a message or a mirrored post is posted, and for a mirrored post the ids of
 /// its copies are remembered; a mirrored edit edits the first copy (the others hold the
 /// rest of a long text and stay), and a mirrored delete deletes every copy, then forgets
-/// them. Called by a gateway's [`Deliver`](super::Deliver), once per attempt.
+/// them. Called by a gateway's [`Deliver`](super::Deliver), once per attempt; the id of
+/// the last message posted, if it posted one.
 pub async fn deliver<P: Platform>(
     platform: &P,
     store: &Store,
     target: &str,
     channel: &P::Channel,
     item: &OutboxItem,
-) -> Result<(), DeliveryError> {
+) -> Result<Posted, DeliveryError> {
     let message: Outgoing = serde_json::from_str(&item.payload)
         .map_err(|e| DeliveryError::Rejected(format!("unreadable queued message: {e}")))?;
     match &message.relay {
         Some(relay) if relay.action != RelayAction::Post => {
-            follow(platform, store, target, channel, relay, &message).await
+            follow(platform, store, target, channel, relay, &message).await?;
+            Ok(None)
         }
         relay => {
             let ids = platform.post(channel, item, &message).await?;
@@ -122,7 +124,7 @@ pub async fn deliver<P: Platform>(
                     .await
                     .map_err(store_error)?;
             }
-            Ok(())
+            Ok(ids.last().cloned())
         }
     }
 }
@@ -279,16 +281,22 @@ mod tests {
             let (platform, store) = (&platform, &store);
             async move { deliver(platform, store, "x:C1", "C1", &item(id, &message)).await }
         };
-        run(7, relayed(RelayAction::Post, "hi"))
+        let posted = run(7, relayed(RelayAction::Post, "hi"))
             .await
             .expect("post");
+        assert_eq!(
+            posted.as_deref(),
+            Some("7b"),
+            "the id of the last piece posted"
+        );
         assert_eq!(
             copies(&store, "x:C1", "y:C2:1").await.expect("copies"),
             ["7a", "7b"]
         );
-        run(8, relayed(RelayAction::Edit, "hi!"))
+        let edited = run(8, relayed(RelayAction::Edit, "hi!"))
             .await
             .expect("edit");
+        assert_eq!(edited, None, "an edit posts nothing");
         run(9, relayed(RelayAction::Delete, ""))
             .await
             .expect("a gone copy is no error");

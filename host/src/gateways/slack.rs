@@ -414,7 +414,7 @@ impl Deliver for SlackSender {
         &'a self,
         channel: &'a str,
         item: &'a OutboxItem,
-    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+    ) -> BoxFuture<'a, Result<super::Posted, DeliveryError>> {
         Box::pin(async move {
             let target = format!("{}:{channel}", self.name);
             super::relay::deliver(self, &self.store, &target, channel, item).await

@@ -230,7 +230,7 @@ mod tests {
         let queued = store.outbox_push("console", "p", "queued").expect("push");
         let release = hold(&store);
         let push = handed_over(store.run(|s| s.outbox_push("console", "p", "grouped")));
-        let count = handed_over(store.try_run_ahead(move |s| s.outbox_attempt(queued, None)));
+        let count = handed_over(store.try_run_ahead(move |s| s.outbox_attempt(queued)));
         // The group it arrived with waits on this until told.
         let (finish, group_waits) = channel::<()>();
         store.submit(move |_| {

@@ -145,6 +145,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX hub_calls_waiting ON hub_calls (hub) WHERE NOT taken;
     "#,
+    // 4: the platform id of the last message delivered to each target (as SQLite's 3).
+    r#"
+    CREATE TABLE outbox_posted (
+        target TEXT COLLATE "C" PRIMARY KEY,
+        post   TEXT COLLATE "C" NOT NULL
+    );
+    "#,
 ];
 
 /// The advisory lock migrations hold (`pg_advisory_xact_lock`), the same number in every
@@ -472,18 +479,66 @@ impl Postgres {
         })
     }
 
-    pub(super) fn outbox_attempt(&self, id: i64, sent: Option<i64>) -> Result<bool, StoreError> {
-        self.query("recording a delivery attempt", move |c| {
+    pub(super) fn outbox_take(
+        &self,
+        target: &str,
+        sent: &[i64],
+        last_post: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let (target, sent) = (target.to_owned(), sent.to_vec());
+        let last_post = last_post.map(str::to_owned);
+        let limit = big(u64::try_from(limit).unwrap_or(u64::MAX));
+        self.query("taking messages to deliver", move |c| {
             c.transaction(same, |c| {
-                if let Some(sent) = sent {
-                    c.execute("DELETE FROM outbox WHERE id = $1", &[&sent])?;
+                c.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&sent])?;
+                if let Some(post) = &last_post {
+                    c.execute(
+                        "INSERT INTO outbox_posted (target, post) VALUES ($1, $2) \
+                         ON CONFLICT (target) DO UPDATE SET post = EXCLUDED.post \
+                         WHERE (length(EXCLUDED.post), EXCLUDED.post) \
+                             > (length(outbox_posted.post), outbox_posted.post)",
+                        &[&target, post],
+                    )?;
                 }
-                let counted = c.execute(
-                    "UPDATE outbox SET attempts = attempts + 1 WHERE id = $1",
-                    &[&id],
+                let items = c
+                    .query(
+                        "SELECT id, target, plugin, payload, attempts, created_at FROM outbox \
+                         WHERE target = $1 ORDER BY id LIMIT $2",
+                        &[&target, &limit],
+                    )?
+                    .iter()
+                    .map(outbox_item)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let taken: Vec<i64> = items.iter().map(|i| i.id).collect();
+                c.execute(
+                    "UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1)",
+                    &[&taken],
                 )?;
-                Ok(counted > 0)
+                Ok(items)
             })
+        })
+    }
+
+    pub(super) fn outbox_last_post(&self, target: &str) -> Result<Option<String>, StoreError> {
+        let target = target.to_owned();
+        self.query("reading the last post", move |c| {
+            c.query_opt(
+                "SELECT post FROM outbox_posted WHERE target = $1",
+                &[&target],
+            )?
+            .map(|row| row.try_get(0))
+            .transpose()
+        })
+    }
+
+    pub(super) fn outbox_attempt(&self, id: i64) -> Result<bool, StoreError> {
+        self.query("recording a delivery attempt", move |c| {
+            c.execute(
+                "UPDATE outbox SET attempts = attempts + 1 WHERE id = $1",
+                &[&id],
+            )
+            .map(|counted| counted > 0)
         })
     }
 

@@ -569,6 +569,44 @@ fn a_crash_after_discord_took_a_message_does_not_post_it_twice_once_the_nonce_is
     );
 }
 
+// The check after a crash looks for the text of a message it is not sure it posted; the
+// message before had the same text and went out a moment earlier. That post is not this
+// message's: it came before the last post whose removal from the outbox is on disk.
+#[test]
+fn a_crash_mid_post_does_not_take_the_alike_message_before_for_it() {
+    let fake = FakeDiscord::start();
+    fake.set_nonce_window(std::time::Duration::ZERO);
+    let mut d = start(&fake);
+    fake.wait_connected();
+    assert_eq!(d.chat("!send both same").trim(), "sent");
+    fake.wait_posted(ALIAS_CHANNEL, 1);
+    d.chat_until("!status", |s| !s.contains("outbox discord:444"));
+    fake.fail_next_post(Fault::Stall);
+    assert_eq!(d.chat("!send both same").trim(), "sent");
+    let posts_to_alias = |fake: &FakeDiscord| {
+        let path = format!("/channels/{ALIAS_CHANNEL}/messages");
+        let requests = fake.requests();
+        requests
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with(&path))
+            .count()
+    };
+    fake.wait_for("the second post", || {
+        (posts_to_alias(&fake) == 2).then_some(())
+    });
+    // Discord has not taken it when roost dies.
+    d.kill9();
+    d.restart();
+    fake.wait_connected();
+    assert_eq!(d.chat("!send both after").trim(), "sent");
+    fake.wait_posted(ALIAS_CHANNEL, 3);
+    d.chat_until("!status", |s| !s.contains("outbox discord:444"));
+    assert_eq!(
+        contents(&fake.posted_in(ALIAS_CHANNEL)),
+        ["same", "same", "after"]
+    );
+}
+
 #[test]
 fn a_new_session_after_an_outage_says_in_status_that_events_may_be_missing() {
     let fake = FakeDiscord::start();

@@ -105,9 +105,11 @@ fn a_paused_leader_wakes_fenced_off_and_stands_by_without_posting_on() {
     let contents: Vec<String> = posted.iter().map(|p| p.content.clone()).collect();
     let expected: Vec<String> = (0..BURST).map(|i| format!("held-{i}")).collect();
     assert_eq!(contents, expected, "every message once, in order");
-    // Only what was in flight at the pause may be tried twice: the message being posted
-    // and the one before it (its "sent" mark not yet written). A leader that went on after
-    // waking would have posted on through its batch.
+    // Only what was in flight at the pause may be posted twice: the message being posted,
+    // and one the new leader found in doubt (delivered, its "sent" mark not yet written)
+    // whose check raced its echo. The rest in doubt the new leader finds at Discord rather
+    // than posting again; a leader that went on after waking would have posted on through
+    // its batch.
     let mut tries = std::collections::HashMap::<String, usize>::new();
     for r in fake.requests() {
         if r.method == "POST" && r.path.ends_with(&format!("/channels/{CHANNEL}/messages")) {
