@@ -248,6 +248,28 @@ pub struct Pushed {
     pub dropped: u64,
 }
 
+/// Where a check for an earlier post of a queued message starts ([`Store::outbox_check_from`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckFrom {
+    /// The message is no longer queued: delivered and removed meanwhile (by this hub or
+    /// another), or dropped by a cap. Nothing to post.
+    Gone,
+    /// It is queued. The platform id of the last post to its target whose removal is on
+    /// disk, if any: the message can only have been posted after it, since its target's
+    /// messages go out in queue order and are removed, with that id, in one write.
+    After(Option<String>),
+}
+
+impl CheckFrom {
+    fn new(queued: bool, last_post: Option<String>) -> Self {
+        if queued {
+            CheckFrom::After(last_post)
+        } else {
+            CheckFrom::Gone
+        }
+    }
+}
+
 /// How full one target's queue is, for the caps and for `!status`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetUsage {
@@ -1107,16 +1129,24 @@ impl Store {
         .map_err(sql("taking messages to deliver"))
     }
 
-    /// The platform id of the last message delivered to `target` whose removal is on disk:
-    /// a message still queued with an attempt counted can only have been posted after it.
-    pub fn outbox_last_post(&self, target: &str) -> Result<Option<String>, StoreError> {
+    /// Where a gateway's check for an earlier post of queued message `id` starts, read in
+    /// one snapshot with whether it is queued at all (another hub may have delivered and
+    /// removed it since this one took it).
+    pub fn outbox_check_from(&self, id: i64, target: &str) -> Result<CheckFrom, StoreError> {
         let conn = match self.db() {
             Db::Sqlite(conn) => conn,
-            Db::Postgres(pg) => return pg.outbox_last_post(target),
+            Db::Postgres(pg) => return pg.outbox_check_from(id, target),
         };
-        conn.prepare_cached("SELECT post FROM outbox_posted WHERE target = ?1")
-            .and_then(|mut stmt| stmt.query_row([target], |row| row.get(0)).optional())
-            .map_err(sql("reading the last post"))
+        conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE id = ?1), \
+                    (SELECT post FROM outbox_posted WHERE target = ?2)",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![id, target], |row| {
+                Ok(CheckFrom::new(row.get(0)?, row.get(1)?))
+            })
+        })
+        .map_err(sql("reading the last post"))
     }
 
     /// Before the retry of message `id`: whether it is still queued (a cap may have dropped
@@ -2114,7 +2144,8 @@ mod tests {
             [(ids[0], 1), (ids[1], 1), (ids[2], 0), (ids[3], 0)],
             "the two taken counted, the rest not"
         );
-        assert_eq!(s.outbox_last_post("a").expect("last post"), None);
+        let from = |s: &Store, id: i64| s.outbox_check_from(id, "a").expect("check from");
+        assert_eq!(from(&s, ids[2]), CheckFrom::After(None));
         let second = s.outbox_take("a", &ids[..2], Some("p1"), 10).expect("take");
         assert_eq!(second.iter().map(|i| i.id).collect::<Vec<_>>(), ids[2..]);
         assert_eq!(
@@ -2123,36 +2154,33 @@ mod tests {
             "the sent removed"
         );
         assert_eq!(counts(&s, "b"), [(other, 0)], "another target untouched");
+        let p = |post: &str| CheckFrom::After(Some(post.to_string()));
+        assert_eq!(from(&s, ids[2]), p("p1"));
+        assert_eq!(from(&s, ids[0]), CheckFrom::Gone, "delivered and removed");
         assert_eq!(
-            s.outbox_last_post("a").expect("last post").as_deref(),
-            Some("p1")
+            s.outbox_check_from(other, "b").expect("check from"),
+            CheckFrom::After(None)
         );
-        assert_eq!(s.outbox_last_post("b").expect("last post"), None);
+        let pushed = s.outbox_push("a", "p", "4").expect("push");
         assert!(
-            s.outbox_take("a", &ids[2..], Some("p3"), 10)
+            s.outbox_take("a", &ids[2..], Some("p3"), 0)
                 .expect("take")
                 .is_empty()
         );
+        assert_eq!(from(&s, pushed), p("p3"));
+        s.outbox_take("a", &[], Some("p2"), 0).expect("take");
         assert_eq!(
-            s.outbox_last_post("a").expect("last post").as_deref(),
-            Some("p3")
-        );
-        assert!(
-            s.outbox_take("a", &[], Some("p2"), 10)
-                .expect("take")
-                .is_empty()
-        );
-        assert_eq!(
-            s.outbox_last_post("a").expect("last post").as_deref(),
-            Some("p3"),
+            from(&s, pushed),
+            p("p3"),
             "an older post never replaces a later one"
         );
-        assert!(s.outbox_take("a", &[], None, 10).expect("take").is_empty());
+        s.outbox_take("a", &[], None, 0).expect("take");
         assert_eq!(
-            s.outbox_last_post("a").expect("last post").as_deref(),
-            Some("p3"),
-            "kept when a batch delivered nothing that posted"
+            from(&s, pushed),
+            p("p3"),
+            "kept when nothing delivered posted"
         );
+        s.outbox_mark_sent(pushed).expect("sent");
         assert!(
             s.outbox_usage()
                 .expect("usage")

@@ -44,7 +44,7 @@ use crate::config::ChatGateway;
 use crate::message::{ChatMessage, Outgoing, RelayAction};
 use crate::outbox::Outbox;
 use crate::router::Router;
-use crate::store::OutboxItem;
+use crate::store::{CheckFrom, OutboxItem};
 
 /// Discord's limit on one message's content, in characters.
 pub const MESSAGE_LIMIT: usize = 2000;
@@ -231,24 +231,30 @@ impl DiscordSender {
     /// post this run knows in `channel`, and a second before `since_ms` (clocks disagree).
     /// Every message before `item` in the queue went out before it was tried, so a post
     /// with its text before that point is another message's, however alike the two are.
+    /// `None` when `item` is no longer queued: another hub delivered it meanwhile.
     async fn check_from(
         &self,
         item: &OutboxItem,
         channel: ChannelId,
         since_ms: i64,
-    ) -> Result<u64, DeliveryError> {
-        let target = item.target.clone();
-        let stored = self
+    ) -> Result<Option<u64>, DeliveryError> {
+        let (id, target) = (item.id, item.target.clone());
+        let from = self
             .store
-            .try_run(move |s| s.outbox_last_post(&target))
+            .try_run(move |s| s.outbox_check_from(id, &target))
             .await
             .map_err(|e| DeliveryError::Transient(e.to_string()))?;
+        let CheckFrom::After(stored) = from else {
+            return Ok(None);
+        };
         let known = self.known_in(channel);
         let by_time = snowflake_at(since_ms.saturating_sub(1000));
-        Ok([stored.and_then(|p| p.parse().ok()), known]
-            .into_iter()
-            .flatten()
-            .fold(by_time, u64::max))
+        Ok(Some(
+            [stored.and_then(|p| p.parse().ok()), known]
+                .into_iter()
+                .flatten()
+                .fold(by_time, u64::max),
+        ))
     }
 
     /// The first post of the bot in `channel` after post `after` with exactly `content`, if
@@ -287,6 +293,12 @@ impl DiscordSender {
         }
         tracing::warn!(gateway = %self.name, %channel, "more messages since the last post than roost reads to check for an earlier one; posting");
         Ok(None)
+    }
+
+    /// Forgets when this run first tried outbox row `id`: it is settled.
+    fn forget_tried(&self, id: i64) {
+        let mut first = self.first_tried.lock().unwrap_or_else(|p| p.into_inner());
+        first.remove(&id);
     }
 
     /// The newest post this run knows in `channel`.
@@ -354,7 +366,14 @@ impl super::relay::Platform for DiscordSender {
         // pieces beyond what their nonces cover. That attempt posted them in order, so
         // once one is missing none after it is there.
         let mut check_after = match self.in_doubt_since(item) {
-            Some(since) => Some(self.check_from(item, channel, since).await?),
+            Some(since) => match self.check_from(item, channel, since).await? {
+                Some(after) => Some(after),
+                None => {
+                    tracing::info!(gateway = %self.name, %channel, "message delivered meanwhile by another hub; not posting it");
+                    self.forget_tried(item.id);
+                    return Ok(Vec::new());
+                }
+            },
             None => None,
         };
         for (i, piece) in text::split(&render(message), MESSAGE_LIMIT)
@@ -388,10 +407,7 @@ impl super::relay::Platform for DiscordSender {
                 ids.push(id);
             }
         }
-        self.first_tried
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&item.id);
+        self.forget_tried(item.id);
         if let Some(last) = ids.last().and_then(|id| id.parse().ok()) {
             self.note_posted(channel, last);
         }

@@ -4,8 +4,10 @@
 //! SHA-256 of its rows, so a copy can be proven equal to its source.
 //!
 //! Not copied: the running totals (`kv_usage`, `outbox_usage`), which the destination's
-//! triggers rebuild from the rows, and the hubs' lease and heartbeats, which belong to the
-//! hubs running on a store, not to its data. Outbox and history ids are kept (they order a
+//! triggers rebuild from the rows, the hubs' lease and heartbeats, which belong to the
+//! hubs running on a store, not to its data, and the last post per target
+//! (`outbox_posted`): in the copy, a message left in doubt by a crash before it is looked
+//! for from its queueing time. Outbox and history ids are kept (they order a
 //! target's queue, and the gateways recognise a message by its id), and so is each id
 //! sequence, so an id is never reused after the move either.
 //!

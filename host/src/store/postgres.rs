@@ -31,8 +31,9 @@ use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
 
 use super::{
-    HISTORY_KEEP, HistoryItem, KvLimits, KvOp, KvWriteError, MAX_HISTORY_DETAIL, OUTBOX_DROPPED,
-    OutboxCaps, OutboxItem, Pushed, StoreError, TargetUsage, check_value_size, cut_detail, now_ms,
+    CheckFrom, HISTORY_KEEP, HistoryItem, KvLimits, KvOp, KvWriteError, MAX_HISTORY_DETAIL,
+    OUTBOX_DROPPED, OutboxCaps, OutboxItem, Pushed, StoreError, TargetUsage, check_value_size,
+    cut_detail, now_ms,
 };
 
 /// The Postgres schema, one entry per version: entry `i` takes a database from version `i`
@@ -520,15 +521,15 @@ impl Postgres {
         })
     }
 
-    pub(super) fn outbox_last_post(&self, target: &str) -> Result<Option<String>, StoreError> {
+    pub(super) fn outbox_check_from(&self, id: i64, target: &str) -> Result<CheckFrom, StoreError> {
         let target = target.to_owned();
         self.query("reading the last post", move |c| {
-            c.query_opt(
-                "SELECT post FROM outbox_posted WHERE target = $1",
-                &[&target],
-            )?
-            .map(|row| row.try_get(0))
-            .transpose()
+            let row = c.query_one(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE id = $1), \
+                        (SELECT post FROM outbox_posted WHERE target = $2)",
+                &[&id, &target],
+            )?;
+            Ok(CheckFrom::new(row.try_get(0)?, row.try_get(1)?))
         })
     }
 
