@@ -369,7 +369,7 @@ impl super::relay::Platform for DiscordSender {
             Some(since) => match self.check_from(item, channel, since).await? {
                 Some(after) => Some(after),
                 None => {
-                    tracing::info!(gateway = %self.name, %channel, "message delivered meanwhile by another hub; not posting it");
+                    tracing::info!(gateway = %self.name, %channel, "message no longer queued (delivered by another hub, or dropped by a cap); not posting it");
                     self.forget_tried(item.id);
                     return Ok(Vec::new());
                 }
@@ -525,8 +525,6 @@ fn is_global(headers: &reqwest::header::HeaderMap, body: &str) -> bool {
             == Some(true)
 }
 
-/// The smallest Discord id of a message created at Unix time `ms` (ids are timestamps
-/// since 2015 shifted left 22 bits), for `after=` queries.
 /// The messages of a `GET /channels/{id}/messages` answer (newest first) with their ids,
 /// oldest first.
 fn oldest_first(body: &str) -> Vec<(u64, serde_json::Value)> {
@@ -539,6 +537,8 @@ fn oldest_first(body: &str) -> Vec<(u64, serde_json::Value)> {
     page
 }
 
+/// The smallest Discord id of a message created at Unix time `ms` (ids are timestamps
+/// since 2015 shifted left 22 bits), for `after=` queries.
 fn snowflake_at(ms: i64) -> u64 {
     const DISCORD_EPOCH_MS: i64 = 1_420_070_400_000;
     (ms.saturating_sub(DISCORD_EPOCH_MS).max(0) as u64) << 22
@@ -1065,6 +1065,17 @@ mod tests {
         assert_eq!(a, nonce(&item, 0));
         assert_ne!(a, nonce(&item, 1));
         assert!(nonce(&item, 99).len() <= 25, "{}", nonce(&item, 99));
+    }
+
+    #[test]
+    fn a_page_of_messages_is_read_oldest_first_and_unreadable_entries_skipped() {
+        let body = r#"[{"id": "30", "content": "c"}, {"id": "x"}, {"id": "10", "content": "a"},
+                      {"content": "no id"}, {"id": "20", "content": "b"}]"#;
+        let page = oldest_first(body);
+        let ids: Vec<u64> = page.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [10, 20, 30]);
+        assert_eq!(page[0].1["content"], "a");
+        assert!(oldest_first("not json").is_empty());
     }
 
     #[test]
