@@ -280,8 +280,8 @@ enum Next {
 /// before it may go out (after a crash each message that may have been posted has one,
 /// and the next run checks for it on the platform before posting it again, as after any
 /// ambiguous failure: on Discord by its text, in queue order and only after the last post
-/// whose removal is on disk, which this call keeps with the removals), and draining a queue costs a round trip to the platform per message
-/// but to the store per batch. Batches start at one message and double up to [`BATCH`]
+/// whose removal is on disk, which this call keeps with the removals), and draining a
+/// queue costs a round trip to the platform per message but to the store per batch. Batches start at one message and double up to [`BATCH`]
 /// while messages go through, so a gateway that fails holds one message counted, not a
 /// batch. A worker that stops cleanly takes back the counts of the messages it did not try.
 struct Drainer {
