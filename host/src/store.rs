@@ -27,7 +27,7 @@ mod postgres;
 #[cfg(test)]
 pub(crate) mod test_pg;
 
-pub use copy::{HistoryRow, KvRow, OutboxRow, Snapshot, TableSum};
+pub use copy::{HistoryRow, KvRow, OutboxRow, PostedRow, Snapshot, TableSum};
 
 /// The schema, one entry per version: entry `i` takes a database from `user_version = i`
 /// to `i + 1`. Entries are only ever appended; an applied migration is never edited, since

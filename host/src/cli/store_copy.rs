@@ -117,7 +117,7 @@ pub struct Copied {
     /// The destination.
     pub to: String,
     /// Count and checksum per table, equal on both sides.
-    pub tables: [TableSum; 3],
+    pub tables: [TableSum; 4],
 }
 
 /// Copies every row from `from` into the empty `to` and verifies it. `password` is for
@@ -229,9 +229,9 @@ fn open(at: &Location, password: Option<&str>, side: &'static str) -> Result<Sto
 
 /// The report: a line per table, then one saying what was copied where.
 pub fn report(copied: &Copied) -> String {
-    let mut text = format!("{:<8} {:>8}  sha256\n", "table", "rows");
+    let mut text = format!("{:<13} {:>8}  sha256\n", "table", "rows");
     for t in &copied.tables {
-        text.push_str(&format!("{:<8} {:>8}  {}\n", t.table, t.rows, t.hex()));
+        text.push_str(&format!("{:<13} {:>8}  {}\n", t.table, t.rows, t.hex()));
     }
     let rows: u64 = copied.tables.iter().map(|t| t.rows).sum();
     text.push_str(&format!(

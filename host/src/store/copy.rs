@@ -1,15 +1,15 @@
 //! What `roost store copy` moves from one store to another (SQLite ↔ Postgres): every row
-//! a hub keeps (plugins' KV, the outbox, the history), read in one consistent snapshot,
-//! written into an empty store in one transaction, and per table a row count and a
-//! SHA-256 of its rows, so a copy can be proven equal to its source.
+//! a hub keeps (plugins' KV, the outbox, the last post per target, the history), read in
+//! one consistent snapshot, written into an empty store in one transaction, and per table
+//! a row count and a SHA-256 of its rows, so a copy can be proven equal to its source.
 //!
 //! Not copied: the running totals (`kv_usage`, `outbox_usage`), which the destination's
-//! triggers rebuild from the rows, the hubs' lease and heartbeats, which belong to the
-//! hubs running on a store, not to its data, and the last post per target
-//! (`outbox_posted`): in the copy, a message left in doubt by a crash before it is looked
-//! for from its queueing time. Outbox and history ids are kept (they order a
+//! triggers rebuild from the rows, and the hubs' lease and heartbeats, which belong to the
+//! hubs running on a store, not to its data. Outbox and history ids are kept (they order a
 //! target's queue, and the gateways recognise a message by its id), and so is each id
-//! sequence, so an id is never reused after the move either.
+//! sequence, so an id is never reused after the move either. The last post per target
+//! (`outbox_posted`) goes with the queue it belongs to: a message a crash left in doubt is
+//! looked for after it in the copy as in the source (`gateways/discord.rs`).
 //!
 //! A snapshot is held in memory: a hub's store is bounded by its plugins' `kv_mb` quotas,
 //! the outbox caps and [`super::HISTORY_KEEP`].
@@ -24,7 +24,7 @@ use super::{Db, Store, StoreError, begin_write, sql};
 /// How many rows a store holds in the tables a copy writes, the same query on both
 /// backends: a copy goes only into a store where this is 0.
 pub(super) const ROWS_HELD: &str = "SELECT (SELECT COUNT(*) FROM kv) + (SELECT COUNT(*) FROM outbox) \
-     + (SELECT COUNT(*) FROM history)";
+     + (SELECT COUNT(*) FROM outbox_posted) + (SELECT COUNT(*) FROM history)";
 
 /// One KV entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +56,15 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
+/// The platform's id for the last message delivered to a target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostedRow {
+    /// The target, as the outbox names it (`discord:<channel>`).
+    pub target: String,
+    /// The platform's id of the post.
+    pub post: String,
+}
+
 /// One history entry, with its id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryRow {
@@ -71,14 +80,17 @@ pub struct HistoryRow {
     pub detail: String,
 }
 
-/// Every row of a store, in a canonical order (KV by plugin and key as bytes, the rest by
-/// id) whatever the backend's collation, so equal stores give equal checksums.
+/// Every row of a store, in a canonical order (KV by plugin and key as bytes, last posts by
+/// target as bytes, the rest by id) whatever the backend's collation, so equal stores give
+/// equal checksums.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// The KV entries of every plugin.
     pub kv: Vec<KvRow>,
     /// The messages waiting for delivery.
     pub outbox: Vec<OutboxRow>,
+    /// The last post per target.
+    pub posted: Vec<PostedRow>,
     /// The event history.
     pub history: Vec<HistoryRow>,
     /// The last outbox id handed out (0 when none), so the copy never hands it out again.
@@ -90,7 +102,7 @@ pub struct Snapshot {
 /// One table's fingerprint: how many rows, and the SHA-256 of their canonical encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TableSum {
-    /// `kv`, `outbox` or `history`.
+    /// `kv`, `outbox`, `outbox_posted` or `history`.
     pub table: &'static str,
     /// Its rows.
     pub rows: u64,
@@ -155,17 +167,20 @@ impl Snapshot {
             (a.plugin.as_bytes(), a.key.as_bytes()).cmp(&(b.plugin.as_bytes(), b.key.as_bytes()))
         });
         self.outbox.sort_by_key(|row| row.id);
+        self.posted
+            .sort_by(|a, b| a.target.as_bytes().cmp(b.target.as_bytes()));
         self.history.sort_by_key(|row| row.id);
         self
     }
 
     /// All rows, every table.
     pub fn rows(&self) -> u64 {
-        (self.kv.len() + self.outbox.len() + self.history.len()) as u64
+        (self.kv.len() + self.outbox.len() + self.posted.len() + self.history.len()) as u64
     }
 
-    /// A count and checksum per table, in the order `kv`, `outbox`, `history`.
-    pub fn checksums(&self) -> [TableSum; 3] {
+    /// A count and checksum per table, in the order `kv`, `outbox`, `outbox_posted`,
+    /// `history`.
+    pub fn checksums(&self) -> [TableSum; 4] {
         [
             table_sum("kv", &self.kv, |h, r| {
                 h.text(&r.plugin).text(&r.key).bytes(&r.value);
@@ -178,6 +193,9 @@ impl Snapshot {
                     .int(r.created_at)
                     .int(r.attempts)
                     .maybe_text(r.last_error.as_deref());
+            }),
+            table_sum("outbox_posted", &self.posted, |h, r| {
+                h.text(&r.target).text(&r.post);
             }),
             table_sum("history", &self.history, |h, r| {
                 h.int(r.id)
@@ -254,6 +272,15 @@ fn read_sqlite(conn: &mut Connection) -> Result<Snapshot, rusqlite::Error> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let posted = tx
+        .prepare("SELECT target, post FROM outbox_posted")?
+        .query_map([], |r| {
+            Ok(PostedRow {
+                target: r.get(0)?,
+                post: r.get(1)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     let history = tx
         .prepare("SELECT id, at, plugin, kind, detail FROM history")?
         .query_map([], |r| {
@@ -278,6 +305,7 @@ fn read_sqlite(conn: &mut Connection) -> Result<Snapshot, rusqlite::Error> {
     let snapshot = Snapshot {
         kv,
         outbox,
+        posted,
         history,
         outbox_last_id: last_id("outbox")?,
         history_last_id: last_id("history")?,
@@ -320,6 +348,10 @@ fn insert_sqlite_rows(conn: &Connection, s: &Snapshot) -> Result<(), rusqlite::E
             r.last_error
         ])?;
     }
+    let mut posted = conn.prepare("INSERT INTO outbox_posted (target, post) VALUES (?1, ?2)")?;
+    for r in &s.posted {
+        posted.execute(params![r.target, r.post])?;
+    }
     let mut history = conn.prepare(
         "INSERT INTO history (id, at, plugin, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
@@ -345,15 +377,18 @@ fn insert_sqlite_rows(conn: &Connection, s: &Snapshot) -> Result<(), rusqlite::E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{KvLimits, KvOp, test_pg};
+    use crate::store::{CheckFrom, KvLimits, KvOp, test_pg};
+
+    /// The Discord id of the message `filled` delivered.
+    const LAST_POST: &str = "1300000000000000042";
 
     fn pg_store() -> Store {
         Store::open_postgres(&test_pg::fresh_url(), test_pg::server().password.as_deref()).unwrap()
     }
 
     /// A store with a little of everything: two plugins' KV (one key not ASCII, one value
-    /// binary), queued messages one of which failed once and one already delivered, and
-    /// history with and without a plugin.
+    /// binary), queued messages one of which failed once and one already delivered (its
+    /// platform id kept as the target's last post), and history with and without a plugin.
     fn filled(store: &Store) {
         store.kv_set("bot", "greeting", b"hello").unwrap();
         store.kv_set("bot", "zürich", &[0, 159, 146, 150]).unwrap();
@@ -368,7 +403,9 @@ mod tests {
             .outbox_push("discord:1", "bot", "{\"text\":\"c\"}")
             .unwrap();
         store.outbox_mark_failed(first, "gateway down").unwrap();
-        store.outbox_mark_sent(sent).unwrap();
+        store
+            .outbox_take("discord:1", &[sent], Some(LAST_POST), 0)
+            .unwrap();
         store.history_push(None, "start", "hub started").unwrap();
         store
             .history_push(Some("bot"), "load", "loaded 1.0.0")
@@ -382,6 +419,13 @@ mod tests {
         filled(&source);
         let snapshot = Arc::new(source.snapshot().unwrap());
         assert_eq!((snapshot.kv.len(), snapshot.outbox.len()), (3, 2));
+        assert_eq!(
+            snapshot.posted,
+            [PostedRow {
+                target: "discord:1".into(),
+                post: LAST_POST.into()
+            }]
+        );
         let pg = pg_store();
         pg.restore(snapshot.clone()).unwrap();
         let on_pg = pg.snapshot().unwrap();
@@ -401,6 +445,12 @@ mod tests {
             );
             let next = store.outbox_push("console", "bot", "{}").unwrap();
             assert!(next > snapshot.outbox_last_id, "{next} reuses an id");
+            // A message left in doubt there is looked for after the same last post.
+            let queued = snapshot.outbox[1].id;
+            assert_eq!(
+                store.outbox_check_from(queued, "discord:1").unwrap(),
+                CheckFrom::After(Some(LAST_POST.into()))
+            );
         }
     }
 
@@ -467,7 +517,12 @@ mod tests {
         assert_ne!(moved.checksums()[0].sha256, before[0].sha256);
         let mut nulled = snapshot;
         nulled.history[1].plugin = None;
-        assert_ne!(nulled.checksums()[2], before[2]);
+        assert_ne!(nulled.checksums()[3], before[3]);
+        let mut reposted = store.snapshot().unwrap();
+        reposted.posted[0].post.push('1');
+        let after = reposted.checksums();
+        assert_ne!(after[2], before[2]);
+        assert_eq!((&after[..2], &after[3]), (&before[..2], &before[3]));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use postgres::Row;
 
-use super::super::copy::{HistoryRow, KvRow, OutboxRow, ROWS_HELD, Snapshot};
+use super::super::copy::{HistoryRow, KvRow, OutboxRow, PostedRow, ROWS_HELD, Snapshot};
 use super::{Conn, Postgres, StoreError, detail, pg, unsigned};
 
 impl Postgres {
@@ -73,6 +73,11 @@ fn read(c: &mut Conn) -> Result<Snapshot, StoreError> {
         )
         .and_then(|rows| rows.iter().map(outbox_row).collect())
         .map_err(doing)?;
+    let posted = c
+        .client
+        .query("SELECT target, post FROM outbox_posted", &[])
+        .and_then(|rows| rows.iter().map(posted_row).collect())
+        .map_err(doing)?;
     let history = c
         .client
         .query("SELECT id, at, plugin, kind, detail FROM history", &[])
@@ -90,6 +95,7 @@ fn read(c: &mut Conn) -> Result<Snapshot, StoreError> {
     Ok(Snapshot {
         kv,
         outbox,
+        posted,
         history,
         outbox_last_id,
         history_last_id,
@@ -124,6 +130,13 @@ fn outbox_row(r: &Row) -> Result<OutboxRow, postgres::Error> {
         created_at: r.try_get(4)?,
         attempts: i64::from(r.try_get::<_, i32>(5)?),
         last_error: r.try_get(6)?,
+    })
+}
+
+fn posted_row(r: &Row) -> Result<PostedRow, postgres::Error> {
+    Ok(PostedRow {
+        target: r.try_get(0)?,
+        post: r.try_get(1)?,
     })
 }
 
@@ -168,6 +181,12 @@ fn insert_rows(c: &mut Conn, s: &Snapshot) -> Result<(), postgres::Error> {
                 &r.last_error,
             ],
         )?;
+    }
+    let posted = c
+        .client
+        .prepare("INSERT INTO outbox_posted (target, post) VALUES ($1, $2)")?;
+    for r in &s.posted {
+        c.client.execute(&posted, &[&r.target, &r.post])?;
     }
     let history = c.client.prepare(
         "INSERT INTO history (id, at, plugin, kind, detail) \
