@@ -5,9 +5,11 @@
 //! picks up where the last run stopped, in the same order.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::task::JoinHandle;
 
 use super::{DeliveryError, Posted, Registry, split_target};
@@ -378,6 +380,7 @@ impl Drainer {
     async fn deliver_one(&mut self, mut item: OutboxItem) -> Next {
         let mut backoff = FIRST_BACKOFF;
         let mut check = self.outbox.drops() != self.drops_at_take;
+        let mut panicked = false;
         loop {
             if check {
                 if !count(self.outbox.store(), &self.target, item.id).await {
@@ -392,8 +395,7 @@ impl Drainer {
                 return Next::Stop;
             }
             self.untried.retain(|id| *id != item.id);
-            let channel = split_target(&self.target).1;
-            let result = self.route.deliver.deliver(channel, &item).await;
+            let result = self.try_deliver(&item, &mut panicked).await;
             // Counted here as well as in the store: a gateway checks `attempts` to know
             // whether an earlier try may have gone through.
             item.attempts = item.attempts.saturating_add(1);
@@ -404,6 +406,30 @@ impl Drainer {
             }
             self.batch = 1;
             check = true;
+        }
+    }
+
+    /// One try of `item` through its gateway. A panic in the gateway (a bug, perhaps one
+    /// this message's content trips) is caught, so that neither the worker nor the queue
+    /// behind the message dies with it: the first is a failed try, retried after a check
+    /// that it did not go through, a second on the same message parks it.
+    async fn try_deliver(
+        &self,
+        item: &OutboxItem,
+        panicked: &mut bool,
+    ) -> Result<Posted, DeliveryError> {
+        let channel = split_target(&self.target).1;
+        let deliver = &self.route.deliver;
+        let attempt = AssertUnwindSafe(async { deliver.deliver(channel, item).await });
+        let panic = match attempt.catch_unwind().await {
+            Ok(result) => return result,
+            Err(panic) => panic,
+        };
+        let why = format!("the gateway panicked on it: {}", panic_text(panic.as_ref()));
+        if std::mem::replace(panicked, true) {
+            Err(DeliveryError::Parked(format!("{why} (a second time)")))
+        } else {
+            Err(DeliveryError::Transient(why))
         }
     }
 
@@ -491,6 +517,15 @@ enum Settled {
     Done,
     /// The worker stops; the queue waits.
     Stop,
+}
+
+/// What a caught panic said, when it said it in text.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 /// Sets message `item` aside for good with a history entry naming why: the messages
@@ -740,6 +775,74 @@ mod tests {
         assert!(
             left.iter().all(|m| m.attempts == 0),
             "the attempt counted ahead for the third is taken back: {left:?}"
+        );
+    }
+
+    /// Panics on every try of the message `boom` and on the first of `hiccup` (before
+    /// it returns a future, as a bug in a gateway's synchronous part would); records what
+    /// it delivered.
+    #[derive(Default)]
+    struct Panicky {
+        hiccups: std::sync::atomic::AtomicUsize,
+        got: Mutex<Vec<String>>,
+    }
+
+    impl Deliver for Panicky {
+        fn deliver<'a>(
+            &'a self,
+            _channel: &'a str,
+            item: &'a OutboxItem,
+        ) -> BoxFuture<'a, Result<crate::gateways::Posted, DeliveryError>> {
+            let text = serde_json::from_str::<Outgoing>(&item.payload)
+                .expect("payload")
+                .render_plain();
+            let first = |n: &std::sync::atomic::AtomicUsize| {
+                n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0
+            };
+            if text == "boom" || (text == "hiccup" && first(&self.hiccups)) {
+                panic!("{text} in the gateway");
+            }
+            self.got.lock().expect("lock").push(text);
+            Box::pin(std::future::ready(Ok(None)))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_gateway_that_panics_on_a_message_loses_neither_its_worker_nor_the_queue() {
+        let store = Store::open_in_memory().expect("store");
+        let outbox = default_outbox(&store);
+        let panicky = Arc::new(Panicky::default());
+        let registry = Registry::new();
+        registry.insert("x", GatewayStatus::new("x", "test"), Some(panicky.clone()));
+        for text in ["m0", "boom", "hiccup", "m3"] {
+            let to = ["x:c".to_string()];
+            outbox
+                .push(&to, "p", &Outgoing::text(text))
+                .await
+                .expect("push");
+        }
+        let delivery = Delivery::new(outbox, registry, Arc::new(|| true));
+        delivery.start_workers(true).await.expect("targets listed");
+        let Worker { task, progress } = delivery.workers().remove("x:c").expect("a worker");
+        task.await.expect("the worker outlives the panics");
+        assert_eq!(*panicky.got.lock().expect("lock"), ["m0", "hiccup", "m3"]);
+        let left = store.run(|s| s.outbox_pending("x:c", 10)).await;
+        assert!(left.expect("store").expect("pending").is_empty());
+        let history = store.run(|s| s.history_recent(10)).await;
+        let history = history.expect("store").expect("history");
+        let parked: Vec<&str> = history
+            .iter()
+            .filter(|h| h.kind == "message-parked")
+            .map(|h| h.detail.as_str())
+            .collect();
+        assert!(
+            matches!(&parked[..], [one] if one.contains("boom in the gateway") && one.ends_with("message: boom")),
+            "the message it panics on twice is parked, named: {parked:?}"
+        );
+        assert_eq!(
+            progress.lock().expect("lock").parked,
+            1,
+            "!status counts it"
         );
     }
 
