@@ -283,9 +283,10 @@ enum Next {
 /// and the next run checks for it on the platform before posting it again, as after any
 /// ambiguous failure: on Discord by its text, in queue order and only after the last post
 /// whose removal is on disk, which this call keeps with the removals), and draining a
-/// queue costs a round trip to the platform per message but to the store per batch. Batches start at one message and double up to [`BATCH`]
-/// while messages go through, so a gateway that fails holds one message counted, not a
-/// batch. A worker that stops cleanly takes back the counts of the messages it did not try.
+/// queue costs a round trip to the platform per message but to the store per batch.
+/// Batches start at one message and double up to [`BATCH`] while messages go through, so a
+/// gateway that fails holds one message counted, not a batch. A worker that stops cleanly
+/// takes back the counts of the messages it did not try.
 struct Drainer {
     outbox: Outbox,
     target: String,
@@ -835,8 +836,9 @@ mod tests {
             .filter(|h| h.kind == "message-parked")
             .map(|h| h.detail.as_str())
             .collect();
+        let named = |d: &str| d.contains("boom in the gateway") && d.ends_with("message: boom");
         assert!(
-            matches!(&parked[..], [one] if one.contains("boom in the gateway") && one.ends_with("message: boom")),
+            matches!(&parked[..], [one] if named(one)),
             "the message it panics on twice is parked, named: {parked:?}"
         );
         assert_eq!(
