@@ -64,6 +64,7 @@ bench: setup
 	bash host/benches/web_vs_native.sh
 	bash host/benches/store_sqlite_vs_postgres.sh
 	bash host/benches/many_plugins.sh
+	bash host/benches/busy_neighbour.sh
 	bash host/benches/failover.sh
 
 ## The rows that allow smaller sizes, in under 5 minutes once the release build is there

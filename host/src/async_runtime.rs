@@ -3,13 +3,12 @@
 //!
 //! Workers: tokio's default, one per core, or `TOKIO_WORKER_THREADS`. One worker keeps a
 //! command and the plugin answering it on one thread, which takes the `!ping` p99 from
-//! 34–39 µs to 12–16 µs (BENCHMARKS.md), but it is not the default: with one worker, any
-//! call that blocks a worker stalls the whole hub, and the end-to-end test of a leader
-//! paused and fenced off on Postgres showed the bot's host calls timing out over and over.
-//! A cause found since holds for any number of workers: a leader stopped inside a Postgres
-//! transaction kept its row locks against the hub that took over until it woke (now ended
-//! by the server, `store::postgres::IDLE_IN_TRANSACTION`). One worker stays off the default
-//! until a full test run with it passes.
+//! 30–38 µs to 9–18 µs while every plugin is idle (BENCHMARKS.md; the second worker, woken
+//! to steal the actor's task, is the tail). It is not the default, though the whole test
+//! suite passes with it: a plugin that computes holds its worker for a tick at a time
+//! (`runtime::engine::BUSY_TICK`), and with one worker every other plugin waits through
+//! those ticks (`!ping` beside one spinning plugin: p99 48–71 µs, p99.9 0.45–0.62 ms with
+//! one worker; 29–45 µs and 0.10–0.14 ms with two: `host/benches/busy_neighbour.sh`).
 
 /// A runtime with every driver and tokio's default number of workers.
 pub fn build() -> std::io::Result<tokio::runtime::Runtime> {

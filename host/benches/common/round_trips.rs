@@ -17,6 +17,19 @@ pub async fn time_round_trips(
     warmup: usize,
     rounds: usize,
 ) -> (Duration, Duration) {
+    let samples = round_trip_samples(router, text, want, warmup, rounds).await;
+    (samples[rounds / 2], samples[rounds * 99 / 100])
+}
+
+/// Every round trip of [`time_round_trips`], sorted, for a bench that reports more than the
+/// median and p99.
+pub async fn round_trip_samples(
+    router: Arc<Router>,
+    text: &str,
+    want: &str,
+    warmup: usize,
+    rounds: usize,
+) -> Vec<Duration> {
     let (text, want) = (text.to_string(), want.to_string());
     tokio::spawn(async move { time_on_this_task(&router, &text, &want, warmup, rounds).await })
         .await
@@ -29,7 +42,7 @@ async fn time_on_this_task(
     want: &str,
     warmup: usize,
     rounds: usize,
-) -> (Duration, Duration) {
+) -> Vec<Duration> {
     let msg = ChatMessage {
         gateway: "bench".into(),
         channel: "bench".into(),
@@ -47,5 +60,5 @@ async fn time_on_this_task(
         assert_eq!(reply.render_plain(), want);
     }
     samples.sort();
-    (samples[rounds / 2], samples[rounds * 99 / 100])
+    samples
 }

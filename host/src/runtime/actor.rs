@@ -328,11 +328,15 @@ impl Instance {
         let mut store = Store::new(recipe.pre.engine(), PluginState::new(name, memory, caps));
         store.limiter(|s| &mut s.limiter);
         // Every epoch tick: past the call's deadline, trap; otherwise yield to tokio so a
-        // spinning plugin never holds a worker thread for more than one tick.
-        store.epoch_deadline_callback(|ctx| {
-            if Instant::now() >= ctx.data().deadline {
+        // spinning plugin never holds a worker thread for more than one tick, and say it
+        // computes, so that the ticks come every `BUSY_TICK` while it does.
+        let computing = services.engine.computing();
+        store.epoch_deadline_callback(move |ctx| {
+            let (now, data) = (Instant::now(), ctx.data());
+            if now >= data.deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else {
+                computing.note(now.saturating_duration_since(data.call_started));
                 Ok(UpdateDeadline::YieldCustom(
                     1,
                     Box::pin(tokio::task::yield_now()),
@@ -371,7 +375,8 @@ impl Instance {
 #[must_use = "the epoch stops advancing when the guard drops"]
 fn arm(store: &mut Store<PluginState>, timeout: Duration, engine: &PluginEngine) -> CallRunning {
     let data = store.data_mut();
-    data.deadline = Instant::now() + timeout;
+    data.call_started = Instant::now();
+    data.deadline = data.call_started + timeout;
     data.limiter.refused = false;
     data.stderr.clear();
     data.caps.log.last_error = None;

@@ -6,10 +6,10 @@
 //! BENCHMARKS.md). Both compile on all cores.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Strategy};
@@ -24,8 +24,21 @@ use super::state::PluginState;
 
 /// How often the engine's epoch advances. Every tick a running plugin yields to the tokio
 /// scheduler and its wall-clock deadline is checked, so this is also the granularity of the
-/// per-call time limit and the longest a spinning plugin can hold a worker thread.
+/// per-call time limit and the longest a plugin that starts computing holds a worker thread
+/// before [`BUSY_TICK`] takes over.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances while some plugin computes (one of its calls ran into a
+/// tick at least this long after it began: [`Computing::note`]), so that it yields its
+/// worker this often. At [`EPOCH_TICK`]
+/// alone, as many computing plugins as there are workers held every other plugin's
+/// commands up to 10 ms (`host/benches/busy_neighbour.sh`: `!ping` p99.9 9.6 ms); ticking
+/// this fast all the time instead cost every short call (the idle `!ping` p99 +6 µs, the
+/// epoch thread waking a thousand times a second through every burst of commands).
+pub const BUSY_TICK: Duration = Duration::from_millis(1);
+/// How long after the last [`Computing::note`] the epoch goes on at [`BUSY_TICK`]: a few
+/// ticks, so a computing plugin (noted every tick) keeps it, and one slow wake-up of the
+/// epoch thread does not drop it.
+const BUSY_SPELL: Duration = Duration::from_millis(3);
 /// Ticks the epoch thread goes on for after the last call ended before it parks: calls
 /// that come close together (a chat burst, a plugin's events) then find it awake and do
 /// not each pay a wake-up (a futex call, a few microseconds on a virtual machine), while a
@@ -87,6 +100,11 @@ impl PluginEngine {
         self.ticker.demand.begin()
     }
 
+    /// What a store's epoch callback tells when its plugin is computing.
+    pub fn computing(&self) -> Computing {
+        Computing(self.ticker.demand.clone())
+    }
+
     /// Compiles (or loads from the cache) a component and checks it against the world: a
     /// Python one with Winch, any other with Cranelift. Blocking and CPU-heavy: call it
     /// from `spawn_blocking`. Stores for its instances are built on `pre.engine()`.
@@ -136,6 +154,9 @@ struct EpochTicker {
 /// while it is parked.
 struct Demand {
     calls: AtomicUsize,
+    /// Until when the epoch advances every [`BUSY_TICK`], in nanoseconds since `born`.
+    busy_until: AtomicU64,
+    born: Instant,
     /// The ticker is parked, or about to park.
     parked: AtomicBool,
     stop: AtomicBool,
@@ -170,6 +191,47 @@ impl Demand {
             thread.unpark();
         }
     }
+
+    /// A plugin computes: tick every [`BUSY_TICK`] for the next [`BUSY_SPELL`], starting
+    /// now rather than after the [`EPOCH_TICK`] the ticker may be sleeping through.
+    fn computing(&self) {
+        let now = Instant::now();
+        let before = self
+            .busy_until
+            .swap(self.nanos(now + BUSY_SPELL), Ordering::SeqCst);
+        if before <= self.nanos(now) {
+            self.wake();
+        }
+    }
+
+    /// How long the ticker sleeps before the tick after `now`.
+    fn tick_at(&self, now: Instant) -> Duration {
+        if self.nanos(now) < self.busy_until.load(Ordering::SeqCst) {
+            BUSY_TICK
+        } else {
+            EPOCH_TICK
+        }
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.born).as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Tells the epoch thread that a plugin is computing (see [`BUSY_TICK`]). Cheap to clone.
+#[derive(Clone)]
+pub struct Computing(Arc<Demand>);
+
+impl Computing {
+    /// Called on each tick a plugin's call runs into, `running` after the call began. A
+    /// call that has run for a [`BUSY_TICK`] or more computes; a short one that merely
+    /// met a tick (a command of a few microseconds, say, in a burst) does not, or every
+    /// burst would keep the ticks short.
+    pub fn note(&self, running: Duration) {
+        if running >= BUSY_TICK {
+            self.0.computing();
+        }
+    }
 }
 
 /// Held for the length of one call into a plugin (see [`PluginEngine::call_running`]).
@@ -187,6 +249,8 @@ impl EpochTicker {
     fn start(engines: Vec<Engine>) -> Self {
         let demand = Arc::new(Demand {
             calls: AtomicUsize::new(0),
+            busy_until: AtomicU64::new(0),
+            born: Instant::now(),
             parked: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             ticker: OnceLock::new(),
@@ -206,7 +270,8 @@ impl EpochTicker {
                     } else {
                         idle_ticks += 1;
                     }
-                    std::thread::sleep(EPOCH_TICK);
+                    // Woken early when a plugin starts computing (`Demand::computing`).
+                    std::thread::park_timeout(shared.tick_at(Instant::now()));
                     engines.iter().for_each(Engine::increment_epoch);
                 }
             });
@@ -243,6 +308,24 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         false
+    }
+
+    #[test]
+    fn a_computing_plugin_makes_the_ticks_short_for_a_spell() {
+        let ticker = EpochTicker::start(vec![Engine::default()]);
+        let demand = &ticker.demand;
+        assert_eq!(demand.tick_at(Instant::now()), EPOCH_TICK, "before");
+        let computing = Computing(demand.clone());
+        computing.note(BUSY_TICK / 10);
+        assert_eq!(demand.tick_at(Instant::now()), EPOCH_TICK, "a short call");
+        computing.note(BUSY_TICK);
+        assert_eq!(
+            demand.tick_at(Instant::now()),
+            BUSY_TICK,
+            "while it computes"
+        );
+        let after = Instant::now() + BUSY_SPELL + BUSY_TICK;
+        assert_eq!(demand.tick_at(after), EPOCH_TICK, "once it stopped");
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct PluginState {
     pub limiter: MemoryLimiter,
     /// When the current call must end; checked on every epoch tick.
     pub deadline: Instant,
+    /// When the current call began: one still running a while later computes
+    /// (`engine::Computing::note`).
+    pub call_started: Instant,
     /// Every capability's context, built from the plugin's grants.
     pub caps: Contexts,
     pub stderr: StderrTail,
@@ -46,6 +49,7 @@ impl PluginState {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_bytes),
             deadline: Instant::now(),
+            call_started: Instant::now(),
             caps,
             stderr,
         }
