@@ -1,6 +1,8 @@
 //! A plugin that spins, allocates 1 GiB, traps or panics: the caller gets a clear error, the
 //! host lives, other plugins keep answering, and the plugin serves again after its rebuild.
 
+use std::process::Output;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use roost_tests::{Daemon, FAULTY_WASM};
@@ -21,17 +23,30 @@ fn serves_again(d: &Daemon) {
     assert!(!reply.trim().is_empty(), "version answered: {reply}");
 }
 
-/// Whether the faulty plugin's `spinning` marker is in the database.
-fn spin_started(d: &Daemon) -> bool {
+/// Whether plugin's `spinning` marker (faulty's, under any name) is in the database.
+fn spin_started(d: &Daemon, plugin: &str) -> bool {
     rusqlite::Connection::open(d.db_path())
         .and_then(|c| {
             c.query_row(
-                "SELECT count(*) FROM kv WHERE plugin = 'faulty' AND key = 'spinning'",
-                [],
+                "SELECT count(*) FROM kv WHERE plugin = ?1 AND key = 'spinning'",
+                [plugin],
                 |r| r.get::<_, i64>(0),
             )
         })
         .is_ok_and(|n| n == 1)
+}
+
+/// `roost chat -c command` on its own thread, for a command that takes a while.
+fn chat_in_background(d: &Daemon, command: &'static str) -> JoinHandle<Output> {
+    let cfg = d.config_path();
+    std::thread::spawn(move || {
+        std::process::Command::new(roost_tests::roost_bin())
+            .arg("--config")
+            .arg(cfg)
+            .args(["chat", "-c", command])
+            .output()
+            .expect("run roost chat")
+    })
 }
 
 #[test]
@@ -41,20 +56,10 @@ fn a_spinning_plugin_times_out_while_the_bot_keeps_answering() {
         "[plugins.faulty.limits]\ncall_timeout_ms = 3000\n",
         &[("faulty", FAULTY_WASM)],
     );
-    let spin = {
-        let cfg = d.config_path();
-        std::thread::spawn(move || {
-            std::process::Command::new(roost_tests::roost_bin())
-                .arg("--config")
-                .arg(cfg)
-                .args(["chat", "-c", "!spin"])
-                .output()
-                .expect("run roost chat")
-        })
-    };
+    let spin = chat_in_background(&d, "!spin");
     // While faulty spins, the bot is not slowed: several pings complete meanwhile.
     let start = std::time::Instant::now();
-    while !spin_started(&d) {
+    while !spin_started(&d, "faulty") {
         assert!(
             start.elapsed() < roost_tests::PATIENCE,
             "the spin never began"
@@ -80,6 +85,43 @@ fn a_spinning_plugin_times_out_while_the_bot_keeps_answering() {
         status.contains("timed out"),
         "last error in status: {status}"
     );
+}
+
+#[test]
+fn as_many_spinning_plugins_as_workers_leave_the_bot_answering() {
+    // Two runtime workers, each with a spinning plugin to run: only their yields at every
+    // epoch tick let the bot's commands through.
+    let config = format!(
+        "{}\n[plugins.faulty.limits]\ncall_timeout_ms = 5000\n\
+         [plugins.faulty-2.limits]\ncall_timeout_ms = 5000\n",
+        roost_tests::BASE_CONFIG
+    );
+    let d = Daemon::start_full(
+        &config,
+        &[("faulty", FAULTY_WASM), ("faulty-2", FAULTY_WASM)],
+        &[("TOKIO_WORKER_THREADS", "2")],
+    );
+    let spins = ["!spin", "!faulty-2:spin"].map(|command| chat_in_background(&d, command));
+    let start = std::time::Instant::now();
+    while !(spin_started(&d, "faulty") && spin_started(&d, "faulty-2")) {
+        assert!(
+            start.elapsed() < roost_tests::PATIENCE,
+            "the spins never began"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for _ in 0..3 {
+        assert_eq!(d.chat("!ping").trim(), "pong");
+    }
+    assert!(
+        spins.iter().all(|s| !s.is_finished()),
+        "the pings finished before the spins' deadline"
+    );
+    for spin in spins {
+        let out = spin.join().expect("spin thread");
+        let reply = String::from_utf8_lossy(&out.stdout);
+        assert!(reply.contains("timed out after 5000 ms"), "{reply}");
+    }
 }
 
 #[test]
