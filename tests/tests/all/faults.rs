@@ -1,11 +1,9 @@
 //! A plugin that spins, allocates 1 GiB, traps or panics: the caller gets a clear error, the
 //! host lives, other plugins keep answering, and the plugin serves again after its rebuild.
 
-use std::process::Output;
-use std::thread::JoinHandle;
-use std::time::Duration;
-
 use roost_tests::{Daemon, FAULTY_WASM};
+
+use crate::hardening::{chat_in_background, wait_until};
 
 /// The faulty plugin with a short time limit, so the spin test is quick.
 fn daemon() -> Daemon {
@@ -36,17 +34,14 @@ fn spin_started(d: &Daemon, plugin: &str) -> bool {
         .is_ok_and(|n| n == 1)
 }
 
-/// `roost chat -c command` on its own thread, for a command that takes a while.
-fn chat_in_background(d: &Daemon, command: &'static str) -> JoinHandle<Output> {
-    let cfg = d.config_path();
-    std::thread::spawn(move || {
-        std::process::Command::new(roost_tests::roost_bin())
-            .arg("--config")
-            .arg(cfg)
-            .args(["chat", "-c", command])
-            .output()
-            .expect("run roost chat")
-    })
+/// Once each of `plugins` has begun its spin, the bot answers three `!ping`s.
+fn pings_answered_while_spinning(d: &Daemon, plugins: &[&str]) {
+    wait_until("the spins began", || {
+        plugins.iter().all(|p| spin_started(d, p))
+    });
+    for _ in 0..3 {
+        assert_eq!(d.chat("!ping").trim(), "pong");
+    }
 }
 
 #[test]
@@ -58,23 +53,12 @@ fn a_spinning_plugin_times_out_while_the_bot_keeps_answering() {
     );
     let spin = chat_in_background(&d, "!spin");
     // While faulty spins, the bot is not slowed: several pings complete meanwhile.
-    let start = std::time::Instant::now();
-    while !spin_started(&d, "faulty") {
-        assert!(
-            start.elapsed() < roost_tests::PATIENCE,
-            "the spin never began"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    for _ in 0..3 {
-        assert_eq!(d.chat("!ping").trim(), "pong");
-    }
+    pings_answered_while_spinning(&d, &["faulty"]);
     assert!(
         !spin.is_finished(),
         "the pings finished before the spin's deadline"
     );
-    let out = spin.join().expect("spin thread");
-    let reply = String::from_utf8_lossy(&out.stdout);
+    let reply = spin.join().expect("spin thread");
     assert!(
         reply.contains("plugin faulty failed: timed out after 3000 ms"),
         "{reply}"
@@ -102,24 +86,13 @@ fn as_many_spinning_plugins_as_workers_leave_the_bot_answering() {
         &[("TOKIO_WORKER_THREADS", "2")],
     );
     let spins = ["!spin", "!faulty-2:spin"].map(|command| chat_in_background(&d, command));
-    let start = std::time::Instant::now();
-    while !(spin_started(&d, "faulty") && spin_started(&d, "faulty-2")) {
-        assert!(
-            start.elapsed() < roost_tests::PATIENCE,
-            "the spins never began"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    for _ in 0..3 {
-        assert_eq!(d.chat("!ping").trim(), "pong");
-    }
+    pings_answered_while_spinning(&d, &["faulty", "faulty-2"]);
     assert!(
         spins.iter().all(|s| !s.is_finished()),
         "the pings finished before the spins' deadline"
     );
     for spin in spins {
-        let out = spin.join().expect("spin thread");
-        let reply = String::from_utf8_lossy(&out.stdout);
+        let reply = spin.join().expect("spin thread");
         assert!(reply.contains("timed out after 5000 ms"), "{reply}");
     }
 }

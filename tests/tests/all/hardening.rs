@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use roost_tests::{BASE_CONFIG, Daemon, FAULTY_WASM, PATIENCE, StartOptions, roost_bin};
 
 /// Runs `roost chat -c LINE` on a thread of its own, so a test can go on meanwhile.
-fn chat_in_background(d: &Daemon, line: &str) -> std::thread::JoinHandle<String> {
+pub(crate) fn chat_in_background(d: &Daemon, line: &str) -> std::thread::JoinHandle<String> {
     let (cfg, line) = (d.config_path(), line.to_string());
     std::thread::spawn(move || {
         let out = Command::new(roost_bin())
@@ -38,7 +38,7 @@ fn join_within_patience(chat: std::thread::JoinHandle<String>, what: &str) -> St
 }
 
 /// Waits until `ok` holds, failing after [`PATIENCE`] with `what`.
-fn wait_until(what: &str, ok: impl Fn() -> bool) {
+pub(crate) fn wait_until(what: &str, ok: impl Fn() -> bool) {
     let start = Instant::now();
     while !ok() {
         assert!(start.elapsed() < PATIENCE, "never happened: {what}");
