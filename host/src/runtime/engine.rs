@@ -29,11 +29,11 @@ use super::state::PluginState;
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// How often the epoch advances while some plugin computes (one of its calls ran into a
 /// tick at least this long after it began: [`Computing::note`]), so that it yields its
-/// worker this often. At [`EPOCH_TICK`]
-/// alone, as many computing plugins as there are workers held every other plugin's
-/// commands up to 10 ms (`host/benches/busy_neighbour.sh`: `!ping` p99.9 9.6 ms); ticking
-/// this fast all the time instead cost every short call (the idle `!ping` p99 +6 µs, the
-/// epoch thread waking a thousand times a second through every burst of commands).
+/// worker this often. At [`EPOCH_TICK`] alone, as many computing plugins as there are
+/// workers held every other plugin's commands up to 10 ms (`host/benches/busy_neighbour.sh`:
+/// `!ping` p99.9 9.6 ms); ticking this fast all the time instead cost every short call (the
+/// idle `!ping` p99 +6 µs, the epoch thread waking a thousand times a second through every
+/// burst of commands).
 pub const BUSY_TICK: Duration = Duration::from_millis(1);
 /// How long after the last [`Computing::note`] the epoch goes on at [`BUSY_TICK`]: a few
 /// ticks, so a computing plugin (noted every tick) keeps it, and one slow wake-up of the
